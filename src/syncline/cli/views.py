@@ -1,0 +1,134 @@
+"""What `status`, `runs` and `state` show: plain data first, then rich tables of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.table import Table
+
+from syncline.config import Workspace
+from syncline.orchestration.schedule import Schedule
+from syncline.store.store import MetadataStore, RunRecord
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def age(moment: dt.datetime | None, now: dt.datetime) -> str:
+    if moment is None:
+        return "—"
+    seconds = int((now - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> list[dict[str, Any]]:
+    out = []
+    for name, conn in sorted(ws.connections.items()):
+        last = store.last_run(name)
+        ok = store.last_success(name)
+        if last is None:
+            health = "never run"
+        elif last.status == "running":
+            health = "running"
+        elif last.status == "succeeded":
+            health = "healthy"
+        elif last.status == "warning":
+            health = "warning"
+        else:
+            health = "failing"
+        freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
+        base = (ok.ended_at if ok and ok.ended_at else now)
+        nxt = Schedule.parse(conn.schedule).next_after(base)
+        out.append({
+            "connection": name,
+            "source": conn.source,
+            "destination": conn.destination,
+            "schedule": conn.schedule,
+            "health": health,
+            "last_run": _run_dict(last) if last else None,
+            "last_success_at": _iso(ok.ended_at) if ok else None,
+            "freshness_seconds": freshness,
+            "next_due_at": _iso(nxt),
+        })
+    return out
+
+
+def _run_dict(r: RunRecord) -> dict[str, Any]:
+    duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
+    return {
+        "id": r.id, "status": r.status, "trigger": r.trigger, "started_at": _iso(r.started_at),
+        "ended_at": _iso(r.ended_at), "duration_seconds": duration, "attempts": r.attempts,
+        "rows_read": r.rows_read, "rows_committed": r.rows_committed,
+        "rows_quarantined": r.rows_quarantined, "failure_class": r.failure_class,
+        "failure_message": r.failure_message,
+        "streams": [
+            {
+                "stream": s.stream, "table": s.table_name, "mode": s.mode, "write": s.write,
+                "status": s.status, "rows_read": s.rows_read, "rows_committed": s.rows_committed,
+                "rows_quarantined": s.rows_quarantined, "bytes": s.bytes,
+                "duration_seconds": s.duration_s, "schema_changes": s.schema_changes,
+                "message": s.message,
+            }
+            for s in r.streams
+        ],
+    }
+
+
+def runs_data(store: MetadataStore, connection: str, limit: int) -> list[dict[str, Any]]:
+    return [_run_dict(r) for r in store.runs(connection, limit=limit)]
+
+
+_HEALTH_STYLE = {"healthy": "green", "failing": "red", "running": "cyan", "warning": "yellow"}
+
+
+def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
+    t = Table(title="Syncline connections")
+    for col in ("connection", "health", "last run", "rows", "freshness", "schedule", "failure"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    for r in rows:
+        last = r["last_run"]
+        style = _HEALTH_STYLE.get(r["health"], "dim")
+        ok_at = dt.datetime.fromisoformat(r["last_success_at"]) if r["last_success_at"] else None
+        t.add_row(
+            r["connection"],
+            f"[{style}]{r['health']}[/]",
+            f"#{last['id']} {last['status']} {age(dt.datetime.fromisoformat(last['started_at']), now)}"
+            if last else "—",
+            f"{last['rows_committed']:,}" if last else "—",
+            age(ok_at, now),
+            r["schedule"],
+            (last["failure_class"] or "") if last else "",
+        )
+    return t
+
+
+def runs_table(connection: str, rows: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"Runs of {connection}")
+    for col in ("run", "status", "started", "duration", "attempts", "read", "committed",
+                "quarantined", "failure"):
+        t.add_column(col, justify="right" if col in ("read", "committed", "quarantined") else "left")
+    for r in rows:
+        style = {"succeeded": "green", "failed": "red", "crashed": "red"}.get(r["status"], "cyan")
+        dur = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "—"
+        msg = (r["failure_message"] or "").splitlines()[0][:70] if r["failure_message"] else ""
+        t.add_row(
+            str(r["id"]), f"[{style}]{r['status']}[/]", r["started_at"][:19].replace("T", " "),
+            dur, str(r["attempts"]), f"{r['rows_read']:,}", f"{r['rows_committed']:,}",
+            f"{r['rows_quarantined']:,}", msg,
+        )
+    return t
+
+
+def stream_summary_table(result: Any) -> Table:
+    t = Table(title=f"run {result.run_id}: {result.status}")
+    for col in ("stream", "table", "mode", "read", "committed", "quarantined"):
+        t.add_column(col, justify="right" if col in ("read", "committed", "quarantined") else "left")
+    for s in result.streams:
+        t.add_row(s.stream, s.table, f"{s.mode}/{s.write}", f"{s.rows_read:,}",
+                  f"{s.rows_committed:,}", f"{s.rows_quarantined:,}")
+    return t

@@ -1,0 +1,248 @@
+"""The workspace file ``syncline.yaml``: its model, loading, ``${env:NAME}`` references.
+
+Errors name the file, the key path and what was expected, e.g.::
+
+    syncline.yaml: connections.shop_to_warehouse.streams.orders.mode:
+      got 'incremantal'; expected one of 'full_refresh', 'incremental', 'cdc'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from syncline.errors import ConfigurationError
+from syncline.orchestration.schedule import Schedule
+from syncline.stream import Mode, Write
+
+WORKSPACE_FILE = "syncline.yaml"
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StreamConfig(_Model):
+    """How one stream of a connection is replicated."""
+
+    mode: Mode | None = Field(
+        None, description="full_refresh, incremental (needs a cursor) or cdc; default: incremental "
+        "when the stream has a cursor candidate, else full_refresh."
+    )
+    write: Write | None = Field(
+        None, description="append, merge (upsert on the primary key) or replace; default: merge when "
+        "the stream has a primary key, else append; replace for full_refresh without a key."
+    )
+    cursor: str | None = Field(None, description="Column whose growth marks new or changed rows.")
+    primary_key: list[str] | None = Field(None, description="Default: the source's primary key.")
+    table: str | None = Field(None, description="Destination table; default: the stream's last dotted part.")
+    selected: bool = Field(True, description="false leaves the stream out of the connection.")
+
+
+class ConnectionConfig(_Model):
+    """A source replicated into a destination."""
+
+    source: str = Field(description="Name of a source in `sources:`.")
+    destination: str = Field(description="Name of a destination in `destinations:`.")
+    destination_schema: str | None = Field(None, description="Default: the connection's name.")
+    schedule: str = Field("manual", description="manual | every <N>s|m|h|d | a cron expression.")
+    streams: dict[str, StreamConfig] | None = Field(
+        None, description="Omitted: every discovered stream, with defaults."
+    )
+    batch_size: int = Field(50_000, ge=1, le=10_000_000, description="Rows per Arrow batch.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Attempts per run for transient failures.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        Schedule.parse(value)
+        return value
+
+    @field_validator("streams", mode="before")
+    @classmethod
+    def _streams(cls, value: Any) -> Any:
+        if isinstance(value, list):  # a plain list of names selects them with defaults
+            return {str(v): {} for v in value}
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+class WorkspaceModel(_Model):
+    version: Literal[1] = Field(description="Format version of the workspace file.")
+    metadata: str | None = Field(None, description="SQLAlchemy URL of the metadata store.")
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A loaded, validated workspace: the folder, the file and every typed section."""
+
+    root: Path
+    file: Path
+    model: WorkspaceModel
+    sources: dict[str, BaseModel]
+    destinations: dict[str, BaseModel]
+
+    @property
+    def connections(self) -> dict[str, ConnectionConfig]:
+        return self.model.connections
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".syncline"
+
+    def metadata_url(self) -> str:
+        url = os.environ.get("SYNCLINE_METADATA_URL") or self.model.metadata
+        if url:
+            return url
+        return f"sqlite:///{self.state_dir / 'metadata.db'}"
+
+    def resolve_path(self, value: str | Path) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def connection(self, name: str) -> ConnectionConfig:
+        try:
+            return self.connections[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no connection named '{name}' in {self.file.name}",
+                fix=f"use one of: {', '.join(sorted(self.connections)) or '(none defined)'}",
+            ) from None
+
+    def source(self, name: str) -> BaseModel:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no source named '{name}' in {self.file.name}",
+                fix=f"use one of: {', '.join(sorted(self.sources)) or '(none defined)'}",
+            ) from None
+
+
+def find_workspace(path: str | Path | None = None) -> Path:
+    """The workspace folder: the argument, else SYNCLINE_WORKSPACE, else the current folder."""
+    chosen = path or os.environ.get("SYNCLINE_WORKSPACE") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def load_workspace(path: str | Path | None = None) -> Workspace:
+    root = find_workspace(path)
+    file = root / WORKSPACE_FILE if root.is_dir() or not root.suffix else root
+    if file.is_file():
+        root = file.parent
+    else:
+        raise ConfigurationError(
+            f"no {WORKSPACE_FILE} in {root}",
+            fix="run `syncline init` (or `syncline init --demo`) there, or pass --workspace DIR",
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigurationError(
+            f"{file.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            fix="fix the YAML syntax (indentation, quotes, colons)",
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{file.name}: expected a mapping with `version: 1` at the top")
+    raw = _interpolate(raw, (), file.name)
+    return parse_workspace(raw, root=root, file=file)
+
+
+def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path) -> Workspace:
+    from syncline.destinations.registry import destination_config_model
+    from syncline.sources.registry import source_config_model
+
+    try:
+        model = WorkspaceModel.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(file.name, exc, ()) from None
+    sources = {
+        name: _typed(file.name, ("sources", name), cfg, source_config_model)
+        for name, cfg in model.sources.items()
+    }
+    destinations = {
+        name: _typed(file.name, ("destinations", name), cfg, destination_config_model)
+        for name, cfg in model.destinations.items()
+    }
+    for name, conn in model.connections.items():
+        for key, known, label in (
+            ("source", sources, "sources"),
+            ("destination", destinations, "destinations"),
+        ):
+            ref = getattr(conn, key)
+            if ref not in known:
+                raise ConfigurationError(
+                    f"{file.name}: connections.{name}.{key}: '{ref}' is not defined",
+                    connection=None,
+                    fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
+                )
+    return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations)
+
+
+def _typed(
+    file: str, path: tuple[str, ...], cfg: dict[str, Any], lookup: Any
+) -> BaseModel:
+    kind = cfg.get("type")
+    where = ".".join(path)
+    try:
+        model_cls = lookup(kind)
+    except KeyError as exc:
+        raise ConfigurationError(
+            f"{file}: {where}.type: got {kind!r}; expected one of {exc.args[0]}",
+            fix=f"set `type:` of {where} to a supported type",
+        ) from None
+    try:
+        return model_cls.model_validate(cfg)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise _config_error(file, exc, path) from None
+
+
+def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigurationError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            text = f"unknown key '{err['loc'][-1]}'"
+            fix = "remove it or check its spelling against the documented keys"
+        elif kind == "missing":
+            text = "required key is missing"
+            fix = "add it"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")  # keep the value as the user wrote it
+            text = f"got {err.get('input')!r}; {msg[:1].lower()}{msg[1:]}"
+            fix = "set the expected value"
+        lines.append(f"{file}: {loc}: {text}")
+    return ConfigurationError("\n".join(lines), fix=fix if len(lines) == 1 else "fix each key listed above")
+
+
+def _interpolate(value: Any, path: tuple[str, ...], file: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, str(i)), file) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigurationError(
+                    f"{file}: {'.'.join(path)}: environment variable {name} is not set",
+                    fix=f"export {name}=... before running, or change the reference",
+                )
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value

@@ -1,0 +1,1 @@
+"""Sample data sets for demos, tests and benchmarks."""

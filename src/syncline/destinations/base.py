@@ -1,0 +1,109 @@
+"""The Destination interface: staging writes and one atomic commit per checkpoint."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from syncline.schema import ColumnChange, DataType, StreamSchema
+from syncline.stream import BadRecord, Write
+
+SYNCED_AT = "_syncline_synced_at"
+DELETED = "_syncline_deleted"
+SYSTEM_COLUMNS = (SYNCED_AT, DELETED)
+STATE_TABLE = "_syncline_state"
+LOADS_TABLE = "_syncline_loads"
+QUARANTINE_TABLE = "_syncline_quarantine"
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where one stream of one run lands and how."""
+
+    connection: str
+    schema: str
+    table: str
+    stream: StreamSchema
+    write: Write
+    primary_key: tuple[str, ...]
+    cursor: str | None
+    build_beside: bool
+    run_id: int
+    #: With ``build_beside``: drop a half-built table instead of resuming it.
+    restart_build: bool = False
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    rows: int
+    quarantined: int
+
+
+class StreamLoader(ABC):
+    """Loads one stream of one run: ``write`` stages, ``commit`` publishes atomically."""
+
+    changes: list[ColumnChange]
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Stage a batch; nothing is visible until the next commit."""
+
+    @abstractmethod
+    def quarantine(self, record: BadRecord) -> None:
+        """Keep a bad record; it is committed with the next checkpoint."""
+
+    @abstractmethod
+    def commit(self, state: dict[str, Any]) -> CommitResult:
+        """In ONE transaction: staged rows into the target, quarantined records, the state row."""
+
+    @abstractmethod
+    def finish(self, state: dict[str, Any]) -> None:
+        """End of the stream: swap a table built beside the target, then write ``state``."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop what was staged and not committed."""
+
+
+class Destination(ABC):
+    """A configured loader."""
+
+    def __init__(self, name: str, config: BaseModel, root: str) -> None:
+        self.name = name
+        self.config = config
+        self.root = root
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise when the destination cannot be written."""
+
+    @abstractmethod
+    def loader(self, target: LoadTarget) -> StreamLoader:
+        """Prepare the target table (create, evolve) and return a loader for it."""
+
+    @abstractmethod
+    def read_state(self, schema: str, stream: str) -> dict[str, Any] | None:
+        """The committed state row of a stream, or None."""
+
+    @abstractmethod
+    def all_states(self, schema: str) -> dict[str, dict[str, Any]]:
+        """Every committed state row of a destination schema."""
+
+    @abstractmethod
+    def reset_state(self, schema: str, stream: str) -> bool:
+        """Forget a stream's state so the next run starts over; True if there was one."""
+
+    @abstractmethod
+    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:
+        """Canonical types of a table's columns, or None when it does not exist."""
+
+    @abstractmethod
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read-only query (for verification and tests)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,202 @@
+"""DuckDB destination: the embedded default warehouse, one file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncline.destinations.base import (
+    LOADS_TABLE,
+    QUARANTINE_TABLE,
+    STATE_TABLE,
+    Destination,
+    LoadTarget,
+    StreamLoader,
+)
+from syncline.errors import ConfigurationError, DestinationError, TransientError
+from syncline.schema import DataType
+
+_TO_DUCKDB = {
+    "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
+    "string": "VARCHAR", "binary": "BLOB", "date": "DATE", "time": "TIME",
+    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSON",
+}
+_FROM_DUCKDB = {v: k for k, v in _TO_DUCKDB.items()} | {
+    "TIMESTAMPTZ": "timestamptz", "TEXT": "string", "INT": "int32", "TINYINT": "int32",
+    "SMALLINT": "int32", "HUGEINT": "decimal38", "FLOAT": "float64", "UBIGINT": "decimal20",
+    "UINTEGER": "int64", "USMALLINT": "int32", "UTINYINT": "int32", "TIMESTAMP_NS": "timestamp",
+    "TIMESTAMP_MS": "timestamp", "TIMESTAMP_S": "timestamp",
+}
+_DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+def duckdb_type(t: DataType) -> str:
+    if t.kind == "decimal":
+        return f"DECIMAL({t.precision},{t.scale})"
+    return _TO_DUCKDB[t.kind]
+
+
+def canonical_from_duckdb(text: str) -> DataType:
+    t = text.upper().strip()
+    m = _DEC.fullmatch(t)
+    if m:
+        return DataType("decimal", int(m.group(1)), int(m.group(2)))
+    kind = _FROM_DUCKDB.get(t, "string")
+    if kind.startswith("decimal"):
+        return DataType("decimal", int(kind[7:]), 0)
+    return DataType.parse(kind)
+
+
+def qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDBConfig(BaseModel):
+    """A DuckDB database file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["duckdb"]
+    path: str = Field(description="Database file; relative paths start at the workspace folder.")
+    memory_limit: str = Field(
+        "64MB", description="DuckDB memory_limit for loads; beyond it DuckDB spills to disk, so RSS "
+        "stays flat however large the table grows."
+    )
+    threads: int | None = Field(None, ge=1, description="DuckDB threads; default: all cores.")
+
+
+class DuckDBDestination(Destination):
+    config: DuckDBConfig
+
+    def __init__(self, name: str, config: BaseModel, root: str) -> None:
+        super().__init__(name, config, root)
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.config.path).expanduser()
+        return p if p.is_absolute() else Path(self.root) / p
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = self._connect()
+        return self._con
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if not self.path.parent.is_dir():
+            raise ConfigurationError(
+                f"destination '{self.name}': folder {self.path.parent} does not exist",
+                fix=f"create it or change `path:` of destination '{self.name}'",
+            )
+        cfg: dict[str, Any] = {"memory_limit": self.config.memory_limit}
+        if self.config.threads:
+            cfg["threads"] = self.config.threads
+        try:
+            con = duckdb.connect(str(self.path), config=cfg)
+            con.execute("SET TimeZone = 'UTC'")
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise TransientError(
+                    f"destination '{self.name}': {self.path} is in use by another process",
+                    fix="wait for the other sync to finish; it is retried automatically",
+                ) from None
+            raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
+        except duckdb.Error as exc:
+            raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
+        return con
+
+    def check(self) -> None:
+        self.con.execute("SELECT 1").fetchall()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    # -- metadata tables --------------------------------------------------------------
+
+    def ensure_system_tables(self, schema: str) -> None:
+        s = qi(schema)
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {s}.{STATE_TABLE} (stream VARCHAR NOT NULL, state VARCHAR "
+            "NOT NULL, run_id BIGINT, updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+        )
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {s}.{LOADS_TABLE} (run_id BIGINT, stream VARCHAR, "
+            "table_name VARCHAR, rows BIGINT, quarantined BIGINT, committed_at TIMESTAMP WITH TIME ZONE)"
+        )
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {s}.{QUARANTINE_TABLE} (run_id BIGINT, stream VARCHAR, "
+            "record VARCHAR, error VARCHAR, quarantined_at TIMESTAMP WITH TIME ZONE)"
+        )
+
+    def _schema_exists(self, schema: str) -> bool:
+        rows = self.con.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, STATE_TABLE],
+        ).fetchall()
+        return bool(rows)
+
+    def read_state(self, schema: str, stream: str) -> dict[str, Any] | None:
+        return self.all_states(schema).get(stream)
+
+    def all_states(self, schema: str) -> dict[str, dict[str, Any]]:
+        if not self._schema_exists(schema):
+            return {}
+        rows = self.con.execute(
+            f"SELECT stream, state FROM {qi(schema)}.{STATE_TABLE}"
+        ).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for stream, text in rows:
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = {"corrupt": text}
+            out[stream] = value if isinstance(value, dict) else {"corrupt": text}
+        return out
+
+    def reset_state(self, schema: str, stream: str) -> bool:
+        if not self._schema_exists(schema):
+            return False
+        n = self.con.execute(
+            f"DELETE FROM {qi(schema)}.{STATE_TABLE} WHERE stream = ?", [stream]
+        ).fetchall()[0][0]
+        return bool(n)
+
+    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+        if not rows:
+            return None
+        return {name: canonical_from_duckdb(t) for name, t in rows}
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.con.execute(sql).to_arrow_table()
+
+    def loader(self, target: LoadTarget) -> StreamLoader:
+        from syncline.destinations.duckdb_loader import DuckDBLoader
+
+        self.ensure_system_tables(target.schema)
+        return DuckDBLoader(self, target)
+
+    def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None:
+        """Replace a stream's state row; callers hold the open transaction."""
+        self.con.execute(f"DELETE FROM {qi(schema)}.{STATE_TABLE} WHERE stream = ?", [stream])
+        self.con.execute(
+            f"INSERT INTO {qi(schema)}.{STATE_TABLE} VALUES (?, ?, ?, ?)",
+            [stream, json.dumps(state, default=str), run_id, dt.datetime.now(dt.UTC)],
+        )

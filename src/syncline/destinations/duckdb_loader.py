@@ -1,0 +1,294 @@
+"""Loading one stream into DuckDB: staging, evolve, and the one-transaction commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from syncline.destinations.base import (
+    DELETED,
+    LOADS_TABLE,
+    QUARANTINE_TABLE,
+    SYNCED_AT,
+    CommitResult,
+    LoadTarget,
+    StreamLoader,
+)
+from syncline.errors import ContractError, DestinationError, IntegrityError, TransientError
+from syncline.failpoints import failpoint
+from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
+from syncline.stream import BadRecord
+
+if TYPE_CHECKING:
+    from syncline.destinations.duckdb import DuckDBDestination
+
+BUILDING_SUFFIX = "__syncline_building"
+SPILL_BYTES = 64 * 1024 * 1024
+SEQ = "__syncline_seq"
+
+
+class DuckDBLoader(StreamLoader):
+    def __init__(self, dest: DuckDBDestination, target: LoadTarget) -> None:
+        from syncline.destinations.duckdb import qi
+
+        self.dest = dest
+        self.target = target
+        self.qi = qi
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_bytes = 0
+        self.spilled = False
+        self.bad: list[BadRecord] = []
+        self.seq = 0
+        self.stage = f"_syncline_stage_{abs(hash((target.schema, target.table))) % 10**8}"
+        self.table = target.table
+        if target.build_beside:
+            self.table = target.table + BUILDING_SUFFIX
+        self.changes = self._prepare()
+
+    # -- table preparation -----------------------------------------------------------
+
+    @property
+    def fq(self) -> str:
+        return f"{self.qi(self.target.schema)}.{self.qi(self.table)}"
+
+    def _incoming(self) -> list[Column]:
+        return [*self.target.stream.columns, Column(SYNCED_AT, TIMESTAMPTZ), Column(DELETED, BOOLEAN)]
+
+    def _prepare(self) -> list[ColumnChange]:
+        from syncline.destinations.duckdb import duckdb_type
+
+        con = self.dest.con
+        if self.target.build_beside and self.target.restart_build:
+            con.execute(f"DROP TABLE IF EXISTS {self.fq}")
+        existing = self.dest.table_columns(self.target.schema, self.table)
+        if existing is None:
+            cols = ", ".join(f"{self.qi(c.name)} {duckdb_type(c.type)}" for c in self._incoming())
+            con.execute(f"CREATE TABLE {self.fq} ({cols})")
+            self.columns = {c.name: c.type for c in self._incoming()}
+            return []
+        changes = diff_columns(existing, self._incoming())
+        bad = [c for c in changes if c.action == "incompatible"]
+        if bad:
+            raise ContractError(
+                "; ".join(c.describe() for c in bad) + f" (table {self.target.schema}.{self.target.table})",
+                connection=self.target.connection,
+                stream=self.target.stream.name,
+                fix="run `syncline sync --full-refresh` for this stream to rebuild the table, or "
+                "restore the source column's type",
+            )
+        con.execute("BEGIN")
+        try:
+            for c in changes:
+                assert c.result is not None
+                if c.action == "add":
+                    con.execute(f"ALTER TABLE {self.fq} ADD COLUMN {self.qi(c.column)} {duckdb_type(c.result)}")
+                elif c.action == "widen":
+                    con.execute(
+                        f"ALTER TABLE {self.fq} ALTER COLUMN {self.qi(c.column)} TYPE {duckdb_type(c.result)}"
+                    )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise DestinationError(f"cannot evolve {self.fq}: {exc}", connection=self.target.connection,
+                                   stream=self.target.stream.name) from None
+        self.columns = dict(existing)
+        for c in changes:
+            if c.result is not None:
+                self.columns[c.column] = c.result
+        return changes
+
+    # -- staging ---------------------------------------------------------------------
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        now = pa.scalar(dt.datetime.now(dt.UTC), type=pa.timestamp("us", tz="UTC"))
+        n = batch.num_rows
+        batch = batch.append_column(SYNCED_AT, pa.array([now.as_py()] * n, type=now.type)) \
+            .append_column(DELETED, pa.array([False] * n, type=pa.bool_())) \
+            .append_column(SEQ, pa.array(range(self.seq, self.seq + n), type=pa.int64()))
+        self.seq += n
+        self.pending.append(batch)
+        self.pending_bytes += batch.nbytes
+        if self.pending_bytes > SPILL_BYTES:
+            self._spill()
+
+    def _spill(self) -> None:
+        con = self.dest.con
+        table = pa.Table.from_batches(self.pending)
+        con.register("_syncline_pending", table)
+        try:
+            if not self.spilled:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {self.stage} AS SELECT * FROM _syncline_pending")
+                self.spilled = True
+            else:
+                con.execute(f"INSERT INTO {self.stage} SELECT * FROM _syncline_pending")
+        finally:
+            con.unregister("_syncline_pending")
+        self.pending, self.pending_bytes = [], 0
+
+    def quarantine(self, record: BadRecord) -> None:
+        self.bad.append(record)
+
+    # -- commit ----------------------------------------------------------------------
+
+    def commit(self, state: dict[str, Any]) -> CommitResult:
+        con = self.dest.con
+        if self.spilled:
+            self._spill() if self.pending else None
+            source = self.stage
+        else:
+            source = "_syncline_pending"
+            if self.pending:
+                con.register(source, pa.Table.from_batches(self.pending))
+            else:
+                con.register(source, self._empty())
+        try:
+            con.execute("BEGIN")
+            staged = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+            committed = self._publish(source, staged)
+            self._write_quarantine()
+            failpoint("in_commit")
+            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
+            con.execute(
+                f"INSERT INTO {self.qi(self.target.schema)}.{LOADS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                [self.target.run_id, self.target.stream.name, self.table, committed, len(self.bad),
+                 dt.datetime.now(dt.UTC)],
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._rollback()
+            raise _classify(exc, self.target) from None
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            if not self.spilled:
+                con.unregister(source)
+        failpoint("after_commit")
+        result = CommitResult(rows=committed, quarantined=len(self.bad))
+        self._clear()
+        return result
+
+    def _rollback(self) -> None:
+        try:
+            self.dest.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+
+    def _clear(self) -> None:
+        self.pending, self.pending_bytes, self.bad = [], 0, []
+        if self.spilled:
+            self.dest.con.execute(f"DROP TABLE IF EXISTS {self.stage}")
+            self.spilled = False
+
+    def _empty(self) -> pa.Table:
+        fields = [c.arrow_field() for c in self._incoming()] + [pa.field(SEQ, pa.int64())]
+        return pa.Table.from_batches([], schema=pa.schema(fields))
+
+    def _select_list(self, alias: str) -> tuple[str, str]:
+        from syncline.destinations.duckdb import duckdb_type
+
+        names = [c.name for c in self._incoming()]
+        cols = ", ".join(self.qi(n) for n in names)
+        exprs = ", ".join(
+            f"CAST({alias}.{self.qi(n)} AS {duckdb_type(self.columns[n])})" for n in names
+        )
+        return cols, exprs
+
+    def _publish(self, source: str, staged: int) -> int:
+        con = self.dest.con
+        cols, exprs = self._select_list("s")
+        if self.target.write != "merge" or not self.target.primary_key:
+            inserted = con.execute(f"INSERT INTO {self.fq} ({cols}) SELECT {exprs} FROM {source} s").fetchall()[0][0]
+            if inserted != staged:
+                raise IntegrityError(
+                    f"staged {staged} rows but inserted {inserted}",
+                    connection=self.target.connection, stream=self.target.stream.name,
+                )
+            return int(inserted)
+        pk = [self.qi(k) for k in self.target.primary_key]
+        on = " AND ".join(f"t.{k} = s.{k}" for k in pk)
+        latest = (
+            f"(SELECT * FROM {source} QUALIFY row_number() OVER "
+            f"(PARTITION BY {', '.join(pk)} ORDER BY {SEQ} DESC) = 1)"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _syncline_latest AS SELECT * FROM {latest}")
+        unique = con.execute("SELECT count(*) FROM _syncline_latest").fetchall()[0][0]
+        newer = "false"
+        if self.target.cursor:
+            c = self.qi(self.target.cursor)
+            newer = f"coalesce(t.{c} > s.{c}, false)"
+        con.execute(f"DELETE FROM {self.fq} t USING _syncline_latest s WHERE {on} AND NOT {newer}")
+        kept = con.execute(
+            f"SELECT count(*) FROM _syncline_latest s JOIN {self.fq} t ON {on}"
+        ).fetchall()[0][0]
+        inserted = con.execute(
+            f"INSERT INTO {self.fq} ({cols}) SELECT {exprs} FROM _syncline_latest s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.fq} t WHERE {on})"
+        ).fetchall()[0][0]
+        con.execute("DROP TABLE _syncline_latest")
+        if inserted + kept != unique:
+            raise IntegrityError(
+                f"merge of {unique} keys inserted {inserted} and kept {kept} newer rows",
+                connection=self.target.connection, stream=self.target.stream.name,
+            )
+        # Every staged row is accounted for: inserted, superseded within the batch by a
+        # later version of its key, or older than the row the destination already has.
+        return int(staged)
+
+    def _write_quarantine(self) -> None:
+        if not self.bad:
+            return
+        now = dt.datetime.now(dt.UTC)
+        self.dest.con.executemany(
+            f"INSERT INTO {self.qi(self.target.schema)}.{QUARANTINE_TABLE} VALUES (?, ?, ?, ?, ?)",
+            [
+                [self.target.run_id, self.target.stream.name,
+                 json.dumps(b.record, default=str, ensure_ascii=False), b.error, now]
+                for b in self.bad
+            ],
+        )
+
+    # -- end of stream ---------------------------------------------------------------
+
+    def finish(self, state: dict[str, Any]) -> None:
+        con = self.dest.con
+        try:
+            con.execute("BEGIN")
+            if self.target.build_beside:
+                final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
+                con.execute(f"DROP TABLE IF EXISTS {final}")
+                failpoint("in_swap")
+                con.execute(f"ALTER TABLE {self.fq} RENAME TO {self.qi(self.target.table)}")
+            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._rollback()
+            raise _classify(exc, self.target) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def abort(self) -> None:
+        self._clear()
+
+
+def _classify(exc: duckdb.Error, target: LoadTarget) -> Exception:
+    text = str(exc)
+    where: dict[str, Any] = {"connection": target.connection, "stream": target.stream.name}
+    if isinstance(exc, duckdb.TransactionException) or "conflict" in text.lower():
+        return TransientError(f"DuckDB transaction conflict: {text}", **where)
+    if isinstance(exc, duckdb.IOException) or "No space left" in text:
+        return DestinationError(f"DuckDB I/O failure: {text}",
+                                fix="check free disk space and permissions of the database file", **where)
+    if isinstance(exc, (duckdb.ConversionException, duckdb.InvalidInputException)):
+        return DestinationError(f"a value does not fit its destination column: {text}", **where)
+    return DestinationError(f"DuckDB failed: {text}", **where)
+
+
+__all__ = ["BUILDING_SUFFIX", "DataType", "DuckDBLoader"]

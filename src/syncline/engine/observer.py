@@ -1,0 +1,45 @@
+"""What a run reports while it works: the seam between the engine and a progress display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from syncline.engine.plan import StreamPlan
+from syncline.errors import SynclineError
+
+
+@dataclass
+class StreamProgress:
+    stream: str
+    table: str
+    mode: str
+    write: str
+    rows_read: int = 0
+    rows_committed: int = 0
+    rows_quarantined: int = 0
+    bytes: int = 0
+    commits: int = 0
+    expected: int | None = None
+    schema_changes: list[str] = field(default_factory=list)
+
+
+class RunObserver:
+    """Does nothing; subclasses draw progress bars or log lines."""
+
+    def run_started(self, connection: str, run_id: int) -> None:
+        pass
+
+    def stream_started(self, plan: StreamPlan, progress: StreamProgress) -> None:
+        pass
+
+    def stream_progress(self, progress: StreamProgress) -> None:
+        pass
+
+    def stream_finished(self, progress: StreamProgress, duration_s: float) -> None:
+        pass
+
+    def attempt_failed(self, number: int, error: SynclineError, retry_in_s: float | None) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass

@@ -1,0 +1,192 @@
+"""A run of a connection: attempts with retry, every stream loaded, everything recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncline.config import Workspace
+from syncline.destinations.base import Destination
+from syncline.destinations.registry import build_destination
+from syncline.engine.observer import RunObserver, StreamProgress
+from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.engine.stream_load import load_stream
+from syncline.errors import InternalError, SynclineError
+from syncline.failpoints import failpoint
+from syncline.sources.base import Source
+from syncline.sources.registry import build_source
+from syncline.store.store import MetadataStore, StreamStats
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    connection: str
+    status: str
+    attempts: int
+    streams: list[StreamProgress] = field(default_factory=list)
+    error: SynclineError | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.streams)
+
+    @property
+    def rows_committed(self) -> int:
+        return sum(s.rows_committed for s in self.streams)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(s.rows_quarantined for s in self.streams)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter; SYNCLINE_RETRY_BASE_S scales it (tests use 0)."""
+    base = float(os.environ.get("SYNCLINE_RETRY_BASE_S", "1.0"))
+    return random.uniform(0, min(60.0, base * 2 ** (attempt - 1)))
+
+
+def open_source(ws: Workspace, name: str) -> Source:
+    return build_source(name, ws.source(name), str(ws.root))
+
+
+def open_destination(ws: Workspace, name: str) -> Destination:
+    return build_destination(name, ws.destinations[name], str(ws.root))
+
+
+class Runner:
+    """Runs connections of one workspace against one metadata store."""
+
+    def __init__(self, ws: Workspace, store: MetadataStore, observer: RunObserver | None = None) -> None:
+        self.ws = ws
+        self.store = store
+        self.observer = observer or RunObserver()
+
+    def sync(
+        self,
+        connection: str,
+        *,
+        streams: list[str] | None = None,
+        full_refresh: bool = False,
+        trigger: str = "manual",
+    ) -> RunResult:
+        conn = self.ws.connection(connection)
+        self.store.reap_stale_runs()
+        run_id = self.store.start_run(connection, trigger)
+        self.observer.run_started(connection, run_id)
+        result = RunResult(run_id=run_id, connection=connection, status="running", attempts=0)
+        done: dict[str, StreamProgress] = {}
+        for number in range(1, conn.max_attempts + 1):
+            result.attempts = number
+            attempt_id = self.store.start_attempt(run_id, number)
+            try:
+                self._attempt(connection, run_id, streams, full_refresh, done)
+            except SynclineError as exc:
+                exc.at(connection=connection)
+                self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
+                result.error = exc
+                if exc.retryable and number < conn.max_attempts:
+                    delay = retry_delay(number)
+                    self.observer.attempt_failed(number, exc, delay)
+                    time.sleep(delay)
+                    continue
+                self.observer.attempt_failed(number, exc, None)
+                break
+            except Exception as exc:  # a bug: record it as internal, never as success
+                err = InternalError(f"{type(exc).__name__}: {exc}", connection=connection,
+                                    fix="this is a Syncline bug; rerun to retry and report it")
+                self.store.end_attempt(attempt_id, "failed", err.failure_class, str(err))
+                result.error = err
+                self.observer.attempt_failed(number, err, None)
+                break
+            else:
+                self.store.end_attempt(attempt_id, "succeeded")
+                result.error = None
+                break
+        result.streams = list(done.values())
+        result.status = "failed" if result.error else "succeeded"
+        self.store.end_run(
+            run_id, result.status, rows_read=result.rows_read, rows_committed=result.rows_committed,
+            rows_quarantined=result.rows_quarantined, attempts=result.attempts,
+            failure_class=result.error.failure_class if result.error else None,
+            failure_message=str(result.error) if result.error else None,
+        )
+        failpoint("after_record")
+        return result
+
+    def _attempt(
+        self,
+        connection: str,
+        run_id: int,
+        only: list[str] | None,
+        full_refresh: bool,
+        done: dict[str, StreamProgress],
+    ) -> None:
+        conn = self.ws.connection(connection)
+        schema = conn.destination_schema or connection
+        source = open_source(self.ws, conn.source)
+        destination = open_destination(self.ws, conn.destination)
+        try:
+            source.check()
+            destination.check()
+            discovered = source.discover()
+            abilities = SourceAbilities(
+                modes=source.modes,
+                incremental_needs_cursor=source.incremental_needs_cursor,
+            )
+            plans = plan_connection(connection, conn, discovered, abilities, only)
+            for plan in plans:
+                if plan.stream.name in done:
+                    continue  # finished in an earlier attempt of this run
+                done[plan.stream.name] = self._stream(
+                    connection, schema, plan, source, destination, run_id, conn.batch_size, full_refresh
+                )
+        finally:
+            source.close()
+            destination.close()
+
+    def _stream(
+        self,
+        connection: str,
+        schema: str,
+        plan: StreamPlan,
+        source: Source,
+        destination: Destination,
+        run_id: int,
+        batch_size: int,
+        full_refresh: bool,
+    ) -> StreamProgress:
+        started = dt.datetime.now(dt.UTC)
+        self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
+
+        def mirror(state: dict[str, Any]) -> None:
+            self.store.mirror_checkpoint(connection, plan.stream.name, state)
+
+        try:
+            progress, duration = load_stream(
+                connection=connection, schema=schema, plan=plan, source=source,
+                destination=destination, run_id=run_id, batch_size=batch_size,
+                full_refresh=full_refresh, observer=self.observer, on_commit=mirror,
+            )
+        except SynclineError as exc:
+            exc.at(connection=connection, stream=plan.stream.name)
+            self.store.record_stream(run_id, StreamStats(
+                stream=plan.stream.name, table_name=plan.table, mode=plan.mode, write=plan.write,
+                status="failed", rows_read=0, rows_committed=0, rows_quarantined=0, bytes=0,
+                duration_s=(dt.datetime.now(dt.UTC) - started).total_seconds(), started_at=started,
+                ended_at=dt.datetime.now(dt.UTC), schema_changes=[], message=str(exc),
+            ))
+            raise
+        self.store.record_stream(run_id, StreamStats(
+            stream=plan.stream.name, table_name=plan.table, mode=plan.mode, write=plan.write,
+            status="succeeded", rows_read=progress.rows_read, rows_committed=progress.rows_committed,
+            rows_quarantined=progress.rows_quarantined, bytes=progress.bytes, duration_s=duration,
+            started_at=started, ended_at=dt.datetime.now(dt.UTC),
+            schema_changes=progress.schema_changes, message=None,
+        ))
+        self.observer.stream_finished(progress, duration)
+        return progress

@@ -1,0 +1,144 @@
+"""One stream of one attempt: read from the checkpoint, stage, commit each checkpoint, finish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from syncline.destinations.base import Destination, LoadTarget
+from syncline.engine.observer import RunObserver, StreamProgress
+from syncline.engine.plan import StreamPlan
+from syncline.errors import ConfigurationError, IntegrityError
+from syncline.failpoints import failpoint
+from syncline.sources.base import Source
+from syncline.stream import BadRecord, Checkpoint, ReadRequest
+
+STATE_VERSION = 1
+
+
+def state_checkpoint(
+    state: dict[str, Any] | None, plan: StreamPlan, full_refresh: bool, connection: str
+) -> tuple[dict[str, Any] | None, bool, bool]:
+    """From a committed state row: (source checkpoint to resume from, build beside, restart build)."""
+    if state is not None and ("corrupt" in state or state.get("version") != STATE_VERSION):
+        raise ConfigurationError(
+            "the checkpoint row in the destination is unreadable",
+            connection=connection,
+            stream=plan.stream.name,
+            fix=f"run `syncline state {connection} --reset {plan.stream.name}` to start this stream over",
+        )
+    same_shape = (
+        state is not None
+        and state.get("mode") == plan.mode
+        and state.get("cursor_field") == plan.cursor
+        and state.get("table") == plan.table
+    )
+    building = same_shape and state is not None and state.get("phase") == "building"
+    if plan.mode == "full_refresh":
+        build_beside = plan.write == "replace"
+        if building and state is not None:
+            return state.get("source"), build_beside, False
+        return None, build_beside, True
+    # incremental: a forced full refresh re-reads from the start into a table built beside
+    if building and state is not None:
+        return state.get("source"), True, False
+    if full_refresh:
+        return None, True, True
+    if same_shape and state is not None:
+        return state.get("source"), False, False
+    return None, False, False
+
+
+def load_stream(
+    *,
+    connection: str,
+    schema: str,
+    plan: StreamPlan,
+    source: Source,
+    destination: Destination,
+    run_id: int,
+    batch_size: int,
+    full_refresh: bool,
+    observer: RunObserver,
+    on_commit: Any = None,
+) -> tuple[StreamProgress, float]:
+    started = time.monotonic()
+    state = destination.read_state(schema, plan.stream.name)
+    checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection)
+    target = LoadTarget(
+        connection=connection, schema=schema, table=plan.table, stream=plan.stream,
+        write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
+        build_beside=build_beside, run_id=run_id, restart_build=restart,
+    )
+    loader = destination.loader(target)
+    progress = StreamProgress(
+        stream=plan.stream.name, table=plan.table, mode=plan.mode, write=plan.write,
+        expected=source.count(plan.stream) if plan.mode == "full_refresh" or checkpoint is None else None,
+        schema_changes=[c.describe() for c in loader.changes],
+    )
+    observer.stream_started(plan, progress)
+
+    def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION, "mode": plan.mode, "write": plan.write,
+            "cursor_field": plan.cursor, "table": plan.table, "phase": phase,
+            "source": source_state, "run_id": run_id,
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+
+    phase = "building" if build_beside or plan.mode == "full_refresh" else "complete"
+    request = ReadRequest(
+        stream=plan.stream, mode=plan.mode, cursor=plan.cursor, primary_key=plan.primary_key,
+        checkpoint=checkpoint, batch_size=batch_size,
+    )
+    last_source_state = checkpoint
+    uncommitted = 0
+    try:
+        for item in source.read(request):
+            if isinstance(item, pa.RecordBatch):
+                failpoint("after_read")
+                progress.rows_read += item.num_rows
+                progress.bytes += item.nbytes
+                uncommitted += item.num_rows
+                loader.write(item)
+                failpoint("after_staging")
+            elif isinstance(item, Checkpoint):
+                last_source_state = item.value
+                _commit(loader, new_state(item.value, phase), progress, on_commit)
+                uncommitted = 0
+            elif isinstance(item, BadRecord):
+                progress.rows_read += 1
+                uncommitted += 1
+                loader.quarantine(item)
+            observer.stream_progress(progress)
+        if uncommitted:
+            _commit(loader, new_state(last_source_state, phase), progress, on_commit)
+        final_phase = "complete"
+        final_source = last_source_state if plan.mode == "incremental" else None
+        loader.finish(new_state(final_source, final_phase))
+        if on_commit:
+            on_commit(new_state(final_source, final_phase))
+    except BaseException:
+        loader.abort()
+        raise
+    observer.stream_progress(progress)
+    if progress.rows_read != progress.rows_committed + progress.rows_quarantined:
+        raise IntegrityError(
+            f"read {progress.rows_read} rows but committed {progress.rows_committed} and "
+            f"quarantined {progress.rows_quarantined}",
+            connection=connection, stream=plan.stream.name,
+            fix="this is a Syncline bug: keep the run log and report it; rerun to retry",
+        )
+    return progress, time.monotonic() - started
+
+
+def _commit(loader: Any, state: dict[str, Any], progress: StreamProgress, on_commit: Any) -> None:
+    result = loader.commit(state)
+    progress.rows_committed += result.rows
+    progress.rows_quarantined += result.quarantined
+    progress.commits += 1
+    if on_commit:
+        on_commit(state)

@@ -1,0 +1,124 @@
+"""The one error tree of Syncline, organised by what the caller should do.
+
+    SynclineError                 base; carries connection, stream and a fix
+    ├── ConfigurationError        the user must act; never retried        (exit 2)
+    ├── TransientError            retried with backoff and jitter
+    ├── SourceError               the source failed or misbehaved; not retried
+    ├── DestinationError          the destination refused or failed; not retried
+    ├── DataError                 a record is invalid; it goes to quarantine
+    ├── ContractError             a schema change the policy does not allow
+    └── InternalError             a bug or a broken invariant in Syncline
+        └── IntegrityError        rows read and rows committed disagree
+
+Every message says what happened, to which connection and stream, and what the
+user can do about it. ``failure_class`` is what the metadata store records.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SynclineError(Exception):
+    """Base of every error Syncline raises on purpose."""
+
+    failure_class: ClassVar[str] = "internal"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connection: str | None = None,
+        stream: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.connection = connection
+        self.stream = stream
+        self.fix = fix
+        super().__init__(self.__str__())
+
+    def where(self) -> str:
+        parts = []
+        if self.connection:
+            parts.append(f"connection '{self.connection}'")
+        if self.stream:
+            parts.append(f"stream '{self.stream}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+    def at(self, *, connection: str | None = None, stream: str | None = None) -> SynclineError:
+        """Fill in where the error happened, if the raiser did not know."""
+        self.connection = self.connection or connection
+        self.stream = self.stream or stream
+        self.args = (self.__str__(),)
+        return self
+
+
+class ConfigurationError(SynclineError):
+    """The workspace, a credential or a referenced object is wrong: the user must act."""
+
+    failure_class = "configuration"
+
+
+class TransientError(SynclineError):
+    """A failure expected to go away by itself: network, timeout, a busy database."""
+
+    failure_class = "transient"
+    retryable = True
+
+
+class SourceError(SynclineError):
+    """The source failed in a way a retry will not fix."""
+
+    failure_class = "source"
+
+
+class DestinationError(SynclineError):
+    """The destination failed in a way a retry will not fix."""
+
+    failure_class = "destination"
+
+
+class DataError(SynclineError):
+    """A record cannot be represented in its stream's schema."""
+
+    failure_class = "data"
+
+
+class ContractError(SynclineError):
+    """The source schema changed in a way the destination cannot follow."""
+
+    failure_class = "contract"
+
+
+class InternalError(SynclineError):
+    """Syncline broke one of its own invariants; please report it."""
+
+    failure_class = "internal"
+
+
+class IntegrityError(InternalError):
+    """Rows read and rows committed disagree: the run must not report success."""
+
+    failure_class = "integrity"
+
+
+__all__ = [
+    "ConfigurationError",
+    "ContractError",
+    "DataError",
+    "DestinationError",
+    "IntegrityError",
+    "InternalError",
+    "SourceError",
+    "SynclineError",
+    "TransientError",
+]

@@ -1,0 +1,46 @@
+"""Connection schedules: ``manual``, ``every <N>s|m|h|d`` or a cron expression."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from croniter import croniter
+
+_EVERY = re.compile(r"^every\s+(\d+)\s*([smhd])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    text: str
+    interval: dt.timedelta | None = None
+    cron: str | None = None
+
+    @staticmethod
+    def parse(text: str) -> Schedule:
+        t = text.strip().lower()
+        if t == "manual":
+            return Schedule(t)
+        m = _EVERY.match(t)
+        if m:
+            seconds = int(m.group(1)) * _UNIT[m.group(2)]
+            if seconds <= 0:
+                raise ValueError("an interval must be positive, e.g. 'every 15m'")
+            return Schedule(t, interval=dt.timedelta(seconds=seconds))
+        if croniter.is_valid(text.strip()):
+            return Schedule(text.strip(), cron=text.strip())
+        raise ValueError(
+            f"{text!r} is not a schedule; use 'manual', 'every <N>s|m|h|d' or a cron expression "
+            "such as '0 */6 * * *'"
+        )
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime | None:
+        """When the connection is next due after ``moment`` (None for manual)."""
+        if self.interval is not None:
+            return moment + self.interval
+        if self.cron is not None:
+            nxt: dt.datetime = croniter(self.cron, moment).get_next(dt.datetime)
+            return nxt
+        return None

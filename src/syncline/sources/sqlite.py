@@ -1,0 +1,256 @@
+"""SQLite source: tables of one database file, full refresh and compound-cursor incremental."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncline.errors import ConfigurationError, SourceError, TransientError
+from syncline.records import rows_to_batch
+from syncline.schema import (
+    BINARY,
+    BOOLEAN,
+    DATE,
+    FLOAT64,
+    INT64,
+    JSON,
+    STRING,
+    TIME,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    Column,
+    DataType,
+    StreamSchema,
+)
+from syncline.sources.base import Source
+from syncline.stream import Checkpoint, ReadRequest, StreamItem
+
+CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "updated", "modified", "changed_at")
+
+
+class SqliteConfig(BaseModel):
+    """A SQLite database file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["sqlite"]
+    path: str = Field(description="Database file; relative paths start at the workspace folder.")
+    tables: list[str] | None = Field(None, description="Only these tables (default: all).")
+
+
+_DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+
+
+def map_sqlite_type(declared: str) -> tuple[DataType, str | None]:
+    """Canonical type of a declared SQLite column type, and a note when it is a guess."""
+    t = declared.strip().upper()
+    if not t:
+        return STRING, "no declared type: carried as text"
+    m = _DECIMAL.search(t)
+    if m:
+        precision = int(m.group(1))
+        scale = int(m.group(2) or 0)
+        if 1 <= precision <= 38 and scale <= precision:
+            return DataType("decimal", precision, scale), None
+        return STRING, f"{declared} is beyond decimal(38): carried as text"
+    if "BOOL" in t:
+        return BOOLEAN, None
+    if "INT" in t:
+        return INT64, None
+    if "JSON" in t:
+        return JSON, None
+    if "TIMESTAMPTZ" in t or "WITH TIME ZONE" in t:
+        return TIMESTAMPTZ, None
+    if "DATETIME" in t or "TIMESTAMP" in t:
+        return TIMESTAMP, None
+    if t == "DATE":
+        return DATE, None
+    if t == "TIME":
+        return TIME, None
+    if any(k in t for k in ("CHAR", "CLOB", "TEXT", "UUID")):
+        return STRING, None
+    if "BLOB" in t:
+        return BINARY, None
+    if any(k in t for k in ("REAL", "FLOA", "DOUB")):
+        return FLOAT64, None
+    if t in ("NUMERIC", "DECIMAL"):
+        return FLOAT64, f"{declared} without precision: carried as double"
+    return STRING, f"unknown type {declared}: carried as text"
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteSource(Source):
+    config: SqliteConfig
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.config.path).expanduser()
+        return p if p.is_absolute() else Path(self.context.root) / p
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise ConfigurationError(
+                f"source '{self.name}': database file {self.path} does not exist",
+                fix=f"check `path:` of source '{self.name}' (relative paths start at the workspace)",
+            )
+        try:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                  check_same_thread=False)
+            con.execute("PRAGMA query_only = 1")
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _classify(exc, f"source '{self.name}': cannot open {self.path}") from None
+        return con
+
+    def check(self) -> None:
+        con = self._connect()
+        try:
+            self._tables(con)
+        finally:
+            con.close()
+
+    def _tables(self, con: sqlite3.Connection) -> list[str]:
+        rows = con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        ).fetchall()
+        names = [r[0] for r in rows]
+        if self.config.tables:
+            missing = [t for t in self.config.tables if t not in names]
+            if missing:
+                raise ConfigurationError(
+                    f"source '{self.name}': table(s) {', '.join(missing)} not found in {self.path}",
+                    fix=f"use existing tables: {', '.join(names) or '(database is empty)'}",
+                )
+            names = [n for n in names if n in self.config.tables]
+        return names
+
+    def discover(self) -> list[StreamSchema]:
+        con = self._connect()
+        try:
+            return [self._describe(con, t) for t in self._tables(con)]
+        finally:
+            con.close()
+
+    def _describe(self, con: sqlite3.Connection, table: str) -> StreamSchema:
+        info = con.execute(f"PRAGMA table_info({q(table)})").fetchall()
+        columns, notes, pk = [], [], []
+        for _cid, name, declared, notnull, _default, pk_pos in info:
+            dtype, note = map_sqlite_type(declared or "")
+            if note:
+                notes.append(f"{name}: {note}")
+            columns.append(Column(name, dtype, nullable=not notnull and not pk_pos, native_type=declared))
+            if pk_pos:
+                pk.append((pk_pos, name))
+        cursors = [c.name for c in columns if c.name.lower() in CURSOR_NAMES]
+        cursors += [c.name for c in columns if c.type.kind in ("timestamp", "timestamptz")
+                    and c.name not in cursors]
+        return StreamSchema(
+            name=table,
+            columns=tuple(columns),
+            primary_key=tuple(n for _, n in sorted(pk)),
+            cursor_candidates=tuple(cursors),
+            notes=tuple(notes),
+        )
+
+    def count(self, stream: StreamSchema) -> int | None:
+        con = self._connect()
+        try:
+            return int(con.execute(f"SELECT count(*) FROM {q(stream.name)}").fetchone()[0])
+        finally:
+            con.close()
+
+    def read(self, request: ReadRequest) -> Iterator[StreamItem]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN")  # one read snapshot for the bound and the rows
+            yield from self._read(con, request)
+            con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise _classify(exc, f"reading {request.stream.name}") from None
+        finally:
+            con.close()
+
+    def _read(self, con: sqlite3.Connection, req: ReadRequest) -> Iterator[StreamItem]:
+        stream = req.stream
+        cols = ", ".join(q(c) for c in stream.column_names)
+        table = q(stream.name)
+        if req.mode == "incremental":
+            if not req.cursor:
+                raise ConfigurationError("incremental mode needs a cursor", stream=stream.name)
+            keys = list(req.primary_key) or ["rowid"]
+            sql, params = _incremental_query(cols, table, req.cursor, keys, req.checkpoint)
+            upper = con.execute(f"SELECT max({q(req.cursor)}) FROM {table}").fetchone()[0]
+            if upper is None and req.checkpoint:
+                return
+            if upper is not None:
+                sql = sql.replace("/*upper*/", f"AND ({q(req.cursor)} <= ? OR {q(req.cursor)} IS NULL)")
+                params.append(upper)
+            else:
+                sql = sql.replace("/*upper*/", "")
+            positions = [req.cursor, *keys]
+        else:
+            keys = list(req.primary_key) or ["rowid"]
+            after = (req.checkpoint or {}).get("after")
+            where, params = "", []
+            if after is not None:
+                where = f"WHERE ({', '.join(q(k) for k in keys)}) > ({', '.join('?' * len(keys))})"
+                params = list(after)
+            sql = f"SELECT {cols}, {', '.join(q(k) for k in keys)} FROM {table} {where} " \
+                  f"ORDER BY {', '.join(q(k) for k in keys)}"
+            positions = keys
+        width = len(stream.columns)
+        cur = con.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(req.batch_size)
+            if not rows:
+                break
+            batch, bad = rows_to_batch([r[:width] for r in rows], stream)
+            yield from bad
+            yield batch
+            last = rows[-1][width:]
+            if req.mode == "incremental":
+                yield Checkpoint({"cursor": last[0], "key": list(last[1:]), "columns": positions})
+            else:
+                yield Checkpoint({"after": list(last), "columns": positions})
+
+
+def _incremental_query(
+    cols: str, table: str, cursor: str, keys: Sequence[str], checkpoint: dict[str, Any] | None
+) -> tuple[str, list[Any]]:
+    c = q(cursor)
+    key_cols = ", ".join(q(k) for k in keys)
+    marks = ", ".join("?" * len(keys))
+    params: list[Any] = []
+    if not checkpoint:
+        where = "WHERE 1 = 1"
+    elif checkpoint.get("cursor") is None:
+        # Inside the leading run of NULL cursors (read once, on the first run only).
+        where = f"WHERE (({c} IS NULL AND ({key_cols}) > ({marks})) OR {c} IS NOT NULL)"
+        params = list(checkpoint["key"])
+    else:
+        where = f"WHERE ({c}, {key_cols}) > (?, {marks})"
+        params = [checkpoint["cursor"], *checkpoint["key"]]
+    sql = (
+        f"SELECT {cols}, {c}, {key_cols} FROM {table} {where} /*upper*/ "
+        f"ORDER BY {c}, {key_cols}"
+    )
+    return sql, params
+
+
+def _classify(exc: sqlite3.DatabaseError, what: str) -> Exception:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return TransientError(f"{what}: {text}", fix="retried automatically; check for long writers")
+    if "no such table" in text or "no such column" in text:
+        return ConfigurationError(f"{what}: {text}", fix="run `syncline discover` and update the workspace")
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+        return ConfigurationError(f"{what}: {text}", fix="check the file path and its permissions")
+    return SourceError(f"{what}: {text}", fix="check the database file is a healthy SQLite database")

@@ -1,0 +1,118 @@
+"""Opening the metadata database: engine set-up, SQLite pragmas and migrations on open."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from syncline.errors import ConfigurationError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+FIX = "check `metadata:` in syncline.yaml or the SYNCLINE_METADATA_URL environment variable"
+_PG_LOCK_KEY = 0x53594E43  # "SYNC": serialises concurrent first opens on PostgreSQL
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+_head: str | None = None
+
+
+def head_revision() -> str | None:
+    global _head
+    if _head is None:
+        _head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _head
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, see _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so busy_timeout covers read-then-write
+    # transactions instead of failing with SQLITE_BUSY when another process writes.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _make_engine(url: URL) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        db = url.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True
+        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+            kwargs["connect_args"] = {"connect_timeout": 10}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _migrate(engine: Engine) -> None:
+    head = head_revision()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on ``url`` whose schema is at the latest revision, or ConfigurationError."""
+    shown = mask_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigurationError(
+            f"metadata store URL {shown} is not a valid SQLAlchemy URL ({exc})", fix=FIX
+        ) from exc
+    engine: Engine | None = None
+    try:
+        engine = _make_engine(parsed)
+        _migrate(engine)
+    except Exception as exc:
+        if engine is not None:
+            engine.dispose()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.replace(url, shown)
+        if parsed.password:
+            reason = reason.replace(str(parsed.password), "***")
+        raise ConfigurationError(
+            f"cannot open the metadata store at {shown}: {reason}",
+            fix=f"{FIX}; the database must be reachable and writable",
+        ) from exc
+    return engine

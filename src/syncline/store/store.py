@@ -1,0 +1,299 @@
+"""MetadataStore: runs, attempts, stream stats, schema history and checkpoint mirrors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import sys
+from dataclasses import asdict
+from typing import Any, Self
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from syncline.errors import InternalError
+from syncline.store.db import mask_url, open_engine
+from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
+from syncline.store.records import (
+    ATTEMPT_STATUSES,
+    RUN_STATUSES,
+    RUN_TRIGGERS,
+    STREAM_STATUSES,
+    RunRecord,
+    StreamStats,
+    check_aware,
+    check_choice,
+    record_from_row,
+)
+
+__all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
+
+CRASH_MESSAGE = (
+    "the process running this sync died (killed or crashed); "
+    "the next run resumes from the last committed checkpoint"
+)
+SUCCESS_STATUSES = ("succeeded", "warning")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no insignificant whitespace: equal values, equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class MetadataStore:
+    """The metadata database of a workspace; migrated to the latest schema on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = mask_url(url)
+        self._engine = open_engine(url)
+        self._session = sessionmaker(self._engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # runs and attempts
+
+    def start_run(self, connection: str, trigger: str = "manual") -> int:
+        check_choice("trigger", trigger, RUN_TRIGGERS)
+        run = Run(
+            connection=connection,
+            status="running",
+            trigger=trigger,
+            started_at=_now(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            rows_read=0,
+            rows_committed=0,
+            rows_quarantined=0,
+            attempts=0,
+        )
+        with self._session.begin() as s:
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def start_attempt(self, run_id: int, number: int) -> int:
+        attempt = Attempt(run_id=run_id, number=number, started_at=_now(), status="running")
+        with self._session.begin() as s:
+            self._run(s, run_id)
+            s.add(attempt)
+            s.flush()
+            return attempt.id
+
+    def end_attempt(
+        self,
+        attempt_id: int,
+        status: str,
+        failure_class: str | None = None,
+        failure_message: str | None = None,
+    ) -> None:
+        check_choice("attempt status", status, ATTEMPT_STATUSES)
+        with self._session.begin() as s:
+            attempt = s.get(Attempt, attempt_id)
+            if attempt is None:
+                raise InternalError(f"metadata store has no attempt {attempt_id}")
+            attempt.status = status
+            attempt.ended_at = _now()
+            attempt.failure_class = failure_class
+            attempt.failure_message = failure_message
+
+    def record_stream(self, run_id: int, stats: StreamStats) -> None:
+        check_choice("stream status", stats.status, STREAM_STATUSES)
+        check_aware("started_at", stats.started_at)
+        check_aware("ended_at", stats.ended_at)
+        with self._session.begin() as s:
+            self._run(s, run_id)
+            fields = asdict(stats)
+            fields["schema_changes"] = json.dumps([str(c) for c in stats.schema_changes])
+            fields["duration_s"] = float(stats.duration_s)
+            s.add(StreamRun(run_id=run_id, **fields))
+
+    def end_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        rows_read: int,
+        rows_committed: int,
+        rows_quarantined: int,
+        attempts: int,
+        failure_class: str | None = None,
+        failure_message: str | None = None,
+    ) -> None:
+        check_choice("run status", status, RUN_STATUSES - {"running"})
+        with self._session.begin() as s:
+            run = self._run(s, run_id)
+            run.status = status
+            run.ended_at = _now()
+            run.rows_read = rows_read
+            run.rows_committed = rows_committed
+            run.rows_quarantined = rows_quarantined
+            run.attempts = attempts
+            run.failure_class = failure_class
+            run.failure_message = failure_message
+
+    @staticmethod
+    def _run(s: Session, run_id: int) -> Run:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise InternalError(f"metadata store has no run {run_id}")
+        return run
+
+    # reading runs
+
+    def runs(self, connection: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs newest first, with their streams."""
+        q = select(Run).options(selectinload(Run.stream_rows)).order_by(Run.id.desc()).limit(limit)
+        if connection is not None:
+            q = q.where(Run.connection == connection)
+        with self._session() as s:
+            return [record_from_row(r) for r in s.scalars(q)]
+
+    def last_run(self, connection: str) -> RunRecord | None:
+        found = self.runs(connection, limit=1)
+        return found[0] if found else None
+
+    def last_success(self, connection: str) -> RunRecord | None:
+        """The newest run that committed its data: status succeeded or warning."""
+        q = (
+            select(Run)
+            .options(selectinload(Run.stream_rows))
+            .where(Run.connection == connection, Run.status.in_(SUCCESS_STATUSES))
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        with self._session() as s:
+            run = s.scalars(q).first()
+            return record_from_row(run) if run is not None else None
+
+    def reap_stale_runs(self) -> int:
+        """Mark runs of dead processes on this host as crashed; return how many."""
+        if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
+            return 0
+        me, host, now = os.getpid(), socket.gethostname(), _now()
+        with self._session.begin() as s:
+            q = select(Run).where(Run.status == "running", Run.host == host, Run.pid != me)
+            dead = [r for r in s.scalars(q) if r.pid > 0 and not _pid_alive(r.pid)]
+            for run in dead:
+                run.status = "crashed"
+                run.ended_at = now
+                run.failure_class = "internal"
+                run.failure_message = CRASH_MESSAGE
+            if dead:
+                s.execute(
+                    update(Attempt)
+                    .where(Attempt.run_id.in_([r.id for r in dead]), Attempt.status == "running")
+                    .values(
+                        status="failed",
+                        ended_at=now,
+                        failure_class="internal",
+                        failure_message=CRASH_MESSAGE,
+                    )
+                )
+            return len(dead)
+
+    # schemas and checkpoints
+
+    def record_schema(
+        self, connection: str, stream: str, schema_json: dict[str, Any], run_id: int | None
+    ) -> bool:
+        """Store the schema if it differs from the latest one seen; True when it did."""
+        text = canonical_json(schema_json)
+        fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        with self._session.begin() as s:
+            latest = s.scalars(
+                select(StreamSchema.fingerprint)
+                .where(StreamSchema.connection == connection, StreamSchema.stream == stream)
+                .order_by(StreamSchema.id.desc())
+                .limit(1)
+            ).first()
+            if latest == fingerprint:
+                return False
+            s.add(
+                StreamSchema(
+                    connection=connection,
+                    stream=stream,
+                    fingerprint=fingerprint,
+                    schema_json=text,
+                    run_id=run_id,
+                    seen_at=_now(),
+                )
+            )
+            return True
+
+    def latest_schema(self, connection: str, stream: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            text = s.scalars(
+                select(StreamSchema.schema_json)
+                .where(StreamSchema.connection == connection, StreamSchema.stream == stream)
+                .order_by(StreamSchema.id.desc())
+                .limit(1)
+            ).first()
+        if text is None:
+            return None
+        value: dict[str, Any] = json.loads(text)
+        return value
+
+    def mirror_checkpoint(self, connection: str, stream: str, state: dict[str, Any] | None) -> None:
+        """Copy a stream's checkpoint for display; ``None`` removes it."""
+        where = (Checkpoint.connection == connection, Checkpoint.stream == stream)
+        with self._session.begin() as s:
+            if state is None:
+                s.execute(delete(Checkpoint).where(*where))
+                return
+            values = {
+                "connection": connection,
+                "stream": stream,
+                "state_json": json.dumps(state, sort_keys=True, default=str),
+                "updated_at": _now(),
+            }
+            dialect = s.get_bind().dialect.name
+            if dialect in ("sqlite", "postgresql"):
+                ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(Checkpoint)
+                s.execute(
+                    ins.values(**values).on_conflict_do_update(
+                        index_elements=["connection", "stream"],
+                        set_={
+                            "state_json": values["state_json"],
+                            "updated_at": values["updated_at"],
+                        },
+                    )
+                )
+            else:
+                s.merge(Checkpoint(**values))
+
+    def checkpoints(self, connection: str) -> dict[str, dict[str, Any]]:
+        with self._session() as s:
+            rows = s.execute(
+                select(Checkpoint.stream, Checkpoint.state_json)
+                .where(Checkpoint.connection == connection)
+                .order_by(Checkpoint.stream)
+            ).all()
+        return {stream: json.loads(state) for stream, state in rows}

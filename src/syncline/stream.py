@@ -1,0 +1,48 @@
+"""What travels from a source to a destination: read requests, checkpoints, bad records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from syncline.schema import StreamSchema
+
+Mode = Literal["full_refresh", "incremental", "cdc"]
+Write = Literal["append", "merge", "replace"]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A position in a stream: everything emitted before it is covered by it.
+
+    ``value`` is JSON-serialisable and owned by the source (a compound cursor, a
+    key position, a file offset map); the engine stores it untouched.
+    """
+
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that cannot be represented in the stream's schema: quarantined, counted."""
+
+    record: dict[str, Any]
+    error: str
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What the engine asks a source for, one stream at a time."""
+
+    stream: StreamSchema
+    mode: Mode
+    cursor: str | None = None
+    primary_key: tuple[str, ...] = ()
+    checkpoint: dict[str, Any] | None = None
+    batch_size: int = 50_000
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+StreamItem = pa.RecordBatch | Checkpoint | BadRecord

@@ -1,0 +1,198 @@
+"""SQLite → DuckDB: full, incremental and merge results compared row by row with the source."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from syncfixtures import (
+    dest_items,
+    dest_query,
+    expected_items,
+    item_row,
+    make_items,
+    run_sync,
+    write_ws,
+)
+
+from syncline import failpoints
+
+
+def _update(path: Path, ids: list[int], version: int) -> None:
+    con = sqlite3.connect(path)
+    for i in ids:
+        con.execute("DELETE FROM items WHERE id = ?", [i])
+        con.execute("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)", item_row(i, version=version))
+    con.commit()
+    con.close()
+
+
+def test_full_refresh_replace_matches_source_row_by_row(tmp_path: Path) -> None:
+    make_items(tmp_path / "src.db", 500)
+    write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "replace"}}, batch_size=64)
+    result = run_sync(tmp_path)
+    assert result.status == "succeeded", result.error
+    assert result.rows_read == result.rows_committed == 500
+    assert dest_items(tmp_path) == list(expected_items(tmp_path / "src.db").values())
+    types = dict(dest_query(tmp_path, "SELECT column_name, data_type FROM information_schema.columns "
+                                      "WHERE table_schema = 'dst' AND table_name = 'items'"))
+    assert types == {
+        "id": "BIGINT", "name": "VARCHAR", "price": "DECIMAL(10,2)", "ratio": "DOUBLE",
+        "active": "BOOLEAN", "meta": "JSON", "born": "DATE", "created": "TIMESTAMP WITH TIME ZONE",
+        "updated_at": "TIMESTAMP", "_syncline_synced_at": "TIMESTAMP WITH TIME ZONE",
+        "_syncline_deleted": "BOOLEAN",
+    }
+    # a second full refresh replaces, never duplicates
+    assert run_sync(tmp_path).status == "succeeded"
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(500, 500)]
+
+
+def test_incremental_merge_picks_up_updates_and_inserts_once(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 300)
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}},
+             batch_size=50)
+    first = run_sync(tmp_path)
+    assert first.status == "succeeded" and first.rows_committed == 300
+    _update(db, [3, 150, 299], version=1)
+    _update(db, [150], version=2)  # updated twice between syncs: the latest version wins
+    con = sqlite3.connect(db)
+    con.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)",
+                    [item_row(i, version=1) for i in range(301, 306)])
+    con.commit()
+    con.close()
+    second = run_sync(tmp_path)
+    assert second.status == "succeeded", second.error
+    assert second.rows_read == 8  # 3 updated + 5 new, nothing older
+    assert dest_items(tmp_path) == list(expected_items(db).values())
+    assert dest_items(tmp_path, where="WHERE id = 150")[0][5]["v"] == 2
+    third = run_sync(tmp_path)
+    assert third.rows_read == 0 and third.status == "succeeded"
+
+
+def test_rows_sharing_a_cursor_value_across_batch_boundaries_all_arrive(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 50, tie=True)  # all 50 rows share one updated_at
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "append", "cursor": "updated_at"}},
+             batch_size=7)
+    assert run_sync(tmp_path).rows_committed == 50
+    con = sqlite3.connect(db)
+    con.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)",
+                    [item_row(i, tie=True) for i in range(51, 61)])  # late rows at the same cursor
+    con.commit()
+    con.close()
+    second = run_sync(tmp_path)
+    assert second.rows_committed == 10
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(60, 60)]
+
+
+def test_append_keeps_every_version(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 20)
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "append", "cursor": "updated_at"}})
+    run_sync(tmp_path)
+    _update(db, [5], version=1)
+    run_sync(tmp_path)
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items WHERE id = 5") == [(2,)]
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(21,)]
+
+
+def test_failed_full_refresh_leaves_yesterdays_table_intact(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 200)
+    write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    assert run_sync(tmp_path).status == "succeeded"
+    before = dest_items(tmp_path)
+    _update(db, list(range(1, 201)), version=1)
+    failpoints.configure("after_staging:5=raise")
+    try:
+        failed = run_sync(tmp_path)
+    finally:
+        failpoints.configure(None)
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.failure_class == "transient"
+    assert dest_items(tmp_path) == before  # readers still see yesterday's complete table
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded"
+    assert resumed.rows_read < 200  # resumed from the committed key position, not from zero
+    assert dest_items(tmp_path) == list(expected_items(db).values())
+
+
+def test_bad_value_goes_to_quarantine_and_is_counted(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 30)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE items SET born = 'not a date', updated_at = '2027-01-01 00:00:00.000000' WHERE id = 7")
+    con.commit()
+    con.close()
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}})
+    result = run_sync(tmp_path)
+    assert result.status == "succeeded"
+    assert (result.rows_read, result.rows_committed, result.rows_quarantined) == (30, 29, 1)
+    bad = dest_query(tmp_path, "SELECT stream, record, error FROM dst._syncline_quarantine")
+    assert len(bad) == 1 and bad[0][0] == "items"
+    assert '"id": 7' in bad[0][1] and "born" in bad[0][2]
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items WHERE id = 7") == [(0,)]
+
+
+def test_new_column_is_added_and_int_widens_to_text(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, updated_at TIMESTAMP)")
+    con.execute("INSERT INTO t VALUES (1, 10, '2026-01-01 00:00:00')")
+    con.commit()
+    write_ws(tmp_path, {"t": {"mode": "incremental", "cursor": "updated_at"}})
+    assert run_sync(tmp_path).status == "succeeded"
+    con.executescript("""
+        ALTER TABLE t RENAME TO old;
+        CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, extra DECIMAL(6,2), updated_at TIMESTAMP);
+        INSERT INTO t SELECT id, code, NULL, updated_at FROM old;
+        DROP TABLE old;
+        INSERT INTO t VALUES (2, 'B-20', 1.5, '2026-01-02 00:00:00');
+    """)
+    con.commit()
+    con.close()
+    result = run_sync(tmp_path)
+    assert result.status == "succeeded", result.error
+    assert dest_query(tmp_path, "SELECT id, code, extra FROM dst.t ORDER BY id") == [
+        (1, "10", None), (2, "B-20", __import__("decimal").Decimal("1.50"))]
+    assert any("widened" in c for c in result.streams[0].schema_changes)
+
+
+def test_incompatible_type_change_fails_with_contract_error_naming_column(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, seen TIMESTAMP, updated_at TIMESTAMP)")
+    con.execute("INSERT INTO t VALUES (1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    con.commit()
+    write_ws(tmp_path, {"t": {"mode": "incremental", "cursor": "updated_at"}})
+    assert run_sync(tmp_path).status == "succeeded"
+    con.executescript("""
+        DROP TABLE t;
+        CREATE TABLE t (id INTEGER PRIMARY KEY, seen BOOLEAN, updated_at TIMESTAMP);
+        INSERT INTO t VALUES (2, 1, '2026-01-02 00:00:00');
+    """)
+    con.commit()
+    con.close()
+    result = run_sync(tmp_path)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.failure_class == "contract"
+    assert "column seen changed timestamp -> boolean" in str(result.error)
+    assert "--full-refresh" in str(result.error)
+
+
+@pytest.mark.parametrize("write", ["merge", "append"])
+def test_full_refresh_flag_rebuilds_an_incremental_stream(tmp_path: Path, write: str) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 40)
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": write, "cursor": "updated_at"}})
+    run_sync(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM items WHERE id <= 10")
+    con.commit()
+    con.close()
+    result = run_sync(tmp_path, full_refresh=True)
+    assert result.status == "succeeded" and result.rows_read == 30
+    assert dest_items(tmp_path) == list(expected_items(db).values())
+    assert run_sync(tmp_path).rows_read == 0  # and incremental continues from the rebuilt position

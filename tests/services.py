@@ -1,0 +1,46 @@
+"""Skip-or-fail helpers for tests that need a service on 127.0.0.1 (SYNCLINE_REQUIRE_SERVICES=1 fails)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+HOST = "127.0.0.1"
+POSTGRES_URL = f"postgresql+psycopg://postgres@{HOST}:5432/test"
+MARIADB_URL = f"mysql://root@{HOST}:3306/test"
+REDIS_URL = f"redis://{HOST}:6379/0"
+RABBITMQ_URL = f"amqp://guest:guest@{HOST}:5672/"
+
+
+def require_service(name: str, port: int, url: str, host: str = HOST) -> str:
+    """Return ``url`` if ``host:port`` accepts TCP connections, else skip (or fail if required)."""
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return url
+    except OSError as exc:
+        reason = f"{name} is not reachable at {host}:{port} ({exc})"
+    if os.environ.get("SYNCLINE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}; SYNCLINE_REQUIRE_SERVICES=1 requires it", pytrace=False)
+    pytest.skip(f"{reason}; set SYNCLINE_REQUIRE_SERVICES=1 to make this a failure")
+
+
+def require_postgres() -> str:
+    """SQLAlchemy URL of the test PostgreSQL server (user postgres, trust auth, database test)."""
+    return require_service("PostgreSQL", 5432, POSTGRES_URL)
+
+
+def require_mariadb() -> str:
+    """URL of the test MariaDB server (user root, database test); add a driver to the scheme."""
+    return require_service("MariaDB", 3306, MARIADB_URL)
+
+
+def require_redis() -> str:
+    """URL of the test Redis server."""
+    return require_service("Redis", 6379, REDIS_URL)
+
+
+def require_rabbitmq() -> str:
+    """AMQP URL of the test RabbitMQ server (default guest account)."""
+    return require_service("RabbitMQ", 5672, RABBITMQ_URL)
