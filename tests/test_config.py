@@ -9,13 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from syncfixtures import make_items, run_sync, write_ws
 from syncline.config import load_workspace
 from syncline.errors import (
-    ConfigurationError, ContractError, DataError, DestinationError, IntegrityError, InternalError,
-    SourceError, SynclineError, TransientError,
+    ConfigurationError,
+    ContractError,
+    DataError,
+    DestinationError,
+    IntegrityError,
+    InternalError,
+    SourceError,
+    SynclineError,
+    TransientError,
 )
 from syncline.orchestration.schedule import Schedule
+
+from syncfixtures import make_items, run_sync, write_ws
 
 SOURCES = """\
 version: 1
@@ -102,7 +110,7 @@ def test_unknown_key_inside_a_typed_source(tmp_path: Path) -> None:
     ids=["source", "destination"],
 )
 def test_connection_referencing_an_undefined_name(tmp_path: Path, key: str, defined: str, section: str) -> None:
-    text = SOURCES + f"connections:\n  c:\n    source: shop\n    destination: wh\n"
+    text = SOURCES + "connections:\n  c:\n    source: shop\n    destination: wh\n"
     text = text.replace(f"    {key}: {defined}\n", f"    {key}: nowhere\n")
     (tmp_path / "syncline.yaml").write_text(text, encoding="utf-8")
     msg = load_error(tmp_path)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +20,23 @@ from hypothesis import strategies as st
 from syncline.destinations.duckdb import canonical_from_duckdb, duckdb_type
 from syncline.records import rows_to_batch
 from syncline.schema import (
-    BINARY, BOOLEAN, DATE, FLOAT64, INT32, INT64, JSON, STRING, TIME, TIMESTAMP, TIMESTAMPTZ,
-    Column, DataType, StreamSchema, diff_columns, from_arrow, widen,
+    BINARY,
+    BOOLEAN,
+    DATE,
+    FLOAT64,
+    INT32,
+    INT64,
+    JSON,
+    STRING,
+    TIME,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    Column,
+    DataType,
+    StreamSchema,
+    diff_columns,
+    from_arrow,
+    widen,
 )
 from syncline.sources.sqlite import map_sqlite_type
 
@@ -264,6 +279,7 @@ def test_diff_columns(existing: dict[str, DataType], incoming: list[Column],
 
 # -- values -----------------------------------------------------------------------------
 
+UNICODE = st.characters(exclude_categories=["Cs"])  # any code point but lone surrogates
 MIN_AWARE = dt.datetime(2, 1, 1)
 MAX_AWARE = dt.datetime(9998, 12, 31)
 fixed_offsets = st.builds(
@@ -272,14 +288,14 @@ fixed_offsets = st.builds(
 aware_datetimes = st.datetimes(MIN_AWARE, MAX_AWARE, timezones=st.one_of(fixed_offsets, st.timezones()))
 json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(st.characters(exclude_categories=("Cs",))),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(UNICODE),
 )
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-json_objects = st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=8), json_values,
+json_objects = st.dictionaries(st.text(UNICODE, max_size=8), json_values,
                                max_size=5)
 
 
@@ -299,7 +315,7 @@ def values_of(t: DataType) -> st.SearchStrategy[Any]:
     if k == "float64":
         return st.floats(allow_nan=False)
     if k == "string":
-        return st.text(st.characters(exclude_categories=("Cs",)))  # NUL included
+        return st.text(UNICODE)  # NUL included
     if k == "binary":
         return st.binary()
     if k == "date":
@@ -437,11 +453,14 @@ def holds(r: DataType, src: DataType, v: Any, got: Any) -> bool:
             want = want.replace(tzinfo=UTC)
         return bool(got == want)
     assert r.kind == "string", r
-    parse = {
-        "int32": int, "int64": int, "decimal": Decimal, "float64": float, "string": str,
-        "json": json.loads, "time": dt.time.fromisoformat, "binary": _blob_from_duckdb_text,
-    }[src.kind]
-    return bool(parse(got) == want)
+    return bool(FROM_TEXT[src.kind](got) == want)
+
+
+# How each type's value is read back from the text DuckDB casts it to (blobs: \xNN escapes).
+FROM_TEXT: dict[str, Callable[[str], Any]] = {
+    "int32": int, "int64": int, "decimal": Decimal, "float64": float, "string": str,
+    "json": json.loads, "time": dt.time.fromisoformat, "binary": _blob_from_duckdb_text,
+}
 
 
 @SETTINGS

@@ -29,7 +29,7 @@ def _to_decimal(t: DataType) -> Converter:
         if v is None:
             return None
         if (isinstance(v, decimal.Decimal) and v.is_finite() and v.copy_abs() < limit
-                and v.as_tuple().exponent == -t.scale):
+                and v.as_tuple().exponent == -scale):
             return v
         if isinstance(v, bool):
             raise ValueError(f"boolean {v!r} is not a decimal")

@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import syncline.cli.app as cli
-from syncfixtures import dest_query, make_items, write_ws
 from syncline.config import load_workspace
+
+from syncfixtures import dest_query, make_items, write_ws
 
 STREAMS = {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from syncfixtures import write_ws
 
 ROWS = 200_000

@@ -6,6 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
+from syncline import failpoints
+
 from syncfixtures import (
     dest_items,
     dest_query,
@@ -15,8 +18,6 @@ from syncfixtures import (
     run_sync,
     write_ws,
 )
-
-from syncline import failpoints
 
 
 def _update(path: Path, ids: list[int], version: int) -> None:

@@ -6,6 +6,7 @@ import socket
 from typing import Any
 
 import pytest
+
 from services import require_service
 
 

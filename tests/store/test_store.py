@@ -18,13 +18,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from services import require_postgres
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from syncline.errors import ConfigurationError
 from syncline.store.models import Base
 from syncline.store.store import CRASH_MESSAGE, MetadataStore, StreamStats
+
+from services import require_postgres
 
 UTC = dt.UTC
 

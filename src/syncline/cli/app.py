@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -305,7 +306,7 @@ def demo(
     ws = guarded(lambda: load_workspace(root))
     worst = 0
     for name in ws.connections:
-        worst = max(worst, guarded(lambda n=name: run_sync(ws, n, None, False, trigger="demo")))
+        worst = max(worst, guarded(partial(run_sync, ws, name, None, False, trigger="demo")))
     status(workspace=root, as_json=False)
     console.print(f"query it: python -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}').sql('SELECT status, count(*) FROM shop.orders GROUP BY 1'))\"")
     raise typer.Exit(worst)

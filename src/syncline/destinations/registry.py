@@ -27,5 +27,5 @@ def destination_config_model(kind: Any) -> type[BaseModel]:
 
 
 def build_destination(name: str, config: BaseModel, root: str) -> Destination:
-    _, cls = _load(config.type)
+    _, cls = _load(getattr(config, "type", None))
     return cls(name, config, root)

@@ -29,7 +29,7 @@ def source_config_model(kind: Any) -> type[BaseModel]:
 
 
 def build_source(name: str, config: BaseModel, root: str) -> Source:
-    _, cls = _load(config.type)
+    _, cls = _load(getattr(config, "type", None))
     return cls(name, config, SourceContext(root=root))
 
 
