@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from syncline import failpoints
+from syncline.store.store import MetadataStore
 
 from syncfixtures import (
     dest_items,
@@ -157,7 +159,7 @@ def test_new_column_is_added_and_int_widens_to_text(tmp_path: Path) -> None:
     result = run_sync(tmp_path)
     assert result.status == "succeeded", result.error
     assert dest_query(tmp_path, "SELECT id, code, extra FROM dst.t ORDER BY id") == [
-        (1, "10", None), (2, "B-20", __import__("decimal").Decimal("1.50"))]
+        (1, "10", None), (2, "B-20", Decimal("1.50"))]
     assert any("widened" in c for c in result.streams[0].schema_changes)
 
 
@@ -197,3 +199,38 @@ def test_full_refresh_flag_rebuilds_an_incremental_stream(tmp_path: Path, write:
     assert result.status == "succeeded" and result.rows_read == 30
     assert dest_items(tmp_path) == list(expected_items(db).values())
     assert run_sync(tmp_path).rows_read == 0  # and incremental continues from the rebuilt position
+
+
+def test_transient_failure_is_retried_and_the_run_completes(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 120)
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}},
+             batch_size=25, max_attempts=3)
+    failpoints.configure("after_staging:3=raise")
+    try:
+        result = run_sync(tmp_path)
+    finally:
+        failpoints.configure(None)
+    assert result.status == "succeeded" and result.attempts == 2
+    assert dest_items(tmp_path) == list(expected_items(db).values())
+    runs = MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}").runs("c")
+    assert runs[0].attempts == 2 and runs[0].status == "succeeded"
+
+
+def test_rows_read_and_committed_must_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncline.destinations.base import CommitResult
+    from syncline.destinations.duckdb_loader import DuckDBLoader
+
+    real_commit = DuckDBLoader.commit
+
+    def lossy_commit(self: DuckDBLoader, state: dict[str, object]) -> CommitResult:
+        result = real_commit(self, state)  # a loader bug that loses count of one row
+        return CommitResult(rows=max(result.rows - 1, 0), quarantined=result.quarantined)
+
+    monkeypatch.setattr(DuckDBLoader, "commit", lossy_commit)
+    make_items(tmp_path / "src.db", 30)
+    write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}})
+    result = run_sync(tmp_path)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.failure_class == "integrity"
+    assert "read 30 rows but committed 29" in str(result.error)

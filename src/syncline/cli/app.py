@@ -308,7 +308,11 @@ def demo(
     for name in ws.connections:
         worst = max(worst, guarded(partial(run_sync, ws, name, None, False, trigger="demo")))
     status(workspace=root, as_json=False)
-    console.print(f"query it: python -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}').sql('SELECT status, count(*) FROM shop.orders GROUP BY 1'))\"")
+    query = "SELECT status, count(*) FROM shop.orders GROUP BY 1"
+    console.print(
+        f"query it: python -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}')"
+        f".sql('{query}'))\"", soft_wrap=True,
+    )
     raise typer.Exit(worst)
 
 
