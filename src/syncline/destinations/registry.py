@@ -11,6 +11,7 @@ from syncline.destinations.base import Destination
 
 _TYPES: dict[str, str] = {
     "duckdb": "syncline.destinations.duckdb:DuckDBConfig:DuckDBDestination",
+    "postgres": "syncline.destinations.postgres:PostgresDestinationConfig:PostgresDestination",
 }
 
 

@@ -13,6 +13,9 @@ from syncline.sources.base import Source, SourceContext
 _TYPES: dict[str, str] = {
     "sqlite": "syncline.sources.sqlite:SqliteConfig:SqliteSource",
     "files": "syncline.sources.files:FilesConfig:FilesSource",
+    "postgres": "syncline.sources.postgres:PostgresConfig:PostgresSource",
+    "mysql": "syncline.sources.mysql:MysqlConfig:MysqlSource",
+    "rest": "syncline.sources.rest.source:RestConfig:RestSource",
 }
 
 
