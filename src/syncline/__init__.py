@@ -5,6 +5,7 @@ from __future__ import annotations
 from syncline.config import Workspace, load_workspace
 from syncline.destinations.base import Destination, LoadTarget, StreamLoader
 from syncline.errors import (
+    ConcurrencyError,
     ConfigurationError,
     ContractError,
     DataError,
@@ -25,6 +26,7 @@ __all__ = [
     "BadRecord",
     "Checkpoint",
     "Column",
+    "ConcurrencyError",
     "ConfigurationError",
     "ContractError",
     "DataError",

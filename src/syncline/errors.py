@@ -7,6 +7,7 @@
     ├── DestinationError          the destination refused or failed; not retried
     ├── DataError                 a record is invalid; it goes to quarantine
     ├── ContractError             a schema change the policy does not allow
+    ├── ConcurrencyError          another run holds the connection; wait, do not retry
     └── InternalError             a bug or a broken invariant in Syncline
         └── IntegrityError        rows read and rows committed disagree
 
@@ -99,6 +100,12 @@ class ContractError(SynclineError):
     failure_class = "contract"
 
 
+class ConcurrencyError(SynclineError):
+    """Another run holds this connection's lease, or took it over from this one."""
+
+    failure_class = "concurrency"
+
+
 class InternalError(SynclineError):
     """Syncline broke one of its own invariants; please report it."""
 
@@ -112,6 +119,7 @@ class IntegrityError(InternalError):
 
 
 __all__ = [
+    "ConcurrencyError",
     "ConfigurationError",
     "ContractError",
     "DataError",

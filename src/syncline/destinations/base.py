@@ -16,6 +16,7 @@ SYNCED_AT = "_syncline_synced_at"
 DELETED = "_syncline_deleted"
 SYSTEM_COLUMNS = (SYNCED_AT, DELETED)
 STATE_TABLE = "_syncline_state"
+FENCE_TABLE = "_syncline_fence"
 LOADS_TABLE = "_syncline_loads"
 QUARANTINE_TABLE = "_syncline_quarantine"
 
@@ -35,6 +36,8 @@ class LoadTarget:
     run_id: int
     #: With ``build_beside``: drop a half-built table instead of resuming it.
     restart_build: bool = False
+    #: The run's fencing token; every commit checks it is still the newest one.
+    fence_token: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class StreamLoader(ABC):
 class Destination(ABC):
     """A configured loader."""
 
+    #: True when ``fence`` is implemented and commits check the fencing token.
+    supports_fencing: bool = False
+
     def __init__(self, name: str, config: BaseModel, root: str) -> None:
         self.name = name
         self.config = config
@@ -104,6 +110,10 @@ class Destination(ABC):
     @abstractmethod
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query (for verification and tests)."""
+
+    def fence(self, schema: str, connection: str, token: int) -> None:
+        """Record ``token`` as the newest run of ``connection``; refuse an older one."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections."""

@@ -13,6 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.destinations.base import (
+    FENCE_TABLE,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     STATE_TABLE,
@@ -20,7 +21,12 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
 )
-from syncline.errors import ConfigurationError, DestinationError, TransientError
+from syncline.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DestinationError,
+    TransientError,
+)
 from syncline.schema import DataType
 
 _TO_DUCKDB = {
@@ -73,6 +79,7 @@ class DuckDBConfig(BaseModel):
 
 class DuckDBDestination(Destination):
     config: DuckDBConfig
+    supports_fencing = True
 
     def __init__(self, name: str, config: BaseModel, root: str) -> None:
         super().__init__(name, config, root)
@@ -137,6 +144,36 @@ class DuckDBDestination(Destination):
             f"CREATE TABLE IF NOT EXISTS {s}.{QUARANTINE_TABLE} (run_id BIGINT, stream VARCHAR, "
             "record VARCHAR, error VARCHAR, quarantined_at TIMESTAMP WITH TIME ZONE)"
         )
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {s}.{FENCE_TABLE} (connection VARCHAR NOT NULL, "
+            "token BIGINT NOT NULL, fenced_at TIMESTAMP WITH TIME ZONE)"
+        )
+
+    def fence(self, schema: str, connection: str, token: int) -> None:
+        self.ensure_system_tables(schema)
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            current = self.fence_token(schema, connection)
+            if current is not None and current > token:
+                raise ConcurrencyError(
+                    f"a newer run (fencing token {current}) has taken over; this run ({token}) stops",
+                    connection=connection, fix="nothing to do: the newer run continues",
+                )
+            con.execute(f"DELETE FROM {qi(schema)}.{FENCE_TABLE} WHERE connection = ?", [connection])
+            con.execute(f"INSERT INTO {qi(schema)}.{FENCE_TABLE} VALUES (?, ?, ?)",
+                        [connection, token, dt.datetime.now(dt.UTC)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def fence_token(self, schema: str, connection: str) -> int | None:
+        """The newest fencing token recorded for ``connection`` (inside any open transaction)."""
+        rows = self.con.execute(
+            f"SELECT max(token) FROM {qi(schema)}.{FENCE_TABLE} WHERE connection = ?", [connection]
+        ).fetchall()
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
 
     def _schema_exists(self, schema: str) -> bool:
         rows = self.con.execute(

@@ -18,7 +18,13 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
 )
-from syncline.errors import ContractError, DestinationError, IntegrityError, TransientError
+from syncline.errors import (
+    ConcurrencyError,
+    ContractError,
+    DestinationError,
+    IntegrityError,
+    TransientError,
+)
 from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
 from syncline.stream import BadRecord
@@ -149,6 +155,7 @@ class DuckDBLoader(StreamLoader):
                 con.register(source, self._empty())
         try:
             con.execute("BEGIN")
+            self._check_fence()
             staged = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
             committed = self._publish(source, staged)
             self._write_quarantine()
@@ -173,6 +180,20 @@ class DuckDBLoader(StreamLoader):
         result = CommitResult(rows=committed, quarantined=len(self.bad))
         self._clear()
         return result
+
+    def _check_fence(self) -> None:
+        """A paused or zombie run must never commit after its lease was taken over."""
+        token = self.target.fence_token
+        if token is None:
+            return
+        current = self.dest.fence_token(self.target.schema, self.target.connection)
+        if current != token:
+            raise ConcurrencyError(
+                f"fencing token {token} is stale (newest is {current}): another run took over "
+                "this connection, so this commit is refused",
+                connection=self.target.connection, stream=self.target.stream.name,
+                fix="nothing to do: the newer run continues from the last committed checkpoint",
+            )
 
     def _rollback(self) -> None:
         try:
@@ -260,6 +281,7 @@ class DuckDBLoader(StreamLoader):
         con = self.dest.con
         try:
             con.execute("BEGIN")
+            self._check_fence()
             if self.target.build_beside:
                 final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
                 con.execute(f"DROP TABLE IF EXISTS {final}")

@@ -19,6 +19,7 @@ from syncline.errors import InternalError, SynclineError
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
 from syncline.sources.registry import build_source
+from syncline.store.leases import LeaseGrant, Leases
 from syncline.store.store import MetadataStore, StreamStats
 
 
@@ -50,6 +51,26 @@ def retry_delay(attempt: int) -> float:
     return random.uniform(0, min(60.0, base * 2 ** (attempt - 1)))
 
 
+def lease_timeout() -> dt.timedelta:
+    """How long a holder on another host may go without a heartbeat before takeover."""
+    return dt.timedelta(seconds=float(os.environ.get("SYNCLINE_LEASE_TIMEOUT_S", "300")))
+
+
+class Lease:
+    """This run's lease: heartbeats at most every few seconds, on commits."""
+
+    def __init__(self, leases: Leases, grant: LeaseGrant) -> None:
+        self.leases = leases
+        self.grant = grant
+        self._last = 0.0
+
+    def beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 5.0:
+            self.leases.heartbeat(self.grant)
+            self._last = now
+
+
 def open_source(ws: Workspace, name: str) -> Source:
     return build_source(name, ws.source(name), str(ws.root))
 
@@ -76,7 +97,24 @@ class Runner:
     ) -> RunResult:
         conn = self.ws.connection(connection)
         self.store.reap_stale_runs()
-        run_id = self.store.start_run(connection, trigger)
+        leases = self.store.leases(lease_timeout())
+        grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
+        try:
+            run_id = self.store.start_run(connection, trigger)
+            leases.set_run(grant, run_id)
+            return self._run(connection, run_id, Lease(leases, grant), streams, full_refresh)
+        finally:
+            leases.release(grant)
+
+    def _run(
+        self,
+        connection: str,
+        run_id: int,
+        lease: Lease,
+        streams: list[str] | None,
+        full_refresh: bool,
+    ) -> RunResult:
+        conn = self.ws.connection(connection)
         self.observer.run_started(connection, run_id)
         result = RunResult(run_id=run_id, connection=connection, status="running", attempts=0)
         done: dict[str, StreamProgress] = {}
@@ -84,7 +122,7 @@ class Runner:
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, streams, full_refresh, done)
+                self._attempt(connection, run_id, lease, streams, full_refresh, done)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
@@ -122,6 +160,7 @@ class Runner:
         self,
         connection: str,
         run_id: int,
+        lease: Lease,
         only: list[str] | None,
         full_refresh: bool,
         done: dict[str, StreamProgress],
@@ -133,6 +172,8 @@ class Runner:
         try:
             source.check()
             destination.check()
+            if destination.supports_fencing:
+                destination.fence(schema, connection, lease.grant.token)
             discovered = source.discover()
             abilities = SourceAbilities(
                 modes=source.modes,
@@ -143,7 +184,8 @@ class Runner:
                 if plan.stream.name in done:
                     continue  # finished in an earlier attempt of this run
                 done[plan.stream.name] = self._stream(
-                    connection, schema, plan, source, destination, run_id, conn.batch_size, full_refresh
+                    connection, schema, plan, source, destination, run_id, conn.batch_size,
+                    full_refresh, lease,
                 )
         finally:
             source.close()
@@ -159,18 +201,22 @@ class Runner:
         run_id: int,
         batch_size: int,
         full_refresh: bool,
+        lease: Lease,
     ) -> StreamProgress:
         started = dt.datetime.now(dt.UTC)
         self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
+        lease.beat(force=True)
 
         def mirror(state: dict[str, Any]) -> None:
             self.store.mirror_checkpoint(connection, plan.stream.name, state)
+            lease.beat()
 
         try:
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,
                 destination=destination, run_id=run_id, batch_size=batch_size,
                 full_refresh=full_refresh, observer=self.observer, on_commit=mirror,
+                fence_token=lease.grant.token if destination.supports_fencing else None,
             )
         except SynclineError as exc:
             exc.at(connection=connection, stream=plan.stream.name)

@@ -64,6 +64,7 @@ def load_stream(
     full_refresh: bool,
     observer: RunObserver,
     on_commit: Any = None,
+    fence_token: int | None = None,
 ) -> tuple[StreamProgress, float]:
     started = time.monotonic()
     state = destination.read_state(schema, plan.stream.name)
@@ -71,7 +72,7 @@ def load_stream(
     target = LoadTarget(
         connection=connection, schema=schema, table=plan.table, stream=plan.stream,
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
-        build_beside=build_beside, run_id=run_id, restart_build=restart,
+        build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
     )
     loader = destination.loader(target)
     progress = StreamProgress(

@@ -133,3 +133,17 @@ class Checkpoint(Base):
     stream: Mapped[str] = mapped_column(String(255), primary_key=True)
     state_json: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Lease(Base):
+    """Who may run a connection now; ``token`` only ever grows (the fencing token)."""
+
+    __tablename__ = "leases"
+
+    connection: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
+    holder_host: Mapped[str | None] = mapped_column(String(255))
+    holder_pid: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    acquired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

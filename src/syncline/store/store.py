@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
 from syncline.store.db import mask_url, open_engine
+from syncline.store.leases import Leases
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
 from syncline.store.records import (
     ATTEMPT_STATUSES,
@@ -77,6 +78,10 @@ class MetadataStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def leases(self, timeout: dt.timedelta) -> Leases:
+        """Lease management on the same database (see store/leases.py)."""
+        return Leases(self._engine, timeout)
 
     # runs and attempts
 
