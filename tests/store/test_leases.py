@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from syncfixtures import dest_query, make_items, run_sync, write_ws
 from syncline.destinations.base import LoadTarget
 from syncline.destinations.duckdb import DuckDBConfig, DuckDBDestination
 from syncline.errors import ConcurrencyError
 from syncline.schema import INT64, Column, StreamSchema
 from syncline.store.store import MetadataStore
+
+from syncfixtures import dest_query, make_items, run_sync, write_ws
 
 TIMEOUT = dt.timedelta(seconds=60)
 

@@ -95,7 +95,7 @@ class Runner:
         full_refresh: bool = False,
         trigger: str = "manual",
     ) -> RunResult:
-        conn = self.ws.connection(connection)
+        self.ws.connection(connection)  # an unknown name is a configuration error, before any lease
         self.store.reap_stale_runs()
         leases = self.store.leases(lease_timeout())
         grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
