@@ -279,6 +279,34 @@ def state(
 
 
 @app.command()
+def verify(
+    connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
+    workspace: WorkspaceOpt = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reconcile source and destination: counts, keys and content hashes; exit 1 on a mismatch."""
+    from syncline.engine.verify import verify_connection
+
+    ws = guarded(lambda: load_workspace(workspace))
+    verdicts = guarded(lambda: verify_connection(ws, connection, stream or None))
+    if as_json:
+        _print_json([v.to_json() for v in verdicts])
+    else:
+        console.print(views.verify_table(connection, verdicts))
+        for v in verdicts:
+            for kind in ("missing", "extra", "different", "duplicated"):
+                sample = getattr(v, kind)
+                if sample:
+                    keys = "; ".join(", ".join(map(str, k)) for k in sample)
+                    console.print(f"  {v.stream}: {kind} keys (sample): {keys}")
+            if v.note:
+                console.print(f"  [yellow]note:[/] {v.stream}: {v.note}")
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", envvar="SYNCLINE_WORKSPACE",
                                             help="Demo workspace folder.")] = Path("syncline-demo"),

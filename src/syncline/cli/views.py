@@ -132,3 +132,18 @@ def stream_summary_table(result: Any) -> Table:
         t.add_row(s.stream, s.table, f"{s.mode}/{s.write}", f"{s.rows_read:,}",
                   f"{s.rows_committed:,}", f"{s.rows_quarantined:,}")
     return t
+
+
+def verify_table(connection: str, verdicts: list[Any]) -> Table:
+    t = Table(title=f"verify {connection}")
+    for col in ("stream", "result", "source", "destination", "quarantined", "missing", "extra",
+                "different", "duplicated"):
+        t.add_column(col, justify="left" if col in ("stream", "result") else "right")
+    for v in verdicts:
+        c = v.counts
+        t.add_row(
+            v.stream, "[green]match[/]" if v.ok else "[red]MISMATCH[/]", f"{v.source_rows:,}",
+            f"{v.destination_rows:,}", f"{v.quarantined_at_source:,}", str(c.get("missing", 0)),
+            str(c.get("extra", 0)), str(c.get("different", 0)), str(c.get("duplicated", 0)),
+        )
+    return t

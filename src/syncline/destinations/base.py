@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,20 @@ class Destination(ABC):
     @abstractmethod
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query (for verification and tests)."""
+
+    def scan(
+        self,
+        schema: str,
+        table: str,
+        columns: list[str],
+        latest: tuple[tuple[str, ...], str | None] | None,
+        batch_size: int,
+    ) -> Iterator[pa.RecordBatch]:
+        """Live (not soft-deleted) rows of a table as Arrow batches, for verification.
+
+        ``latest=(key, cursor)`` keeps only the newest version of each key (append tables).
+        """
+        raise NotImplementedError
 
     def fence(self, schema: str, connection: str, token: int) -> None:
         """Record ``token`` as the newest run of ``connection``; refuse an older one."""

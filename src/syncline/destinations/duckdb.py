@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,10 +14,12 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.destinations.base import (
+    DELETED,
     FENCE_TABLE,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     STATE_TABLE,
+    SYNCED_AT,
     Destination,
     LoadTarget,
     StreamLoader,
@@ -220,6 +223,24 @@ class DuckDBDestination(Destination):
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()
+
+    def scan(
+        self,
+        schema: str,
+        table: str,
+        columns: list[str],
+        latest: tuple[tuple[str, ...], str | None] | None,
+        batch_size: int,
+    ) -> Iterator[pa.RecordBatch]:
+        cols = ", ".join(qi(c) for c in columns)
+        sql = f"SELECT {cols} FROM {qi(schema)}.{qi(table)} WHERE {DELETED} IS NOT TRUE"
+        if latest is not None:
+            key, cursor = latest
+            order = f"{qi(cursor)} DESC NULLS LAST, " if cursor else ""
+            sql += (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(qi(k) for k in key)} "
+                    f"ORDER BY {order}{SYNCED_AT} DESC) = 1")
+        reader: pa.RecordBatchReader = self.con.sql(sql).to_arrow_reader(batch_size)
+        yield from reader
 
     def arrow(self, sql: str) -> pa.Table:
         return self.con.execute(sql).to_arrow_table()

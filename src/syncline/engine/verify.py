@@ -1,0 +1,216 @@
+"""`syncline verify`: reconcile a source and its destination by keys and content hashes.
+
+Both sides are streamed as Arrow batches in bounded memory and hashed by one
+in-memory DuckDB engine (so equal values always hash equally): each row gets a key
+hash and a content hash; rows are grouped into buckets by key hash, and only the
+buckets whose (count, content sum) differ are read a second time to list the
+missing, extra, different and duplicated keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from syncline.config import Workspace
+from syncline.destinations.base import Destination
+from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.schema import from_arrow
+from syncline.sources.base import Source
+from syncline.stream import BadRecord, ReadRequest
+
+BUCKETS = 1024
+SAMPLE = 5
+
+
+@dataclass
+class StreamVerdict:
+    stream: str
+    table: str
+    source_rows: int = 0
+    destination_rows: int = 0
+    quarantined_at_source: int = 0
+    missing: list[Any] = field(default_factory=list)
+    extra: list[Any] = field(default_factory=list)
+    different: list[Any] = field(default_factory=list)
+    duplicated: list[Any] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.counts.get(k) for k in ("missing", "extra", "different", "duplicated"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream, "table": self.table, "ok": self.ok,
+            "source_rows": self.source_rows, "destination_rows": self.destination_rows,
+            "quarantined_at_source": self.quarantined_at_source,
+            "missing": self.counts.get("missing", 0), "extra": self.counts.get("extra", 0),
+            "different": self.counts.get("different", 0),
+            "duplicated": self.counts.get("duplicated", 0),
+            "samples": {"missing": self.missing, "extra": self.extra,
+                        "different": self.different, "duplicated": self.duplicated},
+            "note": self.note,
+        }
+
+
+class _Hasher:
+    """Key and content hashes of Arrow batches, computed by one DuckDB engine."""
+
+    def __init__(self, key: list[str], columns: list[str]) -> None:
+        self.con = duckdb.connect()
+        self.key = key or columns  # without a key, a row is its own key
+        self.columns = columns
+
+    def hashes(self, batch: pa.RecordBatch) -> pa.Table:
+        self.con.register("_b", pa.Table.from_batches([batch]))
+        try:
+            keys = ", ".join(_q(k) for k in self.key)
+            cols = ", ".join(_q(c) for c in self.columns)
+            key_list = ", ".join(f"{_q(k)}::VARCHAR" for k in self.key)
+            table: pa.Table = self.con.sql(
+                f"SELECT hash({keys}) AS kh, hash({cols}) AS rh, [{key_list}] AS k FROM _b"
+            ).to_arrow_table()
+            return table
+        finally:
+            self.con.unregister("_b")
+
+    def buckets(self, batch: pa.RecordBatch) -> list[tuple[int, int, int]]:
+        """(bucket, rows, content sum) of a batch, aggregated inside DuckDB."""
+        self.con.register("_h", self.hashes(batch))
+        try:
+            rows: list[tuple[int, int, int]] = self.con.execute(
+                f"SELECT kh % {BUCKETS}, count(*), sum(rh::HUGEINT) % 18446744073709551616 "
+                "FROM _h GROUP BY ALL"
+            ).fetchall()
+            return rows
+        finally:
+            self.con.unregister("_h")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _source_batches(source: Source, plan: StreamPlan, batch_size: int, verdict: StreamVerdict
+                    ) -> Iterator[pa.RecordBatch]:
+    request = ReadRequest(stream=plan.stream, mode="full_refresh", primary_key=plan.primary_key,
+                          batch_size=batch_size)
+    for item in source.read(request):
+        if isinstance(item, pa.RecordBatch):
+            yield item
+        elif isinstance(item, BadRecord):
+            verdict.quarantined_at_source += 1
+
+
+def verify_stream(
+    source: Source, destination: Destination, schema: str, plan: StreamPlan, batch_size: int = 50_000
+) -> StreamVerdict:
+    verdict = StreamVerdict(stream=plan.stream.name, table=plan.table)
+    dest_types = destination.table_columns(schema, plan.table)
+    if dest_types is None:
+        verdict.note = "the destination table does not exist yet: run a sync first"
+        verdict.counts["missing"] = source.count(plan.stream) or 0
+        return verdict
+    columns = [c for c in plan.stream.column_names if c in dest_types]
+    target = pa.schema([pa.field(c, dest_types[c].to_arrow()) for c in columns])
+    latest = (plan.primary_key, plan.cursor) if plan.write == "append" and plan.primary_key else None
+    if latest:
+        verdict.note = "append stream: the latest version of each key is compared"
+    hasher = _Hasher(list(plan.primary_key), columns)
+
+    def src() -> Iterator[pa.RecordBatch]:
+        for b in _source_batches(source, plan, batch_size, verdict):
+            yield _conform(b, target)
+
+    def dst() -> Iterator[pa.RecordBatch]:
+        for b in destination.scan(schema, plan.table, columns, latest, batch_size):
+            yield _conform(b, target)
+
+    try:
+        s_buckets, verdict.source_rows = _buckets(hasher, src())
+        d_buckets, verdict.destination_rows = _buckets(hasher, dst())
+        bad = {b for b in set(s_buckets) | set(d_buckets) if s_buckets.get(b) != d_buckets.get(b)}
+        if bad:
+            _explain(hasher, src(), dst(), bad, verdict)
+    finally:
+        hasher.close()
+    return verdict
+
+
+def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    arrays = []
+    for f in target:
+        col = batch.column(batch.schema.get_field_index(f.name))
+        if not col.type.equals(f.type):
+            if from_arrow(col.type) == from_arrow(f.type) or pa.types.is_string(f.type):
+                col = col.cast(f.type)
+            else:
+                col = col.cast(f.type, safe=False)
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _buckets(hasher: _Hasher, batches: Iterator[pa.RecordBatch]) -> tuple[dict[int, tuple[int, int]], int]:
+    totals: dict[int, tuple[int, int]] = {}
+    rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+        for b, n, s in hasher.buckets(batch):
+            old_n, old_s = totals.get(b, (0, 0))
+            totals[b] = (old_n + n, (old_s + int(s)) % 2**64)
+    return totals, rows
+
+
+def _collect(hasher: _Hasher, batches: Iterator[pa.RecordBatch], bad: set[int]
+             ) -> dict[tuple[str, ...], list[int]]:
+    out: dict[tuple[str, ...], list[int]] = {}
+    for batch in batches:
+        h = hasher.hashes(batch)
+        for kh, rh, k in zip(h.column("kh").to_pylist(), h.column("rh").to_pylist(),
+                             h.column("k").to_pylist()):
+            if kh % BUCKETS in bad:
+                out.setdefault(tuple(k), []).append(rh)
+    return out
+
+
+def _explain(hasher: _Hasher, src: Iterator[pa.RecordBatch], dst: Iterator[pa.RecordBatch],
+             bad: set[int], verdict: StreamVerdict) -> None:
+    s = _collect(hasher, src, bad)
+    d = _collect(hasher, dst, bad)
+    missing = [k for k in s if k not in d]
+    extra = [k for k in d if k not in s]
+    different = [k for k in s if k in d and sorted(s[k]) != sorted(d[k]) and len(d[k]) == 1]
+    duplicated = [k for k, v in d.items() if len(v) > 1 and len(s.get(k, [])) < len(v)]
+    for name, keys in (("missing", missing), ("extra", extra), ("different", different),
+                       ("duplicated", duplicated)):
+        verdict.counts[name] = len(keys)
+        getattr(verdict, name).extend(list(k) for k in sorted(keys)[:SAMPLE])
+
+
+def verify_connection(ws: Workspace, connection: str, only: list[str] | None = None
+                      ) -> list[StreamVerdict]:
+    """Verify every selected stream of a connection (or ``only`` these)."""
+    from syncline.engine.run import open_destination, open_source
+
+    conn = ws.connection(connection)
+    schema = conn.destination_schema or connection
+    source = open_source(ws, conn.source)
+    destination = open_destination(ws, conn.destination)
+    try:
+        source.check()
+        abilities = SourceAbilities(modes=source.modes,
+                                    incremental_needs_cursor=source.incremental_needs_cursor)
+        plans = plan_connection(connection, conn, source.discover(), abilities, only)
+        return [verify_stream(source, destination, schema, p, conn.batch_size) for p in plans]
+    finally:
+        source.close()
+        destination.close()
