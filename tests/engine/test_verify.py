@@ -10,9 +10,10 @@ from pathlib import Path
 
 import duckdb
 
-from syncfixtures import item_row, make_items, run_sync, write_ws
 from syncline.config import load_workspace
 from syncline.engine.verify import verify_connection
+
+from syncfixtures import item_row, make_items, run_sync, write_ws
 
 
 def _verify_cli(root: Path) -> tuple[int, list[dict[str, object]]]:
