@@ -58,6 +58,16 @@ class ConnectionConfig(_Model):
     )
     batch_size: int = Field(50_000, ge=1, le=10_000_000, description="Rows per Arrow batch.")
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts per run for transient failures.")
+    source_timeout_s: float = Field(
+        600, gt=0, description="A source silent for this long fails the attempt as transient."
+    )
+    zero_rows: Literal["auto", "warn", "fail", "ignore"] = Field(
+        "auto", description="A stream reading 0 rows where recent runs read many: auto fails a full "
+        "refresh (the old table is kept) and warns for incremental streams."
+    )
+    zero_rows_threshold: int = Field(
+        1000, ge=0, description="Recent runs must have read at least this many rows for 0 to be an anomaly."
+    )
 
     @field_validator("schedule")
     @classmethod

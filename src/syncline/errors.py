@@ -8,6 +8,7 @@
     ├── DataError                 a record is invalid; it goes to quarantine
     ├── ContractError             a schema change the policy does not allow
     ├── ConcurrencyError          another run holds the connection; wait, do not retry
+    ├── Interrupted               stopped by a signal; the next run resumes from the last commit
     └── InternalError             a bug or a broken invariant in Syncline
         └── IntegrityError        rows read and rows committed disagree
 
@@ -106,6 +107,12 @@ class ConcurrencyError(SynclineError):
     failure_class = "concurrency"
 
 
+class Interrupted(SynclineError):
+    """The run was asked to stop (SIGTERM, Ctrl-C); uncommitted work was rolled back."""
+
+    failure_class = "interrupted"
+
+
 class InternalError(SynclineError):
     """Syncline broke one of its own invariants; please report it."""
 
@@ -126,6 +133,7 @@ __all__ = [
     "DestinationError",
     "IntegrityError",
     "InternalError",
+    "Interrupted",
     "SourceError",
     "SynclineError",
     "TransientError",

@@ -33,6 +33,13 @@ class BadRecord:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know that does not stop the stream (the run ends as a warning)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class ReadRequest:
     """What the engine asks a source for, one stream at a time."""
 
@@ -45,4 +52,4 @@ class ReadRequest:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-StreamItem = pa.RecordBatch | Checkpoint | BadRecord
+StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice

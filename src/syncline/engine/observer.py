@@ -21,6 +21,7 @@ class StreamProgress:
     commits: int = 0
     expected: int | None = None
     schema_changes: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 class RunObserver:

@@ -14,7 +14,8 @@ from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
-from syncline.engine.stream_load import load_stream
+from syncline.engine.stream_load import LoadOptions, load_stream
+from syncline.engine.watch import StopRequest
 from syncline.errors import InternalError, SynclineError
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
@@ -86,6 +87,18 @@ class Runner:
         self.ws = ws
         self.store = store
         self.observer = observer or RunObserver()
+        self.stop = StopRequest()
+
+    def _typical_rows(self, connection: str, stream: str) -> int | None:
+        """Median rows read by this stream in its last five successful runs."""
+        counts = [
+            s.rows_read for r in self.store.runs(connection, limit=20)
+            if r.status in ("succeeded", "warning") for s in r.streams
+            if s.stream == stream and s.status == "succeeded"
+        ][:5]
+        if not counts:
+            return None
+        return sorted(counts)[len(counts) // 2]
 
     def sync(
         self,
@@ -102,7 +115,8 @@ class Runner:
         try:
             run_id = self.store.start_run(connection, trigger)
             leases.set_run(grant, run_id)
-            return self._run(connection, run_id, Lease(leases, grant), streams, full_refresh)
+            with self.stop:
+                return self._run(connection, run_id, Lease(leases, grant), streams, full_refresh)
         finally:
             leases.release(grant)
 
@@ -146,7 +160,8 @@ class Runner:
                 result.error = None
                 break
         result.streams = list(done.values())
-        result.status = "failed" if result.error else "succeeded"
+        notices = [n for st in result.streams for n in st.notices]
+        result.status = "failed" if result.error else "warning" if notices else "succeeded"
         self.store.end_run(
             run_id, result.status, rows_read=result.rows_read, rows_committed=result.rows_committed,
             rows_quarantined=result.rows_quarantined, attempts=result.attempts,
@@ -212,11 +227,18 @@ class Runner:
             lease.beat()
 
         try:
+            conn = self.ws.connection(connection)
+            options = LoadOptions(
+                batch_size=batch_size, full_refresh=full_refresh,
+                fence_token=lease.grant.token if destination.supports_fencing else None,
+                source_timeout_s=conn.source_timeout_s, zero_rows=conn.zero_rows,
+                zero_rows_threshold=conn.zero_rows_threshold,
+                typical_rows=self._typical_rows(connection, plan.stream.name),
+            )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,
-                destination=destination, run_id=run_id, batch_size=batch_size,
-                full_refresh=full_refresh, observer=self.observer, on_commit=mirror,
-                fence_token=lease.grant.token if destination.supports_fencing else None,
+                destination=destination, run_id=run_id, options=options,
+                observer=self.observer, on_commit=mirror, stop=self.stop,
             )
         except SynclineError as exc:
             exc.at(connection=connection, stream=plan.stream.name)

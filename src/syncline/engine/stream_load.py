@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -11,10 +12,11 @@ import pyarrow as pa
 from syncline.destinations.base import Destination, LoadTarget
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
-from syncline.errors import ConfigurationError, IntegrityError
+from syncline.engine.watch import StopRequest, watched
+from syncline.errors import ConfigurationError, DataError, IntegrityError
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
-from syncline.stream import BadRecord, Checkpoint, ReadRequest
+from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest
 
 STATE_VERSION = 1
 
@@ -52,6 +54,21 @@ def state_checkpoint(
     return None, False, False
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How one stream is loaded in this run."""
+
+    batch_size: int = 50_000
+    full_refresh: bool = False
+    fence_token: int | None = None
+    source_timeout_s: float = 600.0
+    #: zero-row anomaly: "auto" fails a full refresh (keeping the old table), warns otherwise
+    zero_rows: str = "auto"
+    #: rows recent successful runs of this stream read (median), None when unknown
+    typical_rows: int | None = None
+    zero_rows_threshold: int = 1000
+
+
 def load_stream(
     *,
     connection: str,
@@ -60,13 +77,13 @@ def load_stream(
     source: Source,
     destination: Destination,
     run_id: int,
-    batch_size: int,
-    full_refresh: bool,
+    options: LoadOptions,
     observer: RunObserver,
     on_commit: Any = None,
-    fence_token: int | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[StreamProgress, float]:
     started = time.monotonic()
+    batch_size, full_refresh, fence_token = options.batch_size, options.full_refresh, options.fence_token
     state = destination.read_state(schema, plan.stream.name)
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection)
     target = LoadTarget(
@@ -98,7 +115,7 @@ def load_stream(
     last_source_state = checkpoint
     uncommitted = 0
     try:
-        for item in source.read(request):
+        for item in watched(source.read(request), options.source_timeout_s, stop):
             if isinstance(item, pa.RecordBatch):
                 failpoint("after_read")
                 progress.rows_read += item.num_rows
@@ -114,9 +131,15 @@ def load_stream(
                 progress.rows_read += 1
                 uncommitted += 1
                 loader.quarantine(item)
+            elif isinstance(item, Notice):
+                progress.notices.append(item.message)
+                observer.warning(f"{plan.stream.name}: {item.message}")
             observer.stream_progress(progress)
         if uncommitted:
             _commit(loader, new_state(last_source_state, phase), progress, on_commit)
+        if not (build_beside or plan.mode == "full_refresh") or checkpoint is None:
+            # a resumed refresh may legitimately have nothing left to read
+            _zero_rows(plan, progress, options, connection, observer)
         final_phase = "complete"
         final_source = last_source_state if plan.mode == "incremental" else None
         loader.finish(new_state(final_source, final_phase))
@@ -134,6 +157,27 @@ def load_stream(
             fix="this is a Syncline bug: keep the run log and report it; rerun to retry",
         )
     return progress, time.monotonic() - started
+
+
+def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions, connection: str,
+               observer: RunObserver) -> None:
+    """A stream that usually reads many rows and now reads none is an anomaly, not a success."""
+    typical = options.typical_rows
+    if progress.rows_read or options.zero_rows == "ignore" or typical is None:
+        return
+    if typical < options.zero_rows_threshold:
+        return
+    message = f"read 0 rows where recent runs read about {typical:,}"
+    fail = options.zero_rows == "fail" or (options.zero_rows == "auto" and plan.mode == "full_refresh")
+    if fail:
+        raise DataError(
+            message + ("; the existing table is kept" if plan.write == "replace" else ""),
+            connection=connection, stream=plan.stream.name,
+            fix="check the source (emptied table, wrong credentials or filter); if the table really "
+            "is empty now, set `zero_rows: warn` (or ignore) on the connection",
+        )
+    progress.notices.append(message)
+    observer.warning(f"{plan.stream.name}: {message}")
 
 
 def _commit(loader: Any, state: dict[str, Any], progress: StreamProgress, on_commit: Any) -> None:

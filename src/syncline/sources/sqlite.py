@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
+from syncline.failpoints import failpoint
 from syncline.records import rows_to_batch
 from syncline.schema import (
     BINARY,
@@ -28,7 +29,7 @@ from syncline.schema import (
     StreamSchema,
 )
 from syncline.sources.base import Source
-from syncline.stream import Checkpoint, ReadRequest, StreamItem
+from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem
 
 CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "updated", "modified", "changed_at")
 
@@ -190,6 +191,14 @@ class SqliteSource(Source):
             upper = con.execute(f"SELECT max({q(req.cursor)}) FROM {table}").fetchone()[0]
             if upper is None and req.checkpoint:
                 return
+            ahead = (req.checkpoint or {}).get("cursor")
+            if ahead is not None and upper is not None and _greater(ahead, upper):
+                yield Notice(
+                    f"the checkpoint ({req.cursor} = {ahead!r}) is beyond the newest source row "
+                    f"({upper!r}): nothing to read. If the source was restored or its clock went "
+                    "back, run `syncline state <connection> --reset " + stream.name + "`"
+                )
+                return
             if upper is not None:
                 sql = sql.replace("/*upper*/", f"AND ({q(req.cursor)} <= ? OR {q(req.cursor)} IS NULL)")
                 params.append(upper)
@@ -209,6 +218,7 @@ class SqliteSource(Source):
         width = len(stream.columns)
         cur = con.execute(sql, params)
         while True:
+            failpoint("source_read")
             rows = cur.fetchmany(req.batch_size)
             if not rows:
                 break
@@ -243,6 +253,13 @@ def _incremental_query(
         f"ORDER BY {c}, {key_cols}"
     )
     return sql, params
+
+
+def _greater(a: Any, b: Any) -> bool:
+    try:
+        return bool(a > b)
+    except TypeError:  # SQLite may mix storage classes in one column; compare as text then
+        return str(a) > str(b)
 
 
 def _classify(exc: sqlite3.DatabaseError, what: str) -> Exception:

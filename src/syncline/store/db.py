@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,17 @@ def _make_engine(url: URL) -> Engine:
     return engine
 
 
+_MIGRATE_LOCK = threading.Lock()
+
+
 def _migrate(engine: Engine) -> None:
+    # Threads of one process migrate one at a time (alembic's lazy imports and script
+    # loading are not thread-safe); other processes are kept out by the database lock.
+    with _MIGRATE_LOCK:
+        _migrate_locked(engine)
+
+
+def _migrate_locked(engine: Engine) -> None:
     head = head_revision()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

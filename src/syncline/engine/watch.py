@@ -1,0 +1,120 @@
+"""Reading a source under watch: prefetch in a thread, detect silence, honour a stop request."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+from syncline.errors import Interrupted, TransientError
+from syncline.stream import StreamItem
+
+_DONE = object()
+
+
+class StopRequest:
+    """Set by SIGTERM/SIGINT; the engine stops at the next item and rolls back what is staged.
+
+    A second signal falls through to the default action (immediate exit), so a
+    stuck run can still be killed.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.event.set()
+        signal.signal(signum, self._saved.get(signum, signal.SIG_DFL))
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise Interrupted(
+                "stopped by a signal; uncommitted rows were rolled back",
+                fix="run the sync again: it resumes from the last committed checkpoint",
+            )
+
+
+def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | None = None
+            ) -> Iterator[StreamItem]:
+    """Yield ``items`` produced by a background thread, at most two ahead (bounded memory).
+
+    Reading the next batch overlaps the destination's commit of the previous one. If
+    the source produces nothing for ``timeout_s`` the attempt fails as transient.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=2)
+    cancelled = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not cancelled.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if cancelled.is_set():
+                    close = getattr(items, "close", None)
+                    if close is not None:
+                        close()  # run the source's own cleanup (connections, files)
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="syncline-source", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = q.get(timeout=min(timeout_s, 0.5) if stop else timeout_s)
+            except queue.Empty:
+                if stop is not None:
+                    stop.check()
+                waited = _waited(q, timeout_s, stop)
+                if waited is None:
+                    raise TransientError(
+                        f"the source sent nothing for {timeout_s:g}s",
+                        fix="the attempt is retried; raise `source_timeout_s` if the source is "
+                        "legitimately this slow",
+                    ) from None
+                item = waited
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if stop is not None:
+                stop.check()
+    finally:
+        cancelled.set()
+
+
+def _waited(q: queue.Queue[Any], timeout_s: float, stop: StopRequest | None) -> Any:
+    """Keep waiting until ``timeout_s`` in total, checking for a stop request."""
+    deadline = time.monotonic() + timeout_s - min(timeout_s, 0.5)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return q.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            if stop is not None:
+                stop.check()
