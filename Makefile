@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+
+faults: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m faults_full tests/faults -s
 
 bench: $(STAMP)
 	$(BIN)/python bench/sqlite_to_duckdb.py
