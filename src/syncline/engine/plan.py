@@ -74,10 +74,11 @@ def _plan_stream(
     if cursor is not None and stream.column(cursor) is None:
         raise fail(f"cursor column '{cursor}' does not exist",
                    f"use one of: {', '.join(stream.cursor_candidates or stream.column_names)}")
+    auto_cursors = [c for c in stream.cursor_candidates if _safe_default_cursor(stream, c)]
     mode: Mode
     if cfg.mode is not None:
         mode = cfg.mode
-    elif cursor or not abilities.incremental_needs_cursor or (stream.cursor_candidates and pk):
+    elif cursor or not abilities.incremental_needs_cursor or (auto_cursors and pk):
         mode = "incremental"
     else:
         mode = "full_refresh"
@@ -85,10 +86,10 @@ def _plan_stream(
         raise fail(f"mode {mode} is not supported by this source",
                    f"use one of: {', '.join(sorted(abilities.modes))}")
     if mode == "incremental" and abilities.incremental_needs_cursor and cursor is None:
-        if cfg.mode is not None and not stream.cursor_candidates:
+        if cfg.mode is not None and not auto_cursors:
             raise fail("incremental mode needs a cursor column and this stream has no candidate",
                        "set `cursor:` to a column that grows on every change, or use mode: full_refresh")
-        cursor = stream.cursor_candidates[0] if stream.cursor_candidates else None
+        cursor = auto_cursors[0] if auto_cursors else None
         if cursor is None:
             raise fail("incremental mode needs a cursor column", "set `cursor:` for this stream")
     write: Write
@@ -107,3 +108,20 @@ def _plan_stream(
     table = cfg.table or stream.name.split(".")[-1]
     return StreamPlan(stream=stream, mode=mode, write=write,
                       cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table)
+
+
+_CHANGE_WORDS = ("updated", "modified", "changed", "version")
+
+
+def _safe_default_cursor(stream: StreamSchema, name: str) -> bool:
+    """Only a column that moves on every change may be picked without being named.
+
+    An increasing id is a cursor candidate for append-only tables, but picked silently
+    it would never see an update, so it must be chosen explicitly with `cursor:`.
+    """
+    col = stream.column(name)
+    if col is None:
+        return False
+    return col.type.kind in ("timestamp", "timestamptz", "date") or any(
+        w in name.lower() for w in _CHANGE_WORDS
+    )

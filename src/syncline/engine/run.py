@@ -187,14 +187,14 @@ class Runner:
         try:
             source.check()
             destination.check()
-            if destination.supports_fencing:
-                destination.fence(schema, connection, lease.grant.token)
             discovered = source.discover()
             abilities = SourceAbilities(
                 modes=source.modes,
                 incremental_needs_cursor=source.incremental_needs_cursor,
             )
             plans = plan_connection(connection, conn, discovered, abilities, only)
+            if destination.supports_fencing:  # after planning: a configuration error writes nothing
+                destination.fence(schema, connection, lease.grant.token)
             for plan in plans:
                 if plan.stream.name in done:
                     continue  # finished in an earlier attempt of this run

@@ -1,0 +1,149 @@
+"""The SELECT a PostgreSQL read streams through COPY: columns, resume position, upper bound, order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from syncline.errors import ConfigurationError
+from syncline.schema import Column, StreamSchema
+from syncline.stream import ReadRequest
+
+_TEMPORAL = ("timestamp", "timestamptz", "date")
+_NOTHING = sql.SQL("false")
+_ALIAS = "_syncline_t"
+
+
+def _ref(*column: str) -> sql.Identifier:
+    # qualified: in ORDER BY a bare name would also match the position columns' output names
+    return sql.Identifier(_ALIAS, *column)
+
+
+def build_query(
+    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int
+) -> tuple[sql.Composed, list[str]]:
+    """The SELECT and the position columns it appends.
+
+    The SELECT lists the stream's columns, then each position column as text: the
+    cursor and key values of the last row of a batch make its checkpoint, kept in
+    PostgreSQL's own text form and cast back to the column type, so no digit or
+    microsecond is lost between runs.
+
+    COPY takes no bind parameters, so values are embedded as ``sql.Literal`` (psycopg's
+    own quoting), never formatted into the text.
+    """
+    stream = req.stream
+    select = [_export(c) for c in stream.columns]
+    if req.mode == "incremental":
+        where, order, positions = _incremental(conn, req, relation, lookback_s)
+    else:
+        where, order, positions = _full_refresh(req)
+    select += [sql.SQL("{}::text").format(_ref(p)) for p in positions]
+    query = sql.SQL("SELECT {} FROM {} AS {}").format(sql.SQL(", ").join(select), relation, _ref())
+    if where is not None:
+        query += sql.SQL(" WHERE ") + where
+    if order:
+        query += sql.SQL(" ORDER BY ") + order
+    return query, positions
+
+
+def _export(col: Column) -> sql.Composable:
+    if col.type.kind == "json":
+        # arrays become JSON arrays; json and jsonb pass through to_json unchanged
+        return sql.SQL("to_json({})").format(_ref(col.name))
+    return _ref(col.name)
+
+
+def _column(stream: StreamSchema, name: str, role: str) -> Column:
+    col = stream.column(name)
+    if col is None or not col.native_type:
+        raise ConfigurationError(
+            f"{role} column '{name}' is not a column of {stream.name}",
+            stream=stream.name, fix="run `syncline discover` and update the workspace",
+        )
+    return col
+
+
+def _value(col: Column, value: Any) -> sql.Composable:
+    # native_type is format_type() of the column, a type name quoted by the server itself
+    assert col.native_type is not None
+    return sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(col.native_type))
+
+
+def _check_positions(req: ReadRequest, positions: list[str]) -> dict[str, Any] | None:
+    cp = req.checkpoint
+    if cp and cp.get("columns") is not None and list(cp["columns"]) != positions:
+        raise ConfigurationError(
+            f"the checkpoint was taken on columns {cp['columns']}, the stream now reads by {positions}",
+            stream=req.stream.name,
+            fix="restore the primary key or cursor, or reset this stream's state "
+            "(`syncline state <connection> --reset <stream>`) to read it again from the start",
+        )
+    return cp
+
+
+def _row(exprs: list[sql.Composable]) -> sql.Composed:
+    return sql.SQL("({})").format(sql.SQL(", ").join(exprs))
+
+
+def _full_refresh(req: ReadRequest) -> tuple[sql.Composable | None, sql.Composable | None, list[str]]:
+    keys = list(req.primary_key)
+    cp = _check_positions(req, keys)
+    if cp and cp.get("complete"):
+        return _NOTHING, None, keys  # a keyless table read whole; only the swap was left to do
+    if not keys:
+        return None, None, keys
+    idents: list[sql.Composable] = [_ref(k) for k in keys]
+    order = sql.SQL(", ").join(idents)
+    after = (cp or {}).get("after")
+    if after is None:
+        return None, order, keys
+    cols = [_column(req.stream, k, "primary key") for k in keys]
+    where = sql.SQL("{} > {}").format(_row(idents), _row([_value(c, v) for c, v in zip(cols, after)]))
+    return where, order, keys
+
+
+def _incremental(
+    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int
+) -> tuple[sql.Composable | None, sql.Composable | None, list[str]]:
+    if not req.cursor:
+        raise ConfigurationError("incremental mode needs a cursor", stream=req.stream.name,
+                                 fix="set `cursor:` for this stream")
+    ccol = _column(req.stream, req.cursor, "cursor")
+    keys = list(req.primary_key)
+    kcols = [_column(req.stream, k, "primary key") for k in keys]
+    positions = [req.cursor, *keys]
+    cp = _check_positions(req, positions)
+    c = _ref(req.cursor)
+    kid: list[sql.Composable] = [_ref(k) for k in keys]
+    row = conn.execute(sql.SQL("SELECT max({})::text FROM {} AS {}").format(c, relation, _ref())).fetchone()
+    upper = row[0] if row else None
+    below = sql.SQL("{} <= {}").format(c, _value(ccol, upper))  # false for every row when NULL
+    order = sql.SQL(", ").join([c, *kid])
+    last = None if not cp else cp.get("cursor")
+    if not cp:
+        # The first run also reads the rows whose cursor is NULL, first, keyed by the
+        # primary key; later runs cannot see such rows (only a full refresh does).
+        where = sql.SQL("({} IS NULL OR {})").format(c, below)
+        return where, sql.SQL(", ").join([c + sql.SQL(" NULLS FIRST"), *kid]), positions
+    if last is None and keys:
+        where = sql.SQL("(({} IS NULL AND {} > {}) OR {})").format(
+            c, _row(kid), _row([_value(k, v) for k, v in zip(kcols, cp["key"])]), below)
+        return where, sql.SQL(", ").join([c + sql.SQL(" NULLS FIRST"), *kid]), positions
+    if upper is None:
+        return _NOTHING, None, positions
+    if last is None:
+        return below, order, positions  # keyless: the NULL run was read whole
+    if lookback_s > 0 and ccol.type.kind in _TEMPORAL:
+        # re-read the window below the last position: late commits with older stamps
+        where = sql.SQL("{} > {} - make_interval(secs => {}) AND {}").format(
+            c, _value(ccol, last), sql.Literal(lookback_s), below)
+    elif keys:
+        where = sql.SQL("{} > {} AND {}").format(
+            _row([c, *kid]),
+            _row([_value(ccol, last), *(_value(k, v) for k, v in zip(kcols, cp["key"]))]), below)
+    else:
+        where = sql.SQL("{} > {} AND {}").format(c, _value(ccol, last), below)
+    return where, order, positions
