@@ -1,0 +1,162 @@
+"""Stream schemas inferred from sample records, and the record shape compared page by page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from syncline.schema import (
+    BOOLEAN,
+    FLOAT64,
+    INT64,
+    JSON,
+    STRING,
+    TIMESTAMPTZ,
+    Column,
+    DataType,
+    StreamSchema,
+    widen,
+)
+
+_TS_ZONED = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+                       r"(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$")
+
+
+def kind_of(value: Any) -> DataType | None:
+    """Canonical type of one JSON value; None for null."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int):
+        return INT64 if -(2**63) <= value < 2**63 else STRING
+    if isinstance(value, float):
+        return FLOAT64
+    if isinstance(value, str):
+        return TIMESTAMPTZ if _TS_ZONED.match(value) else STRING
+    return JSON
+
+
+def infer_columns(records: Iterable[dict[str, Any]]) -> tuple[dict[str, DataType | None], list[str]]:
+    """Field types of sample records, widened across records, with notes on fields that mix types."""
+    types: dict[str, DataType | None] = {}
+    notes: dict[str, None] = {}
+    for record in records:
+        for name, value in record.items():
+            t, old = kind_of(value), types.get(name)
+            if old is None or t is None:
+                types[name] = old or t
+                continue
+            wide = widen(old, t)
+            if wide is None:
+                notes[f"{name}: mixes {old} and {t}: carried as text"] = None
+            types[name] = wide or STRING
+    return types, list(notes)
+
+
+def build_schema(name: str, records: list[dict[str, Any]], *, primary_key: list[str],
+                 cursor: str | None, declared: dict[str, str],
+                 extra: dict[str, DataType | None]) -> StreamSchema:
+    """The stream's schema: inferred fields, then ``extra`` (e.g. the parent key) and declared types."""
+    types, notes = infer_columns(records)
+    for field, t in extra.items():
+        types[field] = types.get(field) or t
+    for field, text in declared.items():
+        types[field] = DataType.parse(text)
+    for field in (*primary_key, *([cursor] if cursor else [])):
+        types.setdefault(field, None)
+    if not records:
+        notes.append("no records in the sample page: undeclared types guessed as text; "
+                     "declare them under `fields:`")
+    columns = tuple(Column(f, t or STRING, nullable=f not in primary_key) for f, t in types.items())
+    return StreamSchema(name, columns, tuple(primary_key), (cursor,) if cursor else (), tuple(notes))
+
+
+def misfit(known: DataType, value: Any) -> DataType | None:
+    """The type of ``value`` when it is not what a column of type ``known`` used to receive."""
+    if value is None:
+        return None
+    k = known.kind
+    if isinstance(value, str):
+        if k in ("string", "binary", "date", "time", "timestamp", "decimal"):
+            return None  # text, or text a declared type parses (else a bad record follows)
+        seen = kind_of(value)
+        return None if k == "timestamptz" and seen == TIMESTAMPTZ else seen
+    seen = kind_of(value)
+    if isinstance(value, bool):
+        return None if k == "boolean" else seen
+    if isinstance(value, (int, float)):
+        if k in ("float64", "decimal") or (k in ("int32", "int64") and isinstance(value, int)):
+            return None  # 2 where 2.5 was seen is still a number
+        return seen
+    return None if k == "json" else seen
+
+
+class ShapeTracker:
+    """Compares the records of each page with the stream's known schema.
+
+    New fields and values whose type does not fit their column are reported as they
+    are seen; fields of the schema that no record of the whole read carried are
+    reported as vanished when the read ends.
+    """
+
+    def __init__(self, source: str, schema: StreamSchema, ignore: Iterable[str] = ()) -> None:
+        self.source = source
+        self.schema = schema
+        self.known = {c.name: c.type for c in schema.columns}
+        self.ignore = set(ignore)  # fields Syncline adds itself (the parent key)
+        self.seen: set[str] = set()
+        self.events: list[dict[str, Any]] = []
+        self._reported: set[tuple[str, str]] = set()
+        self._records = 0
+        self._told = 0
+
+    def news(self) -> list[str]:
+        """Messages for the events since the last call, one line each."""
+        fresh, self._told = self.events[self._told:], len(self.events)
+        return [describe(e) for e in fresh]
+
+    def observe(self, records: list[dict[str, Any]], page: int) -> None:
+        for record in records:
+            self._records += 1
+            for field, value in record.items():
+                self.seen.add(field)
+                known = self.known.get(field)
+                if known is None:
+                    self._event("new_field", field, None, kind_of(value), page)
+                    continue
+                seen = misfit(known, value)
+                if seen is not None:
+                    self._event("type_changed", field, known, seen, page)
+
+    def finish(self) -> None:
+        if not self._records:
+            return  # an empty read says nothing about which fields exist
+        for field, t in self.known.items():
+            if field not in self.seen and field not in self.ignore:
+                self._event("vanished_field", field, t, None, None)
+
+    def _event(self, change: str, field: str, known: DataType | None, seen: DataType | None,
+               page: int | None) -> None:
+        if (change, field) in self._reported:
+            return
+        self._reported.add((change, field))
+        self.events.append({
+            "source": self.source, "stream": self.schema.name, "change": change, "field": field,
+            "known_type": None if known is None else str(known),
+            "seen_type": None if seen is None else str(seen), "page": page,
+        })
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One contract event as a sentence for the run log."""
+    where = f"sources.{event['source']}.streams.{event['stream']}.fields"
+    field, page = event["field"], event["page"]
+    if event["change"] == "new_field":
+        return (f"field '{field}' ({event['seen_type'] or 'null'}) appeared on page {page} but is "
+                f"not in the discovered schema, so it is not loaded; declare it under {where}")
+    if event["change"] == "type_changed":
+        return (f"field '{field}' holds {event['seen_type']} values on page {page} where the schema "
+                f"has {event['known_type']}; values that do not convert are quarantined")
+    return f"field '{field}' ({event['known_type']}) was in no record of this read"

@@ -1,0 +1,178 @@
+"""REST API → DuckDB through the engine: every record exactly once despite faults, crashes and drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncline import failpoints
+
+from api_server import FAULTS, ApiServer
+from syncfixtures import dest_query, run_sync
+
+# Pages of 250: 12 commits per 3,000 records keep the suite fast; test_pagination covers small pages.
+PAGES = {"type": "page_number", "size_param": "per_page", "size": 250}
+RETRY = {"max_attempts": 6, "backoff_base_s": 0.01, "max_backoff_s": 0.05, "max_retry_after_s": 0.05}
+
+
+def write_ws(root: Path, api: ApiServer, streams: dict[str, Any], *,
+             selected: dict[str, Any] | None = None, max_attempts: int = 1, **source: Any) -> None:
+    doc = {
+        "version": 1,
+        "sources": {"api": {"type": "rest", "base_url": api.url, "retry": RETRY, "timeout_s": 2,
+                            "streams": streams, **source}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "api", "destination": "wh", "destination_schema": "dst",
+                              "max_attempts": max_attempts,
+                              "streams": selected or {name: {"write": "merge"} for name in streams}}},
+    }
+    (root / "syncline.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+
+
+def loaded_items(root: Path, table: str) -> list[tuple[Any, ...]]:
+    rows = dest_query(root, f"SELECT id, name, price, active, note, meta, version, "
+                            f"strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') "
+                            f"FROM dst.{table} ORDER BY id")
+    return [(*r[:5], json.loads(r[5]), *r[6:]) for r in rows]
+
+
+def served_items(api: ApiServer) -> list[tuple[Any, ...]]:
+    return [(i["id"], i["name"], i["price"], i["active"], i["note"], i["meta"], i["version"],
+             i["updated_at"]) for i in api.items]
+
+
+def test_every_pagination_style_lands_every_record_once_despite_faults(tmp_path: Path,
+                                                                        api: ApiServer) -> None:
+    streams = {
+        "by_page": {"path": "/items/pages", "primary_key": ["id"], "pagination": PAGES},
+        "by_offset": {"path": "/items/offset", "primary_key": ["id"],
+                      "pagination": {"type": "offset", "limit": 250}},
+        "by_cursor": {"path": "/items/cursor", "primary_key": ["id"], "params": {"limit": 250},
+                      "pagination": {"type": "cursor", "token_path": "$.meta.next"}},
+        "by_link": {"path": "/items/link", "primary_key": ["id"], "params": {"per_page": 250},
+                    "pagination": {"type": "link_header"}},
+        "by_next": {"path": "/items/next", "primary_key": ["id"], "params": {"per_page": 250},
+                    "pagination": {"type": "next_url"}},
+    }
+    write_ws(tmp_path, api, streams, timeout_s=0.3)
+    api.slow_s = 0.5
+    api.chaos(every=3, kinds=list(FAULTS))  # 1 request in 3 fails, each kind in turn
+    result = run_sync(tmp_path)
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 1  # absorbed by HTTP retries, not by re-running
+    assert api.data_requests >= 5 * 12  # so every fault kind struck at least twice
+    for table in streams:
+        assert loaded_items(tmp_path, table) == served_items(api), table
+
+
+def test_incremental_run_fetches_only_records_updated_after_the_cursor(tmp_path: Path,
+                                                                       api: ApiServer) -> None:
+    cursor = {"field": "updated_at", "param": "updated_since"}
+    write_ws(tmp_path, api, {"items": {"path": "/items/pages", "primary_key": ["id"],
+                                       "pagination": PAGES, "cursor": cursor}})
+    first = run_sync(tmp_path)
+    assert first.status == "succeeded" and first.rows_committed == 3000
+    api.update_items([5, 1500, 2999], version=1)
+    api.add_items(2)
+    api.log.clear()
+    second = run_sync(tmp_path)
+    assert second.status == "succeeded", second.error
+    # the 3 updated, the 2 new, and the record at the cursor itself (the API's filter is >=)
+    assert second.rows_read == 6
+    reads = [q for q in api.requests_to("/items/pages") if "updated_since" in q]
+    assert reads and all(q["updated_since"] == "2026-01-01T00:50:00Z" for q in reads)  # item 3000
+    assert loaded_items(tmp_path, "items") == served_items(api)
+    assert dest_query(tmp_path, "SELECT version FROM dst.items WHERE id = 1500") == [(1,)]
+    assert run_sync(tmp_path).rows_read == 1  # only the boundary record again
+
+
+def test_child_stream_is_read_once_per_parent_record(tmp_path: Path, api: ApiServer) -> None:
+    streams = {
+        "orgs": {"path": "/orgs", "primary_key": ["id"],
+                 "pagination": {"type": "page_number", "size_param": "per_page", "size": 5}},
+        "repos": {"path": "/orgs/{org_id}/repos", "primary_key": ["id"],
+                  "parent": {"stream": "orgs", "key": "id", "as": "org_id"},
+                  "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}},
+    }
+    write_ws(tmp_path, api, streams)
+    result = run_sync(tmp_path)
+    assert result.status == "succeeded", result.error
+    expected = sorted((r["id"], org, r["name"]) for org, repos in api.repos.items() for r in repos)
+    assert len(expected) > 100
+    assert dest_query(tmp_path, "SELECT id, org_id, name FROM dst.repos ORDER BY id") == expected
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.orgs") == [(12,)]
+
+
+@pytest.mark.parametrize("stream", ["items", "repos"])
+def test_a_failed_run_resumes_at_the_last_committed_page(tmp_path: Path, api: ApiServer,
+                                                         stream: str) -> None:
+    streams = {
+        "items": {"path": "/items/pages", "primary_key": ["id"], "pagination": PAGES},
+        "orgs": {"path": "/orgs", "primary_key": ["id"]},
+        "repos": {"path": "/orgs/{org_id}/repos", "primary_key": ["id"],
+                  "parent": {"stream": "orgs", "key": "id", "as": "org_id"},
+                  "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}},
+    }
+    write_ws(tmp_path, api, streams, selected={stream: {"write": "merge"}}, max_attempts=1)
+    failpoints.configure("after_commit:4=raise")
+    try:
+        failed = run_sync(tmp_path)
+    finally:
+        failpoints.configure(None)
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.failure_class == "transient"
+    committed = dest_query(tmp_path, f"SELECT count(*) FROM dst.{stream}")[0][0]
+    assert committed > 0
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded", resumed.error
+    if stream == "items":
+        assert committed == 1000 and resumed.rows_read == 2000
+        expected = [(i,) for i in range(1, 3001)]
+    else:
+        total = sum(len(r) for r in api.repos.values())
+        assert resumed.rows_read == total - committed
+        expected = sorted((r["id"],) for repos in api.repos.values() for r in repos)
+    assert dest_query(tmp_path, f"SELECT id FROM dst.{stream} ORDER BY id") == expected
+
+
+def test_offset_drift_duplicates_are_merged_away(tmp_path: Path, api: ApiServer) -> None:
+    write_ws(tmp_path, api, {"feed": {"path": "/items/feed", "primary_key": ["id"],
+                                      "pagination": {"type": "offset", "limit": 250}}})
+    api.drift = {500: 3, 1500: 2}  # items added at the head while the client pages through
+    first = run_sync(tmp_path)
+    assert first.status == "succeeded", first.error
+    assert first.rows_read == 3005  # five records were served twice
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst.feed") \
+        == [(3000, 3000, 1, 3000)]
+    second = run_sync(tmp_path)  # the items added mid-read arrive with the next run
+    assert second.status == "succeeded"
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.feed") == [(3005, 3005)]
+
+
+def test_refused_credentials_fail_the_run_naming_the_auth_key(tmp_path: Path, api: ApiServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    api.auth = ("bearer", "right")
+    monkeypatch.setenv("API_TOKEN", "wrong-token")
+    write_ws(tmp_path, api, {"items": {"path": "/items/all", "primary_key": ["id"]}},
+             auth={"type": "bearer", "token": "${env:API_TOKEN}"}, max_attempts=3)
+    result = run_sync(tmp_path)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.failure_class == "configuration" and result.attempts == 1
+    assert "sources.api.auth" in str(result.error) and "wrong-token" not in str(result.error)
+
+
+def test_a_field_beyond_the_sample_page_warns_and_is_not_loaded(tmp_path: Path, small_api: ApiServer) -> None:
+    small_api.items[250]["coupon"] = "SAVE10"  # on the 3rd page only
+    write_ws(tmp_path, small_api, {"items": {"path": "/items/pages", "primary_key": ["id"],
+                                             "pagination": PAGES | {"size": 100}}})
+    result = run_sync(tmp_path)
+    assert result.status == "warning"
+    assert any("'coupon'" in n and "not loaded" in n for n in result.streams[0].notices)
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(300,)]
+    columns = dest_query(tmp_path, "SELECT column_name FROM information_schema.columns "
+                                   "WHERE table_name = 'items'")
+    assert ("coupon",) not in columns
