@@ -254,7 +254,7 @@ class Runner:
             status="succeeded", rows_read=progress.rows_read, rows_committed=progress.rows_committed,
             rows_quarantined=progress.rows_quarantined, bytes=progress.bytes, duration_s=duration,
             started_at=started, ended_at=dt.datetime.now(dt.UTC),
-            schema_changes=progress.schema_changes, message=None,
+            schema_changes=progress.schema_changes, message="; ".join(progress.notices) or None,
         ))
         self.observer.stream_finished(progress, duration)
         return progress
