@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Singer taps live in venvs of their own, as in production: they pin their own dependencies.
+TAPS := .venv-taps
+TAP_STAMP := $(TAPS)/.installed
 
 .PHONY: demo test lint bench faults clean
 
@@ -14,8 +17,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/syncline demo --workspace syncline-demo
 
-test: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+$(TAP_STAMP):
+	$(PYTHON) -m venv $(TAPS)/tap-jsonl
+	$(TAPS)/tap-jsonl/bin/pip install --quiet 'tap-jsonl==0.3.*'
+	touch $(TAP_STAMP)
+
+test: $(STAMP) $(TAP_STAMP)
+	SYNCLINE_TEST_TAPS=$(CURDIR)/$(TAPS) $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -28,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/sqlite_to_duckdb.py
 
 clean:
-	rm -rf $(VENV) syncline-demo
+	rm -rf $(VENV) $(TAPS) syncline-demo

@@ -16,6 +16,8 @@ _TYPES: dict[str, str] = {
     "postgres": "syncline.sources.postgres:PostgresConfig:PostgresSource",
     "mysql": "syncline.sources.mysql:MysqlConfig:MysqlSource",
     "rest": "syncline.sources.rest.source:RestConfig:RestSource",
+    "python": "syncline.sources.python:PythonConfig:PythonSource",
+    "singer": "syncline.sources.singer:SingerConfig:SingerSource",
 }
 
 
