@@ -220,6 +220,9 @@ def _typed(
         raise _config_error(file, exc, path) from None
 
 
+_SECRET_WORDS = ("password", "secret", "token", "dsn", "api_key", "credential", "auth")
+
+
 def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigurationError:
     lines = []
     for err in exc.errors():
@@ -233,7 +236,11 @@ def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> C
             fix = "add it"
         else:
             msg = err["msg"].removeprefix("Value error, ")  # keep the value as the user wrote it
-            text = f"got {err.get('input')!r}; {msg[:1].lower()}{msg[1:]}"
+            msg = f"{msg[:1].lower()}{msg[1:]}"
+            value = err.get("input")
+            # Never echo a whole section (it may hold a password) or a secret-looking key.
+            secret = any(w in loc.lower() for w in _SECRET_WORDS)
+            text = msg if isinstance(value, dict) or secret else f"got {value!r}; {msg}"
             fix = "set the expected value"
         lines.append(f"{file}: {loc}: {text}")
     return ConfigurationError("\n".join(lines), fix=fix if len(lines) == 1 else "fix each key listed above")

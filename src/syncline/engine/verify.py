@@ -9,6 +9,7 @@ missing, extra, different and duplicated keys.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,7 @@ def verify_stream(
         return verdict
     columns = [c for c in plan.stream.column_names if c in dest_types]
     target = pa.schema([pa.field(c, dest_types[c].to_arrow()) for c in columns])
+    json_cols = frozenset(c for c in columns if dest_types[c].kind == "json")
     latest = (plan.primary_key, plan.cursor) if plan.write == "append" and plan.primary_key else None
     if latest:
         verdict.note = "append stream: the latest version of each key is compared"
@@ -129,11 +131,11 @@ def verify_stream(
 
     def src() -> Iterator[pa.RecordBatch]:
         for b in _source_batches(source, plan, batch_size, verdict):
-            yield _conform(b, target)
+            yield _conform(b, target, json_cols)
 
     def dst() -> Iterator[pa.RecordBatch]:
         for b in destination.scan(schema, plan.table, columns, latest, batch_size):
-            yield _conform(b, target)
+            yield _conform(b, target, json_cols)
 
     try:
         s_buckets, verdict.source_rows = _buckets(hasher, src())
@@ -146,10 +148,26 @@ def verify_stream(
     return verdict
 
 
-def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+def _canonical_json(col: pa.Array) -> pa.Array:
+    """One text per JSON value: destinations such as PostgreSQL's jsonb reorder keys and spaces."""
+    out = []
+    for v in col.to_pylist():
+        try:
+            out.append(None if v is None else json.dumps(
+                json.loads(v), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        except (TypeError, ValueError):
+            out.append(v)
+    return pa.array(out, type=pa.string())
+
+
+def _conform(batch: pa.RecordBatch, target: pa.Schema, json_cols: frozenset[str] = frozenset()
+             ) -> pa.RecordBatch:
     arrays = []
     for f in target:
         col = batch.column(batch.schema.get_field_index(f.name))
+        if f.name in json_cols:
+            arrays.append(_canonical_json(col.cast(pa.string())))
+            continue
         if not col.type.equals(f.type):
             if from_arrow(col.type) == from_arrow(f.type) or pa.types.is_string(f.type):
                 col = col.cast(f.type)
