@@ -29,18 +29,22 @@ def _runs(root: Path) -> list[object]:
         store.close()
 
 
-def _wait_until_running(root: Path) -> None:
+def _latest_run(root: Path) -> tuple[int, str]:
+    try:
+        con = sqlite3.connect(root / ".syncline" / "metadata.db")
+        row = con.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        con.close()
+    except sqlite3.OperationalError:
+        return 0, ""
+    return (row[0], row[1]) if row else (0, "")
+
+
+def _wait_for_new_run(root: Path, after: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            con = sqlite3.connect(root / ".syncline" / "metadata.db")
-            running = con.execute("SELECT count(*) FROM stream_runs s RIGHT JOIN runs r "
-                                  "ON r.id = s.run_id WHERE r.status = 'running'").fetchone()[0]
-            con.close()
-            if running:
-                return
-        except sqlite3.OperationalError:
-            pass
+        run_id, status = _latest_run(root)
+        if run_id > after and status == "running":
+            return
         time.sleep(0.05)
     raise AssertionError("the sync never started")
 
@@ -51,17 +55,19 @@ def test_sigterm_rolls_back_the_open_batch_and_append_mode_has_no_duplicates(tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_")}
     interrupted = 0
     for delay in (0.2, 0.7, 1.2):
+        before, _ = _latest_run(tmp_path)
         proc = subprocess.Popen([sys.executable, "-m", "syncline", "sync", "c", "-w", str(tmp_path)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_until_running(tmp_path)
+        _wait_for_new_run(tmp_path, before)
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         if proc.returncode == 1:  # stopped cleanly, not killed by the signal
             interrupted += 1
             assert b"interrupted" in err and b"resumes from the last committed checkpoint" in err
-        else:
-            assert proc.returncode == 0, err.decode()  # it had already finished
+        else:  # the run had already finished and the process was on its way out
+            assert proc.returncode in (0, -signal.SIGTERM), err.decode()
+            assert _latest_run(tmp_path)[1] == "succeeded"
     assert interrupted >= 1
     assert run_sync(tmp_path).status == "succeeded"
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(150_000, 150_000)]

@@ -89,16 +89,13 @@ class Runner:
         self.observer = observer or RunObserver()
         self.stop = StopRequest()
 
-    def _typical_rows(self, connection: str, stream: str) -> int | None:
-        """Median rows read by this stream in its last five successful runs."""
-        counts = [
+    def _recent_rows(self, connection: str, stream: str) -> tuple[int, ...]:
+        """Rows read by this stream in its recent successful runs, newest first."""
+        return tuple(
             s.rows_read for r in self.store.runs(connection, limit=20)
             if r.status in ("succeeded", "warning") for s in r.streams
             if s.stream == stream and s.status == "succeeded"
-        ][:5]
-        if not counts:
-            return None
-        return sorted(counts)[len(counts) // 2]
+        )[:5]
 
     def sync(
         self,
@@ -111,14 +108,14 @@ class Runner:
         self.ws.connection(connection)  # an unknown name is a configuration error, before any lease
         self.store.reap_stale_runs()
         leases = self.store.leases(lease_timeout())
-        grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
-        try:
-            run_id = self.store.start_run(connection, trigger)
-            leases.set_run(grant, run_id)
-            with self.stop:
+        with self.stop:  # from here on, SIGTERM stops the run cleanly instead of killing it
+            grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
+            try:
+                run_id = self.store.start_run(connection, trigger)
+                leases.set_run(grant, run_id)
                 return self._run(connection, run_id, Lease(leases, grant), streams, full_refresh)
-        finally:
-            leases.release(grant)
+            finally:
+                leases.release(grant)
 
     def _run(
         self,
@@ -233,7 +230,7 @@ class Runner:
                 fence_token=lease.grant.token if destination.supports_fencing else None,
                 source_timeout_s=conn.source_timeout_s, zero_rows=conn.zero_rows,
                 zero_rows_threshold=conn.zero_rows_threshold,
-                typical_rows=self._typical_rows(connection, plan.stream.name),
+                recent_rows=self._recent_rows(connection, plan.stream.name),
             )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,

@@ -64,8 +64,8 @@ class LoadOptions:
     source_timeout_s: float = 600.0
     #: zero-row anomaly: "auto" fails a full refresh (keeping the old table), warns otherwise
     zero_rows: str = "auto"
-    #: rows recent successful runs of this stream read (median), None when unknown
-    typical_rows: int | None = None
+    #: rows read by recent successful runs of this stream, newest first
+    recent_rows: tuple[int, ...] = ()
     zero_rows_threshold: int = 1000
 
 
@@ -162,8 +162,13 @@ def load_stream(
 def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions, connection: str,
                observer: RunObserver) -> None:
     """A stream that usually reads many rows and now reads none is an anomaly, not a success."""
-    typical = options.typical_rows
-    if progress.rows_read or options.zero_rows == "ignore" or typical is None:
+    if progress.rows_read or options.zero_rows == "ignore" or not options.recent_rows:
+        return
+    if plan.mode == "full_refresh":  # a full read that was large last time is never empty
+        typical = options.recent_rows[0]
+    elif len(options.recent_rows) >= 3:  # an incremental stream that steadily reads many
+        typical = min(options.recent_rows[:3])
+    else:  # after one big catch-up run, nothing new is normal
         return
     if typical < options.zero_rows_threshold:
         return

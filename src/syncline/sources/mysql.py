@@ -1,0 +1,405 @@
+"""MySQL/MariaDB source: tables of one database, full refresh by key and compound-cursor incremental."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import pymysql
+import pymysql.converters
+import pymysql.cursors
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pymysql.connections import Connection
+
+from syncline.errors import ConfigurationError, SourceError, SynclineError, TransientError
+from syncline.schema import StreamSchema
+from syncline.sources.base import Source
+from syncline.sources.mysql_types import (
+    decode_position,
+    discover_tables,
+    encode_position,
+    position_expr,
+    q,
+    select_expr,
+    text_to_batch,
+)
+from syncline.stream import Checkpoint, ReadRequest, StreamItem
+
+DSN_SCHEMES = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
+# the driver's encoders for parameters, and no decoders: values arrive as text
+TEXT_ONLY = {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
+
+
+class MysqlConfig(BaseModel):
+    """A MySQL or MariaDB database, given as a `dsn` or as host, port, user, password, database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["mysql"]
+    dsn: SecretStr | None = Field(
+        None, description="mysql://user:password@host:port/database; instead of the separate keys."
+    )
+    host: str | None = Field(None, description="Server host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Server port (default 3306).")
+    user: str | None = Field(None, description="User name; it needs SELECT on the tables.")
+    password: SecretStr | None = Field(
+        None, description="Password; use ${env:NAME} to keep it out of the file."
+    )
+    database: str | None = Field(None, description="The database (schema) whose tables are streams.")
+    tables: list[str] | None = Field(
+        None, description="Only these tables, as `table` or `database.table` (default: all)."
+    )
+    include_views: bool = Field(
+        False, description="Offer views as streams too; with no key they are read in one pass."
+    )
+    connect_timeout: int = Field(10, ge=1, le=600, description="Seconds to wait for a connection.")
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_as_text(cls, value: Any) -> Any:
+        # YAML reads `password: 1234` as a number; a type error would print it back
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+@dataclass(frozen=True)
+class Params:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def connection_params(name: str, cfg: MysqlConfig) -> Params:
+    """Host, port, user, password and database from `dsn` or the separate keys."""
+    def fail(message: str, fix: str) -> ConfigurationError:
+        return ConfigurationError(f"source '{name}': {message}", fix=fix)
+
+    password = cfg.password.get_secret_value() if cfg.password else ""
+    if cfg.dsn is None:
+        missing = [k for k in ("host", "user", "database") if getattr(cfg, k) in (None, "")]
+        if missing:
+            raise fail(f"{', '.join(f'`{k}`' for k in missing)} not set",
+                       "set `dsn: mysql://user:password@host:3306/database`, or `host`, `user`, "
+                       "`password` and `database`")
+        assert cfg.host and cfg.user and cfg.database
+        return Params(cfg.host, cfg.port or 3306, cfg.user, password, cfg.database)
+    clash = [k for k in ("host", "port", "user", "database") if getattr(cfg, k) is not None]
+    if clash:
+        raise fail(f"`dsn` and {', '.join(f'`{k}`' for k in clash)} are both set",
+                   "keep `dsn` or the separate keys, not both")
+    parts = urlsplit(cfg.dsn.get_secret_value().strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    database = unquote(parts.path.lstrip("/"))
+    if parts.scheme not in DSN_SCHEMES or not parts.hostname or not database or port == -1 \
+            or "/" in database or parts.query:
+        raise fail("`dsn` is not of the form mysql://user:password@host:port/database",
+                   "write it as mysql://user:password@host:3306/database (percent-encode "
+                   "special characters in the password)")
+    if parts.password is not None and cfg.password is not None:
+        raise fail("the password is in both `dsn` and `password`", "keep one of them")
+    if parts.password is not None:
+        password = unquote(parts.password)
+    return Params(parts.hostname, port or 3306, unquote(parts.username or ""), password, database)
+
+
+class MysqlSource(Source):
+    config: MysqlConfig
+
+    @property
+    def params(self) -> Params:
+        return connection_params(self.name, self.config)
+
+    def _connect(self, *, text: bool = False) -> Connection:
+        """A UTC session; with ``text`` the driver hands values over as text (see mysql_types)."""
+        p = self.params
+        try:
+            con = pymysql.connect(
+                host=p.host, port=p.port, user=p.user, password=p.password, database=p.database,
+                charset="utf8mb4", autocommit=True, connect_timeout=self.config.connect_timeout,
+                conv=TEXT_ONLY if text else None,
+            )
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, f"cannot connect to {p.where()}", connecting=True) from None
+        try:
+            with con.cursor() as cur:
+                # TIMESTAMP values come back as UTC; a slow loader must not make the
+                # server drop a streaming result after the default 60 s
+                cur.execute("SET time_zone = '+00:00', SESSION net_write_timeout = 3600", [])
+        except pymysql.MySQLError as exc:
+            _close(con)
+            raise self._error(exc, f"cannot set up a session on {p.where()}") from None
+        return con
+
+    def _error(self, exc: pymysql.MySQLError, what: str, *, connecting: bool = False,
+               stream: str | None = None) -> SynclineError:
+        return classify(exc, f"source '{self.name}': {what}", source=self.name,
+                        password=self.params.password, connecting=connecting, stream=stream)
+
+    def check(self) -> None:
+        con = self._connect()
+        try:
+            self._tables(con)
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, "listing tables") from None
+        finally:
+            _close(con)
+
+    def _tables(self, con: Connection) -> list[str]:
+        types = ["BASE TABLE", "SYSTEM VERSIONED"] + (["VIEW"] if self.config.include_views else [])
+        with con.cursor() as cur:
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                f"AND TABLE_TYPE IN ({', '.join(['%s'] * len(types))}) ORDER BY TABLE_NAME",
+                [self.params.database, *types],
+            )
+            names = [str(r[0]) for r in cur.fetchall()]
+        if not self.config.tables:
+            return names
+        prefix = self.params.database + "."
+        wanted = [t.removeprefix(prefix) for t in self.config.tables]
+        missing = [t for t in wanted if t not in names]
+        if missing:
+            views = "" if self.config.include_views else " (views need `include_views: true`)"
+            raise ConfigurationError(
+                f"source '{self.name}': table(s) {', '.join(missing)} not found in database "
+                f"{self.params.database}{views}",
+                fix=f"check `tables:`; the database holds: {', '.join(names) or '(no tables)'}",
+            )
+        return [n for n in names if n in wanted]
+
+    def discover(self) -> list[StreamSchema]:
+        con = self._connect()
+        try:
+            tables = self._tables(con)
+            return discover_tables(con, self.params.database, tables)
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, "discovering tables") from None
+        finally:
+            _close(con)
+
+    def table(self, stream: StreamSchema) -> str:
+        database = self.params.database
+        return f"{q(database)}.{q(stream.name.removeprefix(database + '.'))}"
+
+    def count(self, stream: StreamSchema) -> int | None:
+        con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"SELECT COUNT(*) FROM {self.table(stream)}", [])
+                row = cur.fetchone()
+            return int(row[0]) if row else None
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, f"counting rows of {stream.name}", stream=stream.name) from None
+        finally:
+            _close(con)
+
+    def read(self, request: ReadRequest) -> Iterator[StreamItem]:
+        con = self._connect(text=True)
+        try:
+            with con.cursor() as cur:
+                # one snapshot for the upper bound and every row
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
+            yield from _Reader(con, request, self.table(request.stream)).items()
+            con.commit()
+        except pymysql.MySQLError as exc:
+            name = request.stream.name
+            raise self._error(exc, f"reading {name}", stream=name) from None
+        finally:
+            _close(con)
+
+
+def _close(con: Connection) -> None:
+    """Close without draining an unfinished streaming result (as cursor.close() would),
+    and without hiding the error that brought us here."""
+    try:
+        con.close()
+    except pymysql.MySQLError:
+        pass
+
+
+@dataclass
+class _Reader:
+    con: Connection
+    req: ReadRequest
+    table: str
+
+    def items(self) -> Iterator[StreamItem]:
+        req, stream = self.req, self.req.stream
+        keys = list(req.primary_key)
+        if req.mode == "incremental" and not req.cursor:
+            raise ConfigurationError("incremental mode needs a cursor", stream=stream.name)
+        positions = [req.cursor or "", *keys] if req.mode == "incremental" else keys
+        checkpoint = req.checkpoint or None
+        if checkpoint and checkpoint.get("columns", positions) != positions:
+            raise ConfigurationError(
+                f"the checkpoint is a position in columns {checkpoint.get('columns')}, but the "
+                f"stream is now read by {positions}", stream=stream.name,
+                fix="reset the stream's state with `syncline state <connection> --reset "
+                f"{stream.name}` to read it again from the start")
+        if req.mode == "incremental":
+            yield from self._incremental(req.cursor or "", keys, checkpoint)
+        elif keys:
+            yield from self._by_key(keys, checkpoint)
+        elif not (checkpoint or {}).get("complete"):
+            # no key to resume by: one pass, and one checkpoint when it is whole
+            for _first, _last, items in self._batches(self._select([]), []):
+                yield from items
+            yield Checkpoint({"complete": True, "columns": []})
+
+    def _native(self, column: str) -> str | None:
+        col = self.req.stream.column(column)
+        return col.native_type if col else None
+
+    def _select(self, positions: list[str]) -> str:
+        exprs = [select_expr(c) for c in self.req.stream.columns]
+        for name in positions:
+            col = self.req.stream.column(name)
+            exprs.append(position_expr(col) if col else q(name))
+        return f"SELECT {', '.join(exprs)} FROM {self.table}"
+
+    def _bind(self, column: str, value: Any) -> Any:
+        return decode_position(value, self._native(column))
+
+    def _encode(self, columns: list[str], values: Sequence[Any]) -> list[Any]:
+        return [encode_position(v, self._native(c)) for c, v in zip(columns, values)]
+
+    def _by_key(self, keys: list[str], checkpoint: dict[str, Any] | None) -> Iterator[StreamItem]:
+        key_cols = ", ".join(q(k) for k in keys)
+        where, params = "", []
+        after = (checkpoint or {}).get("after")
+        if after is not None:
+            params = [self._bind(k, v) for k, v in zip(keys, after)]
+            # the leading `k >= ` lets MariaDB range-scan: it does not for row constructors
+            where = f"WHERE {q(keys[0])} >= %s AND ({key_cols}) > ({', '.join(['%s'] * len(keys))})"
+            params = [params[0], *params]
+        sql = f"{self._select(keys)} {where} ORDER BY {key_cols}"
+        for _first, last, items in self._batches(sql, params):
+            yield from items
+            yield Checkpoint({"after": self._encode(keys, last), "columns": keys})
+
+    def _incremental(self, cursor: str, keys: list[str], checkpoint: dict[str, Any] | None
+                     ) -> Iterator[StreamItem]:
+        c = q(cursor)
+        with self.con.cursor() as cur:
+            cur.execute(f"SELECT MAX({c}) FROM {self.table}", [])
+            row = cur.fetchone()
+        upper = row[0] if row else None
+        if upper is None and checkpoint:
+            return
+        conds, params = _after_position(c, [q(k) for k in keys], checkpoint, self._bind, cursor, keys)
+        if upper is not None:
+            conds.append(f"({c} <= %s OR {c} IS NULL)")
+            params.append(self._bind(cursor, encode_position(upper, self._native(cursor))))
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        order = ", ".join([c, *(q(k) for k in keys)])
+        sql = f"{self._select([cursor, *keys])} {where} ORDER BY {order}"
+        positions = [cursor, *keys]
+
+        def mark(last: Sequence[Any]) -> Checkpoint:
+            cursor_value, *key_values = self._encode(positions, last)
+            return Checkpoint({"cursor": cursor_value, "key": key_values, "columns": positions})
+
+        if keys:
+            for _first, last, items in self._batches(sql, params):
+                yield from items
+                yield mark(last)
+            return
+        # Without a key, a position is only safe once every row at its cursor value is
+        # read: mark a batch boundary only where the cursor value changes.
+        pending: Sequence[Any] | None = None
+        for first, last, items in self._batches(sql, params):
+            if pending is not None and first[0] != pending[0]:
+                yield mark(pending)
+            yield from items
+            pending = last
+        if pending is not None:
+            yield mark(pending)
+
+    def _batches(self, sql: str, params: list[Any]
+                 ) -> Iterator[tuple[Sequence[Any], Sequence[Any], list[StreamItem]]]:
+        """Per fetched batch: position columns of its first and last row, and its items."""
+        width = len(self.req.stream.columns)
+        cur = self.con.cursor(pymysql.cursors.SSCursor)
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(self.req.batch_size)
+            if not rows:
+                break
+            batch, bad = text_to_batch(rows, self.req.stream)
+            yield rows[0][width:], rows[-1][width:], [*bad, batch]
+
+
+def _after_position(c: str, key_cols: list[str], checkpoint: dict[str, Any] | None, bind: Any,
+                    cursor: str, keys: list[str]) -> tuple[list[str], list[Any]]:
+    """WHERE conditions and parameters for rows after an incremental checkpoint."""
+    if not checkpoint:
+        return [], []
+    marks = ", ".join(["%s"] * len(keys))
+    key_values = [bind(k, v) for k, v in zip(keys, checkpoint.get("key") or [])]
+    if checkpoint.get("cursor") is None:
+        if not keys:  # the leading run of NULL cursors was read whole
+            return [f"{c} IS NOT NULL"], []
+        # inside the leading run of NULL cursors (read once, on the first run only)
+        return [f"(({c} IS NULL AND ({', '.join(key_cols)}) > ({marks})) OR {c} IS NOT NULL)"], \
+            key_values
+    value = bind(cursor, checkpoint["cursor"])
+    if not keys:
+        return [f"{c} > %s"], [value]
+    # the leading `cursor >= ` lets MariaDB use an index on the cursor column
+    return [f"{c} >= %s", f"({c}, {', '.join(key_cols)}) > (%s, {marks})"], \
+        [value, value, *key_values]
+
+
+# -- errors ------------------------------------------------------------------------------
+
+# server codes (ER_*) and client codes (CR_*) worth a retry
+TRANSIENT_CODES = {
+    0: "connection closed", 1040: "too many connections", 1053: "server shutting down",
+    1205: "lock wait timeout", 1213: "deadlock", 1317: "query interrupted",
+    1927: "connection killed", 1969: "statement timeout", 2002: "cannot connect",
+    2003: "cannot connect", 2006: "server has gone away", 2013: "lost connection",
+    2055: "lost connection", 3024: "statement timeout",
+}
+CREDENTIAL_CODES = {1044, 1045, 1698}
+PRIVILEGE_CODES = {1142, 1143, 1227}
+MISSING_CODES = {1146, 1054, 1109}
+
+
+def classify(exc: pymysql.MySQLError, what: str, *, source: str, password: str,
+             connecting: bool = False, stream: str | None = None) -> SynclineError:
+    """The Syncline error for a driver error; the password never appears in the message."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else -1
+    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    if password:
+        text = text.replace(password, "***")
+    message = f"{what}: ({code}) {text}"
+    if code in CREDENTIAL_CODES:
+        return ConfigurationError(message, stream=stream,
+                                  fix=f"check `user` and `password` (or the `dsn`) of source '{source}'")
+    if code == 1049:
+        return ConfigurationError(message, stream=stream,
+                                  fix=f"check `database` (or the path of `dsn`) of source '{source}'")
+    if code in PRIVILEGE_CODES:
+        return ConfigurationError(message, stream=stream,
+                                  fix="grant the user SELECT on the database: GRANT SELECT ON db.* TO user")
+    if code in MISSING_CODES:
+        return ConfigurationError(message, stream=stream,
+                                  fix="run `syncline discover` and update the workspace to the tables "
+                                  "and columns the database has now")
+    if code in TRANSIENT_CODES:
+        fix = "retried automatically"
+        if connecting:
+            fix += f"; check the server is up and `host`/`port` (or the `dsn`) of source '{source}'"
+        return TransientError(message, stream=stream, fix=fix)
+    if isinstance(exc, pymysql.err.OperationalError) and connecting:
+        return TransientError(message, stream=stream, fix="retried automatically")
+    return SourceError(message, stream=stream, fix="see the server's message above")
