@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
 from syncline.orchestration.schedule import Schedule
 from syncline.stream import Mode, Write
@@ -180,7 +181,11 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path) -> Workspace
     except ValidationError as exc:
         raise _config_error(file.name, exc, ()) from None
     sources = {
-        name: _typed(file.name, ("sources", name), cfg, source_config_model)
+        name: _typed(
+            file.name, ("sources", name),
+            resolve_connector(cfg, root, file.name, f"sources.{name}", _interpolate),
+            source_config_model,
+        )
         for name, cfg in model.sources.items()
     }
     destinations = {

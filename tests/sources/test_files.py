@@ -361,3 +361,43 @@ def test_several_streams_and_csv_options(tmp_path: Path) -> None:
 def test_invalid_configs_are_rejected(config: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         FilesConfig.model_validate({"type": "files", **config})
+
+
+def test_a_resumed_full_refresh_does_not_reload_committed_files(tmp_path: Path) -> None:
+    import duckdb
+    import yaml
+
+    from syncline import failpoints
+    from syncline.config import load_workspace
+    from syncline.engine.run import Runner
+    from syncline.store.store import MetadataStore
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(3):
+        (inbox / f"part{n}.csv").write_text("id,v\n" + "".join(f"{n * 10 + i},x{i}\n" for i in range(3)))
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1,
+        "sources": {"drops": {"type": "files", "path": "inbox/*.csv"}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "drops", "destination": "wh", "max_attempts": 1,
+                              "streams": {"drops": {"mode": "full_refresh", "write": "replace"}}}},
+    }))
+
+    def sync() -> str:
+        ws = load_workspace(tmp_path)
+        store = MetadataStore(ws.metadata_url())
+        try:
+            return Runner(ws, store).sync("c").status
+        finally:
+            store.close()
+
+    failpoints.configure("after_commit:2=raise")
+    try:
+        assert sync() == "failed"
+    finally:
+        failpoints.configure(None)
+    assert sync() == "succeeded"
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT id) FROM c.drops").fetchall() == [(9, 9)]
+    con.close()

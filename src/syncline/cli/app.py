@@ -306,6 +306,29 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command("test-connector")
+def test_connector(
+    source: Annotated[str, typer.Argument(help="Name of a source in the workspace.")],
+    workspace: WorkspaceOpt = None,
+    stream: Annotated[str | None, typer.Option("--stream", "-s", help="Only this stream.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch while testing.")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the connector test kit on a source: config, check, discover, reads, resume."""
+    import dataclasses
+
+    from syncline.testkit import exit_status, format_results, run_checks
+
+    ws = guarded(lambda: load_workspace(workspace))
+    guarded(lambda: ws.source(source))
+    results = guarded(lambda: run_checks(ws, source, stream=stream, batch_size=batch_size))
+    if as_json:
+        _print_json([dataclasses.asdict(r) for r in results])
+    else:
+        console.print(format_results(results), markup=False)
+    raise typer.Exit(exit_status(results))
+
+
 @app.command()
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", envvar="SYNCLINE_WORKSPACE",

@@ -326,7 +326,8 @@ class FilesSource(Source):
         spec = self._spec(request.stream.name)
         files = self._files(spec)
         old: dict[str, Any] = {}
-        if request.mode != "full_refresh":
+        # A full refresh reads every file, unless it resumes its own half-built table.
+        if request.mode != "full_refresh" or request.checkpoint:
             old = dict((request.checkpoint or {}).get("files") or {})
         present = {rel for rel, _ in files}
         # Files gone from the folder are forgotten, so the map stays as small as the folder.

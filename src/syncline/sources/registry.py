@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,9 +22,23 @@ _TYPES: dict[str, str] = {
 }
 
 
+#: Installed connectors register a syncline.sdk.SimpleSource subclass here, named by their type.
+ENTRY_POINT_GROUP = "syncline.sources"
+
+
+def plugin_entry_point(kind: str) -> EntryPoint | None:
+    """The installed connector registered as ``kind`` in the ``syncline.sources`` group, if any."""
+    return next(iter(entry_points(group=ENTRY_POINT_GROUP).select(name=kind)), None)
+
+
 def _load(kind: Any) -> tuple[type[BaseModel], type[Source]]:
+    if isinstance(kind, str) and kind not in _TYPES and plugin_entry_point(kind) is not None:
+        # the python source runs installed connectors too, with a config model keyed by type
+        mod = importlib.import_module(_TYPES["python"].split(":")[0])
+        return mod.PluginConfig, mod.PythonSource
     if not isinstance(kind, str) or kind not in _TYPES:
-        raise KeyError(", ".join(repr(k) for k in sorted(_TYPES)))
+        raise KeyError(", ".join(repr(k) for k in source_types())
+                       + f" (or install a connector under the {ENTRY_POINT_GROUP!r} entry point group)")
     module, model, cls = _TYPES[kind].split(":")
     mod = importlib.import_module(module)
     return getattr(mod, model), getattr(mod, cls)
@@ -39,4 +54,5 @@ def build_source(name: str, config: BaseModel, root: str) -> Source:
 
 
 def source_types() -> list[str]:
-    return sorted(_TYPES)
+    """Built-in types and the names of installed connectors."""
+    return sorted(set(_TYPES) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
