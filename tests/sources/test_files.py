@@ -116,14 +116,17 @@ def test_second_read_from_checkpoint_yields_nothing(tmp_path: Path) -> None:
     assert again.rows == [] and again.bad == []
 
 
-def test_full_refresh_ignores_the_checkpoint(tmp_path: Path) -> None:
+def test_full_refresh_reads_everything_and_resumes_only_its_own_build(tmp_path: Path) -> None:
     write(tmp_path / "inbox" / "a.csv", CSV)
     source = make(tmp_path, path="inbox/*.csv")
     [stream] = source.discover()
     first = collect(source, stream)
-    full = collect(source, stream, first.checkpoint, mode="full_refresh")
+    full = collect(source, stream, None, mode="full_refresh")  # a fresh refresh: every file
     assert [r["id"] for r in full.rows] == [1, 2, 3]
     assert full.checkpoint == first.checkpoint
+    # the engine passes a checkpoint to a full refresh only to resume its half-built table
+    resumed = collect(source, stream, full.checkpoint, mode="full_refresh")
+    assert resumed.rows == []
 
 
 def test_new_file_is_picked_up_once(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from syncline.destinations.base import (
     DELETED,
@@ -77,7 +77,19 @@ class DuckDBConfig(BaseModel):
         "64MB", description="DuckDB memory_limit for loads; beyond it DuckDB spills to disk, so RSS "
         "stays flat however large the table grows."
     )
+    merge_memory_limit: str = Field(
+        "1GB", description="DuckDB memory_limit while a merge commit runs: matching staged keys "
+        "against a large table needs more than plain appends."
+    )
     threads: int | None = Field(None, ge=1, description="DuckDB threads; default: all cores.")
+
+
+    @field_validator("memory_limit", "merge_memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value.strip(), flags=re.IGNORECASE):
+            raise ValueError(f"{value!r} is not a size like 64MB or 1GB")
+        return value.strip()
 
 
 class DuckDBDestination(Destination):

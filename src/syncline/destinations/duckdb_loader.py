@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from syncline.destinations.base import (
     DELETED,
@@ -20,6 +22,7 @@ from syncline.destinations.base import (
 )
 from syncline.errors import (
     ConcurrencyError,
+    ConfigurationError,
     ContractError,
     DestinationError,
     IntegrityError,
@@ -114,8 +117,13 @@ class DuckDBLoader(StreamLoader):
             return
         now = pa.scalar(dt.datetime.now(dt.UTC), type=pa.timestamp("us", tz="UTC"))
         n = batch.num_rows
+        deleted: pa.Array = pa.array([False] * n, type=pa.bool_())
+        if DELETED in batch.schema.names:  # a cdc source marks deletes itself: keep its tombstones
+            i = batch.schema.get_field_index(DELETED)
+            deleted = pc.fill_null(batch.column(i), False)
+            batch = batch.remove_column(i)
         batch = batch.append_column(SYNCED_AT, pa.array([now.as_py()] * n, type=now.type)) \
-            .append_column(DELETED, pa.array([False] * n, type=pa.bool_())) \
+            .append_column(DELETED, deleted) \
             .append_column(SEQ, pa.array(range(self.seq, self.seq + n), type=pa.int64()))
         self.seq += n
         self.pending.append(batch)
@@ -153,6 +161,9 @@ class DuckDBLoader(StreamLoader):
                 con.register(source, pa.Table.from_batches(self.pending))
             else:
                 con.register(source, self._empty())
+        merging = self.target.write == "merge" and bool(self.target.primary_key)
+        if merging:
+            con.execute(f"SET memory_limit = '{_limit(self.dest.config.merge_memory_limit)}'")
         try:
             con.execute("BEGIN")
             self._check_fence()
@@ -176,6 +187,8 @@ class DuckDBLoader(StreamLoader):
         finally:
             if not self.spilled:
                 con.unregister(source)
+            if merging:
+                con.execute(f"SET memory_limit = '{_limit(self.dest.config.memory_limit)}'")
         failpoint("after_commit")
         result = CommitResult(rows=committed, quarantined=len(self.bad))
         self._clear()
@@ -300,10 +313,18 @@ class DuckDBLoader(StreamLoader):
         self._clear()
 
 
+def _limit(value: str) -> str:
+    """A memory size such as 64MB or 1.5GB; anything else is refused before it reaches SQL."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value.strip(), flags=re.IGNORECASE):
+        raise ConfigurationError(f"memory limit {value!r} is not a size like 64MB or 1GB",
+                                 fix="set memory_limit / merge_memory_limit of the destination")
+    return value.strip()
+
+
 def _classify(exc: duckdb.Error, target: LoadTarget) -> Exception:
     text = str(exc)
     where: dict[str, Any] = {"connection": target.connection, "stream": target.stream.name}
-    if isinstance(exc, duckdb.TransactionException) or "conflict" in text.lower():
+    if (isinstance(exc, duckdb.TransactionException) or "conflict" in text.lower()) and "No space left" not in text:
         return TransientError(f"DuckDB transaction conflict: {text}", **where)
     if isinstance(exc, duckdb.IOException) or "No space left" in text:
         return DestinationError(f"DuckDB I/O failure: {text}",

@@ -51,7 +51,8 @@ class PostgresLoader(StreamLoader):
         self.stage = f"_syncline_stage_{next(_STAGES)}"
         self.table = target.table + BUILDING_SUFFIX if target.build_beside else target.table
         self.merge = target.write == "merge" and bool(target.primary_key)
-        self.names = [c.name for c in target.stream.columns]
+        # the soft-delete flag is staged with the rows: a cdc source sends its tombstones in it
+        self.names = [*(c.name for c in target.stream.columns), DELETED]
         self._check_names()
         self.upsert = False
         try:
@@ -150,6 +151,12 @@ class PostgresLoader(StreamLoader):
         n = batch.num_rows
         if n == 0:
             return
+        deleted: pa.Array = pa.array([False] * n, type=pa.bool_())
+        if DELETED in batch.schema.names:  # a cdc source marks deletes itself: keep its tombstones
+            i = batch.schema.get_field_index(DELETED)
+            deleted = pc.fill_null(batch.column(i), False)
+            batch = batch.remove_column(i)
+        batch = batch.append_column(DELETED, deleted)  # last, like in self.names: COPY is positional
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes
         if self.pending_bytes > SPILL_BYTES:
@@ -291,7 +298,7 @@ class PostgresLoader(StreamLoader):
         source = sql.SQL("pg_temp.{}").format(latest)
         if self.upsert:
             sets = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n))
-                                      for n in [*self.names, SYNCED_AT, DELETED])
+                                      for n in [*self.names, SYNCED_AT])
             written = con.execute(sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET {} WHERE NOT {}").format(
                 self._insert_from(source), sql.SQL(", ").join(pk), sets,
                 self._newer("excluded"))).rowcount  # inserted + updated

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from syncline.config import ConnectionConfig, StreamConfig
 from syncline.errors import ConfigurationError
-from syncline.schema import StreamSchema
+from syncline.schema import INT64, Column, StreamSchema
 from syncline.stream import Mode, Write
+
+#: The system cursor a cdc source adds to every row: the change's commit LSN as an integer.
+CDC_CURSOR = "_syncline_lsn"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,14 @@ def _plan_stream(
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
                    "use write: merge or append, or mode: full_refresh")
     table = cfg.table or stream.name.split(".")[-1]
+    if mode == "cdc":
+        if write != "merge" or not pk:
+            raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
+                       "applied by key)", "set `primary_key:` and `write: merge`, or use another mode")
+        # latest change wins: the destination compares the system LSN column
+        stream = replace(stream, columns=(*stream.columns, Column(CDC_CURSOR, INT64)))
+        return StreamPlan(stream=stream, mode=mode, write=write, cursor=CDC_CURSOR,
+                          primary_key=pk, table=table)
     return StreamPlan(stream=stream, mode=mode, write=write,
                       cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table)
 

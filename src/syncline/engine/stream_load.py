@@ -141,7 +141,7 @@ def load_stream(
             # a resumed refresh may legitimately have nothing left to read
             _zero_rows(plan, progress, options, connection, observer)
         final_phase = "complete"
-        final_source = last_source_state if plan.mode == "incremental" else None
+        final_source = last_source_state if plan.mode in ("incremental", "cdc") else None
         loader.finish(new_state(final_source, final_phase))
         if on_commit:
             on_commit(new_state(final_source, final_phase))

@@ -1,4 +1,4 @@
-"""PostgreSQL source: tables (and views) of one database, full refresh and compound-cursor incremental."""
+"""PostgreSQL source: tables (and views) of one database: full refresh, compound-cursor incremental, cdc."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from syncline.sources.base import Source
 from syncline.sources.postgres_read import build_query
 from syncline.sources.postgres_types import (
     PgType,
+    copy_rows,
     cursor_candidates,
     map_pg_type,
     parse_csv,
@@ -58,6 +59,17 @@ class PostgresConfig(BaseModel):
         "cursors on every incremental read, to catch rows committed late; use with write: merge."
     )
     connect_timeout: int = Field(10, ge=1, description="Seconds to wait for a connection.")
+    publication: str | None = Field(
+        None, description="mode: cdc: the publication to decode (default `syncline_<source name>`).")
+    slot: str | None = Field(
+        None, description="mode: cdc: prefix of the logical replication slots, one per stream, named "
+        "`<slot>_<table>` (default `syncline_<source name>`).")
+    create_publication: bool = Field(
+        True, description="mode: cdc: create the publication, or add a stream's table to it, when "
+        "missing; false requires it to exist.")
+    cdc_max_changes: int = Field(
+        1_000_000, ge=1, description="mode: cdc: at most this many changes are decoded per read; the "
+        "rest follow in the next run.")
 
     @field_validator("password", mode="before")
     @classmethod
@@ -87,6 +99,7 @@ class PostgresConfig(BaseModel):
 
 class PostgresSource(Source):
     config: PostgresConfig
+    modes = frozenset({"full_refresh", "incremental", "cdc"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -271,6 +284,11 @@ class PostgresSource(Source):
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
         conn = self._connect()
         try:
+            if request.mode == "cdc":
+                from syncline.sources.postgres_cdc import CdcReader
+
+                yield from CdcReader(self, request, conn).read()
+                return
             # one snapshot for the upper bound and every row
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield from self._read(conn, request)
@@ -290,7 +308,7 @@ class PostgresSource(Source):
         group_on_cursor = req.mode == "incremental" and not keys
         bs = req.batch_size
         with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as cp:
-            rows = iter(cp)  # one buffer per row: COPY TO sends one CopyData message per row
+            rows = copy_rows(cp)  # one buffer per row: COPY TO sends one CopyData message per row
             pending = list(islice(rows, bs + 1))  # islice: no Python code runs per row
             while len(pending) > bs:  # one row of lookahead, for keyless checkpoints
                 yield from self._emit(req, pending[:bs], pending[bs], width, positions, types,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import selectors
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from psycopg import pq
 
 from syncline.records import converter_for
 from syncline.schema import (
@@ -106,6 +109,41 @@ def cursor_candidates(columns: Sequence[Column], serial: set[str]) -> tuple[str,
 
 
 # -- COPY text to Arrow ---------------------------------------------------------------------
+
+def copy_rows(copy: psycopg.Copy) -> Iterator[memoryview]:
+    """The rows of a COPY ... TO STDOUT, one buffer per row, read straight from libpq.
+
+    COPY TO sends one CopyData message per row; `Copy.read()` spends several Python calls
+    on each (a generator and a wait loop per row), the largest client cost of a read. Here
+    each row buffered by libpq costs one C call; only when none is buffered does the loop
+    wait on the socket (releasing the GIL). At the end the final result is read and
+    an error in it (a cancelled or failed query) raised as psycopg does; `Copy`'s exit then
+    has nothing left to do.
+    """
+    pgconn = copy.connection.pgconn
+    get = pgconn.get_copy_data
+    # a selector, not select(): a socket's descriptor may be above select()'s limit of 1024
+    with selectors.DefaultSelector() as sel:
+        sel.register(pgconn.socket, selectors.EVENT_READ)
+        while True:
+            nbytes, data = get(1)  # 1: never block; 0 when no whole row is buffered yet
+            if nbytes > 0:
+                yield data
+            elif nbytes == 0:
+                sel.select()
+                pgconn.consume_input()
+            else:  # -1: the COPY is over; its final result follows
+                break
+        while pgconn.is_busy():
+            sel.select()
+            pgconn.consume_input()
+    failed = None
+    while (result := pgconn.get_result()) is not None:
+        if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
+            failed = psycopg.errors.error_from_result(result, encoding=copy.connection.info.encoding)
+    if failed is not None:
+        raise failed
+
 
 def parse_csv(rows: Sequence[Any], width: int) -> pa.Table:
     """COPY ... (FORMAT csv) rows (one buffer per row) to a table of text columns.

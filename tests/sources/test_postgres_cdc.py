@@ -1,0 +1,281 @@
+"""PostgreSQL cdc against a private wal_level=logical server: snapshot, changes, crashes, lost slots."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from syncline.sources.postgres_cdc import _Decoder, lsn_int, lsn_text, slot_name
+
+from services import HOST, require_postgres
+from syncfixtures import dest_query, run_sync
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[tuple[str, int]]:
+    """(socket dir, port) of a throwaway PostgreSQL 15 with wal_level=logical."""
+    if not (BIN / "initdb").exists():
+        reason = f"PostgreSQL 15 binaries not found in {BIN}"
+        if os.environ.get("SYNCLINE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason}; SYNCLINE_REQUIRE_SERVICES=1 requires them", pytrace=False)
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="syncline_cdc_"))
+    shutil.chown(root, "postgres")
+    data, port = root / "data", _free_port()
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    try:
+        subprocess.run([*as_pg, str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                       check=True, capture_output=True)
+        opts = (f"-p {port} -k {root} -c listen_addresses='' -c wal_level=logical "
+                "-c max_replication_slots=10 -c max_wal_senders=10 -c fsync=off")
+        subprocess.run([*as_pg, str(BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
+                        "-o", opts, "start"], check=True, capture_output=True)
+        yield str(root), port
+    finally:
+        subprocess.run([*as_pg, str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pg(server: tuple[str, int], statement: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(host=server[0], port=server[1], user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        cur = conn.execute(statement)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture
+def schema(server: tuple[str, int]) -> Iterator[str]:
+    name = f"cdc_{secrets.token_hex(4)}"
+    pg(server, f"CREATE SCHEMA {name}")
+    yield name
+    for (slot,) in pg(server, f"SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE '{name}%'"):
+        pg(server, f"SELECT pg_drop_replication_slot('{slot}')")
+    pg(server, f"DROP PUBLICATION IF EXISTS {name}")
+    pg(server, f"DROP SCHEMA {name} CASCADE")
+
+
+def write_ws(root: Path, server: tuple[str, int], schema: str, tables: list[str],
+             dest: dict[str, Any] | None = None) -> Path:
+    src = {"type": "postgres", "host": server[0], "port": server[1], "user": "postgres",
+           "database": "postgres", "schemas": [schema], "publication": schema, "slot": schema}
+    doc = {
+        "version": 1,
+        "sources": {"src": src},
+        "destinations": {"wh": dest or {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "src", "destination": "wh",
+                              "destination_schema": schema if dest else "dst",
+                              "batch_size": 3, "max_attempts": 1,
+                              "streams": {f"{schema}.{t}": {"mode": "cdc"} for t in tables}}},
+    }
+    (root / "syncline.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return root
+
+
+def assert_mirrors(root: Path, server: tuple[str, int], schema: str, table: str,
+                   deleted: set[int]) -> None:
+    """Every live source row once with its latest values; every deleted id soft-deleted."""
+    live = sorted(pg(server, f"SELECT id, name, qty, tags::text FROM {schema}.{table}"))
+    got = dest_query(root, f"SELECT id, name, qty, tags, _syncline_deleted FROM dst.{table} ORDER BY id")
+    ids = [r[0] for r in got]
+    assert len(ids) == len(set(ids)), f"duplicates: {got}"
+    assert [(i, n, q) for i, n, q, _, d in got if not d] == [(i, n, q) for i, n, q, _ in live]
+    assert {r[0] for r in got if r[4]} == deleted
+    assert all(d is False or n is None for _, n, _, _, d in got)  # tombstones carry only the key
+
+
+def make_table(server: tuple[str, int], schema: str, table: str = "items", rows: int = 5) -> None:
+    pg(server, f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, name text NOT NULL, qty numeric(10,2),"
+               " tags int[])")
+    pg(server, f"INSERT INTO {schema}.{table} SELECT g, 'n' || g, g * 1.5, ARRAY[g, g + 1] "
+               f"FROM generate_series(1, {rows}) g")
+
+
+def state(root: Path, stream: str) -> dict[str, Any]:
+    import json
+
+    row = dest_query(root, f"SELECT * FROM dst._syncline_state WHERE stream = '{stream}'")
+    text = next(v for v in row[0] if isinstance(v, str) and v.startswith("{"))
+    source: dict[str, Any] = json.loads(text)["source"]
+    return source
+
+
+def test_snapshot_then_inserts_updates_deletes(server: tuple[str, int], schema: str,
+                                               tmp_path: Path) -> None:
+    make_table(server, schema)
+    root = write_ws(tmp_path, server, schema, ["items"])
+    first = run_sync(root)
+    assert first.status == "succeeded", first.error
+    assert first.rows_committed == 5
+    assert state(root, f"{schema}.items")["phase"] == "stream"
+    assert dest_query(root, "SELECT tags FROM dst.items WHERE id = 1") == [("[1,2]",)]
+    pg(server, f"INSERT INTO {schema}.items VALUES (6, 'six', 6, '{{6}}'), (7, 'seven', 7, NULL)")
+    pg(server, f"UPDATE {schema}.items SET name = 'first' WHERE id = 2")
+    pg(server, f"UPDATE {schema}.items SET name = 'second', qty = NULL WHERE id = 2")
+    pg(server, f"DELETE FROM {schema}.items WHERE id IN (3, 7)")
+    pg(server, f"UPDATE {schema}.items SET id = 10 WHERE id = 4")  # a moved key leaves a tombstone
+    second = run_sync(root)
+    assert second.status == "succeeded", second.error
+    assert_mirrors(root, server, schema, "items", deleted={3, 4, 7})
+    assert dest_query(root, "SELECT tags FROM dst.items WHERE id = 6") == [("[6]",)]
+    cp = state(root, f"{schema}.items")
+    assert cp["lag_bytes"] >= 0 and cp["lsn"] > 0
+    # the next read confirms the committed LSN to the slot, and reads nothing twice
+    third = run_sync(root)
+    assert third.status == "succeeded" and third.rows_read == 0
+    slot = slot_name(schema, f"{schema}.items")
+    (confirmed,) = pg(server, f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
+                              f"WHERE slot_name = '{slot}'")[0]
+    assert lsn_int(confirmed) == cp["lsn"]
+
+
+def test_kill_between_commit_and_slot_advance(server: tuple[str, int], schema: str,
+                                              tmp_path: Path) -> None:
+    make_table(server, schema)
+    root = write_ws(tmp_path, server, schema, ["items"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"UPDATE {schema}.items SET name = 'x' || id WHERE id <= 2")
+    pg(server, f"DELETE FROM {schema}.items WHERE id = 5")
+    pg(server, f"INSERT INTO {schema}.items SELECT g, 'm', 1, NULL FROM generate_series(20, 27) g")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_")}
+    env["SYNCLINE_FAILPOINTS"] = "after_commit:1=kill"
+    proc = subprocess.run([sys.executable, "-m", "syncline", "sync", "c", "-w", str(root)], env=env,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    pg(server, f"UPDATE {schema}.items SET name = 'after' WHERE id = 20")
+    rerun = run_sync(root)
+    assert rerun.status == "succeeded", rerun.error
+    assert_mirrors(root, server, schema, "items", deleted={5})
+
+
+def test_dropped_slot_fails_loudly_and_full_refresh_recovers(server: tuple[str, int], schema: str,
+                                                            tmp_path: Path) -> None:
+    make_table(server, schema)
+    stream = f"{schema}.items"
+    root = write_ws(tmp_path, server, schema, ["items"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"SELECT pg_drop_replication_slot('{slot_name(schema, stream)}')")
+    pg(server, f"DELETE FROM {schema}.items WHERE id = 1")
+    failed = run_sync(root)
+    assert failed.status == "failed"
+    text = f"{failed.error} {getattr(failed.error, 'fix', '')}"
+    assert "does not exist" in text
+    assert f"syncline sync <connection> --full-refresh --stream {stream}" in text
+    recovered = run_sync(root, full_refresh=True, streams=[stream])
+    assert recovered.status == "succeeded", recovered.error
+    pg(server, f"UPDATE {schema}.items SET name = 'later' WHERE id = 2")
+    assert run_sync(root).status == "succeeded"
+    # rebuilt from the snapshot: row 1 is simply absent, not a tombstone
+    assert_mirrors(root, server, schema, "items", deleted=set())
+
+
+def test_one_transaction_over_two_tables_splits_by_stream(server: tuple[str, int], schema: str,
+                                                          tmp_path: Path) -> None:
+    make_table(server, schema, "a", rows=2)
+    make_table(server, schema, "b", rows=2)
+    root = write_ws(tmp_path, server, schema, ["a", "b"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"BEGIN; INSERT INTO {schema}.a VALUES (3, 'a3', 1, NULL); "
+               f"UPDATE {schema}.b SET name = 'b1' WHERE id = 1; DELETE FROM {schema}.b WHERE id = 2; "
+               f"COMMIT")
+    result = run_sync(root)
+    assert result.status == "succeeded", result.error
+    assert {s.stream: s.rows_read for s in result.streams} == {f"{schema}.a": 1, f"{schema}.b": 2}
+    assert_mirrors(root, server, schema, "a", deleted=set())
+    assert_mirrors(root, server, schema, "b", deleted={2})
+
+
+def test_truncate_fails_with_the_resnapshot_command(server: tuple[str, int], schema: str,
+                                                    tmp_path: Path) -> None:
+    make_table(server, schema)
+    root = write_ws(tmp_path, server, schema, ["items"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"TRUNCATE {schema}.items")
+    failed = run_sync(root)
+    assert failed.status == "failed"
+    assert "--full-refresh" in f"{failed.error} {getattr(failed.error, 'fix', '')}"
+
+
+def test_tombstones_reach_a_postgres_destination(server: tuple[str, int], schema: str,
+                                                 tmp_path: Path) -> None:
+    require_postgres()
+    dsn = f"host={HOST} port=5432 user=postgres dbname=test"
+    make_table(server, schema)
+    root = write_ws(tmp_path, server, schema, ["items"], {"type": "postgres", "dsn": dsn})
+    try:
+        assert run_sync(root).status == "succeeded"
+        pg(server, f"UPDATE {schema}.items SET name = 'u' WHERE id = 1")
+        pg(server, f"DELETE FROM {schema}.items WHERE id = 2")
+        result = run_sync(root)
+        assert result.status == "succeeded", result.error
+        with psycopg.connect(dsn) as con:
+            got = con.execute(f"SELECT id, name, _syncline_deleted FROM {schema}.items ORDER BY id").fetchall()
+        assert got == [(1, "u", False), (2, None, True), (3, "n3", False), (4, "n4", False),
+                       (5, "n5", False)]
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_unchanged_toasted_values_are_kept(server: tuple[str, int], schema: str, tmp_path: Path) -> None:
+    pg(server, f"CREATE TABLE {schema}.docs (id int PRIMARY KEY, body text, n int)")
+    big = "(SELECT string_agg(md5(g::text || random()::text), '') FROM generate_series(1, 400) g)"
+    pg(server, f"INSERT INTO {schema}.docs VALUES (1, {big}, 0), (2, 'small', 0)")
+    root = write_ws(tmp_path, server, schema, ["docs"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"UPDATE {schema}.docs SET n = n + 1")  # body is not sent for row 1: unchanged TOAST
+    result = run_sync(root)
+    assert result.status == "succeeded", result.error
+    source = sorted(pg(server, f"SELECT id, body, n FROM {schema}.docs"))
+    assert dest_query(root, "SELECT id, body, n FROM dst.docs ORDER BY id") == source
+    assert len(source[0][1]) == 12800
+
+
+def test_helpers() -> None:
+    assert lsn_text(lsn_int("16/B374D848")) == "16/B374D848"
+    assert slot_name("s", "public.t") == "s_t"
+    assert slot_name("s", "x.t") == "s_x_t"
+    odd = slot_name("s", "x.My-Table")
+    assert odd.startswith("s_x_my_table_") and odd != slot_name("s", "x.my_table")
+    assert len(slot_name("s" * 60, "x.t")) <= 63
+    assert _Decoder("x", "t", "x.t").feed(b"Yignored") is None
+
+
+def test_plan_of_a_cdc_stream() -> None:
+    from syncline.config import ConnectionConfig
+    from syncline.engine.plan import CDC_CURSOR, SourceAbilities, plan_connection
+    from syncline.errors import ConfigurationError
+    from syncline.schema import INT64, Column, StreamSchema
+    from syncline.sources.postgres_cdc import LSN_COLUMN
+
+    assert CDC_CURSOR == LSN_COLUMN
+    abilities = SourceAbilities(modes=frozenset({"full_refresh", "incremental", "cdc"}))
+    keyed = StreamSchema(name="s.t", columns=(Column("id", INT64),), primary_key=("id",))
+    conn = ConnectionConfig.model_validate({"source": "a", "destination": "b",
+                                            "streams": {"s.t": {"mode": "cdc"}}})
+    [plan] = plan_connection("c", conn, [keyed], abilities)
+    assert (plan.write, plan.cursor) == ("merge", LSN_COLUMN)
+    assert plan.stream.column_names[-1] == LSN_COLUMN
+    keyless = StreamSchema(name="s.t", columns=(Column("id", INT64),))
+    with pytest.raises(ConfigurationError, match="primary key"):
+        plan_connection("c", conn, [keyless], abilities)
