@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -22,7 +21,6 @@ from syncline.destinations.base import (
 )
 from syncline.errors import (
     ConcurrencyError,
-    ConfigurationError,
     ContractError,
     DestinationError,
     IntegrityError,
@@ -117,12 +115,12 @@ class DuckDBLoader(StreamLoader):
             return
         now = pa.scalar(dt.datetime.now(dt.UTC), type=pa.timestamp("us", tz="UTC"))
         n = batch.num_rows
-        deleted: pa.Array = pa.array([False] * n, type=pa.bool_())
+        deleted: pa.Array = pa.repeat(pa.scalar(False), n)
         if DELETED in batch.schema.names:  # a cdc source marks deletes itself: keep its tombstones
             i = batch.schema.get_field_index(DELETED)
             deleted = pc.fill_null(batch.column(i), False)
             batch = batch.remove_column(i)
-        batch = batch.append_column(SYNCED_AT, pa.array([now.as_py()] * n, type=now.type)) \
+        batch = batch.append_column(SYNCED_AT, pa.repeat(now, n)) \
             .append_column(DELETED, deleted) \
             .append_column(SEQ, pa.array(range(self.seq, self.seq + n), type=pa.int64()))
         self.seq += n
@@ -163,7 +161,7 @@ class DuckDBLoader(StreamLoader):
                 con.register(source, self._empty())
         merging = self.target.write == "merge" and bool(self.target.primary_key)
         if merging:
-            con.execute(f"SET memory_limit = '{_limit(self.dest.config.merge_memory_limit)}'")
+            con.execute(f"SET memory_limit = '{self.dest.config.merge_memory_limit}'")
         try:
             con.execute("BEGIN")
             self._check_fence()
@@ -188,7 +186,7 @@ class DuckDBLoader(StreamLoader):
             if not self.spilled:
                 con.unregister(source)
             if merging:
-                con.execute(f"SET memory_limit = '{_limit(self.dest.config.memory_limit)}'")
+                con.execute(f"SET memory_limit = '{self.dest.config.memory_limit}'")
         failpoint("after_commit")
         result = CommitResult(rows=committed, quarantined=len(self.bad))
         self._clear()
@@ -311,14 +309,6 @@ class DuckDBLoader(StreamLoader):
 
     def abort(self) -> None:
         self._clear()
-
-
-def _limit(value: str) -> str:
-    """A memory size such as 64MB or 1.5GB; anything else is refused before it reaches SQL."""
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value.strip(), flags=re.IGNORECASE):
-        raise ConfigurationError(f"memory limit {value!r} is not a size like 64MB or 1GB",
-                                 fix="set memory_limit / merge_memory_limit of the destination")
-    return value.strip()
 
 
 def _classify(exc: duckdb.Error, target: LoadTarget) -> Exception:

@@ -89,13 +89,15 @@ class Runner:
         self.observer = observer or RunObserver()
         self.stop = StopRequest()
 
-    def _recent_rows(self, connection: str, stream: str) -> tuple[int, ...]:
-        """Rows read by this stream in its recent successful runs, newest first."""
-        return tuple(
-            s.rows_read for r in self.store.runs(connection, limit=20)
-            if r.status in ("succeeded", "warning") for s in r.streams
-            if s.stream == stream and s.status == "succeeded"
-        )[:5]
+    def _recent_rows(self, connection: str) -> dict[str, tuple[int, ...]]:
+        """Rows read per stream in recent successful runs, newest first (one store query)."""
+        history: dict[str, list[int]] = {}
+        for r in self.store.runs(connection, limit=20):
+            if r.status in ("succeeded", "warning"):
+                for st in r.streams:
+                    if st.status == "succeeded":
+                        history.setdefault(st.stream, []).append(st.rows_read)
+        return {stream: tuple(counts[:5]) for stream, counts in history.items()}
 
     def sync(
         self,
@@ -192,12 +194,13 @@ class Runner:
             plans = plan_connection(connection, conn, discovered, abilities, only)
             if destination.supports_fencing:  # after planning: a configuration error writes nothing
                 destination.fence(schema, connection, lease.grant.token)
+            history = self._recent_rows(connection)
             for plan in plans:
                 if plan.stream.name in done:
                     continue  # finished in an earlier attempt of this run
                 done[plan.stream.name] = self._stream(
                     connection, schema, plan, source, destination, run_id, conn.batch_size,
-                    full_refresh, lease,
+                    full_refresh, lease, history.get(plan.stream.name, ()),
                 )
         finally:
             source.close()
@@ -214,6 +217,7 @@ class Runner:
         batch_size: int,
         full_refresh: bool,
         lease: Lease,
+        recent_rows: tuple[int, ...],
     ) -> StreamProgress:
         started = dt.datetime.now(dt.UTC)
         self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
@@ -230,7 +234,7 @@ class Runner:
                 fence_token=lease.grant.token if destination.supports_fencing else None,
                 source_timeout_s=conn.source_timeout_s, zero_rows=conn.zero_rows,
                 zero_rows_threshold=conn.zero_rows_threshold,
-                recent_rows=self._recent_rows(connection, plan.stream.name),
+                recent_rows=recent_rows,
             )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,

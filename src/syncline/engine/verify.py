@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
+from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
 from syncline.schema import from_arrow
 from syncline.sources.base import Source
@@ -71,9 +72,9 @@ class _Hasher:
     def hashes(self, batch: pa.RecordBatch) -> pa.Table:
         self.con.register("_b", pa.Table.from_batches([batch]))
         try:
-            keys = ", ".join(_q(k) for k in self.key)
-            cols = ", ".join(_q(c) for c in self.columns)
-            key_list = ", ".join(f"{_q(k)}::VARCHAR" for k in self.key)
+            keys = ", ".join(qi(k) for k in self.key)
+            cols = ", ".join(qi(c) for c in self.columns)
+            key_list = ", ".join(f"{qi(k)}::VARCHAR" for k in self.key)
             table: pa.Table = self.con.sql(
                 f"SELECT hash({keys}) AS kh, hash({cols}) AS rh, [{key_list}] AS k FROM _b"
             ).to_arrow_table()
@@ -95,10 +96,6 @@ class _Hasher:
 
     def close(self) -> None:
         self.con.close()
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _source_batches(source: Source, plan: StreamPlan, batch_size: int, verdict: StreamVerdict

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,8 @@ import pyarrow.parquet as pq
 from syncline.errors import ConfigurationError, SourceError
 from syncline.records import rows_to_batch
 from syncline.schema import (
-    BOOLEAN,
     FLOAT64,
     INT64,
-    JSON,
     STRING,
     TIMESTAMP,
     TIMESTAMPTZ,
@@ -38,10 +35,10 @@ from syncline.schema import (
     DataType,
     StreamSchema,
     from_arrow,
-    widen,
 )
 from syncline.sources.base import Source
 from syncline.sources.files_config import FilesConfig, FileStream, Format
+from syncline.sources.rest.infer import kind_of, merge_type
 from syncline.stream import BadRecord, Checkpoint, ReadRequest, StreamItem
 
 FILE, LINE = "_file", "_line"
@@ -52,7 +49,6 @@ _INT = r"^-?(0|[1-9][0-9]*)$"  # leading zeros (zip codes, ids) stay text
 _FLOAT = r"^-?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
 _TS_NAIVE, _TS_ZONED = _TS + "$", _TS + "(Z|[+-][0-9]{2}:?[0-9]{2})$"
-_TS_NAIVE_RE, _TS_ZONED_RE = re.compile(_TS_NAIVE), re.compile(_TS_ZONED)
 _FINGERPRINT_BYTES = 4096
 
 
@@ -110,23 +106,6 @@ def _classify(arr: pa.Array) -> DataType | None:
     return TIMESTAMP if every(f"{_TS_NAIVE}|{_TS_ZONED}") else STRING
 
 
-def _kind_of(value: Any) -> DataType | None:
-    """Canonical type of one parsed JSON value."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return BOOLEAN
-    if isinstance(value, int):
-        return INT64 if -(2**63) <= value < 2**63 else STRING
-    if isinstance(value, float):
-        return FLOAT64
-    if isinstance(value, str):
-        if _TS_ZONED_RE.match(value):
-            return TIMESTAMPTZ
-        return TIMESTAMP if _TS_NAIVE_RE.match(value) else STRING
-    return JSON
-
-
 def _prepare(value: Any, t: DataType) -> Any:
     """A Python value ready for ``rows_to_batch``: nested values become JSON text."""
     if value is None:
@@ -136,18 +115,6 @@ def _prepare(value: Any, t: DataType) -> Any:
     if t.kind == "string" and isinstance(value, (bool, int, float)):
         return json.dumps(value)  # true, not Python's True
     return value
-
-
-def _merge(types: dict[str, DataType | None], name: str, t: DataType | None,
-           notes: dict[str, None]) -> None:
-    old = types.get(name)
-    if old is None or t is None:
-        types[name] = old or t
-        return
-    wide = widen(old, t)
-    if wide is None:
-        notes[f"{name}: mixes {old} and {t}: carried as text"] = None
-    types[name] = wide or STRING
 
 
 class FilesSource(Source):
@@ -204,7 +171,7 @@ class FilesSource(Source):
                     if col in (FILE, LINE):
                         notes[f"column {col} of the files is shadowed by the system column"] = None
                     else:
-                        _merge(types, col, t, notes)
+                        merge_type(types, col, t, notes)
             except (OSError, pa.ArrowException) as exc:
                 raise self._fail(rel, spec.fmt, exc) from None
         columns = [Column(c, t or STRING) for c, t in types.items()]
@@ -228,7 +195,7 @@ class FilesSource(Source):
         if fmt == "csv":
             for batch, _ in self._csv_batches(path, rel, 0, end):
                 for i, col in enumerate(batch.schema.names):
-                    _merge(types, col, _classify(batch.column(i)), notes)
+                    merge_type(types, col, _classify(batch.column(i)), notes)
                 seen += batch.num_rows
                 if seen >= DISCOVERY_ROWS:
                     break
@@ -239,7 +206,7 @@ class FilesSource(Source):
                 except ValueError:
                     continue  # read() sets the line apart as a bad record
                 for key, value in obj.items() if isinstance(obj, dict) else ():
-                    _merge(types, str(key), _kind_of(value), notes)
+                    merge_type(types, str(key), kind_of(value, naive_timestamps=True), notes)
                 seen += 1
                 if seen >= DISCOVERY_ROWS:
                     break

@@ -14,11 +14,12 @@ from syncline.errors import ConcurrencyError
 from syncline.store.models import Lease
 
 
-def _now() -> dt.datetime:
+def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,7 +49,7 @@ class Leases:
         self.host = socket.gethostname()
 
     def acquire(self, connection: str, run_id: int | None = None) -> LeaseGrant:
-        now = _now()
+        now = now_utc()
         with self._session.begin() as s:
             lease = s.get(Lease, connection)
             previous: str | None = None
@@ -69,7 +70,7 @@ class Leases:
         holder = f"pid {lease.holder_pid} on {lease.holder_host}"
         assert lease.holder_pid is not None
         if lease.holder_host == self.host:
-            if lease.holder_pid != os.getpid() and _pid_alive(lease.holder_pid):
+            if lease.holder_pid != os.getpid() and pid_alive(lease.holder_pid):
                 raise self._held(lease, holder)
             return holder
         beat = lease.heartbeat_at or lease.acquired_at
@@ -93,7 +94,7 @@ class Leases:
 
     def heartbeat(self, grant: LeaseGrant) -> None:
         with self._session.begin() as s:
-            self._mine(s, grant).heartbeat_at = _now()
+            self._mine(s, grant).heartbeat_at = now_utc()
 
     def release(self, grant: LeaseGrant) -> None:
         with self._session.begin() as s:
@@ -101,7 +102,7 @@ class Leases:
             if lease is not None and lease.token == grant.token:
                 lease.holder_pid = None
                 lease.holder_host = None
-                lease.heartbeat_at = _now()
+                lease.heartbeat_at = now_utc()
 
     def _mine(self, s: Session, grant: LeaseGrant) -> Lease:
         lease = s.get(Lease, grant.connection)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
 from syncline.store.db import mask_url, open_engine
-from syncline.store.leases import Leases
+from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
 from syncline.store.records import (
     ATTEMPT_STATUSES,
@@ -40,23 +40,9 @@ CRASH_MESSAGE = (
 SUCCESS_STATUSES = ("succeeded", "warning")
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no insignificant whitespace: equal values, equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class MetadataStore:
@@ -91,7 +77,7 @@ class MetadataStore:
             connection=connection,
             status="running",
             trigger=trigger,
-            started_at=_now(),
+            started_at=now_utc(),
             pid=os.getpid(),
             host=socket.gethostname(),
             rows_read=0,
@@ -105,7 +91,7 @@ class MetadataStore:
             return run.id
 
     def start_attempt(self, run_id: int, number: int) -> int:
-        attempt = Attempt(run_id=run_id, number=number, started_at=_now(), status="running")
+        attempt = Attempt(run_id=run_id, number=number, started_at=now_utc(), status="running")
         with self._session.begin() as s:
             self._run(s, run_id)
             s.add(attempt)
@@ -125,7 +111,7 @@ class MetadataStore:
             if attempt is None:
                 raise InternalError(f"metadata store has no attempt {attempt_id}")
             attempt.status = status
-            attempt.ended_at = _now()
+            attempt.ended_at = now_utc()
             attempt.failure_class = failure_class
             attempt.failure_message = failure_message
 
@@ -156,7 +142,7 @@ class MetadataStore:
         with self._session.begin() as s:
             run = self._run(s, run_id)
             run.status = status
-            run.ended_at = _now()
+            run.ended_at = now_utc()
             run.rows_read = rows_read
             run.rows_committed = rows_committed
             run.rows_quarantined = rows_quarantined
@@ -202,10 +188,10 @@ class MetadataStore:
         """Mark runs of dead processes on this host as crashed; return how many."""
         if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
             return 0
-        me, host, now = os.getpid(), socket.gethostname(), _now()
+        me, host, now = os.getpid(), socket.gethostname(), now_utc()
         with self._session.begin() as s:
             q = select(Run).where(Run.status == "running", Run.host == host, Run.pid != me)
-            dead = [r for r in s.scalars(q) if r.pid > 0 and not _pid_alive(r.pid)]
+            dead = [r for r in s.scalars(q) if r.pid > 0 and not pid_alive(r.pid)]
             for run in dead:
                 run.status = "crashed"
                 run.ended_at = now
@@ -248,7 +234,7 @@ class MetadataStore:
                     fingerprint=fingerprint,
                     schema_json=text,
                     run_id=run_id,
-                    seen_at=_now(),
+                    seen_at=now_utc(),
                 )
             )
             return True
@@ -277,7 +263,7 @@ class MetadataStore:
                 "connection": connection,
                 "stream": stream,
                 "state_json": json.dumps(state, sort_keys=True, default=str),
-                "updated_at": _now(),
+                "updated_at": now_utc(),
             }
             dialect = s.get_bind().dialect.name
             if dialect in ("sqlite", "postgresql"):

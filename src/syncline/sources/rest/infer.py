@@ -12,6 +12,7 @@ from syncline.schema import (
     INT64,
     JSON,
     STRING,
+    TIMESTAMP,
     TIMESTAMPTZ,
     Column,
     DataType,
@@ -19,12 +20,17 @@ from syncline.schema import (
     widen,
 )
 
-_TS_ZONED = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
-                       r"(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$")
+_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+_TS_ZONED = re.compile(_TS + r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+_TS_NAIVE = re.compile(_TS + "$")
 
 
-def kind_of(value: Any) -> DataType | None:
-    """Canonical type of one JSON value; None for null."""
+def kind_of(value: Any, *, naive_timestamps: bool = False) -> DataType | None:
+    """Canonical type of one JSON value; None for null.
+
+    APIs rarely mean a zone-less date-time as a timestamp, so ``naive_timestamps`` is
+    for files, whose authors often write local or UTC times without a zone.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
@@ -34,8 +40,23 @@ def kind_of(value: Any) -> DataType | None:
     if isinstance(value, float):
         return FLOAT64
     if isinstance(value, str):
-        return TIMESTAMPTZ if _TS_ZONED.match(value) else STRING
+        if _TS_ZONED.match(value):
+            return TIMESTAMPTZ
+        return TIMESTAMP if naive_timestamps and _TS_NAIVE.match(value) else STRING
     return JSON
+
+
+def merge_type(types: dict[str, DataType | None], name: str, t: DataType | None,
+               notes: dict[str, None]) -> None:
+    """Widen the type seen so far for ``name`` by ``t``; types that cannot widen become text."""
+    old = types.get(name)
+    if old is None or t is None:
+        types[name] = old or t
+        return
+    wide = widen(old, t)
+    if wide is None:
+        notes[f"{name}: mixes {old} and {t}: carried as text"] = None
+    types[name] = wide or STRING
 
 
 def infer_columns(records: Iterable[dict[str, Any]]) -> tuple[dict[str, DataType | None], list[str]]:
@@ -44,14 +65,7 @@ def infer_columns(records: Iterable[dict[str, Any]]) -> tuple[dict[str, DataType
     notes: dict[str, None] = {}
     for record in records:
         for name, value in record.items():
-            t, old = kind_of(value), types.get(name)
-            if old is None or t is None:
-                types[name] = old or t
-                continue
-            wide = widen(old, t)
-            if wide is None:
-                notes[f"{name}: mixes {old} and {t}: carried as text"] = None
-            types[name] = wide or STRING
+            merge_type(types, name, kind_of(value), notes)
     return types, list(notes)
 
 
