@@ -122,6 +122,29 @@ def test_failed_full_refresh_leaves_yesterdays_table_intact(tmp_path: Path) -> N
     assert dest_items(tmp_path) == list(expected_items(db).values())
 
 
+def test_a_refresh_resumed_after_the_source_changed_starts_over(tmp_path: Path) -> None:
+    """Rows copied before the change would be stale (or deleted since): the build restarts."""
+    db = tmp_path / "src.db"
+    make_items(db, 200)
+    write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    assert run_sync(tmp_path).status == "succeeded"
+    failpoints.configure("after_staging:5=raise")
+    try:
+        assert run_sync(tmp_path).status == "failed"  # keys 1..80 are in the half-built table
+    finally:
+        failpoints.configure(None)
+    _update(db, [3, 40, 150], version=7)
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM items WHERE id IN (5, 60)")
+    con.commit()
+    con.close()
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.rows_read == 198  # read again from the first key
+    assert dest_items(tmp_path) == list(expected_items(db).values())
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items WHERE id IN (5, 60)") == [(0,)]
+
+
 def test_bad_value_goes_to_quarantine_and_is_counted(tmp_path: Path) -> None:
     db = tmp_path / "src.db"
     make_items(db, 30)

@@ -360,6 +360,27 @@ def test_failed_full_refresh_resumes_from_its_key_position(db: Db, tmp_path: Pat
         source_orders(db, "orders_full")
 
 
+def test_a_failure_right_after_a_batch_is_read_is_transient_and_resumes_after_the_last_commit(
+    db: Db, tmp_path: Path
+) -> None:
+    make_orders(db, "orders_read_fail", 200)
+    stream = f"{db.name}.orders_read_fail"
+    write_ws(tmp_path, db.config(tables=["orders_read_fail"]),
+             {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    failpoints.configure("source_read:3=raise")  # the third batch, fetched but not yet handed on
+    try:
+        failed = run_sync(tmp_path)
+    finally:
+        failpoints.configure(None)
+    assert failed.status == "failed"
+    assert isinstance(failed.error, TransientError) and "failpoint source_read" in str(failed.error)
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.rows_read == 160  # the two batches read before the failure were committed
+    assert dest_rows(tmp_path, "orders_read_fail", "id, note, amount, updated_at") == \
+        source_orders(db, "orders_read_fail")
+
+
 def test_a_connection_killed_mid_stream_is_retried_and_resumed(
     db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

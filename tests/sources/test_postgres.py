@@ -336,20 +336,58 @@ def test_lookback_catches_a_row_committed_late_with_an_older_cursor(
     assert len(ids) == len(set(ids))  # rows read again are merged, never duplicated
 
 
-def test_a_failed_full_refresh_resumes_from_the_committed_key(tmp_path: Path, schema: str) -> None:
+def test_a_failed_full_refresh_resumes_from_the_committed_key_or_starts_over_after_a_write(
+    tmp_path: Path, schema: str
+) -> None:
     stream = make_items(schema, "resume", 200)
+    pg(f"ALTER TABLE {stream} SET (autovacuum_enabled = false)")  # an ANALYZE is a write too
     write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    failpoints.configure("after_staging:3=raise")
+
+    def fail_at_the_third_batch() -> None:
+        failpoints.configure("after_staging:3=raise")
+        try:
+            failed = run_sync(tmp_path)
+        finally:
+            failpoints.configure(None)
+        assert failed.status == "failed" and failed.error is not None
+
+    fail_at_the_third_batch()
+    resumed = run_sync(tmp_path)  # nothing was written on the server meanwhile
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.rows_read == 160  # two batches of 20 were committed before the failure
+    assert dest_items(tmp_path, "resume") == source_items(schema, "resume")
+
+    fail_at_the_third_batch()
+    pg(f"UPDATE {stream} SET name = 'changed' WHERE id <= 10")  # rows the failed run had copied
+    restarted = run_sync(tmp_path)
+    assert restarted.status == "succeeded", restarted.error
+    assert restarted.rows_read == 200  # the build starts over: no row copied before the write
+    assert dest_items(tmp_path, "resume") == source_items(schema, "resume")
+
+
+def test_a_failure_right_after_a_batch_is_read_is_transient_and_resumes_after_the_last_commit(
+    tmp_path: Path, schema: str
+) -> None:
+    stream = make_items(schema, "read_fail", 200)
+    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    failpoints.configure("source_read:3=raise")  # the third batch, read but not yet handed on
     try:
         failed = run_sync(tmp_path)
     finally:
         failpoints.configure(None)
-    assert failed.status == "failed" and failed.error is not None
-    pg(f"UPDATE {stream} SET name = 'changed' WHERE id > 100")
-    resumed = run_sync(tmp_path)
+    assert failed.status == "failed"
+    assert isinstance(failed.error, TransientError) and "failpoint source_read" in str(failed.error)
+    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20,
+             max_attempts=2)
+    failpoints.configure("source_read:2=raise")  # and with a second attempt, the engine retries
+    try:
+        resumed = run_sync(tmp_path)
+    finally:
+        failpoints.configure(None)
     assert resumed.status == "succeeded", resumed.error
-    assert resumed.rows_read == 160  # two batches of 20 were committed before the failure
-    assert dest_items(tmp_path, "resume") == source_items(schema, "resume")
+    assert resumed.attempts == 2
+    assert resumed.rows_read == 140  # after the two committed batches, one more before the retry
+    assert dest_items(tmp_path, "read_fail") == source_items(schema, "read_fail")
 
 
 def test_a_keyless_view_refreshed_after_a_failure_holds_every_row_once(

@@ -86,6 +86,11 @@ def load_stream(
     batch_size, full_refresh, fence_token = options.batch_size, options.full_refresh, options.fence_token
     state = destination.read_state(schema, plan.stream.name)
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection)
+    fingerprint, moved = _fingerprint(source, plan, state, checkpoint is None or restart)
+    if moved:
+        checkpoint, restart = None, True
+        observer.warning(f"{plan.stream.name}: the source changed since this full refresh was "
+                         "interrupted; it starts over, so no row read before the change is published")
     target = LoadTarget(
         connection=connection, schema=schema, table=plan.table, stream=plan.stream,
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
@@ -103,7 +108,7 @@ def load_stream(
         return {
             "version": STATE_VERSION, "mode": plan.mode, "write": plan.write,
             "cursor_field": plan.cursor, "table": plan.table, "phase": phase,
-            "source": source_state, "run_id": run_id,
+            "source": source_state, "run_id": run_id, "fingerprint": fingerprint,
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
 
@@ -157,6 +162,25 @@ def load_stream(
             fix="this is a Syncline bug: keep the run log and report it; rerun to retry",
         )
     return progress, time.monotonic() - started
+
+
+def _fingerprint(source: Source, plan: StreamPlan, state: dict[str, Any] | None, fresh: bool
+                 ) -> tuple[str | None, bool]:
+    """The source's fingerprint for this build, and whether it moved since an interrupted one.
+
+    A resumed full refresh keeps the rows copied before the interruption; they are
+    current only if the source is unchanged since the build began (the fingerprint is
+    taken before the first read). Appends are history and keep what they wrote.
+    """
+    if plan.mode != "full_refresh" or plan.write == "append":
+        return None, False
+    if fresh:
+        return source.fingerprint(plan.stream), False
+    began = (state or {}).get("fingerprint")
+    if began is None:  # the source could not tell when the build began (or was upgraded since)
+        now = source.fingerprint(plan.stream)
+        return now, now is not None
+    return began, source.changed_since(plan.stream, began)
 
 
 def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions, connection: str,

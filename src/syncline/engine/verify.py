@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -146,15 +147,50 @@ def verify_stream(
 
 
 def _canonical_json(col: pa.Array) -> pa.Array:
-    """One text per JSON value: destinations such as PostgreSQL's jsonb reorder keys and spaces."""
+    """One text per JSON value: destinations such as PostgreSQL's jsonb reorder keys, drop
+    spaces and respell numbers (1e2 as 100, -0.0 as 0.0)."""
     out = []
     for v in col.to_pylist():
         try:
-            out.append(None if v is None else json.dumps(
-                json.loads(v), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+            value = None if v is None else json.loads(v, parse_float=_json_number, parse_int=_json_int)
         except (TypeError, ValueError):
             out.append(v)
+            continue
+        try:
+            out.append(None if v is None else json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        except TypeError:  # a Decimal: some number no double holds exactly
+            out.append(_exact_json(value))
     return pa.array(out, type=pa.string())
+
+
+_MAX_INT_DIGITS = 4000  # Python refuses to print an int past 4300 digits
+
+
+def _json_number(text: str) -> int | float | Decimal:
+    """One Python value per JSON number, whatever its spelling: an int when integral, else
+    a float when a double holds it exactly, else a Decimal."""
+    d = Decimal(text)
+    if d == d.to_integral_value() and d.adjusted() < _MAX_INT_DIGITS:
+        return int(d)
+    f = float(d)
+    return f if Decimal(repr(f)) == d else d
+
+
+def _json_int(text: str) -> int | float | Decimal:
+    return int(text) if len(text) < _MAX_INT_DIGITS else _json_number(text)
+
+
+def _exact_json(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True)`` in compact form, Decimals written exactly."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_exact_json(value[k])}"
+                              for k in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_exact_json, value)) + "]"
+    if isinstance(value, Decimal):
+        return str(value.normalize())
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _conform(batch: pa.RecordBatch, target: pa.Schema, json_cols: frozenset[str] = frozenset()

@@ -10,6 +10,12 @@ from pydantic import BaseModel
 from syncline.schema import StreamSchema
 from syncline.stream import ReadRequest, StreamItem
 
+#: Column names that mark a row's last change: offered first as cursors.
+CURSOR_NAMES = (
+    "updated_at", "modified_at", "last_modified", "last_modified_at", "updated", "modified",
+    "changed_at", "last_updated", "last_updated_at", "updated_on", "modified_on",
+)
+
 
 class Source(ABC):
     """A configured connector that reads.
@@ -44,6 +50,21 @@ class Source(ABC):
     def count(self, stream: StreamSchema) -> int | None:
         """Rows the stream holds now, when cheap to know (for verification)."""
         return None
+
+    def fingerprint(self, stream: StreamSchema) -> str | None:
+        """A value that changes whenever the stream's rows may have changed, or None if unknown.
+
+        A full refresh killed mid-build resumes after its last key only while this is
+        unchanged since the build began; otherwise the build starts over, so no row
+        copied before the change (stale, or deleted since) is published. A false
+        "changed" costs a re-read; a false "unchanged" would publish stale rows, so
+        when in doubt it must change.
+        """
+        return None
+
+    def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
+        """Whether the stream's rows may have changed since ``fingerprint()`` returned this value."""
+        return self.fingerprint(stream) != fingerprint
 
     def close(self) -> None:
         """Release connections and files."""

@@ -289,6 +289,12 @@ class FilesSource(Source):
                 raise self._fail(rel, spec.fmt, exc) from None
         return total
 
+    def fingerprint(self, stream: StreamSchema) -> str | None:
+        """Name, size and mtime of every matching file: any file added, changed or removed moves it."""
+        files = self._files(self._spec(stream.name))
+        listing = "\n".join(f"{rel}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for rel, p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
+
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
         spec = self._spec(request.stream.name)
         files = self._files(spec)

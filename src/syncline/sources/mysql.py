@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pymysql.connections import Connection
 
 from syncline.errors import ConfigurationError, SourceError, SynclineError, TransientError
+from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
 from syncline.sources.mysql_types import (
@@ -54,6 +55,11 @@ class MysqlConfig(BaseModel):
         False, description="Offer views as streams too; with no key they are read in one pass."
     )
     connect_timeout: int = Field(10, ge=1, le=600, description="Seconds to wait for a connection.")
+    server_id: int | None = Field(
+        None, ge=1, le=4294967295, description="mode: cdc: the replication server id the binlog "
+        "reader registers with; it must differ from the server's replicas and from readers running "
+        "at the same time (default: derived from the source, the stream and the process)."
+    )
 
     @field_validator("password", mode="before")
     @classmethod
@@ -112,6 +118,7 @@ def connection_params(name: str, cfg: MysqlConfig) -> Params:
 
 class MysqlSource(Source):
     config: MysqlConfig
+    modes = frozenset({"full_refresh", "incremental", "cdc"})
 
     @property
     def params(self) -> Params:
@@ -134,7 +141,7 @@ class MysqlSource(Source):
                 # server drop a streaming result after the default 60 s
                 cur.execute("SET time_zone = '+00:00', SESSION net_write_timeout = 3600", [])
         except pymysql.MySQLError as exc:
-            _close(con)
+            close_quietly(con)
             raise self._error(exc, f"cannot set up a session on {p.where()}") from None
         return con
 
@@ -150,7 +157,7 @@ class MysqlSource(Source):
         except pymysql.MySQLError as exc:
             raise self._error(exc, "listing tables") from None
         finally:
-            _close(con)
+            close_quietly(con)
 
     def _tables(self, con: Connection) -> list[str]:
         types = ["BASE TABLE", "SYSTEM VERSIONED"] + (["VIEW"] if self.config.include_views else [])
@@ -183,7 +190,7 @@ class MysqlSource(Source):
         except pymysql.MySQLError as exc:
             raise self._error(exc, "discovering tables") from None
         finally:
-            _close(con)
+            close_quietly(con)
 
     def table(self, stream: StreamSchema) -> str:
         database = self.params.database
@@ -199,35 +206,63 @@ class MysqlSource(Source):
         except pymysql.MySQLError as exc:
             raise self._error(exc, f"counting rows of {stream.name}", stream=stream.name) from None
         finally:
-            _close(con)
+            close_quietly(con)
+
+    def fingerprint(self, stream: StreamSchema) -> str | None:
+        """`CHECKSUM TABLE`: a server-side scan of every row's content (SELECT suffices).
+
+        Content-based: a table changed and changed back during an interrupted refresh
+        would look unchanged, the one case it cannot tell.
+        """
+        con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"CHECKSUM TABLE {self.table(stream)}", [])
+                row = cur.fetchone()
+            return None if not row or row[1] is None else str(row[1])
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, f"checksumming {stream.name}", stream=stream.name) from None
+        finally:
+            close_quietly(con)
 
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
+        if request.mode == "cdc":  # MariaDB's binlog
+            from syncline.sources.mysql_cdc import CdcReader
+
+            yield from CdcReader(self, request).read()
+            return
         con = self._connect(text=True)
         try:
             with con.cursor() as cur:
                 # one snapshot for the upper bound and every row
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
-            yield from _Reader(con, request, self.table(request.stream)).items()
+            yield from TableReader(con, request, self.table(request.stream)).items()
             con.commit()
         except pymysql.MySQLError as exc:
             name = request.stream.name
             raise self._error(exc, f"reading {name}", stream=name) from None
         finally:
-            _close(con)
+            close_quietly(con)
 
 
-def _close(con: Connection) -> None:
+def close_quietly(con: Connection) -> None:
     """Close without draining an unfinished streaming result (as cursor.close() would),
     and without hiding the error that brought us here."""
     try:
         con.close()
     except pymysql.MySQLError:
         pass
+    # An error raised mid-stream keeps the cursor alive in its traceback; when it is freed,
+    # pymysql would drain the abandoned result over the closed socket (an AttributeError
+    # printed as "Exception ignored"): mark that result finished instead.
+    result = getattr(con, "_result", None)
+    if result is not None and getattr(result, "unbuffered_active", False):
+        result.unbuffered_active = False
 
 
 @dataclass
-class _Reader:
+class TableReader:
     con: Connection
     req: ReadRequest
     table: str
@@ -334,6 +369,7 @@ class _Reader:
             rows = cur.fetchmany(self.req.batch_size)
             if not rows:
                 break
+            failpoint("source_read")
             batch, bad = text_to_batch(rows, self.req.stream)
             yield rows[0][width:], rows[-1][width:], [*bad, batch]
 

@@ -37,7 +37,7 @@ from syncline.schema import (
     DataType,
     StreamSchema,
 )
-from syncline.sources.sqlite import CURSOR_NAMES
+from syncline.sources.base import CURSOR_NAMES
 from syncline.stream import BadRecord
 
 SMALL_INTS = {"tinyint", "smallint", "mediumint"}

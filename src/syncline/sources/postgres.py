@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator, Sequence
-from itertools import islice
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import psycopg
@@ -13,20 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
+from syncline.sources import postgres_arrow as arrow
 from syncline.sources.base import Source
-from syncline.sources.postgres_read import build_query
-from syncline.sources.postgres_types import (
-    PgType,
-    copy_rows,
-    cursor_candidates,
-    map_pg_type,
-    parse_csv,
-    text_to_batch,
-)
-from syncline.stream import Checkpoint, ReadRequest, StreamItem
+from syncline.sources.postgres_read import build_query, plan_columns, result_types
+from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
+from syncline.stream import ReadRequest, StreamItem
 
 _LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
 _SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 # One round trip; values whose text form must round-trip exactly through COPY and checkpoints.
 _SESSION = (
@@ -143,7 +138,7 @@ class PostgresSource(Source):
             raise self._connect_error(exc) from None
         return conn
 
-    def _connect_error(self, exc: psycopg.Error) -> Exception:
+    def _connect_error(self, exc: Exception) -> Exception:
         text = self._mask(str(exc))
         what = f"source '{self.name}': cannot connect: {text}"
         keys = "`dsn:`" if self.config.dsn is not None else None
@@ -155,7 +150,8 @@ class PostgresSource(Source):
         if "pg_hba.conf" in text or "permission denied" in text:
             return ConfigurationError(what, fix="allow this client in the server's pg_hba.conf, or "
                                       f"check {keys or '`user:`'} of source '{self.name}'")
-        if isinstance(exc, psycopg.ProgrammingError) or "for connection option" in text:
+        if isinstance(exc, psycopg.ProgrammingError) or re.search(
+                r"for connection option|invalid connection option|in URI|missing \"=\"", text):
             return ConfigurationError(what, fix=f"check {keys or '`host:` and `port:`'} of source "
                                       f"'{self.name}'")
         if "resolve host" in text or "translate host name" in text:
@@ -175,15 +171,17 @@ class PostgresSource(Source):
             text = text.replace(str(s), "***")
         return re.sub(r"(password\s*=\s*)\S+|(://[^:/@\s]+:)[^@\s]+@", _hide, text)
 
-    def _classify(self, exc: psycopg.Error, what: str) -> Exception:
+    def _classify(self, exc: Exception, what: str) -> Exception:
+        """A psycopg error, or an ADBC/Arrow one by the psycopg class it corresponds to."""
         text = f"{what}: {self._mask(str(exc).strip())}"
-        if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
-                            psycopg.errors.InvalidSchemaName)):
+        kind = arrow.error_class(exc)
+        if issubclass(kind, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+                             psycopg.errors.InvalidSchemaName)):
             return ConfigurationError(text, fix="the table changed since discovery: run "
                                       "`syncline discover` and update the workspace")
-        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        if issubclass(kind, psycopg.errors.InsufficientPrivilege):
             return ConfigurationError(text, fix=f"GRANT SELECT on it to the user of source '{self.name}'")
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if issubclass(kind, (psycopg.OperationalError, psycopg.InterfaceError)):
             return TransientError(text, fix="retried automatically (connection lost, server restart, "
                                   "serialization failure or timeout)")
         return SourceError(text, fix=f"check the server log of source '{self.name}'")
@@ -275,6 +273,34 @@ class PostgresSource(Source):
             raise self._classify(exc, f"counting {stream.name}") from None
         return int(row[0]) if row else None
 
+    def fingerprint(self, stream: StreamSchema) -> str | None:
+        """The table's row count and the snapshot it was counted in, as `count:snapshot`."""
+        query = sql.SQL("SELECT count(*), pg_current_snapshot()::text FROM {}").format(
+            self._relation(stream.name))
+        try:
+            row = self._meta_conn().execute(query).fetchone()
+        except psycopg.Error as exc:
+            raise self._classify(exc, f"counting {stream.name}") from None
+        return f"{row[0]}:{row[1]}" if row else None
+
+    def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
+        """Whether a row was inserted, updated or deleted since `fingerprint()`.
+
+        One scan on the server: a row version written by a transaction that the recorded
+        snapshot could not see (committed later, even if it began earlier) is a change; a
+        delete alone shows in the count. A row's 32-bit xmin gets the epoch of the current
+        transaction counter; a frozen row mistaken for a new one only costs a restart.
+        """
+        count, _, snapshot = fingerprint.partition(":")
+        query = sql.SQL(_UNSEEN_SQL).format(self._relation(stream.name))
+        try:
+            row = self._meta_conn().execute(query, [snapshot]).fetchone()
+        except psycopg.errors.UndefinedFunction:
+            return True  # before PostgreSQL 13 there is no snapshot test: restart to be exact
+        except psycopg.Error as exc:
+            raise self._classify(exc, f"reading {stream.name}") from None
+        return row is None or str(row[0]) != count or bool(row[1])
+
     def _relation(self, stream: str) -> sql.Identifier:
         schema, _, table = stream.partition(".")
         return sql.Identifier(*self._relations.get(stream, (schema, table)))
@@ -293,58 +319,37 @@ class PostgresSource(Source):
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield from self._read(conn, request)
             conn.execute("COMMIT")
-        except psycopg.Error as exc:
+        except _READ_ERRORS as exc:
             raise self._classify(exc, f"reading {request.stream.name}") from None
         finally:
             conn.close()
 
     def _read(self, conn: psycopg.Connection[Any], req: ReadRequest) -> Iterator[StreamItem]:
-        query, positions = build_query(
-            conn, req, self._relation(req.stream.name), self.config.lookback_seconds()
-        )
-        keys = list(req.primary_key)
-        width = len(req.stream.columns)
-        types = [req.stream.column(p) for p in positions]
-        group_on_cursor = req.mode == "incremental" and not keys
-        bs = req.batch_size
-        with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as cp:
-            rows = copy_rows(cp)  # one buffer per row: COPY TO sends one CopyData message per row
-            pending = list(islice(rows, bs + 1))  # islice: no Python code runs per row
-            while len(pending) > bs:  # one row of lookahead, for keyless checkpoints
-                yield from self._emit(req, pending[:bs], pending[bs], width, positions, types,
-                                      group_on_cursor)
-                pending = [pending[bs], *islice(rows, bs)]
-            if pending:
-                yield from self._emit(req, pending, None, width, positions, types, group_on_cursor)
+        """The rows of `req`, read by the ADBC driver in the snapshot of `conn`'s transaction.
 
-    def _emit(self, req: ReadRequest, rows: Sequence[Any], lookahead: Any, width: int,
-              positions: list[str], types: list[Column | None], group_on_cursor: bool
-              ) -> Iterator[StreamItem]:
-        text = parse_csv(rows, width + len(positions))
-        batch, bad = text_to_batch(text, req.stream)
-        yield from bad
-        yield batch
-        last = [_json_safe(types[i], text.column(width + i)[-1].as_py()) for i in range(len(positions))]
-        if req.mode == "full_refresh":
-            if positions:
-                yield Checkpoint({"after": last, "columns": positions})
-            elif lookahead is None:  # no key to resume by: one mark when the whole table is read
-                yield Checkpoint({"after": None, "complete": True, "columns": []})
-            return
-        if group_on_cursor and lookahead is not None:
-            # Without a key, rows sharing a cursor value cannot be told apart: mark only
-            # where the cursor changes, so `cursor > last` never skips the rest of a tie.
-            nxt = parse_csv([lookahead], width + 1).column(width)[0].as_py()
-            if nxt == text.column(width)[-1].as_py():
-                return
-        yield Checkpoint({"cursor": last[0], "key": last[1:], "columns": positions})
-
-
-def _json_safe(col: Column | None, text: str | None) -> Any:
-    """A checkpoint value: PostgreSQL's own text (exact, cast back in SQL), ints as ints."""
-    if text is not None and col is not None and col.type.kind in ("int32", "int64"):
-        return int(text)
-    return text
+        `conn` is in a REPEATABLE READ transaction: the upper bound is read there, and the
+        driver's connection imports its snapshot, so both see the same rows.
+        """
+        relation = self._relation(req.stream.name)
+        columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
+        query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns)
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        setup = [
+            _SESSION, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(row[0])).as_string(conn),
+        ]
+        try:
+            adbc = arrow.connect(arrow.conninfo(self._conninfo()))
+        except arrow.ERRORS as exc:
+            raise self._connect_error(exc) from None
+        try:
+            with arrow.record_batches(adbc, setup, query.as_string(conn),
+                                      arrow.hint_bytes(req.batch_size)) as reader:
+                yield from arrow.read_items(reader, req, positions, columns)
+        finally:
+            with contextlib.suppress(*arrow.ERRORS, RuntimeError):
+                adbc.close()  # never hide the error that brought us here
 
 
 def _hide(m: re.Match[str]) -> str:
@@ -384,6 +389,15 @@ JOIN pg_type b ON b.oid = ch.oid AND b.typtype <> 'd'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
+"""
+
+# Rows the snapshot %s could not see; the 64-bit id of a row's xmin takes the current epoch.
+_UNSEEN_SQL = """
+SELECT count(*), count(*) FILTER (WHERE NOT pg_visible_in_snapshot(
+    (CASE WHEN e.base + t.xmin::text::bigint > e.next THEN e.base + t.xmin::text::bigint - 4294967296
+          ELSE e.base + t.xmin::text::bigint END)::text::xid8, %s::pg_snapshot))
+FROM {} AS t, (SELECT (x >> 32) << 32 AS base, x AS next
+               FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x) AS s) AS e
 """
 
 _PRIMARY_KEYS_SQL = """

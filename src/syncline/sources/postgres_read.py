@@ -1,7 +1,8 @@
-"""The SELECT a PostgreSQL read streams through COPY: columns, resume position, upper bound, order."""
+"""The SELECT a PostgreSQL read streams through COPY: binary or text columns, resume position, upper bound, order."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -9,6 +10,13 @@ from psycopg import sql
 
 from syncline.errors import ConfigurationError
 from syncline.schema import Column, StreamSchema
+from syncline.sources.postgres_types import (
+    EXACT_OIDS,
+    FIRST_USER_OID,
+    NATIVE_OIDS,
+    SUSPECT_SQL,
+    TEXT_CAST_DIFFERS,
+)
 from syncline.stream import ReadRequest
 
 _TEMPORAL = ("timestamp", "timestamptz", "date")
@@ -21,39 +29,111 @@ def _ref(*column: str) -> sql.Identifier:
     return sql.Identifier(_ALIAS, *column)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """How each stream column is selected: binary values the driver reads into Arrow, or text."""
+
+    select: list[sql.Composable]
+    native: list[bool]
+    #: a JSON array of every column's text, for the rows holding a value with no canonical form
+    row_text: sql.Composable | None
+    #: columns read in binary whose values are their own exact text (integers, text)
+    exact: frozenset[str]
+
+    def positions_at(self, stream: StreamSchema, positions: list[str]) -> list[int]:
+        """Where each position column's value is in a result row: the column itself when
+        exact, else the text column appended for it (in order, after the stream's columns)."""
+        at, appended = [], len(stream.columns)
+        for p in positions:
+            if p in self.exact:
+                at.append(stream.column_names.index(p))
+            else:
+                at.append(appended)
+                appended += 1
+        return at
+
+    def row_text_at(self, stream: StreamSchema, positions: list[str]) -> int | None:
+        if self.row_text is None:
+            return None
+        return len(stream.columns) + sum(p not in self.exact for p in positions)
+
+
+def result_types(conn: psycopg.Connection[Any], stream: StreamSchema, relation: sql.Identifier) -> list[int]:
+    """The type OID the server reports for each stream column (a domain's is its base type's)."""
+    cols = sql.SQL(", ").join(_ref(c.name) for c in stream.columns)
+    cur = conn.execute(sql.SQL("SELECT {} FROM {} AS {} LIMIT 0").format(cols, relation, _ref()))
+    return [int(d.type_code) for d in cur.description or []]
+
+
+def plan_columns(stream: StreamSchema, oids: list[int]) -> Columns:
+    """Binary where the driver's Arrow type is the canonical one; PostgreSQL's text elsewhere.
+
+    Text is the type's output function, as COPY's text formats write it, so numeric, interval,
+    uuid, enums and unknown types convert exactly as before.
+    """
+    select: list[sql.Composable] = []
+    native: list[bool] = []
+    texts: list[sql.Composable] = []
+    suspects: list[sql.Composable] = []
+    exact: set[str] = set()
+    for col, oid in zip(stream.columns, oids, strict=True):
+        text = _text(col, oid)
+        binary = oid in NATIVE_OIDS.get(col.type.kind, ())
+        select.append(_ref(col.name) if binary else text)
+        native.append(binary)
+        if binary and oid in EXACT_OIDS:
+            exact.add(col.name)
+        texts.append(text)
+        suspect = SUSPECT_SQL.get((oid, col.type.kind))
+        if suspect is not None:
+            suspects.append(sql.SQL("(" + suspect.replace("{c}", "{}") + ")").format(_ref(col.name)))
+    row_text = None
+    if suspects:
+        row_text = sql.SQL("CASE WHEN {} THEN to_json(ARRAY[{}]::text[])::text END").format(
+            sql.SQL(" OR ").join(suspects), sql.SQL(", ").join(texts))
+    return Columns(select, native, row_text, frozenset(exact))
+
+
+def _text(col: Column, oid: int) -> sql.Composable:
+    if col.type.kind == "json":
+        # arrays become JSON arrays; json and jsonb pass through to_json unchanged
+        return sql.SQL("to_json({})::text").format(_ref(col.name))
+    if oid in TEXT_CAST_DIFFERS or oid >= FIRST_USER_OID:
+        # format() writes the output function's text; NULL must stay NULL, not ''
+        return sql.SQL("CASE WHEN {0} IS NOT NULL THEN format('%s', {0}) END").format(_ref(col.name))
+    return sql.SQL("{}::text").format(_ref(col.name))
+
+
 def build_query(
-    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int
+    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int,
+    columns: Columns,
 ) -> tuple[sql.Composed, list[str]]:
     """The SELECT and the position columns it appends.
 
-    The SELECT lists the stream's columns, then each position column as text: the
+    The SELECT lists the stream's columns, then each position column as text (the
     cursor and key values of the last row of a batch make its checkpoint, kept in
     PostgreSQL's own text form and cast back to the column type, so no digit or
-    microsecond is lost between runs.
+    microsecond is lost between runs) unless its binary value is exact already
+    (integers, text), then the suspect rows' text if any column can hold a value with
+    no canonical form.
 
     COPY takes no bind parameters, so values are embedded as ``sql.Literal`` (psycopg's
     own quoting), never formatted into the text.
     """
-    stream = req.stream
-    select = [_export(c) for c in stream.columns]
+    select = list(columns.select)
     if req.mode == "incremental":
         where, order, positions = _incremental(conn, req, relation, lookback_s)
     else:
         where, order, positions = _full_refresh(req)
-    select += [sql.SQL("{}::text").format(_ref(p)) for p in positions]
+    select += [sql.SQL("{}::text").format(_ref(p)) for p in positions if p not in columns.exact]
+    if columns.row_text is not None:
+        select.append(columns.row_text)
     query = sql.SQL("SELECT {} FROM {} AS {}").format(sql.SQL(", ").join(select), relation, _ref())
     if where is not None:
         query += sql.SQL(" WHERE ") + where
     if order:
         query += sql.SQL(" ORDER BY ") + order
     return query, positions
-
-
-def _export(col: Column) -> sql.Composable:
-    if col.type.kind == "json":
-        # arrays become JSON arrays; json and jsonb pass through to_json unchanged
-        return sql.SQL("to_json({})").format(_ref(col.name))
-    return _ref(col.name)
 
 
 def _column(stream: StreamSchema, name: str, role: str) -> Column:

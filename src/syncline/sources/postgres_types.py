@@ -1,18 +1,15 @@
-"""PostgreSQL types: catalog types to canonical types, and COPY text columns to Arrow arrays."""
+"""PostgreSQL types: catalog types to canonical types, and result columns to canonical Arrow arrays."""
 
 from __future__ import annotations
 
 import datetime as dt
-import selectors
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-from psycopg import pq
 
 from syncline.records import converter_for
 from syncline.schema import (
@@ -108,61 +105,113 @@ def cursor_candidates(columns: Sequence[Column], serial: set[str]) -> tuple[str,
     return (*named, *stamps, *serials)
 
 
-# -- COPY text to Arrow ---------------------------------------------------------------------
+# -- result columns to Arrow ---------------------------------------------------------------
 
-def copy_rows(copy: psycopg.Copy) -> Iterator[memoryview]:
-    """The rows of a COPY ... TO STDOUT, one buffer per row, read straight from libpq.
+#: Result type OIDs whose binary values the ADBC driver reads into the canonical Arrow type of
+#: a kind, or into one cast to it without loss (int2 into int16). A domain reports its base
+#: type's OID. real (700) is read as text: widening a float32 would change 0.1 to 0.100000001.
+NATIVE_OIDS: dict[str, frozenset[int]] = {
+    "int32": frozenset({21, 23}), "int64": frozenset({20, 21, 23}), "float64": frozenset({701}),
+    "boolean": frozenset({16}), "string": frozenset({19, 25, 1042, 1043}), "binary": frozenset({17}),
+    "date": frozenset({1082}), "timestamp": frozenset({1114}), "timestamptz": frozenset({1184}),
+    "json": frozenset({114, 3802}),  # json and jsonb arrive as their text, jsonb's version byte gone
+}
+#: Of those, the types whose Arrow value is exactly PostgreSQL's text of it (as int or str).
+EXACT_OIDS = frozenset({20, 21, 23, 25, 1043})
+#: Built-in types whose cast to text is not their output function: bool gives 'true', bpchar
+#: trims its padding, inet shows the netmask. Types from FIRST_USER_OID on may define such casts too.
+TEXT_CAST_DIFFERS = frozenset({16, 18, 19, 650, 869, 1042})
+FIRST_USER_OID = 16384
+#: (result type OID, kind): SQL true where a value has no canonical form, so the row's text
+#: is sent along for its BadRecord. The bounds are Python's: years 1 to 9999.
+SUSPECT_SQL: dict[tuple[int, str], str] = {
+    (1082, "date"): "NOT ({c} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31')",
+    (1114, "timestamp"): "NOT ({c} BETWEEN TIMESTAMP '0001-01-01 00:00:00' "
+                         "AND TIMESTAMP '9999-12-31 23:59:59.999999')",
+    (1184, "timestamptz"): "NOT ({c} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+                           "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00')",
+    (1083, "time"): "{c} > TIME '23:59:59.999999'",
+    (1700, "decimal"): "{c} = 'NaN'",
+}
+# The same bounds on the driver's values (days or microseconds since 1970). The driver adds
+# its epoch shift to infinity unchecked: +-infinity arrive far below the lower bound.
+_RANGE: dict[str, tuple[pa.DataType, int, int]] = {
+    "date": (pa.int32(), -719_162, 2_932_896),
+    "timestamp": (pa.int64(), -62_135_596_800_000_000, 253_402_300_799_999_999),
+    "timestamptz": (pa.int64(), -62_135_596_800_000_000, 253_402_300_799_999_999),
+}
 
-    COPY TO sends one CopyData message per row; `Copy.read()` spends several Python calls
-    on each (a generator and a wait loop per row), the largest client cost of a read. Here
-    each row buffered by libpq costs one C call; only when none is buffered does the loop
-    wait on the socket (releasing the GIL). At the end the final result is read and
-    an error in it (a cancelled or failed query) raised as psycopg does; `Copy`'s exit then
-    has nothing left to do.
+
+def arrow_to_batch(table: pa.Table, stream: StreamSchema, native: Sequence[bool],
+                   row_text: pa.ChunkedArray | None) -> tuple[pa.RecordBatch, list[BadRecord]]:
+    """Columns read by the ADBC driver (in stream column order) to a batch of the canonical schema.
+
+    Where ``native`` is true the driver's Arrow values are cast (int16 to int32, or nothing
+    to do); dates and timestamps outside years 1 to 9999 make their row bad. The other
+    columns are PostgreSQL's text, converted as ``text_to_batch`` does. ``row_text`` holds,
+    for the rows the server found suspect, a JSON array of the text of every column: a
+    BadRecord holds exactly what a text read would have held.
     """
-    pgconn = copy.connection.pgconn
-    get = pgconn.get_copy_data
-    # a selector, not select(): a socket's descriptor may be above select()'s limit of 1024
-    with selectors.DefaultSelector() as sel:
-        sel.register(pgconn.socket, selectors.EVENT_READ)
-        while True:
-            nbytes, data = get(1)  # 1: never block; 0 when no whole row is buffered yet
-            if nbytes > 0:
-                yield data
-            elif nbytes == 0:
-                sel.select()
-                pgconn.consume_input()
-            else:  # -1: the COPY is over; its final result follows
-                break
-        while pgconn.is_busy():
-            sel.select()
-            pgconn.consume_input()
-    failed = None
-    while (result := pgconn.get_result()) is not None:
-        if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
-            failed = psycopg.errors.error_from_result(result, encoding=copy.connection.info.encoding)
-    if failed is not None:
-        raise failed
+    arrow_schema = stream.arrow_schema()
+    arrays: list[pa.Array] = []
+    bad_rows: dict[int, str | Column] = {}
+    for i, col in enumerate(stream.columns):
+        values = table.column(i).combine_chunks()
+        target = arrow_schema.field(i).type
+        if native[i]:
+            if isinstance(values, pa.ExtensionArray):  # the driver's arrow.json
+                values = values.storage
+            _out_of_range(values, col, bad_rows)
+            arrays.append(values.cast(target))
+        else:
+            arrays.append(_convert(values, col, target, bad_rows))
+    bad: list[BadRecord] = []
+    if bad_rows:
+        names = stream.column_names
+        for i, reason in sorted(bad_rows.items()):
+            text = row_text[i].as_py() if row_text is not None else None
+            record = dict(zip(names, json.loads(text))) if text is not None else \
+                _record_of(table, names, i)
+            if isinstance(reason, Column):
+                reason = _no_form(reason, record.get(reason.name))
+            bad.append(BadRecord(record=record, error=reason))
+        keep = pa.array([i for i in range(table.num_rows) if i not in bad_rows], type=pa.int64())
+        arrays = [a.take(keep) for a in arrays]
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema), bad
 
 
-def parse_csv(rows: Sequence[Any], width: int) -> pa.Table:
-    """COPY ... (FORMAT csv) rows (one buffer per row) to a table of text columns.
+def _out_of_range(values: pa.Array, col: Column, bad_rows: dict[int, str | Column]) -> None:
+    bounds = _RANGE.get(col.type.kind)
+    if bounds is None or values.null_count == len(values):
+        return
+    raw = values.view(bounds[0])
+    low, high = pc.min_max(raw).values()
+    if low.as_py() >= bounds[1] and high.as_py() <= bounds[2]:
+        return
+    outside = pc.or_(pc.less(raw, bounds[1]), pc.greater(raw, bounds[2]))
+    for i in pc.indices_nonzero(pc.fill_null(outside, False)).to_pylist():
+        bad_rows.setdefault(i, col)  # the reason is told from the value's text
 
-    PostgreSQL writes NULL as an unquoted empty field and '' as a quoted one; every
-    other text (including 'NULL' and 'NaN') is kept as written.
-    """
-    names = [f"c{i}" for i in range(width)]
-    data = b"".join(rows)
-    return pacsv.read_csv(
-        pa.py_buffer(data),
-        # one block: a block must hold whole rows, and one row can be large (a big jsonb)
-        read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(data) + 1)),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, null_values=[""],
-            strings_can_be_null=True, quoted_strings_can_be_null=False,
-        ),
-    )
+
+def _no_form(col: Column, text: Any) -> str:
+    convert = _PER_VALUE.get(col.type.kind) or converter_for(col.type)
+    try:
+        convert(text)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        return f"column {col.name}: {text!r} has no {col.type} form ({exc})"
+    return f"column {col.name}: {text!r} has no {col.type} form"
+
+
+def _record_of(table: pa.Table, names: list[str], row: int) -> dict[str, Any]:
+    """A bad row the server did not foresee: its values as read, in text where they convert."""
+    record: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        try:
+            value = table.column(j)[row].as_py()
+        except (ValueError, OverflowError):
+            value = None
+        record[name] = value if value is None or isinstance(value, str) else str(value)
+    return record
 
 
 def text_to_batch(text: pa.Table, stream: StreamSchema) -> tuple[pa.RecordBatch, list[BadRecord]]:
@@ -190,7 +239,7 @@ def text_to_batch(text: pa.Table, stream: StreamSchema) -> tuple[pa.RecordBatch,
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema), bad
 
 
-def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[int, str]) -> pa.Array:
+def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[int, Any]) -> pa.Array:
     kind = col.type.kind
     if kind in ("string", "json"):
         return values  # json/jsonb text is valid JSON already: the server checked it on input

@@ -28,10 +28,8 @@ from syncline.schema import (
     DataType,
     StreamSchema,
 )
-from syncline.sources.base import Source
+from syncline.sources.base import CURSOR_NAMES, Source
 from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem
-
-CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "updated", "modified", "changed_at")
 
 
 class SqliteConfig(BaseModel):
@@ -167,6 +165,23 @@ class SqliteSource(Source):
             return int(con.execute(f"SELECT count(*) FROM {q(stream.name)}").fetchone()[0])
         finally:
             con.close()
+
+    def fingerprint(self, stream: StreamSchema) -> str | None:
+        """The file's change counter, size and mtime, and the write-ahead log's header and size.
+
+        Every commit moves one of them: the change counter in rollback-journal mode, the
+        log's size or salts in WAL mode. It is file-wide, so a write to any table counts.
+        """
+        parts = []
+        for path, header in ((self.path, slice(24, 28)), (Path(f"{self.path}-wal"), slice(12, 24))):
+            try:
+                size, mtime = path.stat().st_size, path.stat().st_mtime_ns
+                with path.open("rb") as f:
+                    head = f.read(32)[header].hex()
+            except FileNotFoundError:
+                size, mtime, head = 0, 0, ""
+            parts.append("-" if size == 0 else f"{size}:{mtime}:{head}")  # no log and an empty one match
+        return "|".join(parts)
 
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
         con = self._connect()

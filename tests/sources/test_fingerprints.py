@@ -1,0 +1,155 @@
+"""Source fingerprints: unchanged while nothing is written, moved by every insert, update and delete.
+
+A full refresh resumes its half-built table only while the fingerprint taken when the
+build began still holds (tests/engine/test_sync_sqlite.py and tests/faults show the
+end-to-end behaviour); a fingerprint that misses a change would publish stale rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pymysql
+import pytest
+
+from syncline.sources.base import Source, SourceContext
+from syncline.sources.files import FilesConfig, FilesSource
+from syncline.sources.mysql import MysqlConfig, MysqlSource
+from syncline.sources.postgres import PostgresConfig, PostgresSource
+from syncline.sources.sqlite import SqliteConfig, SqliteSource
+
+from services import HOST, require_mariadb, require_postgres
+
+
+@dataclass
+class Table:
+    """A source with a table `t (id, v)` of three rows, and a way to run SQL on its server."""
+
+    source: Source
+    run: Callable[[str], None]
+    stream_name: str
+
+    def stream(self) -> Any:
+        return next(s for s in self.source.discover() if s.name == self.stream_name)
+
+
+def _sqlite(tmp_path: Path, wal: bool) -> Iterator[Table]:
+    db = tmp_path / "src.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    if wal:
+        con.execute("PRAGMA journal_mode = wal")
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    con.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    source = SqliteSource("s", SqliteConfig.model_validate({"type": "sqlite", "path": str(db)}),
+                          SourceContext(root=str(tmp_path)))
+    yield Table(source, lambda sql: con.execute(sql) and None, "t")
+    con.close()
+
+
+def _postgres() -> Iterator[Table]:
+    require_postgres()
+    schema = f"syncline_fp_{secrets.token_hex(4)}"
+    con = psycopg.connect(f"host={HOST} user=postgres dbname=test", autocommit=True)
+    con.execute(f'CREATE SCHEMA "{schema}"')
+    con.execute(f'SET search_path TO "{schema}"')
+    con.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    con.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    cfg = PostgresConfig.model_validate({"type": "postgres", "host": HOST, "user": "postgres",
+                                         "database": "test", "schemas": [schema]})
+    source = PostgresSource("pg", cfg, SourceContext(root="."))
+    try:
+        yield Table(source, lambda sql: con.execute(sql) and None, f"{schema}.t")
+    finally:
+        source.close()
+        con.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        con.close()
+
+
+def _mysql() -> Iterator[Table]:
+    url = urlsplit(require_mariadb())
+    con = pymysql.connect(host=url.hostname, port=url.port or 3306, user="root", password="",
+                          autocommit=True)
+    name = f"syncline_fp_{secrets.token_hex(4)}"
+
+    def run(sql: str) -> None:
+        with con.cursor() as cur:
+            cur.execute(sql)
+
+    run(f"CREATE DATABASE `{name}`")
+    run(f"USE `{name}`")
+    run("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    run("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    cfg = MysqlConfig.model_validate({"type": "mysql", "host": url.hostname, "port": url.port or 3306,
+                                      "user": "root", "database": name})
+    try:
+        yield Table(MysqlSource("my", cfg, SourceContext(root=".")), run, f"{name}.t")
+    finally:
+        run(f"DROP DATABASE `{name}`")
+        con.close()
+
+
+@pytest.fixture(params=["sqlite-journal", "sqlite-wal", "postgres", "mysql"])
+def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Table]:
+    kind = request.param
+    if kind.startswith("sqlite"):
+        yield from _sqlite(tmp_path, wal=kind == "sqlite-wal")
+    elif kind == "postgres":
+        yield from _postgres()
+    else:
+        yield from _mysql()
+
+
+@pytest.mark.parametrize("change", [
+    "INSERT INTO t VALUES (4, 'd')",
+    "UPDATE t SET v = 'changed' WHERE id = 2",
+    "DELETE FROM t WHERE id = 3",
+])
+def test_every_kind_of_write_moves_the_fingerprint_and_reads_do_not(table: Table, change: str) -> None:
+    stream = table.stream()
+    began = table.source.fingerprint(stream)
+    assert began is not None
+    table.source.count(stream)  # reading leaves it where it was
+    list(table.source.discover())
+    assert not table.source.changed_since(stream, began)
+    table.run(change)
+    assert table.source.changed_since(stream, began), f"{change} went unnoticed"
+    assert not table.source.changed_since(stream, str(table.source.fingerprint(stream)))
+
+
+def test_a_postgres_transaction_older_than_the_fingerprint_still_counts() -> None:
+    """A writer whose transaction began before the fingerprint and committed after it has an
+    older transaction id than rows written since; only the snapshot tells it apart."""
+    for table in _postgres():
+        stream = table.stream()
+        schema = stream.name.split(".")[0]
+        writer = psycopg.connect(f"host={HOST} user=postgres dbname=test")
+        writer.execute(f"UPDATE \"{schema}\".t SET v = 'late' WHERE id = 1")  # open, id assigned
+        began = table.source.fingerprint(stream)
+        assert began is not None
+        assert not table.source.changed_since(stream, began)
+        writer.commit()
+        writer.close()
+        assert table.source.changed_since(stream, began)
+
+
+def test_files_fingerprint_follows_names_sizes_and_mtimes(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text("id,v\n1,a\n")
+    source = FilesSource("f", FilesConfig.model_validate({"type": "files", "path": "inbox/*.csv"}),
+                         SourceContext(root=str(tmp_path)))
+    stream = source.discover()[0]
+    began = source.fingerprint(stream)
+    assert began is not None and not source.changed_since(stream, began)
+    (inbox / "b.csv").write_text("id,v\n2,b\n")
+    assert source.changed_since(stream, began)
+    now = str(source.fingerprint(stream))
+    (inbox / "b.csv").unlink()
+    assert source.changed_since(stream, now)
