@@ -57,7 +57,9 @@ class ConnectionConfig(_Model):
     streams: dict[str, StreamConfig] | None = Field(
         None, description="Omitted: every discovered stream, with defaults."
     )
-    batch_size: int = Field(50_000, ge=1, le=10_000_000, description="Rows per Arrow batch.")
+    batch_size: int | None = Field(
+        None, ge=1, le=10_000_000, description="Rows per Arrow batch and per checkpoint (default: "
+        "chosen by the source: 50,000 rows, or about 24 MiB of rows for PostgreSQL tables).")
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts per run for transient failures.")
     source_timeout_s: float = Field(
         600, gt=0, description="A source silent for this long fails the attempt as transient."

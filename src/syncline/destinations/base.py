@@ -78,6 +78,8 @@ class Destination(ABC):
 
     #: True when ``fence`` is implemented and commits check the fencing token.
     supports_fencing: bool = False
+    #: Rows the destination stores together; batches sized by bytes are rounded to a multiple.
+    row_group_rows: int = 1
 
     def __init__(self, name: str, config: BaseModel, root: str) -> None:
         self.name = name

@@ -95,6 +95,8 @@ class DuckDBConfig(BaseModel):
 class DuckDBDestination(Destination):
     config: DuckDBConfig
     supports_fencing = True
+    # A commit of whole row groups writes them straight to the file, not through the log.
+    row_group_rows = 122_880
 
     def __init__(self, name: str, config: BaseModel, root: str) -> None:
         super().__init__(name, config, root)

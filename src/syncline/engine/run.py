@@ -14,7 +14,7 @@ from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
-from syncline.engine.stream_load import LoadOptions, load_stream
+from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
 from syncline.errors import InternalError, SynclineError
 from syncline.failpoints import failpoint
@@ -199,7 +199,8 @@ class Runner:
                 if plan.stream.name in done:
                     continue  # finished in an earlier attempt of this run
                 done[plan.stream.name] = self._stream(
-                    connection, schema, plan, source, destination, run_id, conn.batch_size,
+                    connection, schema, plan, source, destination, run_id,
+                    conn.batch_size or batch_rows(source, destination, plan.stream),
                     full_refresh, lease, history.get(plan.stream.name, ()),
                 )
         finally:

@@ -15,10 +15,25 @@ from syncline.engine.plan import StreamPlan
 from syncline.engine.watch import StopRequest, watched
 from syncline.errors import ConfigurationError, DataError, IntegrityError
 from syncline.failpoints import failpoint
+from syncline.schema import StreamSchema
 from syncline.sources.base import Source
 from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest
 
 STATE_VERSION = 1
+DEFAULT_BATCH_ROWS = 50_000
+
+
+def batch_rows(source: Source, destination: Destination, stream: StreamSchema) -> int:
+    """Rows per batch when the connection sets no `batch_size`.
+
+    A source that knows its row width asks for about 24 MiB; that is rounded to whole
+    row groups of the destination (at least one), which it stores most cheaply.
+    """
+    wanted = source.batch_rows(stream)
+    if wanted is None:
+        return DEFAULT_BATCH_ROWS
+    group = max(1, destination.row_group_rows)
+    return max(1, round(wanted / group)) * group
 
 
 def state_checkpoint(
@@ -58,7 +73,7 @@ def state_checkpoint(
 class LoadOptions:
     """How one stream is loaded in this run."""
 
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH_ROWS
     full_refresh: bool = False
     fence_token: int | None = None
     source_timeout_s: float = 600.0

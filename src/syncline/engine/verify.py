@@ -22,6 +22,7 @@ from syncline.config import Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.engine.stream_load import batch_rows
 from syncline.schema import from_arrow
 from syncline.sources.base import Source
 from syncline.stream import BadRecord, ReadRequest
@@ -261,7 +262,9 @@ def verify_connection(ws: Workspace, connection: str, only: list[str] | None = N
         abilities = SourceAbilities(modes=source.modes,
                                     incremental_needs_cursor=source.incremental_needs_cursor)
         plans = plan_connection(connection, conn, source.discover(), abilities, only)
-        return [verify_stream(source, destination, schema, p, conn.batch_size) for p in plans]
+        return [verify_stream(source, destination, schema, p,
+                              conn.batch_size or batch_rows(source, destination, p.stream))
+                for p in plans]
     finally:
         source.close()
         destination.close()

@@ -51,6 +51,10 @@ class Source(ABC):
         """Rows the stream holds now, when cheap to know (for verification)."""
         return None
 
+    def batch_rows(self, stream: StreamSchema) -> int | None:
+        """Rows per batch for about 24 MiB of data, if the source can tell; else None (50,000)."""
+        return None
+
     def fingerprint(self, stream: StreamSchema) -> str | None:
         """A value that changes whenever the stream's rows may have changed, or None if unknown.
 

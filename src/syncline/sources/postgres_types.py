@@ -29,12 +29,9 @@ from syncline.schema import (
     DataType,
     StreamSchema,
 )
+from syncline.sources.base import CURSOR_NAMES
 from syncline.stream import BadRecord
 
-CURSOR_NAMES = (
-    "updated_at", "modified_at", "last_modified", "last_modified_at", "updated", "modified",
-    "changed_at", "last_updated", "last_updated_at", "updated_on", "modified_on",
-)
 _ORDERABLE = {"timestamp", "timestamptz", "date", "int32", "int64", "decimal"}
 
 _BY_NAME: dict[str, DataType] = {
