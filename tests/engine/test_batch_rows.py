@@ -10,8 +10,8 @@ import psycopg
 import pytest
 import yaml
 
-from syncfixtures import dest_query, run_sync
 from services import HOST, require_postgres
+from syncfixtures import dest_query, run_sync
 
 CONNINFO = f"host={HOST} user=postgres dbname=test"
 ROW_GROUP = 122_880
