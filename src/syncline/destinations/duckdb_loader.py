@@ -18,6 +18,7 @@ from syncline.destinations.base import (
     CommitResult,
     LoadTarget,
     StreamLoader,
+    sequence,
 )
 from syncline.errors import (
     ConcurrencyError,
@@ -122,7 +123,7 @@ class DuckDBLoader(StreamLoader):
             batch = batch.remove_column(i)
         batch = batch.append_column(SYNCED_AT, pa.repeat(now, n)) \
             .append_column(DELETED, deleted) \
-            .append_column(SEQ, pa.array(range(self.seq, self.seq + n), type=pa.int64()))
+            .append_column(SEQ, sequence(self.seq, n))
         self.seq += n
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes

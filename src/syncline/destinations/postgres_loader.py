@@ -21,6 +21,7 @@ from syncline.destinations.base import (
     CommitResult,
     LoadTarget,
     StreamLoader,
+    sequence,
 )
 from syncline.destinations.postgres import PostgresDestination, pg_type
 from syncline.errors import ConcurrencyError, ConfigurationError, ContractError, IntegrityError
@@ -209,7 +210,7 @@ class PostgresLoader(StreamLoader):
                     if to_stage:
                         n = batch.num_rows
                         batch = batch.append_column(
-                            SEQ, pa.array(range(self.seq, self.seq + n), type=pa.int64()))
+                            SEQ, sequence(self.seq, n))
                         self.seq += n
                     copy.write(_csv_bytes(batch))
             copied = cur.rowcount

@@ -114,7 +114,7 @@ def load_stream(
     loader = destination.loader(target)
     progress = StreamProgress(
         stream=plan.stream.name, table=plan.table, mode=plan.mode, write=plan.write,
-        expected=source.count(plan.stream) if plan.mode == "full_refresh" or checkpoint is None else None,
+        expected=source.estimate(plan.stream) if plan.mode == "full_refresh" or checkpoint is None else None,
         schema_changes=[c.describe() for c in loader.changes],
     )
     observer.stream_started(plan, progress)

@@ -51,6 +51,10 @@ class Source(ABC):
         """Rows the stream holds now, when cheap to know (for verification)."""
         return None
 
+    def estimate(self, stream: StreamSchema) -> int | None:
+        """Rows the stream holds now, roughly, for progress bars; by default the exact count."""
+        return self.count(stream)
+
     def batch_rows(self, stream: StreamSchema) -> int | None:
         """Rows per batch for about 24 MiB of data, if the source can tell; else None (50,000)."""
         return None
