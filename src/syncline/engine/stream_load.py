@@ -144,8 +144,12 @@ def load_stream(
                 loader.write(item)
                 failpoint("after_staging")
             elif isinstance(item, Checkpoint):
-                last_source_state = item.value
-                _commit(loader, new_state(item.value, phase), progress, on_commit)
+                value = item.value
+                if "fingerprint" in value:  # taken in the read's own snapshot
+                    fingerprint = value["fingerprint"]
+                    value = {k: v for k, v in value.items() if k != "fingerprint"}
+                last_source_state = value
+                _commit(loader, new_state(value, phase), progress, on_commit)
                 uncommitted = 0
             elif isinstance(item, BadRecord):
                 progress.rows_read += 1
@@ -185,17 +189,23 @@ def _fingerprint(source: Source, plan: StreamPlan, state: dict[str, Any] | None,
 
     A resumed full refresh keeps the rows copied before the interruption; they are
     current only if the source is unchanged since the build began (the fingerprint is
-    taken before the first read). Appends are history and keep what they wrote.
+    taken before the first read, or by the read in its own snapshot). Appends are
+    history and keep what they wrote.
     """
     if plan.mode != "full_refresh" or plan.write == "append":
         return None, False
-    if fresh:
-        return source.fingerprint(plan.stream), False
-    began = (state or {}).get("fingerprint")
-    if began is None:  # the source could not tell when the build began (or was upgraded since)
-        now = source.fingerprint(plan.stream)
-        return now, now is not None
-    return began, source.changed_since(plan.stream, began)
+    moved = False
+    if not fresh:
+        began = (state or {}).get("fingerprint")
+        if began is not None and not source.changed_since(plan.stream, began):
+            return began, False
+        # it moved, or the source could not tell when the build began (or can since)
+        moved = began is not None or source.fingerprint(plan.stream) is not None
+        if not moved:
+            return None, False
+    if source.fingerprint_in_read:
+        return None, moved  # the read's first checkpoint carries it
+    return source.fingerprint(plan.stream), moved
 
 
 def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions, connection: str,

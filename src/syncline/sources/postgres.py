@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import psycopg
@@ -17,7 +18,7 @@ from syncline.sources import postgres_arrow as arrow
 from syncline.sources.base import Source
 from syncline.sources.postgres_read import build_query, plan_columns, result_types
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
-from syncline.stream import ReadRequest, StreamItem
+from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 _LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -95,6 +96,7 @@ class PostgresConfig(BaseModel):
 class PostgresSource(Source):
     config: PostgresConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
+    fingerprint_in_read = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -306,13 +308,10 @@ class PostgresSource(Source):
 
     def fingerprint(self, stream: StreamSchema) -> str | None:
         """The table's row count and the snapshot it was counted in, as `count:snapshot`."""
-        query = sql.SQL("SELECT count(*), pg_current_snapshot()::text FROM {}").format(
-            self._relation(stream.name))
         try:
-            row = self._meta_conn().execute(query).fetchone()
+            return _fingerprint(self._meta_conn(), self._relation(stream.name))
         except psycopg.Error as exc:
             raise self._classify(exc, f"counting {stream.name}") from None
-        return f"{row[0]}:{row[1]}" if row else None
 
     def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
         """Whether a row was inserted, updated or deleted since `fingerprint()`.
@@ -348,18 +347,22 @@ class PostgresSource(Source):
                 return
             # one snapshot for the upper bound and every row
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield from self._read(conn, request)
+            fresh_build = request.mode == "full_refresh" and request.checkpoint is None
+            yield from self._read(conn, request, fingerprint=fresh_build)
             conn.execute("COMMIT")
         except _READ_ERRORS as exc:
             raise self._classify(exc, f"reading {request.stream.name}") from None
         finally:
             conn.close()
 
-    def _read(self, conn: psycopg.Connection[Any], req: ReadRequest) -> Iterator[StreamItem]:
+    def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False
+              ) -> Iterator[StreamItem]:
         """The rows of `req`, read by the ADBC driver in the snapshot of `conn`'s transaction.
 
         `conn` is in a REPEATABLE READ transaction: the upper bound is read there, and the
-        driver's connection imports its snapshot, so both see the same rows.
+        driver's connection imports its snapshot, so both see the same rows. With
+        `fingerprint`, `conn` counts the table in that snapshot while the rows stream, and
+        the first checkpoint carries the result (see `fingerprint_in_read`).
         """
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
@@ -375,12 +378,24 @@ class PostgresSource(Source):
         except arrow.ERRORS as exc:
             raise self._connect_error(exc) from None
         try:
-            with arrow.record_batches(adbc, setup, query.as_string(conn),
-                                      arrow.hint_bytes(req.batch_size)) as reader:
-                yield from arrow.read_items(reader, req, positions, columns)
+            with ThreadPoolExecutor(1, thread_name_prefix="syncline-count") as pool, \
+                    arrow.record_batches(adbc, setup, query.as_string(conn),
+                                         arrow.hint_bytes(req.batch_size)) as reader:
+                counted = pool.submit(_fingerprint, conn, relation) if fingerprint else None
+                for item in arrow.read_items(reader, req, positions, columns):
+                    if counted is not None and isinstance(item, Checkpoint):
+                        item = Checkpoint({**item.value, "fingerprint": counted.result()})
+                        counted = None
+                    yield item
         finally:
             with contextlib.suppress(*arrow.ERRORS, RuntimeError):
                 adbc.close()  # never hide the error that brought us here
+
+
+def _fingerprint(conn: psycopg.Connection[Any], relation: sql.Identifier) -> str | None:
+    row = conn.execute(sql.SQL("SELECT count(*), pg_current_snapshot()::text FROM {}").format(
+        relation)).fetchone()
+    return f"{row[0]}:{row[1]}" if row else None
 
 
 def _hide(m: re.Match[str]) -> str:
