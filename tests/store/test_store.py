@@ -343,3 +343,32 @@ def require_pg_database() -> Any:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _open_when_released(url: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        MetadataStore(url).close()
+    except Exception as exc:
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two syncs started together both create the SQLite store; neither may fail on its lock."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    for round_ in range(30):  # the race is narrow: many rounds
+        url = f"sqlite:///{tmp_path / f'round{round_}' / 'metadata.db'}"
+        barrier = ctx.Barrier(3)
+        procs = [ctx.Process(target=_open_when_released, args=(url, barrier, errors)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
