@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import pytest
 
 HOST = "127.0.0.1"
@@ -44,3 +48,18 @@ def require_redis() -> str:
 def require_rabbitmq() -> str:
     """AMQP URL of the test RabbitMQ server (default guest account)."""
     return require_service("RabbitMQ", 5672, RABBITMQ_URL)
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A uniquely named schema on the test PostgreSQL server, dropped with all in it afterwards."""
+    require_postgres()
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    conninfo = f"host={HOST} port=5432 user=postgres dbname=test"
+    with psycopg.connect(conninfo, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as con:
+            con.execute(f'DROP SCHEMA "{name}" CASCADE')

@@ -6,12 +6,15 @@ import datetime as dt
 import decimal
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import yaml
 
+from syncline import failpoints
 from syncline.config import load_workspace
 from syncline.engine.run import Runner, RunResult
 from syncline.store.store import MetadataStore
@@ -121,3 +124,13 @@ def dest_query(root: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+@contextmanager
+def failpoints_on(spec: str) -> Iterator[None]:
+    """`SYNCLINE_FAILPOINTS` for the runs inside, in this process; cleared afterwards."""
+    failpoints.configure(spec)
+    try:
+        yield
+    finally:
+        failpoints.configure(None)

@@ -34,7 +34,7 @@ from syncline.errors import (
 from syncline.schema import Column, DataType, StreamSchema
 
 from services import require_postgres
-from syncfixtures import expected_items, item_row, make_items, run_sync
+from syncfixtures import expected_items, failpoints_on, item_row, make_items, run_sync
 
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 ITEM_COLUMNS = "id, name, price, ratio, active, meta, born, created, updated_at"
@@ -193,11 +193,8 @@ def test_failed_full_refresh_keeps_yesterdays_table_then_resumes(
     assert run_sync(tmp_path).status == "succeeded"
     before = pg_items(schema)
     update_items(db, list(range(1, 201)), version=1)
-    failpoints.configure(point)
-    try:
+    with failpoints_on(point):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.failure_class == "transient"
     assert pg_items(schema) == before  # readers still see yesterday's complete table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import psycopg
 import pytest
 import yaml
 
-from services import HOST, require_postgres
+from services import HOST, postgres_schema
 from syncfixtures import dest_query, run_sync
 
 CONNINFO = f"host={HOST} user=postgres dbname=test"
@@ -20,19 +19,13 @@ ROW_GROUP = 122_880
 @pytest.fixture
 def wide_table() -> Iterator[str]:
     """300,000 rows of about 220 bytes each, analyzed, in a schema of their own."""
-    require_postgres()
-    schema = f"syncline_batch_{secrets.token_hex(4)}"
-    with psycopg.connect(CONNINFO, autocommit=True) as con:
-        con.execute(f'CREATE SCHEMA "{schema}"')
+    with postgres_schema("syncline_batch") as schema, \
+            psycopg.connect(CONNINFO, autocommit=True) as con:
         con.execute(f'CREATE TABLE "{schema}".t (id bigint PRIMARY KEY, body text)')
         con.execute(f"INSERT INTO \"{schema}\".t SELECT i, repeat(md5(i::text), 6) "
                     "FROM generate_series(1, 300000) AS i")
         con.execute(f'ANALYZE "{schema}".t')
-    try:
         yield schema
-    finally:
-        with psycopg.connect(CONNINFO, autocommit=True) as con:
-            con.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _workspace(root: Path, schema: str, batch_size: int | None) -> None:

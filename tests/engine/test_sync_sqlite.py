@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from syncline import failpoints
 from syncline.store.store import MetadataStore
 
 from syncfixtures import (
     dest_items,
     dest_query,
     expected_items,
+    failpoints_on,
     item_row,
     make_items,
     run_sync,
@@ -108,11 +108,8 @@ def test_failed_full_refresh_leaves_yesterdays_table_intact(tmp_path: Path) -> N
     assert run_sync(tmp_path).status == "succeeded"
     before = dest_items(tmp_path)
     _update(db, list(range(1, 201)), version=1)
-    failpoints.configure("after_staging:5=raise")
-    try:
+    with failpoints_on("after_staging:5=raise"):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.failure_class == "transient"
     assert dest_items(tmp_path) == before  # readers still see yesterday's complete table
@@ -128,11 +125,8 @@ def test_a_refresh_resumed_after_the_source_changed_starts_over(tmp_path: Path) 
     make_items(db, 200)
     write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
     assert run_sync(tmp_path).status == "succeeded"
-    failpoints.configure("after_staging:5=raise")
-    try:
+    with failpoints_on("after_staging:5=raise"):
         assert run_sync(tmp_path).status == "failed"  # keys 1..80 are in the half-built table
-    finally:
-        failpoints.configure(None)
     _update(db, [3, 40, 150], version=7)
     con = sqlite3.connect(db)
     con.execute("DELETE FROM items WHERE id IN (5, 60)")
@@ -229,11 +223,8 @@ def test_transient_failure_is_retried_and_the_run_completes(tmp_path: Path) -> N
     make_items(db, 120)
     write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}},
              batch_size=25, max_attempts=3)
-    failpoints.configure("after_staging:3=raise")
-    try:
+    with failpoints_on("after_staging:3=raise"):
         result = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert result.status == "succeeded" and result.attempts == 2
     assert dest_items(tmp_path) == list(expected_items(db).values())
     runs = MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}").runs("c")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from syncline import failpoints
 from syncline.store.store import MetadataStore
 
-from syncfixtures import dest_query, make_items, run_sync, write_ws
+from syncfixtures import dest_query, failpoints_on, make_items, run_sync, write_ws
 
 STREAM = {"items": {"mode": "incremental", "write": "append", "cursor": "updated_at"}}
 
@@ -80,12 +79,9 @@ def test_a_silent_source_fails_the_attempt_as_transient_and_the_retry_completes(
     write_ws(tmp_path, STREAM, batch_size=50, max_attempts=2)
     text = (tmp_path / "syncline.yaml").read_text().replace("max_attempts: 2", "max_attempts: 2\n    source_timeout_s: 1")
     (tmp_path / "syncline.yaml").write_text(text)
-    failpoints.configure("source_read:3=hang")
-    try:
+    with failpoints_on("source_read:3=hang"):
         started = time.monotonic()
         result = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert result.status == "succeeded" and result.attempts == 2
     assert time.monotonic() - started < 30
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(300, 300)]

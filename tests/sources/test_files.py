@@ -19,6 +19,8 @@ from syncline.sources.base import SourceContext
 from syncline.sources.files import FilesConfig, FilesSource
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
+from syncfixtures import dest_query, failpoints_on, run_sync
+
 
 def make(tmp_path: Path, **config: Any) -> FilesSource:
     cfg = FilesConfig.model_validate({"type": "files", **config})
@@ -366,84 +368,38 @@ def test_invalid_configs_are_rejected(config: dict[str, Any]) -> None:
         FilesConfig.model_validate({"type": "files", **config})
 
 
-def test_a_resumed_full_refresh_does_not_reload_committed_files(tmp_path: Path) -> None:
-    import duckdb
+def _three_part_inbox(root: Path) -> Path:
+    """inbox/part0..2.csv (ids 0-2, 10-12, 20-22) and a full-refresh workspace reading them."""
     import yaml
 
-    from syncline import failpoints
-    from syncline.config import load_workspace
-    from syncline.engine.run import Runner
-    from syncline.store.store import MetadataStore
-
-    inbox = tmp_path / "inbox"
+    inbox = root / "inbox"
     inbox.mkdir()
     for n in range(3):
         (inbox / f"part{n}.csv").write_text("id,v\n" + "".join(f"{n * 10 + i},x{i}\n" for i in range(3)))
-    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+    (root / "syncline.yaml").write_text(yaml.safe_dump({
         "version": 1,
         "sources": {"drops": {"type": "files", "path": "inbox/*.csv"}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
         "connections": {"c": {"source": "drops", "destination": "wh", "max_attempts": 1,
                               "streams": {"drops": {"mode": "full_refresh", "write": "replace"}}}},
     }))
+    return inbox
 
-    def sync() -> str:
-        ws = load_workspace(tmp_path)
-        store = MetadataStore(ws.metadata_url())
-        try:
-            return Runner(ws, store).sync("c").status
-        finally:
-            store.close()
 
-    failpoints.configure("after_commit:2=raise")
-    try:
-        assert sync() == "failed"
-    finally:
-        failpoints.configure(None)
-    assert sync() == "succeeded"
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
-    assert con.execute("SELECT count(*), count(DISTINCT id) FROM c.drops").fetchall() == [(9, 9)]
-    con.close()
+def test_a_resumed_full_refresh_does_not_reload_committed_files(tmp_path: Path) -> None:
+    _three_part_inbox(tmp_path)
+    with failpoints_on("after_commit:2=raise"):
+        assert run_sync(tmp_path).status == "failed"
+    assert run_sync(tmp_path).status == "succeeded"
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM c.drops") == [(9, 9)]
 
 
 def test_a_full_refresh_resumed_after_a_file_changed_reads_every_file_again(tmp_path: Path) -> None:
-    import duckdb
-    import yaml
-
-    from syncline import failpoints
-    from syncline.config import load_workspace
-    from syncline.engine.run import Runner
-    from syncline.store.store import MetadataStore
-
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for n in range(3):
-        (inbox / f"part{n}.csv").write_text("id,v\n" + "".join(f"{n * 10 + i},x{i}\n" for i in range(3)))
-    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
-        "version": 1,
-        "sources": {"drops": {"type": "files", "path": "inbox/*.csv"}},
-        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "connections": {"c": {"source": "drops", "destination": "wh", "max_attempts": 1,
-                              "streams": {"drops": {"mode": "full_refresh", "write": "replace"}}}},
-    }))
-
-    def sync() -> str:
-        ws = load_workspace(tmp_path)
-        store = MetadataStore(ws.metadata_url())
-        try:
-            return Runner(ws, store).sync("c").status
-        finally:
-            store.close()
-
-    failpoints.configure("after_commit:2=raise")  # part0 and part1 are in the half-built table
-    try:
-        assert sync() == "failed"
-    finally:
-        failpoints.configure(None)
+    inbox = _three_part_inbox(tmp_path)
+    with failpoints_on("after_commit:2=raise"):  # part0 and part1 are in the half-built table
+        assert run_sync(tmp_path).status == "failed"
     (inbox / "part0.csv").write_text("id,v\n0,changed\n1,x1\n")  # a row edited, one removed
-    assert sync() == "succeeded"
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
-    assert con.execute("SELECT id, v FROM c.drops WHERE id < 10 ORDER BY id").fetchall() == [
+    assert run_sync(tmp_path).status == "succeeded"
+    assert dest_query(tmp_path, "SELECT id, v FROM c.drops WHERE id < 10 ORDER BY id") == [
         (0, "changed"), (1, "x1")]
-    assert con.execute("SELECT count(*), count(DISTINCT id) FROM c.drops").fetchall() == [(8, 8)]
-    con.close()
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM c.drops") == [(8, 8)]

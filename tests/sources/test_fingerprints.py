@@ -25,7 +25,7 @@ from syncline.sources.mysql import MysqlConfig, MysqlSource
 from syncline.sources.postgres import PostgresConfig, PostgresSource
 from syncline.sources.sqlite import SqliteConfig, SqliteSource
 
-from services import HOST, require_mariadb, require_postgres
+from services import HOST, postgres_schema, require_mariadb
 
 
 @dataclass
@@ -54,22 +54,18 @@ def _sqlite(tmp_path: Path, wal: bool) -> Iterator[Table]:
 
 
 def _postgres() -> Iterator[Table]:
-    require_postgres()
-    schema = f"syncline_fp_{secrets.token_hex(4)}"
-    con = psycopg.connect(f"host={HOST} user=postgres dbname=test", autocommit=True)
-    con.execute(f'CREATE SCHEMA "{schema}"')
-    con.execute(f'SET search_path TO "{schema}"')
-    con.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
-    con.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
-    cfg = PostgresConfig.model_validate({"type": "postgres", "host": HOST, "user": "postgres",
-                                         "database": "test", "schemas": [schema]})
-    source = PostgresSource("pg", cfg, SourceContext(root="."))
-    try:
-        yield Table(source, lambda sql: con.execute(sql) and None, f"{schema}.t")
-    finally:
-        source.close()
-        con.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        con.close()
+    with postgres_schema("syncline_fp") as schema, \
+            psycopg.connect(f"host={HOST} user=postgres dbname=test", autocommit=True) as con:
+        con.execute(f'SET search_path TO "{schema}"')
+        con.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        con.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        cfg = PostgresConfig.model_validate({"type": "postgres", "host": HOST, "user": "postgres",
+                                             "database": "test", "schemas": [schema]})
+        source = PostgresSource("pg", cfg, SourceContext(root="."))
+        try:
+            yield Table(source, lambda sql: con.execute(sql) and None, f"{schema}.t")
+        finally:
+            source.close()
 
 
 def _mysql() -> Iterator[Table]:

@@ -17,7 +17,6 @@ import pymysql
 import pytest
 import yaml
 
-from syncline import failpoints
 from syncline.errors import ConfigurationError, SynclineError, TransientError
 from syncline.sources import mysql as mysql_module
 from syncline.sources.base import SourceContext
@@ -25,7 +24,7 @@ from syncline.sources.mysql import MysqlConfig, MysqlSource
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
 from services import require_mariadb
-from syncfixtures import dest_query, run_sync
+from syncfixtures import dest_query, failpoints_on, run_sync
 
 UTC = dt.UTC
 
@@ -329,11 +328,8 @@ def test_incremental_without_a_key_resumes_after_a_failure_with_each_row_once(
     stream = f"{db.name}.events"
     write_ws(tmp_path, db.config(tables=["events"]),
              {stream: {"mode": "incremental", "write": "append", "cursor": "at"}}, batch_size=4)
-    failpoints.configure("after_staging:9=raise")
-    try:
+    with failpoints_on("after_staging:9=raise"):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed"
     [(partial,)] = dest_query(tmp_path, "SELECT count(*) FROM dst.events")
     assert 0 < partial < 61
@@ -347,11 +343,8 @@ def test_failed_full_refresh_resumes_from_its_key_position(db: Db, tmp_path: Pat
     stream = f"{db.name}.orders_full"
     write_ws(tmp_path, db.config(tables=["orders_full"]),
              {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    failpoints.configure("after_staging:3=raise")
-    try:
+    with failpoints_on("after_staging:3=raise"):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed" and failed.error is not None
     resumed = run_sync(tmp_path)
     assert resumed.status == "succeeded", resumed.error
@@ -367,11 +360,8 @@ def test_a_failure_right_after_a_batch_is_read_is_transient_and_resumes_after_th
     stream = f"{db.name}.orders_read_fail"
     write_ws(tmp_path, db.config(tables=["orders_read_fail"]),
              {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    failpoints.configure("source_read:3=raise")  # the third batch, fetched but not yet handed on
-    try:
+    with failpoints_on("source_read:3=raise"):  # the third batch, fetched but not yet handed on
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed"
     assert isinstance(failed.error, TransientError) and "failpoint source_read" in str(failed.error)
     resumed = run_sync(tmp_path)

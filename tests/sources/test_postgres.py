@@ -15,7 +15,6 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from syncline import failpoints
 from syncline.config import load_workspace
 from syncline.errors import ConfigurationError, TransientError
 from syncline.sources.base import SourceContext
@@ -23,8 +22,8 @@ from syncline.sources.postgres import PostgresConfig, PostgresSource
 from syncline.sources.registry import build_source
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
-from services import HOST, require_postgres
-from syncfixtures import dest_query, run_sync
+from services import HOST, postgres_schema, require_postgres
+from syncfixtures import dest_query, failpoints_on, run_sync
 
 UTC = dt.UTC
 CONNINFO = f"host={HOST} port=5432 user=postgres dbname=test"
@@ -42,13 +41,8 @@ def pg(statement: str, params: Any = None) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
     """A uniquely named schema for this module, dropped with everything in it at the end."""
-    require_postgres()
-    name = f"syncline_pg_{secrets.token_hex(4)}"
-    pg(f'CREATE SCHEMA "{name}"')
-    try:
+    with postgres_schema("syncline_pg") as name:
         yield name
-    finally:
-        pg(f'DROP SCHEMA "{name}" CASCADE')
 
 
 def make_source(schema: str, **config: Any) -> PostgresSource:
@@ -264,11 +258,8 @@ def test_a_keyless_table_never_checkpoints_inside_a_tie(tmp_path: Path, schema: 
     insert_items(schema, "keyless", range(31, 51))
     write_ws(tmp_path, schema, {stream: {"mode": "incremental", "write": "append", "cursor": "updated_at"}},
              batch_size=7, max_attempts=2)
-    failpoints.configure("after_staging:3=raise")  # the retry resumes from the last checkpoint
-    try:
+    with failpoints_on("after_staging:3=raise"):  # the retry resumes from the last checkpoint
         result = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert result.status == "succeeded" and result.attempts == 2
     insert_items(schema, "keyless", range(51, 56), version=1)
     assert run_sync(tmp_path).rows_committed == 5
@@ -344,11 +335,8 @@ def test_a_failed_full_refresh_resumes_from_the_committed_key_or_starts_over_aft
     write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
 
     def fail_at_the_third_batch() -> None:
-        failpoints.configure("after_staging:3=raise")
-        try:
+        with failpoints_on("after_staging:3=raise"):
             failed = run_sync(tmp_path)
-        finally:
-            failpoints.configure(None)
         assert failed.status == "failed" and failed.error is not None
 
     fail_at_the_third_batch()
@@ -370,20 +358,14 @@ def test_a_failure_right_after_a_batch_is_read_is_transient_and_resumes_after_th
 ) -> None:
     stream = make_items(schema, "read_fail", 200)
     write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    failpoints.configure("source_read:3=raise")  # the third batch, read but not yet handed on
-    try:
+    with failpoints_on("source_read:3=raise"):  # the third batch, read but not yet handed on
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed"
     assert isinstance(failed.error, TransientError) and "failpoint source_read" in str(failed.error)
     write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20,
              max_attempts=2)
-    failpoints.configure("source_read:2=raise")  # and with a second attempt, the engine retries
-    try:
+    with failpoints_on("source_read:2=raise"):  # and with a second attempt, the engine retries
         resumed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.attempts == 2
     assert resumed.rows_read == 140  # after the two committed batches, one more before the retry
@@ -396,11 +378,8 @@ def test_a_keyless_view_refreshed_after_a_failure_holds_every_row_once(
     view = f"{every_type}_view"
     write_ws(tmp_path, schema, {view: {"mode": "full_refresh"}}, batch_size=64, max_attempts=2,
              include_views=True)
-    failpoints.configure("after_staging:3=raise")
-    try:
+    with failpoints_on("after_staging:3=raise"):
         result = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert result.status == "succeeded" and result.attempts == 2
     assert result.streams[0].commits == 1  # no key to resume by: one commit at the end
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.every_type_view") == [(300, 300)]

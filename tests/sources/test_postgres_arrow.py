@@ -19,7 +19,7 @@ from syncline.sources.postgres import PostgresConfig, PostgresSource
 from syncline.sources.postgres_types import text_to_batch
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
-from services import HOST, require_postgres
+from services import HOST, postgres_schema
 
 CONNINFO = f"host={HOST} port=5432 user=postgres dbname=test"
 
@@ -35,13 +35,8 @@ def pg(statement: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
-    require_postgres()
-    name = f"syncline_pga_{secrets.token_hex(4)}"
-    pg(f'CREATE SCHEMA "{name}"')
-    try:
+    with postgres_schema("syncline_pga") as name:
         yield name
-    finally:
-        pg(f'DROP SCHEMA "{name}" CASCADE')
 
 
 def source(schema: str, table: str, **config: Any) -> PostgresSource:

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from syncline import failpoints
 from syncline.config import load_workspace
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import INT64, JSON, TIMESTAMPTZ, Column, StreamSchema
@@ -23,7 +22,7 @@ from syncline.sources.python import arrow_to_items
 from syncline.sources.registry import build_source
 from syncline.stream import Checkpoint, ReadRequest
 
-from syncfixtures import dest_query, run_sync
+from syncfixtures import dest_query, failpoints_on, run_sync
 
 HERE = Path(__file__).parent
 EXAMPLE = {"type": "python", "class": "sdk_example:Weather", "path": str(HERE)}
@@ -115,11 +114,8 @@ def test_incremental_run_gets_the_state_and_reads_only_newer_records(tmp_path: P
 def test_crash_between_states_then_clean_run_lands_every_record_once(tmp_path: Path) -> None:
     source = {**EXAMPLE, "config": {"city": "Faro", "days": 4, "per_day": 10}}
     write_ws(tmp_path, source, streams={"readings": {"write": "merge"}}, batch_size=1000)
-    failpoints.configure("after_commit:2=raise")
-    try:
+    with failpoints_on("after_commit:2=raise"):
         crashed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert crashed.status == "failed" and crashed.error is not None
     assert dest_query(tmp_path, "SELECT count(*) FROM dst.readings") == [(20,)]  # two pages committed
     resumed = run_sync(tmp_path)
@@ -132,11 +128,8 @@ def test_crash_between_states_then_clean_run_lands_every_record_once(tmp_path: P
 def test_killed_full_refresh_resumes_its_build_from_the_last_state(tmp_path: Path) -> None:
     source = {**EXAMPLE, "config": {"city": "Faro", "days": 4, "per_day": 10}}
     write_ws(tmp_path, source, streams={"readings": {"mode": "full_refresh", "write": "replace"}})
-    failpoints.configure("after_commit:3=raise")
-    try:
+    with failpoints_on("after_commit:3=raise"):
         assert run_sync(tmp_path).status == "failed"
-    finally:
-        failpoints.configure(None)
     resumed = run_sync(tmp_path)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.rows_read == 10  # the build continues after its third page

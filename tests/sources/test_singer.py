@@ -18,7 +18,6 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from syncline import failpoints
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import (
     BOOLEAN,
@@ -37,7 +36,7 @@ from syncline.sources.singer import SingerConfig, SingerSource
 from syncline.sources.singer_schema import map_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
-from syncfixtures import dest_query, run_sync
+from syncfixtures import dest_query, failpoints_on, run_sync
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TAP = Path(__file__).with_name("fake_tap.py")
@@ -389,11 +388,8 @@ def test_no_tap_process_is_left_when_the_engine_fails_mid_stream(tmp_path: Path)
     log = tmp_path / "argv.log"
     write_ws(tmp_path, FAKE, {"records": 100, "hang_after": 3, "log": str(log)},
              {"items": {"write": "append"}})
-    failpoints.configure("after_staging:1=raise")
-    try:
+    with failpoints_on("after_staging:1=raise"):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed"
     [pid] = [i["pid"] for i in invocations(log) if "--discover" not in i["argv"]]
     with pytest.raises(ProcessLookupError):

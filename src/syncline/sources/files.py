@@ -292,7 +292,8 @@ class FilesSource(Source):
     def fingerprint(self, stream: StreamSchema) -> str | None:
         """Name, size and mtime of every matching file: any file added, changed or removed moves it."""
         files = self._files(self._spec(stream.name))
-        listing = "\n".join(f"{rel}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for rel, p in files)
+        stats = [(rel, p.stat()) for rel, p in files]
+        listing = "\n".join(f"{rel}:{st.st_size}:{st.st_mtime_ns}" for rel, st in stats)
         return hashlib.sha256(listing.encode()).hexdigest()
 
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:

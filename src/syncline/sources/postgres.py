@@ -278,8 +278,7 @@ class PostgresSource(Source):
     def estimate(self, stream: StreamSchema) -> int | None:
         """The planner's row estimate (`pg_class.reltuples`): no scan of a large table just to
         draw a progress bar. A table never vacuumed or analyzed is counted."""
-        schema, _, table = stream.name.partition(".")
-        schema, table = self._relations.get(stream.name, (schema, table))
+        schema, table = self._names(stream.name)
         try:
             row = self._meta_conn().execute(
                 "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -293,8 +292,7 @@ class PostgresSource(Source):
     def batch_rows(self, stream: StreamSchema) -> int | None:
         """About 24 MiB of rows by the table's statistics: few large commits for narrow rows,
         bounded memory for wide ones."""
-        schema, _, table = stream.name.partition(".")
-        schema, table = self._relations.get(stream.name, (schema, table))
+        schema, table = self._names(stream.name)
         try:
             row = self._meta_conn().execute(
                 "SELECT sum(avg_width) FROM pg_stats WHERE schemaname = %s AND tablename = %s",
@@ -331,9 +329,13 @@ class PostgresSource(Source):
             raise self._classify(exc, f"reading {stream.name}") from None
         return row is None or str(row[0]) != count or bool(row[1])
 
-    def _relation(self, stream: str) -> sql.Identifier:
+    def _names(self, stream: str) -> tuple[str, str]:
+        """(schema, table) of a stream: as discovered, else split at the first dot."""
         schema, _, table = stream.partition(".")
-        return sql.Identifier(*self._relations.get(stream, (schema, table)))
+        return self._relations.get(stream, (schema, table))
+
+    def _relation(self, stream: str) -> sql.Identifier:
+        return sql.Identifier(*self._names(stream))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -175,7 +175,8 @@ class SqliteSource(Source):
         parts = []
         for path, header in ((self.path, slice(24, 28)), (Path(f"{self.path}-wal"), slice(12, 24))):
             try:
-                size, mtime = path.stat().st_size, path.stat().st_mtime_ns
+                st = path.stat()
+                size, mtime = st.st_size, st.st_mtime_ns
                 with path.open("rb") as f:
                     head = f.read(32)[header].hex()
             except FileNotFoundError:

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from syncline import failpoints
-
 from api_server import FAULTS, ApiServer
-from syncfixtures import dest_query, run_sync
+from syncfixtures import dest_query, failpoints_on, run_sync
 
 # Pages of 250: 12 commits per 3,000 records keep the suite fast; test_pagination covers small pages.
 PAGES = {"type": "page_number", "size_param": "per_page", "size": 250}
@@ -118,11 +116,8 @@ def test_a_failed_run_resumes_at_the_last_committed_page(tmp_path: Path, api: Ap
                   "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}},
     }
     write_ws(tmp_path, api, streams, selected={stream: {"write": "merge"}}, max_attempts=1)
-    failpoints.configure("after_commit:4=raise")
-    try:
+    with failpoints_on("after_commit:4=raise"):
         failed = run_sync(tmp_path)
-    finally:
-        failpoints.configure(None)
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.failure_class == "transient"
     committed = dest_query(tmp_path, f"SELECT count(*) FROM dst.{stream}")[0][0]
