@@ -24,6 +24,7 @@ from syncline.sources.files import FilesConfig, FilesSource
 from syncline.sources.mysql import MysqlConfig, MysqlSource
 from syncline.sources.postgres import PostgresConfig, PostgresSource
 from syncline.sources.sqlite import SqliteConfig, SqliteSource
+from syncline.stream import Checkpoint, ReadRequest
 
 from services import HOST, postgres_schema, require_mariadb
 
@@ -133,6 +134,59 @@ def test_a_postgres_transaction_older_than_the_fingerprint_still_counts() -> Non
         writer.commit()
         writer.close()
         assert table.source.changed_since(stream, began)
+
+
+def _first_fingerprint(table: Table) -> str:
+    """The fingerprint carried by the first checkpoint of a full refresh of 50-row batches."""
+    stream = table.stream()
+    items = table.source.read(ReadRequest(stream=stream, mode="full_refresh", primary_key=("id",),
+                                          batch_size=50))
+    try:
+        for item in items:
+            if isinstance(item, Checkpoint):
+                assert item.value["columns"] == ["ctid"] and item.value["rows"] == 50
+                return str(item.value["fingerprint"])
+    finally:
+        items.close()  # type: ignore[attr-defined]
+    raise AssertionError("no checkpoint")
+
+
+@pytest.mark.parametrize(("change", "moved"), [
+    ("SELECT 1", False),
+    ("UPDATE t SET v = 'changed' WHERE id = 180", False),  # rows after the checkpoint are read now
+    ("DELETE FROM t WHERE id = 190", False),
+    ("INSERT INTO t SELECT i, 'new' FROM generate_series(1001, 1010) i", False),
+    ("UPDATE t SET v = 'changed' WHERE id = 20", True),  # rows the checkpoint stands for
+    ("DELETE FROM t WHERE id = 30", True),
+    ("TRUNCATE t", True),
+])
+def test_a_postgres_read_in_ctid_order_fingerprints_the_rows_before_each_checkpoint(
+    change: str, moved: bool
+) -> None:
+    for table in _postgres():
+        table.run("INSERT INTO t SELECT i, 'v' FROM generate_series(4, 200) i")
+        began = _first_fingerprint(table)
+        assert not table.source.changed_since(table.stream(), began)
+        table.run(change)
+        assert table.source.changed_since(table.stream(), began) is moved
+
+
+def test_a_late_commit_into_free_space_before_a_ctid_checkpoint_counts() -> None:
+    """A row inserted into a page the read had passed, by a transaction the read could not
+    see, is in the checkpoint's part of the table though it was never read."""
+    for table in _postgres():
+        schema = table.stream().name.split(".")[0]
+        table.run("INSERT INTO t SELECT i, 'v' FROM generate_series(4, 200) i")
+        table.run("DELETE FROM t WHERE id <= 10")
+        table.run("VACUUM t")  # the first page has room again
+        writer = psycopg.connect(f"host={HOST} user=postgres dbname=test")
+        row = writer.execute(f"INSERT INTO \"{schema}\".t VALUES (0, 'late') RETURNING ctid::text").fetchone()
+        assert row is not None and row[0].startswith("(0,"), row  # in the first page
+        began = _first_fingerprint(table)
+        assert not table.source.changed_since(table.stream(), began)
+        writer.commit()
+        writer.close()
+        assert table.source.changed_since(table.stream(), began)
 
 
 def test_files_fingerprint_follows_names_sizes_and_mtimes(tmp_path: Path) -> None:

@@ -353,6 +353,51 @@ def test_a_failed_full_refresh_resumes_from_the_committed_key_or_starts_over_aft
     assert dest_items(tmp_path, "resume") == source_items(schema, "resume")
 
 
+def test_a_refresh_in_ctid_order_resumes_past_writes_to_rows_it_had_not_copied(
+    tmp_path: Path, schema: str
+) -> None:
+    # a table is read in physical order: only the rows before the checkpoint must be as they were
+    stream = make_items(schema, "beyond", 200)
+    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    with failpoints_on("after_staging:3=raise"):
+        assert run_sync(tmp_path).status == "failed"
+    pg(f"UPDATE {stream} SET name = 'late' WHERE id > 150")  # rows the failed run had not copied
+    pg(f"DELETE FROM {stream} WHERE id = 199")
+    insert_items(schema, "beyond", range(201, 206))
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.rows_read == 160 - 1 + 5  # the 40 rows committed are not read again
+    assert dest_items(tmp_path, "beyond") == source_items(schema, "beyond")
+
+
+def test_a_table_rewritten_after_a_failed_refresh_is_read_again_from_the_start(
+    tmp_path: Path, schema: str
+) -> None:
+    # CLUSTER keeps every row, its xmin and the row count, but puts other rows at the ctids
+    # the failed run had copied: only the table's new file tells
+    stream = make_items(schema, "rewritten", 200)
+    pg(f"CREATE INDEX rewritten_desc ON {stream} (id DESC)")
+    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    with failpoints_on("after_staging:3=raise"):
+        assert run_sync(tmp_path).status == "failed"
+    pg(f"CLUSTER {stream} USING rewritten_desc")
+    restarted = run_sync(tmp_path)
+    assert restarted.status == "succeeded", restarted.error
+    assert restarted.rows_read == 200  # started over
+    assert dest_items(tmp_path, "rewritten") == source_items(schema, "rewritten")
+
+
+def test_a_keyless_table_resumes_a_failed_refresh_by_ctid(tmp_path: Path, schema: str) -> None:
+    stream = make_items(schema, "keyless_resume", 200, key=False)
+    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    with failpoints_on("after_staging:3=raise"):
+        assert run_sync(tmp_path).status == "failed"
+    resumed = run_sync(tmp_path)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.rows_read == 160
+    assert dest_items(tmp_path, "keyless_resume") == source_items(schema, "keyless_resume")
+
+
 def test_a_failure_right_after_a_batch_is_read_is_transient_and_resumes_after_the_last_commit(
     tmp_path: Path, schema: str
 ) -> None:

@@ -147,6 +147,17 @@ def test_checkpoints_over_many_driver_batches_are_the_servers_text_of_each_batch
     assert marks[0][0] == "2026-01-01 00:00:00.00332+00"  # PostgreSQL's text: trailing zeros trimmed
     assert order == [r[2] for r in rows]
 
+    # a table is read in physical order: each mark is the ctid of its batch's last row
+    sizes, marks, order = batches_and_marks("full_refresh", None)
+    rows = pg(f"SELECT ctid::text AS tid, a FROM {schema}.many ORDER BY ctid")
+    assert sizes == [bs] * 30 + [90]
+    assert marks == [[rows[i][0]] for i in ends]
+    assert order == [r[1] for r in rows]
+    assert order != sorted(order, key=lambda a: (f"k{a % 7}", a))  # not the key's order
+
+    # a view has no ctid: it is read in key order, each mark the key of the batch's last row
+    pg(f"CREATE VIEW {schema}.many_v AS SELECT * FROM {schema}.many")
+    src = source(schema, "many_v", include_views=True)
     sizes, marks, order = batches_and_marks("full_refresh", None)
     rows = pg(f"SELECT b, a FROM {schema}.many ORDER BY b, a")
     assert sizes == [bs] * 30 + [90]

@@ -56,6 +56,7 @@ class DuckDBLoader(StreamLoader):
         if target.build_beside:
             self.table = target.table + BUILDING_SUFFIX
         self.changes = self._prepare()
+        self.json_columns = [i for i, c in enumerate(target.stream.columns) if c.type.kind == "json"]
 
     # -- table preparation -----------------------------------------------------------
 
@@ -121,6 +122,10 @@ class DuckDBLoader(StreamLoader):
             i = batch.schema.get_field_index(DELETED)
             deleted = pc.fill_null(batch.column(i), False)
             batch = batch.remove_column(i)
+        for i in self.json_columns:
+            # already valid JSON text: as arrow.json, DuckDB stores it without parsing it again
+            batch = batch.set_column(i, batch.schema.field(i).name,
+                                     pa.ExtensionArray.from_storage(pa.json_(), batch.column(i)))
         batch = batch.append_column(SYNCED_AT, pa.repeat(now, n)) \
             .append_column(DELETED, deleted) \
             .append_column(SEQ, sequence(self.seq, n))

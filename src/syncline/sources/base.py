@@ -29,8 +29,8 @@ class Source(ABC):
     modes: frozenset[str] = frozenset({"full_refresh", "incremental"})
     #: False when the source tracks its own position (file offsets, page tokens).
     incremental_needs_cursor: bool = True
-    #: True when the first checkpoint of a fresh full-refresh read carries `fingerprint`,
-    #: taken in the read's own snapshot (no separate pass before it).
+    #: True when the checkpoints of a fresh full-refresh read carry `fingerprint`, taken in
+    #: the read's own snapshot (no separate pass before it); the newest one stands.
     fingerprint_in_read: bool = False
 
     def __init__(self, name: str, config: BaseModel, context: SourceContext) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -16,7 +16,7 @@ from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
 from syncline.sources import postgres_arrow as arrow
 from syncline.sources.base import Source
-from syncline.sources.postgres_read import build_query, plan_columns, result_types
+from syncline.sources.postgres_read import ALIAS, CTID, build_query, plan_columns, result_types
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
@@ -312,17 +312,36 @@ class PostgresSource(Source):
             raise self._classify(exc, f"counting {stream.name}") from None
 
     def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
-        """Whether a row was inserted, updated or deleted since `fingerprint()`.
+        """Whether a row was inserted, updated or deleted since `fingerprint()`, or, for a
+        read in ctid order, in the part of the table read before its checkpoint.
 
         One scan on the server: a row version written by a transaction that the recorded
         snapshot could not see (committed later, even if it began earlier) is a change; a
         delete alone shows in the count. A row's 32-bit xmin gets the epoch of the current
         transaction counter; a frozen row mistaken for a new one only costs a restart.
+
+        After a ctid-order read the scan covers only the ctids up to the checkpoint: if
+        those rows are as they were, the rest of the table is read now, and the result is
+        the table as it is now. A new file (VACUUM FULL, CLUSTER, TRUNCATE) is a change.
         """
-        count, _, snapshot = fingerprint.partition(":")
-        query = sql.SQL(_UNSEEN_SQL).format(self._relation(stream.name))
+        relation = self._relation(stream.name)
+        query = sql.SQL(_UNSEEN_SQL).format(relation)
+        args: list[Any] = []
+        if fingerprint.startswith("ctid:"):
+            _, filenode, count, last, snapshot = fingerprint.split(":", 4)
+            query += sql.SQL(" WHERE t.ctid <= CAST(%s AS tid)")
+            args = [snapshot, last]
+        else:
+            count, _, snapshot = fingerprint.partition(":")
+            filenode, args = "", [snapshot]
         try:
-            row = self._meta_conn().execute(query, [snapshot]).fetchone()
+            conn = self._meta_conn()
+            row = conn.execute(query, args).fetchone()
+            if filenode:
+                node = conn.execute("SELECT pg_relation_filenode(%s::regclass)",
+                                    [relation.as_string(conn)]).fetchone()
+                if node is None or str(node[0]) != filenode:
+                    return True
         except psycopg.errors.UndefinedFunction:
             return True  # before PostgreSQL 13 there is no snapshot test: restart to be exact
         except psycopg.Error as exc:
@@ -357,24 +376,38 @@ class PostgresSource(Source):
         finally:
             conn.close()
 
-    def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False
-              ) -> Iterator[StreamItem]:
+    def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False,
+              physical: bool = True) -> Iterator[StreamItem]:
         """The rows of `req`, read by the ADBC driver in the snapshot of `conn`'s transaction.
 
         `conn` is in a REPEATABLE READ transaction: the upper bound is read there, and the
-        driver's connection imports its snapshot, so both see the same rows. With
-        `fingerprint`, `conn` counts the table in that snapshot while the rows stream, and
-        the first checkpoint carries the result (see `fingerprint_in_read`).
+        driver's connection imports its snapshot, so both see the same rows.
+
+        A full refresh of a plain table reads it in physical order (`_physical_read`);
+        every checkpoint then carries a fingerprint of the rows before it. Other full
+        refreshes (views, partitioned tables, or with `physical` false) read in primary
+        key order; with `fingerprint`, `conn` counts the table in the read's snapshot while
+        the rows stream, and the first checkpoint carries the result.
         """
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
-        query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns)
+        order = None
+        where = _physical_read(conn, req, relation) if physical else None
+        if where is not None:
+            order = arrow.Physical(filenode=where[0], snapshot=where[1], rows=int((req.checkpoint or {}).get("rows", 0)),
+                                   texts=_texts_by_ctid(conn, relation, columns.row_json))
+        query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns,
+                                       by_ctid=order is not None)
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         setup = [
             _SESSION, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(row[0])).as_string(conn),
         ]
+        if order is not None:
+            # a scan that starts mid-table (synchronized) or runs in parallel breaks ctid order
+            setup.append("SET LOCAL synchronize_seqscans = off")
+            setup.append("SET LOCAL max_parallel_workers_per_gather = 0")
         try:
             adbc = arrow.connect(arrow.conninfo(self._conninfo()))
         except arrow.ERRORS as exc:
@@ -383,8 +416,8 @@ class PostgresSource(Source):
             with ThreadPoolExecutor(1, thread_name_prefix="syncline-count") as pool, \
                     arrow.record_batches(adbc, setup, query.as_string(conn),
                                          arrow.hint_bytes(req.batch_size)) as reader:
-                counted = pool.submit(_fingerprint, conn, relation) if fingerprint else None
-                for item in arrow.read_items(reader, req, positions, columns):
+                counted = pool.submit(_fingerprint, conn, relation) if fingerprint and order is None else None
+                for item in arrow.read_items(reader, req, positions, columns, order):
                     if counted is not None and isinstance(item, Checkpoint):
                         item = Checkpoint({**item.value, "fingerprint": counted.result()})
                         counted = None
@@ -392,6 +425,45 @@ class PostgresSource(Source):
         finally:
             with contextlib.suppress(*arrow.ERRORS, RuntimeError):
                 adbc.close()  # never hide the error that brought us here
+
+
+def _physical_read(conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier
+                   ) -> tuple[int, str] | None:
+    """(file node, snapshot) of a full refresh that reads in ctid order, or None where it cannot.
+
+    A sequential scan with no sort is the cheapest read there is, and unlike an index scan
+    it stays sequential on a table whose rows are not stored in key order. A ctid names
+    a row only in a plain table or materialized view without inheritance children, and
+    only while the table keeps its file (VACUUM FULL, CLUSTER and TRUNCATE give it a new
+    one, which the fingerprint records). A build begun in key order resumes in key order.
+    """
+    if req.mode != "full_refresh":
+        return None
+    cp = req.checkpoint
+    if cp is not None and cp.get("columns") != [CTID]:
+        return None
+    row = conn.execute(
+        "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, pg_relation_filenode(c.oid), "
+        "pg_current_snapshot()::text FROM pg_class c WHERE c.oid = %s::regclass",
+        [relation.as_string(conn)]).fetchone()
+    if row is None or not row[0] or row[1] is None:
+        return None
+    return int(row[1]), str(row[2])
+
+
+def _texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None
+                   ) -> Callable[[list[str]], dict[str, str]]:
+    """Bad rows' text, fetched by ctid in the read's snapshot (rare: only rows with a value
+    that has no canonical form)."""
+    def texts(tids: list[str]) -> dict[str, str]:
+        if row_json is None or not tids:
+            return {}
+        ctid = sql.Identifier(ALIAS, CTID)
+        # the texts use format('%s', ...): the ctids go in as a literal, not a parameter
+        query = sql.SQL("SELECT {}::text, {} FROM {} AS {} WHERE {} = ANY(CAST({} AS tid[]))").format(
+            ctid, row_json, relation, sql.Identifier(ALIAS), ctid, sql.Literal(tids))
+        return {str(t): str(j) for t, j in conn.execute(query).fetchall()}
+    return texts
 
 
 def _fingerprint(conn: psycopg.Connection[Any], relation: sql.Identifier) -> str | None:

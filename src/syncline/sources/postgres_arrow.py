@@ -9,15 +9,18 @@ the requested size, and marks a checkpoint after each.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from syncline.errors import IntegrityError
 from syncline.failpoints import failpoint
 from syncline.schema import Column
 from syncline.sources.postgres_read import Columns
@@ -85,19 +88,72 @@ def error_class(exc: BaseException) -> type[BaseException]:
     return psycopg.DatabaseError
 
 
-def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Columns
-               ) -> Iterator[StreamItem]:
+@dataclass
+class Physical:
+    """A full refresh in ctid order, and what its checkpoints prove about the rows before them.
+
+    Each checkpoint carries the fingerprint ``ctid:<filenode>:<rows>:<ctid>:<snapshot>``:
+    the table's file, the rows read up to and including that ctid, and the snapshot they
+    were read in (``PostgresSource.changed_since`` checks that prefix).
+    """
+
+    filenode: int
+    snapshot: str
+    #: rows at or before the checkpoint this read resumes from
+    rows: int
+    #: the JSON text of the rows at these ctids, in the read's snapshot
+    texts: Callable[[list[str]], dict[str, str]]
+    last: bytes = b""
+
+    def fingerprint(self, last: str) -> str:
+        return f"ctid:{self.filenode}:{self.rows}:{last}:{self.snapshot}"
+
+
+def tid_text(value: bytes) -> str:
+    """A ctid's text, '(block,offset)', from its 6-byte binary form."""
+    return f"({int.from_bytes(value[:4], 'big')},{int.from_bytes(value[4:6], 'big')})"
+
+
+def _ordered(tids: pa.ChunkedArray, physical: Physical, stream: str) -> None:
+    """Raise unless the ctids rise strictly from the previous batch's last: resuming after
+    a ctid is exact only for rows read in that order. Big-endian bytes of one length
+    compare as the numbers do."""
+    values = pa.chunked_array([c.storage if isinstance(c, pa.ExtensionArray) else c for c in tids.chunks])
+    n = len(values)
+    first = values[0].as_py()
+    rising = n < 2 or pc.all(pc.greater(values.slice(1), values.slice(0, n - 1))).as_py()
+    if not rising or first <= physical.last or values.null_count:
+        raise IntegrityError(
+            f"rows of {stream} did not arrive in ctid order (after {tid_text(physical.last or bytes(6))})",
+            stream=stream, fix="this is a Syncline bug: keep the run log and report it; rerun to retry")
+    physical.last = values[-1].as_py()
+
+
+def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Columns,
+               physical: Physical | None = None) -> Iterator[StreamItem]:
     """Batches of ``req.batch_size`` rows, each followed by its checkpoint."""
     types = [req.stream.column(p) for p in positions]
     at = columns.positions_at(req.stream, positions)
     keyless_incremental = req.mode == "incremental" and not req.primary_key
     row_text = columns.row_text_at(req.stream, positions)
     for rows, lookahead in _slices(reader, req.batch_size):
-        batch, bad = arrow_to_batch(rows, req.stream, columns.native,
-                                    rows.column(row_text) if row_text is not None else None)
+        texts: Callable[[list[int]], list[str | None]] | None = None
+        if physical is not None:
+            tids = rows.column(at[0])
+            _ordered(tids, physical, req.stream.name)
+            texts = _by_ctid(tids, physical)
+        elif row_text is not None:
+            texts = _by_index(rows.column(row_text))
+        batch, bad = arrow_to_batch(rows, req.stream, columns.native, texts)
         failpoint("source_read")
         yield from bad
         yield batch
+        if physical is not None:
+            physical.rows += rows.num_rows
+            last_tid = tid_text(physical.last)
+            yield Checkpoint({"after": [last_tid], "columns": positions, "rows": physical.rows,
+                              "fingerprint": physical.fingerprint(last_tid)})
+            continue
         last = [_json_safe(types[i], rows.column(j)[-1].as_py()) for i, j in enumerate(at)]
         if req.mode == "full_refresh":
             if positions:
@@ -111,6 +167,18 @@ def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Col
             if lookahead.column(at[0])[0].as_py() == rows.column(at[0])[-1].as_py():
                 continue
         yield Checkpoint({"cursor": last[0], "key": last[1:], "columns": positions})
+
+
+def _by_index(column: pa.ChunkedArray) -> Callable[[list[int]], list[str | None]]:
+    return lambda rows: [column[i].as_py() for i in rows]
+
+
+def _by_ctid(tids: pa.ChunkedArray, physical: Physical) -> Callable[[list[int]], list[str | None]]:
+    def texts(rows: list[int]) -> list[str | None]:
+        wanted = [tid_text(tids[i].as_py()) for i in rows]
+        found = physical.texts(wanted)
+        return [found.get(t) for t in wanted]
+    return texts
 
 
 def _slices(reader: Any, size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:

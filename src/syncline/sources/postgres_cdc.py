@@ -158,7 +158,7 @@ class CdcReader:
                           checkpoint={"after": after, "columns": keys} if after is not None else None,
                           batch_size=self.req.batch_size)
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for item in self.src._read(self.conn, sub):
+        for item in self.src._read(self.conn, sub, physical=False):  # resumes by key
             if isinstance(item, pa.RecordBatch):
                 lsn = pa.array([start] * item.num_rows, type=pa.int64())
                 yield item.append_column(LSN_COLUMN, lsn)

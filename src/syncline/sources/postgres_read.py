@@ -21,12 +21,14 @@ from syncline.stream import ReadRequest
 
 _TEMPORAL = ("timestamp", "timestamptz", "date")
 _NOTHING = sql.SQL("false")
-_ALIAS = "_syncline_t"
+ALIAS = "_syncline_t"
+#: The position of a read in physical order: the row version's (block, offset).
+CTID = "ctid"
 
 
 def _ref(*column: str) -> sql.Identifier:
     # qualified: in ORDER BY a bare name would also match the position columns' output names
-    return sql.Identifier(_ALIAS, *column)
+    return sql.Identifier(ALIAS, *column)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,12 @@ class Columns:
     row_text: sql.Composable | None
     #: columns read in binary whose values are their own exact text (integers, text)
     exact: frozenset[str]
+    #: that JSON array for any row, to fetch a bad row's text by its ctid
+    row_json: sql.Composable | None = None
 
     def positions_at(self, stream: StreamSchema, positions: list[str]) -> list[int]:
         """Where each position column's value is in a result row: the column itself when
-        exact, else the text column appended for it (in order, after the stream's columns)."""
+        exact, else the column appended for it (in order, after the stream's columns)."""
         at, appended = [], len(stream.columns)
         for p in positions:
             if p in self.exact:
@@ -53,8 +57,8 @@ class Columns:
         return at
 
     def row_text_at(self, stream: StreamSchema, positions: list[str]) -> int | None:
-        if self.row_text is None:
-            return None
+        if self.row_text is None or positions == [CTID]:
+            return None  # a read in ctid order fetches a bad row's text by its ctid
         return len(stream.columns) + sum(p not in self.exact for p in positions)
 
 
@@ -87,11 +91,11 @@ def plan_columns(stream: StreamSchema, oids: list[int]) -> Columns:
         suspect = SUSPECT_SQL.get((oid, col.type.kind))
         if suspect is not None:
             suspects.append(sql.SQL("(" + suspect.replace("{c}", "{}") + ")").format(_ref(col.name)))
+    row_json = sql.SQL("to_json(ARRAY[{}]::text[])::text").format(sql.SQL(", ").join(texts))
     row_text = None
     if suspects:
-        row_text = sql.SQL("CASE WHEN {} THEN to_json(ARRAY[{}]::text[])::text END").format(
-            sql.SQL(" OR ").join(suspects), sql.SQL(", ").join(texts))
-    return Columns(select, native, row_text, frozenset(exact))
+        row_text = sql.SQL("CASE WHEN {} THEN {} END").format(sql.SQL(" OR ").join(suspects), row_json)
+    return Columns(select, native, row_text, frozenset(exact), row_json)
 
 
 def _text(col: Column, oid: int) -> sql.Composable:
@@ -106,7 +110,7 @@ def _text(col: Column, oid: int) -> sql.Composable:
 
 def build_query(
     conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int,
-    columns: Columns,
+    columns: Columns, by_ctid: bool = False,
 ) -> tuple[sql.Composed, list[str]]:
     """The SELECT and the position columns it appends.
 
@@ -117,16 +121,23 @@ def build_query(
     (integers, text), then the suspect rows' text if any column can hold a value with
     no canonical form.
 
+    With ``by_ctid`` a full refresh reads the table in physical order, a sequential scan
+    with no sort, and its position is the ctid, appended in binary; a suspect row's text
+    is then fetched by its ctid instead of being computed for every row.
+
     COPY takes no bind parameters, so values are embedded as ``sql.Literal`` (psycopg's
     own quoting), never formatted into the text.
     """
     select = list(columns.select)
     if req.mode == "incremental":
         where, order, positions = _incremental(conn, req, relation, lookback_s)
+    elif by_ctid:
+        where, order, positions = _physical(req)
     else:
         where, order, positions = _full_refresh(req)
-    select += [sql.SQL("{}::text").format(_ref(p)) for p in positions if p not in columns.exact]
-    if columns.row_text is not None:
+    select += [_ref(p) if p == CTID else sql.SQL("{}::text").format(_ref(p))
+               for p in positions if p not in columns.exact]
+    if columns.row_text is not None and positions != [CTID]:
         select.append(columns.row_text)
     query = sql.SQL("SELECT {} FROM {} AS {}").format(sql.SQL(", ").join(select), relation, _ref())
     if where is not None:
@@ -183,6 +194,15 @@ def _full_refresh(req: ReadRequest) -> tuple[sql.Composable | None, sql.Composab
     cols = [_column(req.stream, k, "primary key") for k in keys]
     where = sql.SQL("{} > {}").format(_row(idents), _row([_value(c, v) for c, v in zip(cols, after)]))
     return where, order, keys
+
+
+def _physical(req: ReadRequest) -> tuple[sql.Composable | None, None, list[str]]:
+    """A full refresh in ctid order: from the start, or after the checkpoint's ctid."""
+    cp = _check_positions(req, [CTID])
+    after = (cp or {}).get("after")
+    if after is None:
+        return None, None, [CTID]
+    return sql.SQL("{} > CAST({} AS tid)").format(_ref(CTID), sql.Literal(after[0])), None, [CTID]
 
 
 def _incremental(

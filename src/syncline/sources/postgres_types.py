@@ -140,14 +140,15 @@ _RANGE: dict[str, tuple[pa.DataType, int, int]] = {
 
 
 def arrow_to_batch(table: pa.Table, stream: StreamSchema, native: Sequence[bool],
-                   row_text: pa.ChunkedArray | None) -> tuple[pa.RecordBatch, list[BadRecord]]:
+                   row_text: Callable[[list[int]], list[str | None]] | None
+                   ) -> tuple[pa.RecordBatch, list[BadRecord]]:
     """Columns read by the ADBC driver (in stream column order) to a batch of the canonical schema.
 
     Where ``native`` is true the driver's Arrow values are cast (int16 to int32, or nothing
     to do); dates and timestamps outside years 1 to 9999 make their row bad. The other
-    columns are PostgreSQL's text, converted as ``text_to_batch`` does. ``row_text`` holds,
-    for the rows the server found suspect, a JSON array of the text of every column: a
-    BadRecord holds exactly what a text read would have held.
+    columns are PostgreSQL's text, converted as ``text_to_batch`` does. ``row_text`` gives,
+    for bad rows by their index, a JSON array of the text of every column (None where the
+    server did not foresee the row): a BadRecord holds exactly what a text read would have held.
     """
     arrow_schema = stream.arrow_schema()
     arrays: list[pa.Array] = []
@@ -165,8 +166,10 @@ def arrow_to_batch(table: pa.Table, stream: StreamSchema, native: Sequence[bool]
     bad: list[BadRecord] = []
     if bad_rows:
         names = stream.column_names
-        for i, reason in sorted(bad_rows.items()):
-            text = row_text[i].as_py() if row_text is not None else None
+        rows = sorted(bad_rows)
+        texts = row_text(rows) if row_text is not None else [None] * len(rows)
+        for i, text in zip(rows, texts, strict=True):
+            reason = bad_rows[i]
             record = dict(zip(names, json.loads(text))) if text is not None else \
                 _record_of(table, names, i)
             if isinstance(reason, Column):
