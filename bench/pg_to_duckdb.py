@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true", help="no dlt rows")
     parser.add_argument("--install-peers", action="store_true",
                         help=f"create {PEERS.relative_to(HERE.parent)} with dlt and connectorx, then run")
-    parser.add_argument("--memory-limit", default="64MB", help="DuckDB memory_limit of Syncline's destination")
+    parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit of Syncline's destination")
     parser.add_argument("--only", nargs="*", help="measure only these rows (names as printed)")
     args = parser.parse_args()
     if args.install_peers:

@@ -127,7 +127,7 @@ def measure(code: str, *args: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--memory-limit", default="64MB", help="DuckDB memory_limit of the destination")
+    parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit of the destination")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)

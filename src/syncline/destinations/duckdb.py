@@ -74,8 +74,9 @@ class DuckDBConfig(BaseModel):
     type: Literal["duckdb"]
     path: str = Field(description="Database file; relative paths start at the workspace folder.")
     memory_limit: str = Field(
-        "64MB", description="DuckDB memory_limit for loads; beyond it DuckDB spills to disk, so RSS "
-        "stays flat however large the table grows."
+        "256MB", description="DuckDB memory_limit for loads; beyond it DuckDB spills to disk, so RSS "
+        "stays flat however large the table grows. Below about 256MB DuckDB hands its buffers back to "
+        "the system after every commit and spends CPU taking them again."
     )
     merge_memory_limit: str = Field(
         "1GB", description="DuckDB memory_limit while a merge commit runs: matching staged keys "

@@ -171,7 +171,8 @@ class DuckDBLoader(StreamLoader):
         try:
             con.execute("BEGIN")
             self._check_fence()
-            staged = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+            staged = (con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0] if self.spilled
+                      else sum(b.num_rows for b in self.pending))
             committed = self._publish(source, staged)
             self._write_quarantine()
             failpoint("in_commit")

@@ -23,6 +23,9 @@ from syncline.sources.registry import build_source
 from syncline.store.leases import LeaseGrant, Leases
 from syncline.store.store import MetadataStore, StreamStats
 
+#: Seconds between copies of a stream's checkpoint into the metadata store (for display).
+MIRROR_EVERY_S = 1.0
+
 
 @dataclass
 class RunResult:
@@ -224,8 +227,15 @@ class Runner:
         self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
         lease.beat(force=True)
 
-        def mirror(state: dict[str, Any]) -> None:
-            self.store.mirror_checkpoint(connection, plan.stream.name, state)
+        mirrored = [-MIRROR_EVERY_S]
+
+        def mirror(state: dict[str, Any], final: bool = False) -> None:
+            # the destination's own state row is committed with every batch; the store's
+            # copy is for display, so it follows at most once a second (and at the end)
+            now = time.monotonic()
+            if final or now - mirrored[0] >= MIRROR_EVERY_S:
+                self.store.mirror_checkpoint(connection, plan.stream.name, state)
+                mirrored[0] = now
             lease.beat()
 
         try:

@@ -168,7 +168,7 @@ def load_stream(
         final_source = last_source_state if plan.mode in ("incremental", "cdc") else None
         loader.finish(new_state(final_source, final_phase))
         if on_commit:
-            on_commit(new_state(final_source, final_phase))
+            on_commit(new_state(final_source, final_phase), final=True)
     except BaseException:
         loader.abort()
         raise
