@@ -437,8 +437,8 @@ def _physical_read(conn: psycopg.Connection[Any], req: ReadRequest, relation: sq
     only while the table keeps its file (VACUUM FULL, CLUSTER and TRUNCATE give it a new
     one, which the fingerprint records). A build begun in key order resumes in key order.
     """
-    if req.mode != "full_refresh":
-        return None
+    if req.mode != "full_refresh" or conn.info.server_version < 130000:
+        return None  # before PostgreSQL 13 there is no pg_current_snapshot() to fingerprint with
     cp = req.checkpoint
     if cp is not None and cp.get("columns") != [CTID]:
         return None
