@@ -325,23 +325,13 @@ class PostgresSource(Source):
         the table as it is now. A new file (VACUUM FULL, CLUSTER, TRUNCATE) is a change.
         """
         relation = self._relation(stream.name)
-        query = sql.SQL(_UNSEEN_SQL).format(relation)
-        args: list[Any] = []
-        if fingerprint.startswith("ctid:"):
-            _, filenode, count, last, snapshot = fingerprint.split(":", 4)
-            query += sql.SQL(" WHERE t.ctid <= CAST(%s AS tid)")
-            args = [snapshot, last]
-        else:
-            count, _, snapshot = fingerprint.partition(":")
-            filenode, args = "", [snapshot]
         try:
             conn = self._meta_conn()
-            row = conn.execute(query, args).fetchone()
-            if filenode:
-                node = conn.execute("SELECT pg_relation_filenode(%s::regclass)",
-                                    [relation.as_string(conn)]).fetchone()
-                if node is None or str(node[0]) != filenode:
-                    return True
+            if fingerprint.startswith("ctid:"):
+                _, filenode, count, last, snapshot = fingerprint.split(":", 4)
+                return _prefix_changed(conn, relation, int(filenode), int(count), last, snapshot)
+            count, _, snapshot = fingerprint.partition(":")
+            row = conn.execute(sql.SQL(_UNSEEN_SQL).format(relation), [snapshot]).fetchone()
         except psycopg.errors.UndefinedFunction:
             return True  # before PostgreSQL 13 there is no snapshot test: restart to be exact
         except psycopg.Error as exc:
@@ -391,10 +381,13 @@ class PostgresSource(Source):
         """
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
-        order = None
-        where = _physical_read(conn, req, relation) if physical else None
-        if where is not None:
-            order = arrow.Physical(filenode=where[0], snapshot=where[1], rows=int((req.checkpoint or {}).get("rows", 0)),
+        order: arrow.Physical | None = None
+        file_and_snapshot = _physical_read(conn, req, relation) if physical else None
+        if file_and_snapshot is not None:
+            filenode, snapshot = file_and_snapshot
+            _check_prefix(conn, relation, req, filenode)
+            order = arrow.Physical(filenode=filenode, snapshot=snapshot,
+                                   rows=int((req.checkpoint or {}).get("rows", 0)),
                                    texts=_texts_by_ctid(conn, relation, columns.row_json))
         query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns,
                                        by_ctid=order is not None)
@@ -449,6 +442,36 @@ def _physical_read(conn: psycopg.Connection[Any], req: ReadRequest, relation: sq
     if row is None or not row[0] or row[1] is None:
         return None
     return int(row[1]), str(row[2])
+
+
+def _check_prefix(conn: psycopg.Connection[Any], relation: sql.Identifier, req: ReadRequest, filenode: int
+                  ) -> None:
+    """A resumed read in ctid order reads only the rows after its checkpoint: make sure, in
+    this read's own snapshot, that the rows before it are still those committed (the
+    engine checked before the read began; a write may have landed in between)."""
+    cp = req.checkpoint or {}
+    if cp.get("after") is None or "snapshot" not in cp:
+        return
+    if _prefix_changed(conn, relation, int(cp["filenode"]), int(cp["rows"]), str(cp["after"][0]),
+                       str(cp["snapshot"]), now=filenode):
+        raise TransientError(
+            f"{req.stream.name} changed just before this resumed read began",
+            stream=req.stream.name, fix="nothing to do: the next attempt sees the change and starts "
+            "the build over")
+
+
+def _prefix_changed(conn: psycopg.Connection[Any], relation: sql.Identifier, filenode: int, rows: int,
+                    last: str, snapshot: str, now: int | None = None) -> bool:
+    """Whether the table has a new file, or its rows up to ctid `last` differ from the `rows`
+    rows `snapshot` saw there: one scan of that part (`now` is the file node if known)."""
+    if now is None:
+        node = conn.execute("SELECT pg_relation_filenode(%s::regclass)", [relation.as_string(conn)]).fetchone()
+        now = None if node is None or node[0] is None else int(node[0])
+    if now != filenode:
+        return True
+    query = sql.SQL(_UNSEEN_SQL).format(relation) + sql.SQL(" WHERE t.ctid <= CAST(%s AS tid)")
+    row = conn.execute(query, [snapshot, last]).fetchone()
+    return row is None or int(row[0]) != rows or bool(row[1])
 
 
 def _texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None

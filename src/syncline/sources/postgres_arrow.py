@@ -152,6 +152,7 @@ def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Col
             physical.rows += rows.num_rows
             last_tid = tid_text(physical.last)
             yield Checkpoint({"after": [last_tid], "columns": positions, "rows": physical.rows,
+                              "snapshot": physical.snapshot, "filenode": physical.filenode,
                               "fingerprint": physical.fingerprint(last_tid)})
             continue
         last = [_json_safe(types[i], rows.column(j)[-1].as_py()) for i, j in enumerate(at)]
