@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pyarrow as pa
 import pytest
@@ -325,6 +326,39 @@ def test_lookback_catches_a_row_committed_late_with_an_older_cursor(
     ids = [r[0] for r in dest_items(tmp_path, table)]
     assert (11 in ids) is late_row_arrives
     assert len(ids) == len(set(ids))  # rows read again are merged, never duplicated
+
+
+def test_a_first_incremental_load_by_a_configured_key_still_merges_its_repeats(
+    tmp_path: Path, schema: str
+) -> None:
+    # a key the table does not enforce may come twice in one read: the first load merges
+    stream = make_items(schema, "repeats", 10, key=False)
+    insert_items(schema, "repeats", range(1, 4), version=1)  # ids 1-3 again, a day later
+    write_ws(tmp_path, schema, {stream: {"mode": "incremental", "cursor": "updated_at",
+                                         "primary_key": ["id"]}}, batch_size=4)
+    first = run_sync(tmp_path)
+    assert first.status == "succeeded", first.error
+    latest = pg(f"SELECT DISTINCT ON (id) id, name, price, updated_at FROM {stream} ORDER BY id, updated_at DESC")
+    assert dest_items(tmp_path, "repeats") == latest
+    assert [r[1] for r in latest[:3]] == ["v1 1", "v1 2", "v1 3"]
+
+
+def test_an_incremental_stream_read_again_from_the_start_merges_into_the_rows_it_has(
+    tmp_path: Path, schema: str
+) -> None:
+    # the first load into an empty table only inserts; a table that has rows is merged into
+    stream = make_items(schema, "again", 50)
+    write_ws(tmp_path, schema, {stream: {"mode": "incremental", "cursor": "updated_at"}}, batch_size=20)
+    assert run_sync(tmp_path).rows_committed == 50
+    assert dest_items(tmp_path, "again") == source_items(schema, "again")
+    pg(f"UPDATE {stream} SET name = 'changed' WHERE id <= 5")
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    con.execute("DELETE FROM dst._syncline_state")  # as `syncline state c --reset` does
+    con.close()
+    again = run_sync(tmp_path)
+    assert again.status == "succeeded", again.error
+    assert again.rows_read == 50
+    assert dest_items(tmp_path, "again") == source_items(schema, "again")  # 50 rows, none twice
 
 
 def test_a_failed_full_refresh_resumes_from_the_committed_key_or_starts_over_after_a_write(

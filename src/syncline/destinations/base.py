@@ -45,6 +45,9 @@ class LoadTarget:
     restart_build: bool = False
     #: The run's fencing token; every commit checks it is still the newest one.
     fence_token: int | None = None
+    #: A merge whose rows come from one read of one snapshot, from its start, by the table's
+    #: own primary key: no key comes twice, so into an empty table it may simply insert.
+    keys_once: bool = False
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class DuckDBLoader(StreamLoader):
         if target.build_beside:
             self.table = target.table + BUILDING_SUFFIX
         self.changes = self._prepare()
+        # a first load into an empty table whose keys each come once: inserts, not merges
+        self.insert_only = target.keys_once and self._empty_table()
         self.json_columns = [i for i, c in enumerate(target.stream.columns) if c.type.kind == "json"]
 
     # -- table preparation -----------------------------------------------------------
@@ -239,10 +241,13 @@ class DuckDBLoader(StreamLoader):
         )
         return cols, exprs
 
+    def _empty_table(self) -> bool:
+        return not self.dest.con.execute(f"SELECT EXISTS (SELECT 1 FROM {self.fq})").fetchall()[0][0]
+
     def _publish(self, source: str, staged: int) -> int:
         con = self.dest.con
         cols, exprs = self._select_list("s")
-        if self.target.write != "merge" or not self.target.primary_key:
+        if self.target.write != "merge" or not self.target.primary_key or self.insert_only:
             inserted = con.execute(f"INSERT INTO {self.fq} ({cols}) SELECT {exprs} FROM {source} s").fetchall()[0][0]
             if inserted != staged:
                 raise IntegrityError(

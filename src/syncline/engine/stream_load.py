@@ -106,10 +106,13 @@ def load_stream(
         checkpoint, restart = None, True
         observer.warning(f"{plan.stream.name}: the source changed since this full refresh was "
                          "interrupted; it starts over, so no row read before the change is published")
+    keys_once = (checkpoint is None and plan.mode in source.snapshot_modes
+                 and bool(plan.primary_key) and tuple(plan.primary_key) == tuple(plan.stream.primary_key))
     target = LoadTarget(
         connection=connection, schema=schema, table=plan.table, stream=plan.stream,
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
         build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
+        keys_once=keys_once,
     )
     loader = destination.loader(target)
     progress = StreamProgress(

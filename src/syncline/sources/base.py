@@ -32,6 +32,9 @@ class Source(ABC):
     #: True when the checkpoints of a fresh full-refresh read carry `fingerprint`, taken in
     #: the read's own snapshot (no separate pass before it); the newest one stands.
     fingerprint_in_read: bool = False
+    #: Modes in which one read is one snapshot of a table: each value of the table's own
+    #: primary key comes at most once, so a first load into an empty table needs no merge.
+    snapshot_modes: frozenset[str] = frozenset()
 
     def __init__(self, name: str, config: BaseModel, context: SourceContext) -> None:
         self.name = name

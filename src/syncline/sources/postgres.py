@@ -97,6 +97,7 @@ class PostgresSource(Source):
     config: PostgresConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
     fingerprint_in_read = True
+    snapshot_modes = frozenset({"full_refresh", "incremental"})  # one REPEATABLE READ transaction
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
