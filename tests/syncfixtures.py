@@ -77,6 +77,28 @@ def write_ws(root: Path, streams: dict[str, Any] | None, *, batch_size: int = 10
     return root
 
 
+def sqlite_script(db: Path, script: str) -> None:
+    """Run `script` on the SQLite source file `db` (made if missing) and commit it."""
+    con = sqlite3.connect(db)
+    con.executescript(script)
+    con.commit()
+    con.close()
+
+
+def rebuild_t(db: Path, ddl: str, keep: str, new_rows: str) -> None:
+    """Table `t` of `db` made again as `ddl`: its rows copied by the SELECT list `keep`, then `new_rows`."""
+    sqlite_script(db, f"ALTER TABLE t RENAME TO old; {ddl}; INSERT INTO t SELECT {keep} FROM old; "
+                      f"DROP TABLE old; INSERT INTO t VALUES {new_rows};")
+
+
+#: A source table `t` whose `seen` column is a timestamp, then a boolean: no destination
+#: column can follow that change.
+SEEN_AS_TIMESTAMP = ("CREATE TABLE t (id INTEGER PRIMARY KEY, seen TIMESTAMP, updated_at TIMESTAMP); "
+                     "INSERT INTO t VALUES (1, '2026-01-01 00:00:00', '2026-01-01 00:00:00');")
+SEEN_AS_BOOLEAN = ("DROP TABLE t; CREATE TABLE t (id INTEGER PRIMARY KEY, seen BOOLEAN, updated_at TIMESTAMP); "
+                   "INSERT INTO t VALUES (2, 1, '2026-01-02 00:00:00');")
+
+
 def run_sync(root: Path, **kwargs: Any) -> RunResult:
     ws = load_workspace(root)
     store = MetadataStore(ws.metadata_url())

@@ -34,7 +34,17 @@ from syncline.errors import (
 from syncline.schema import Column, DataType, StreamSchema
 
 from services import require_postgres
-from syncfixtures import expected_items, failpoints_on, item_row, make_items, run_sync
+from syncfixtures import (
+    SEEN_AS_BOOLEAN,
+    SEEN_AS_TIMESTAMP,
+    expected_items,
+    failpoints_on,
+    item_row,
+    make_items,
+    rebuild_t,
+    run_sync,
+    sqlite_script,
+)
 
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 ITEM_COLUMNS = "id, name, price, ratio, active, meta, born, created, updated_at"
@@ -206,23 +216,14 @@ def test_failed_full_refresh_keeps_yesterdays_table_then_resumes(
 
 def test_columns_are_added_and_widened_in_place(tmp_path: Path, schema: str) -> None:
     db = tmp_path / "src.db"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, amount INTEGER, "
-                "seen TIMESTAMP, updated_at TIMESTAMP)")
-    con.execute("INSERT INTO t VALUES (1, 10, 7, '2026-01-01 10:00:00', '2026-01-01 00:00:00')")
-    con.commit()
+    sqlite_script(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, amount INTEGER, seen TIMESTAMP, "
+                      "updated_at TIMESTAMP); INSERT INTO t VALUES (1, 10, 7, '2026-01-01 10:00:00', "
+                      "'2026-01-01 00:00:00');")
     write_ws(tmp_path, schema, {"t": {"mode": "incremental", "cursor": "updated_at"}})
     assert run_sync(tmp_path).status == "succeeded"
-    con.executescript("""
-        ALTER TABLE t RENAME TO old;
-        CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, amount DECIMAL(6,2), seen TIMESTAMPTZ,
-                        extra DECIMAL(6,2), updated_at TIMESTAMP);
-        INSERT INTO t SELECT id, code, amount, seen, NULL, updated_at FROM old;
-        DROP TABLE old;
-        INSERT INTO t VALUES (2, 'B-20', 2.5, '2026-01-02 10:00:00+02:00', 1.5, '2026-01-02 00:00:00');
-    """)
-    con.commit()
-    con.close()
+    rebuild_t(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, amount DECIMAL(6,2), seen TIMESTAMPTZ, "
+                  "extra DECIMAL(6,2), updated_at TIMESTAMP)", "id, code, amount, seen, NULL, updated_at",
+              "(2, 'B-20', 2.5, '2026-01-02 10:00:00+02:00', 1.5, '2026-01-02 00:00:00')")
     result = run_sync(tmp_path)
     assert result.status == "succeeded", result.error
     assert pg(sql.SQL("SELECT id, code, amount, seen, extra FROM {} ORDER BY id").format(
@@ -240,19 +241,10 @@ def test_columns_are_added_and_widened_in_place(tmp_path: Path, schema: str) -> 
 def test_incompatible_type_change_fails_with_contract_error_naming_column(
         tmp_path: Path, schema: str) -> None:
     db = tmp_path / "src.db"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, seen TIMESTAMP, updated_at TIMESTAMP)")
-    con.execute("INSERT INTO t VALUES (1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
-    con.commit()
+    sqlite_script(db, SEEN_AS_TIMESTAMP)
     write_ws(tmp_path, schema, {"t": {"mode": "incremental", "cursor": "updated_at"}})
     assert run_sync(tmp_path).status == "succeeded"
-    con.executescript("""
-        DROP TABLE t;
-        CREATE TABLE t (id INTEGER PRIMARY KEY, seen BOOLEAN, updated_at TIMESTAMP);
-        INSERT INTO t VALUES (2, 1, '2026-01-02 00:00:00');
-    """)
-    con.commit()
-    con.close()
+    sqlite_script(db, SEEN_AS_BOOLEAN)
     result = run_sync(tmp_path)
     assert result.status == "failed" and result.error is not None
     assert result.error.failure_class == "contract"

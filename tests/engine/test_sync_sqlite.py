@@ -11,13 +11,17 @@ import pytest
 from syncline.store.store import MetadataStore
 
 from syncfixtures import (
+    SEEN_AS_BOOLEAN,
+    SEEN_AS_TIMESTAMP,
     dest_items,
     dest_query,
     expected_items,
     failpoints_on,
     item_row,
     make_items,
+    rebuild_t,
     run_sync,
+    sqlite_script,
     write_ws,
 )
 
@@ -158,21 +162,12 @@ def test_bad_value_goes_to_quarantine_and_is_counted(tmp_path: Path) -> None:
 
 def test_new_column_is_added_and_int_widens_to_text(tmp_path: Path) -> None:
     db = tmp_path / "src.db"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, updated_at TIMESTAMP)")
-    con.execute("INSERT INTO t VALUES (1, 10, '2026-01-01 00:00:00')")
-    con.commit()
+    sqlite_script(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, updated_at TIMESTAMP); "
+                      "INSERT INTO t VALUES (1, 10, '2026-01-01 00:00:00');")
     write_ws(tmp_path, {"t": {"mode": "incremental", "cursor": "updated_at"}})
     assert run_sync(tmp_path).status == "succeeded"
-    con.executescript("""
-        ALTER TABLE t RENAME TO old;
-        CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, extra DECIMAL(6,2), updated_at TIMESTAMP);
-        INSERT INTO t SELECT id, code, NULL, updated_at FROM old;
-        DROP TABLE old;
-        INSERT INTO t VALUES (2, 'B-20', 1.5, '2026-01-02 00:00:00');
-    """)
-    con.commit()
-    con.close()
+    rebuild_t(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, extra DECIMAL(6,2), updated_at TIMESTAMP)",
+              "id, code, NULL, updated_at", "(2, 'B-20', 1.5, '2026-01-02 00:00:00')")
     result = run_sync(tmp_path)
     assert result.status == "succeeded", result.error
     assert dest_query(tmp_path, "SELECT id, code, extra FROM dst.t ORDER BY id") == [
@@ -182,19 +177,10 @@ def test_new_column_is_added_and_int_widens_to_text(tmp_path: Path) -> None:
 
 def test_incompatible_type_change_fails_with_contract_error_naming_column(tmp_path: Path) -> None:
     db = tmp_path / "src.db"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, seen TIMESTAMP, updated_at TIMESTAMP)")
-    con.execute("INSERT INTO t VALUES (1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
-    con.commit()
+    sqlite_script(db, SEEN_AS_TIMESTAMP)
     write_ws(tmp_path, {"t": {"mode": "incremental", "cursor": "updated_at"}})
     assert run_sync(tmp_path).status == "succeeded"
-    con.executescript("""
-        DROP TABLE t;
-        CREATE TABLE t (id INTEGER PRIMARY KEY, seen BOOLEAN, updated_at TIMESTAMP);
-        INSERT INTO t VALUES (2, 1, '2026-01-02 00:00:00');
-    """)
-    con.commit()
-    con.close()
+    sqlite_script(db, SEEN_AS_BOOLEAN)
     result = run_sync(tmp_path)
     assert result.status == "failed" and result.error is not None
     assert result.error.failure_class == "contract"
