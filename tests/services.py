@@ -52,7 +52,8 @@ def require_rabbitmq() -> str:
 
 @contextmanager
 def postgres_schema(prefix: str) -> Iterator[str]:
-    """A uniquely named schema on the test PostgreSQL server, dropped with all in it afterwards."""
+    """A uniquely named schema on the test PostgreSQL server, dropped with all in it afterwards
+    (a Syncline read still reading there, say one hung by a faulty network, is stopped first)."""
     require_postgres()
     name = f"{prefix}_{secrets.token_hex(4)}"
     conninfo = f"host={HOST} port=5432 user=postgres dbname=test"
@@ -62,4 +63,6 @@ def postgres_schema(prefix: str) -> Iterator[str]:
         yield name
     finally:
         with psycopg.connect(conninfo, autocommit=True) as con:
+            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'syncline' AND strpos(query, %s) > 0", [name])
             con.execute(f'DROP SCHEMA "{name}" CASCADE')

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg
 import pytest
 
 from faults.harness import (
@@ -39,7 +37,7 @@ from faults.harness import (
 )
 from faults.oracle import Expected, PostgresTable
 from faults.proxy import FaultProxy
-from services import HOST, require_postgres
+from services import HOST, postgres_schema
 
 MODES = {"merge": MERGE, "append": APPEND}
 INCREMENTAL_POINTS = ["source_read", "after_read", "after_staging", "in_commit", "after_commit",
@@ -248,19 +246,9 @@ PG_CONNINFO = f"host={HOST} port=5432 user=postgres dbname=test"
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A uniquely named schema on the test server, dropped (with its readers stopped) afterwards."""
-    require_postgres()
     pytest.importorskip("syncline.sources.postgres")
-    name = f"syncline_faults_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as con:
-        con.execute(f'CREATE SCHEMA "{name}"')
-    try:
+    with postgres_schema("syncline_faults") as name:
         yield name
-    finally:
-        with psycopg.connect(PG_CONNINFO, autocommit=True) as con:
-            # a read the proxy hung may still hold its snapshot on the schema's table
-            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE application_name = 'syncline' AND strpos(query, %s) > 0", [name])
-            con.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 @pytest.mark.services

@@ -544,6 +544,16 @@ def test_missing_replication_privileges_fail_before_the_snapshot(
     assert failed.rows_read == 0
 
 
+def cdc_refused(server: Server, db: str) -> ConfigurationError:
+    """The error a CDC read of `items` stops with before reading anything."""
+    source = MysqlSource("src", MysqlConfig.model_validate(source_config(server, db)),
+                         SourceContext(root="."))
+    [stream] = source.discover()
+    with pytest.raises(ConfigurationError) as info:
+        list(source.read(ReadRequest(stream=stream, mode="cdc", primary_key=("id",))))
+    return info.value
+
+
 @pytest.mark.parametrize(("fake", "words"), [
     ({"SELECT VERSION()": [("8.0.36",)]}, "the server is MySQL 8.0.36"),
     ({"SHOW STATUS LIKE 'binlog_snapshot_%'": []}, "no binlog_snapshot_file status"),
@@ -558,13 +568,9 @@ def test_a_mysql_server_is_refused_with_incremental_suggested(
         return fake[sql] if sql in fake else real(self, sql, params)
 
     monkeypatch.setattr(CdcReader, "_query", as_mysql)
-    source = MysqlSource("src", MysqlConfig.model_validate(source_config(server, db)),
-                         SourceContext(root="."))
-    [stream] = source.discover()
-    with pytest.raises(ConfigurationError) as info:
-        list(source.read(ReadRequest(stream=stream, mode="cdc", primary_key=("id",))))
-    assert "supported on MariaDB only" in info.value.message and words in info.value.message
-    assert "mode: incremental" in (info.value.fix or "")
+    error = cdc_refused(server, db)
+    assert "supported on MariaDB only" in error.message and words in error.message
+    assert "mode: incremental" in (error.fix or "")
 
 
 def test_mariadb_before_10_5_is_refused(server: Server, db: str,
@@ -578,13 +584,9 @@ def test_mariadb_before_10_5_is_refused(server: Server, db: str,
         return real(self, sql, params)
 
     monkeypatch.setattr(CdcReader, "_query", old_server)
-    source = MysqlSource("src", MysqlConfig.model_validate(source_config(server, db)),
-                         SourceContext(root="."))
-    [stream] = source.discover()
-    with pytest.raises(ConfigurationError) as info:
-        list(source.read(ReadRequest(stream=stream, mode="cdc", primary_key=("id",))))
-    assert "has no binlog_row_metadata" in info.value.message
-    assert "MariaDB 10.5 or later" in (info.value.fix or "")
+    error = cdc_refused(server, db)
+    assert "has no binlog_row_metadata" in error.message
+    assert "MariaDB 10.5 or later" in (error.fix or "")
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -361,25 +361,33 @@ def test_an_incremental_stream_read_again_from_the_start_merges_into_the_rows_it
     assert dest_items(tmp_path, "again") == source_items(schema, "again")  # 50 rows, none twice
 
 
+def refresh_in_batches_of_20(root: Path, schema: str, table: str, **make: Any) -> str:
+    """A 200-row table `table` and a workspace that rebuilds it in batches of 20."""
+    stream = make_items(schema, table, 200, **make)
+    write_ws(root, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
+    return stream
+
+
+def fail_at_the_third_batch(root: Path) -> None:
+    """A run that commits two batches (40 rows) and fails with the third."""
+    with failpoints_on("after_staging:3=raise"):
+        failed = run_sync(root)
+    assert failed.status == "failed" and failed.error is not None
+
+
 def test_a_failed_full_refresh_resumes_from_the_committed_key_or_starts_over_after_a_write(
     tmp_path: Path, schema: str
 ) -> None:
-    stream = make_items(schema, "resume", 200)
+    stream = refresh_in_batches_of_20(tmp_path, schema, "resume")
     pg(f"ALTER TABLE {stream} SET (autovacuum_enabled = false)")  # an ANALYZE is a write too
-    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
 
-    def fail_at_the_third_batch() -> None:
-        with failpoints_on("after_staging:3=raise"):
-            failed = run_sync(tmp_path)
-        assert failed.status == "failed" and failed.error is not None
-
-    fail_at_the_third_batch()
+    fail_at_the_third_batch(tmp_path)
     resumed = run_sync(tmp_path)  # nothing was written on the server meanwhile
     assert resumed.status == "succeeded", resumed.error
     assert resumed.rows_read == 160  # two batches of 20 were committed before the failure
     assert dest_items(tmp_path, "resume") == source_items(schema, "resume")
 
-    fail_at_the_third_batch()
+    fail_at_the_third_batch(tmp_path)
     pg(f"UPDATE {stream} SET name = 'changed' WHERE id <= 10")  # rows the failed run had copied
     restarted = run_sync(tmp_path)
     assert restarted.status == "succeeded", restarted.error
@@ -391,10 +399,8 @@ def test_a_refresh_in_ctid_order_resumes_past_writes_to_rows_it_had_not_copied(
     tmp_path: Path, schema: str
 ) -> None:
     # a table is read in physical order: only the rows before the checkpoint must be as they were
-    stream = make_items(schema, "beyond", 200)
-    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    with failpoints_on("after_staging:3=raise"):
-        assert run_sync(tmp_path).status == "failed"
+    stream = refresh_in_batches_of_20(tmp_path, schema, "beyond")
+    fail_at_the_third_batch(tmp_path)
     pg(f"UPDATE {stream} SET name = 'late' WHERE id > 150")  # rows the failed run had not copied
     pg(f"DELETE FROM {stream} WHERE id = 199")
     insert_items(schema, "beyond", range(201, 206))
@@ -409,11 +415,9 @@ def test_a_table_rewritten_after_a_failed_refresh_is_read_again_from_the_start(
 ) -> None:
     # CLUSTER keeps every row, its xmin and the row count, but puts other rows at the ctids
     # the failed run had copied: only the table's new file tells
-    stream = make_items(schema, "rewritten", 200)
+    stream = refresh_in_batches_of_20(tmp_path, schema, "rewritten")
     pg(f"CREATE INDEX rewritten_desc ON {stream} (id DESC)")
-    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    with failpoints_on("after_staging:3=raise"):
-        assert run_sync(tmp_path).status == "failed"
+    fail_at_the_third_batch(tmp_path)
     pg(f"CLUSTER {stream} USING rewritten_desc")
     restarted = run_sync(tmp_path)
     assert restarted.status == "succeeded", restarted.error
@@ -422,10 +426,8 @@ def test_a_table_rewritten_after_a_failed_refresh_is_read_again_from_the_start(
 
 
 def test_a_keyless_table_resumes_a_failed_refresh_by_ctid(tmp_path: Path, schema: str) -> None:
-    stream = make_items(schema, "keyless_resume", 200, key=False)
-    write_ws(tmp_path, schema, {stream: {"mode": "full_refresh", "write": "replace"}}, batch_size=20)
-    with failpoints_on("after_staging:3=raise"):
-        assert run_sync(tmp_path).status == "failed"
+    refresh_in_batches_of_20(tmp_path, schema, "keyless_resume", key=False)
+    fail_at_the_third_batch(tmp_path)
     resumed = run_sync(tmp_path)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.rows_read == 160

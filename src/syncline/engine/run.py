@@ -227,15 +227,16 @@ class Runner:
         self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
         lease.beat(force=True)
 
-        mirrored = [-MIRROR_EVERY_S]
+        mirrored = -MIRROR_EVERY_S
 
         def mirror(state: dict[str, Any], final: bool = False) -> None:
             # the destination's own state row is committed with every batch; the store's
             # copy is for display, so it follows at most once a second (and at the end)
+            nonlocal mirrored
             now = time.monotonic()
-            if final or now - mirrored[0] >= MIRROR_EVERY_S:
+            if final or now - mirrored >= MIRROR_EVERY_S:
                 self.store.mirror_checkpoint(connection, plan.stream.name, state)
-                mirrored[0] = now
+                mirrored = now
             lease.beat()
 
         try:

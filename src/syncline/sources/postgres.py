@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
 from syncline.sources import postgres_arrow as arrow
+from syncline.sources import postgres_resume as resume
 from syncline.sources.base import Source
-from syncline.sources.postgres_read import ALIAS, CTID, build_query, plan_columns, result_types
+from syncline.sources.postgres_read import build_query, plan_columns, result_types, texts_by_ctid
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
@@ -308,36 +309,16 @@ class PostgresSource(Source):
     def fingerprint(self, stream: StreamSchema) -> str | None:
         """The table's row count and the snapshot it was counted in, as `count:snapshot`."""
         try:
-            return _fingerprint(self._meta_conn(), self._relation(stream.name))
+            return resume.count_fingerprint(self._meta_conn(), self._relation(stream.name))
         except psycopg.Error as exc:
             raise self._classify(exc, f"counting {stream.name}") from None
 
     def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
-        """Whether a row was inserted, updated or deleted since `fingerprint()`, or, for a
-        read in ctid order, in the part of the table read before its checkpoint.
-
-        One scan on the server: a row version written by a transaction that the recorded
-        snapshot could not see (committed later, even if it began earlier) is a change; a
-        delete alone shows in the count. A row's 32-bit xmin gets the epoch of the current
-        transaction counter; a frozen row mistaken for a new one only costs a restart.
-
-        After a ctid-order read the scan covers only the ctids up to the checkpoint: if
-        those rows are as they were, the rest of the table is read now, and the result is
-        the table as it is now. A new file (VACUUM FULL, CLUSTER, TRUNCATE) is a change.
-        """
-        relation = self._relation(stream.name)
+        """Whether the rows this fingerprint stands for changed (`postgres_resume.changed`)."""
         try:
-            conn = self._meta_conn()
-            if fingerprint.startswith("ctid:"):
-                _, filenode, count, last, snapshot = fingerprint.split(":", 4)
-                return _prefix_changed(conn, relation, int(filenode), int(count), last, snapshot)
-            count, _, snapshot = fingerprint.partition(":")
-            row = conn.execute(sql.SQL(_UNSEEN_SQL).format(relation), [snapshot]).fetchone()
-        except psycopg.errors.UndefinedFunction:
-            return True  # before PostgreSQL 13 there is no snapshot test: restart to be exact
+            return resume.changed(self._meta_conn(), self._relation(stream.name), fingerprint)
         except psycopg.Error as exc:
             raise self._classify(exc, f"reading {stream.name}") from None
-        return row is None or str(row[0]) != count or bool(row[1])
 
     def _names(self, stream: str) -> tuple[str, str]:
         """(schema, table) of a stream: as discovered, else split at the first dot."""
@@ -383,13 +364,13 @@ class PostgresSource(Source):
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
         order: arrow.Physical | None = None
-        file_and_snapshot = _physical_read(conn, req, relation) if physical else None
+        file_and_snapshot = resume.physical_read(conn, req, relation) if physical else None
         if file_and_snapshot is not None:
             filenode, snapshot = file_and_snapshot
-            _check_prefix(conn, relation, req, filenode)
+            resume.check_prefix(conn, relation, req, filenode)
             order = arrow.Physical(filenode=filenode, snapshot=snapshot,
                                    rows=int((req.checkpoint or {}).get("rows", 0)),
-                                   texts=_texts_by_ctid(conn, relation, columns.row_json))
+                                   texts=texts_by_ctid(conn, relation, columns.row_json))
         query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns,
                                        by_ctid=order is not None)
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
@@ -410,7 +391,8 @@ class PostgresSource(Source):
             with ThreadPoolExecutor(1, thread_name_prefix="syncline-count") as pool, \
                     arrow.record_batches(adbc, setup, query.as_string(conn),
                                          arrow.hint_bytes(req.batch_size)) as reader:
-                counted = pool.submit(_fingerprint, conn, relation) if fingerprint and order is None else None
+                counted = (pool.submit(resume.count_fingerprint, conn, relation)
+                           if fingerprint and order is None else None)
                 for item in arrow.read_items(reader, req, positions, columns, order):
                     if counted is not None and isinstance(item, Checkpoint):
                         item = Checkpoint({**item.value, "fingerprint": counted.result()})
@@ -419,81 +401,6 @@ class PostgresSource(Source):
         finally:
             with contextlib.suppress(*arrow.ERRORS, RuntimeError):
                 adbc.close()  # never hide the error that brought us here
-
-
-def _physical_read(conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier
-                   ) -> tuple[int, str] | None:
-    """(file node, snapshot) of a full refresh that reads in ctid order, or None where it cannot.
-
-    A sequential scan with no sort is the cheapest read there is, and unlike an index scan
-    it stays sequential on a table whose rows are not stored in key order. A ctid names
-    a row only in a plain table or materialized view without inheritance children, and
-    only while the table keeps its file (VACUUM FULL, CLUSTER and TRUNCATE give it a new
-    one, which the fingerprint records). A build begun in key order resumes in key order.
-    """
-    if req.mode != "full_refresh" or conn.info.server_version < 130000:
-        return None  # before PostgreSQL 13 there is no pg_current_snapshot() to fingerprint with
-    cp = req.checkpoint
-    if cp is not None and cp.get("columns") != [CTID]:
-        return None
-    row = conn.execute(
-        "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, pg_relation_filenode(c.oid), "
-        "pg_current_snapshot()::text FROM pg_class c WHERE c.oid = %s::regclass",
-        [relation.as_string(conn)]).fetchone()
-    if row is None or not row[0] or row[1] is None:
-        return None
-    return int(row[1]), str(row[2])
-
-
-def _check_prefix(conn: psycopg.Connection[Any], relation: sql.Identifier, req: ReadRequest, filenode: int
-                  ) -> None:
-    """A resumed read in ctid order reads only the rows after its checkpoint: make sure, in
-    this read's own snapshot, that the rows before it are still those committed (the
-    engine checked before the read began; a write may have landed in between)."""
-    cp = req.checkpoint or {}
-    if cp.get("after") is None or "snapshot" not in cp:
-        return
-    if _prefix_changed(conn, relation, int(cp["filenode"]), int(cp["rows"]), str(cp["after"][0]),
-                       str(cp["snapshot"]), now=filenode):
-        raise TransientError(
-            f"{req.stream.name} changed just before this resumed read began",
-            stream=req.stream.name, fix="nothing to do: the next attempt sees the change and starts "
-            "the build over")
-
-
-def _prefix_changed(conn: psycopg.Connection[Any], relation: sql.Identifier, filenode: int, rows: int,
-                    last: str, snapshot: str, now: int | None = None) -> bool:
-    """Whether the table has a new file, or its rows up to ctid `last` differ from the `rows`
-    rows `snapshot` saw there: one scan of that part (`now` is the file node if known)."""
-    if now is None:
-        node = conn.execute("SELECT pg_relation_filenode(%s::regclass)", [relation.as_string(conn)]).fetchone()
-        now = None if node is None or node[0] is None else int(node[0])
-    if now != filenode:
-        return True
-    query = sql.SQL(_UNSEEN_SQL).format(relation) + sql.SQL(" WHERE t.ctid <= CAST(%s AS tid)")
-    row = conn.execute(query, [snapshot, last]).fetchone()
-    return row is None or int(row[0]) != rows or bool(row[1])
-
-
-def _texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None
-                   ) -> Callable[[list[str]], dict[str, str]]:
-    """Bad rows' text, fetched by ctid in the read's snapshot (rare: only rows with a value
-    that has no canonical form)."""
-    def texts(tids: list[str]) -> dict[str, str]:
-        if row_json is None or not tids:
-            return {}
-        ctid = sql.Identifier(ALIAS, CTID)
-        # the texts use format('%s', ...): the ctids go in as a literal, not a parameter
-        query = sql.SQL("SELECT {}::text, {} FROM {} AS {} WHERE {} = ANY(CAST({} AS tid[]))").format(
-            ctid, row_json, relation, sql.Identifier(ALIAS), ctid, sql.Literal(tids))
-        return {str(t): str(j) for t, j in conn.execute(query).fetchall()}
-    return texts
-
-
-def _fingerprint(conn: psycopg.Connection[Any], relation: sql.Identifier) -> str | None:
-    row = conn.execute(sql.SQL("SELECT count(*), pg_current_snapshot()::text FROM {}").format(
-        relation)).fetchone()
-    return f"{row[0]}:{row[1]}" if row else None
 
 
 def _hide(m: re.Match[str]) -> str:
@@ -536,15 +443,6 @@ ORDER BY a.attrelid, a.attnum
 """
 
 _BATCH_BYTES = 24 << 20
-# Rows the snapshot %s could not see; the 64-bit id of a row's xmin takes the current epoch.
-_UNSEEN_SQL = """
-SELECT count(*), count(*) FILTER (WHERE NOT pg_visible_in_snapshot(
-    (CASE WHEN e.base + t.xmin::text::bigint > e.next THEN e.base + t.xmin::text::bigint - 4294967296
-          ELSE e.base + t.xmin::text::bigint END)::text::xid8, %s::pg_snapshot))
-FROM {} AS t, (SELECT (x >> 32) << 32 AS base, x AS next
-               FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x) AS s) AS e
-"""
-
 _PRIMARY_KEYS_SQL = """
 SELECT i.indrelid, a.attname
 FROM pg_index i

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +22,14 @@ from syncline.stream import ReadRequest
 
 _TEMPORAL = ("timestamp", "timestamptz", "date")
 _NOTHING = sql.SQL("false")
-ALIAS = "_syncline_t"
+_ALIAS = "_syncline_t"
 #: The position of a read in physical order: the row version's (block, offset).
 CTID = "ctid"
 
 
 def _ref(*column: str) -> sql.Identifier:
     # qualified: in ORDER BY a bare name would also match the position columns' output names
-    return sql.Identifier(ALIAS, *column)
+    return sql.Identifier(_ALIAS, *column)
 
 
 @dataclass(frozen=True)
@@ -247,3 +248,17 @@ def _incremental(
     else:
         where = sql.SQL("{} > {} AND {}").format(c, _value(ccol, last), below)
     return where, order, positions
+
+
+def texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None
+                  ) -> Callable[[list[str]], dict[str, str]]:
+    """Bad rows' text, fetched by ctid in the read's snapshot (rare: only rows with a value
+    that has no canonical form)."""
+    def texts(tids: list[str]) -> dict[str, str]:
+        if row_json is None or not tids:
+            return {}
+        # the texts use format('%s', ...): the ctids go in as a literal, not a parameter
+        query = sql.SQL("SELECT {}::text, {} FROM {} AS {} WHERE {} = ANY(CAST({} AS tid[]))").format(
+            _ref(CTID), row_json, relation, _ref(), _ref(CTID), sql.Literal(tids))
+        return {str(t): str(j) for t, j in conn.execute(query).fetchall()}
+    return texts
