@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from faults.oracle import Counts, Expected, SourceTable, SqliteTable, compare, destination_rows
+from services import skip_or_fail
 
 MERGE: dict[str, Any] = {"mode": "incremental", "write": "merge", "cursor": "updated_at"}
 APPEND: dict[str, Any] = {"mode": "incremental", "write": "append", "cursor": "updated_at"}
@@ -382,14 +383,14 @@ def holding_lock(duckdb_path: Path, seconds: float = 3600) -> Iterator[subproces
 
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``path`` (root only); skips the test if mounting is not allowed."""
+    """A tmpfs of ``size`` mounted at ``path`` (root only); skips the test (fails it in CI) if mounting is not allowed."""
     path.mkdir(parents=True, exist_ok=True)
     if shutil.which("mount") is None:
-        pytest.skip("no `mount` command: the disk-full scenario needs a tmpfs")
+        skip_or_fail("no `mount` command: the disk-full scenario needs a tmpfs")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the disk-full scenario: {done.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs for the disk-full scenario: {done.stderr.strip()}")
     try:
         yield path
     finally:

@@ -246,7 +246,6 @@ PG_CONNINFO = f"host={HOST} port=5432 user=postgres dbname=test"
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A uniquely named schema on the test server, dropped (with its readers stopped) afterwards."""
-    pytest.importorskip("syncline.sources.postgres")
     with postgres_schema("syncline_faults") as name:
         yield name
 
