@@ -126,7 +126,7 @@ def test_sync_loads_the_rows_and_prints_the_summary(ws: Path) -> None:
 
 def test_status_json_shows_health_and_rows(ws: Path) -> None:
     [before] = run_json("status", "--workspace", ws)
-    assert before["health"] == "never run" and before["last_run"] is None
+    assert before["health"] == "never_run" and before["last_run"] is None
     assert run("sync", "c", "--workspace", ws).exit_code == 0
     [after] = run_json("status", "--workspace", ws)
     assert after["connection"] == "c"

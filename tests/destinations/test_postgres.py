@@ -22,6 +22,7 @@ import yaml
 from psycopg import sql
 
 from syncline import failpoints
+from syncline.config import load_workspace
 from syncline.destinations import postgres_loader
 from syncline.destinations.base import LoadTarget
 from syncline.destinations.postgres import PostgresDestination, PostgresDestinationConfig
@@ -32,6 +33,7 @@ from syncline.errors import (
     TransientError,
 )
 from syncline.schema import Column, DataType, StreamSchema
+from syncline.store.store import MetadataStore
 
 from services import require_postgres
 from syncfixtures import (
@@ -542,3 +544,17 @@ def test_sigkilled_full_refresh_keeps_the_old_table_until_the_swap(
         sql.Identifier(schema, "events"))) == [(0,)]
     assert pg("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
               [schema, "%building"]) == [(0,)]
+
+
+def test_a_failed_run_records_the_rows_it_committed_from_the_load_records(tmp_path: Path,
+                                                                          schema: str) -> None:
+    make_items(tmp_path / "src.db", 250)
+    write_ws(tmp_path, schema, INCREMENTAL_MERGE, batch_size=50)
+    with failpoints_on("after_commit:3=raise"):
+        failed = run_sync(tmp_path)
+    assert failed.status == "failed"
+    ws = load_workspace(tmp_path)
+    with MetadataStore(ws.metadata_url()) as store:
+        run = store.runs("c", limit=1)[0]
+    assert run.rows_committed == 150 == count_and_distinct(schema)[0]
+    assert run.streams[0].rows_committed == 150

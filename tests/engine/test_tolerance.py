@@ -71,7 +71,7 @@ def test_sigterm_rolls_back_the_open_batch_and_append_mode_has_no_duplicates(tmp
     assert run_sync(tmp_path).status == "succeeded"
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(150_000, 150_000)]
     statuses = [(r.status, r.failure_class) for r in _runs(tmp_path)]  # type: ignore[attr-defined]
-    assert ("failed", "interrupted") in statuses
+    assert ("interrupted", "interrupted") in statuses
 
 
 def test_a_silent_source_fails_the_attempt_as_transient_and_the_retry_completes(tmp_path: Path) -> None:

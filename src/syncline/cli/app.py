@@ -208,6 +208,7 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     now = dt.datetime.now(dt.UTC)
     store = guarded(lambda: _store(ws))
     try:
+        store.reap_stale_runs()  # a process that is gone is never shown as running
         rows = views.connection_status(ws, store, now)
     finally:
         store.close()
@@ -229,6 +230,7 @@ def runs(
     guarded(lambda: ws.connection(connection))
     store = guarded(lambda: _store(ws))
     try:
+        store.reap_stale_runs()
         rows = views.runs_data(store, connection, limit)
     finally:
         store.close()

@@ -26,21 +26,18 @@ def age(moment: dt.datetime | None, now: dt.datetime) -> str:
     return f"{max(seconds, 0)}s ago"
 
 
+#: A connection's health from its last run's status (anything else: failing). An interrupted run
+#: stopped cleanly at a commit and the next one resumes there: a warning, not a failure.
+_HEALTH_OF_RUN = {"running": "running", "queued": "queued", "succeeded": "healthy",
+                  "warning": "warning", "interrupted": "warning"}
+
+
 def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> list[dict[str, Any]]:
     out = []
     for name, conn in sorted(ws.connections.items()):
         last = store.last_run(name)
         ok = store.last_success(name)
-        if last is None:
-            health = "never run"
-        elif last.status == "running":
-            health = "running"
-        elif last.status == "succeeded":
-            health = "healthy"
-        elif last.status == "warning":
-            health = "warning"
-        else:
-            health = "failing"
+        health = "never_run" if last is None else _HEALTH_OF_RUN.get(last.status, "failing")
         freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
         base = (ok.ended_at if ok and ok.ended_at else now)
         nxt = Schedule.parse(conn.schedule).next_after(base)
@@ -83,7 +80,8 @@ def runs_data(store: MetadataStore, connection: str, limit: int) -> list[dict[st
     return [_run_dict(r) for r in store.runs(connection, limit=limit)]
 
 
-_HEALTH_STYLE = {"healthy": "green", "failing": "red", "running": "cyan", "warning": "yellow"}
+_HEALTH_STYLE = {"healthy": "green", "failing": "red", "late": "red", "running": "cyan",
+                 "queued": "cyan", "warning": "yellow"}
 
 
 def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:

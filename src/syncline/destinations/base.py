@@ -82,6 +82,10 @@ class StreamLoader(ABC):
         """Drop what was staged and not committed."""
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Destination(ABC):
     """A configured loader."""
 
@@ -122,6 +126,20 @@ class Destination(ABC):
     @abstractmethod
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query (for verification and tests)."""
+
+    #: How the destination's driver writes a query parameter.
+    placeholder: str = "?"
+
+    def load_totals(self, schema: str, run_ids: list[int]) -> dict[tuple[int, str], tuple[int, int]]:
+        """Rows committed and quarantined per (run, stream), from the destination's load records:
+        the truth about what a run published, even one that was killed before recording it."""
+        if not run_ids or self.table_columns(schema, LOADS_TABLE) is None:
+            return {}
+        marks = ", ".join([self.placeholder] * len(run_ids))
+        rows = self.query(
+            f"SELECT run_id, stream, sum(rows), sum(quarantined) FROM {_quoted(schema)}.{LOADS_TABLE} "
+            f"WHERE run_id IN ({marks}) GROUP BY run_id, stream", list(run_ids))
+        return {(int(r), str(st)): (int(n or 0), int(q or 0)) for r, st, n, q in rows}
 
     def scan(
         self,

@@ -99,6 +99,7 @@ class PostgresDestinationConfig(BaseModel):
 class PostgresDestination(Destination):
     config: PostgresDestinationConfig
     supports_fencing = True
+    placeholder = "%s"
 
     def __init__(self, name: str, config: BaseModel, root: str) -> None:
         super().__init__(name, config, root)

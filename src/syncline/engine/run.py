@@ -16,7 +16,7 @@ from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
-from syncline.errors import InternalError, SynclineError
+from syncline.errors import InternalError, Interrupted, SynclineError
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
 from syncline.sources.registry import build_source
@@ -73,6 +73,30 @@ class Lease:
         if force or now - self._last >= 5.0:
             self.leases.heartbeat(self.grant)
             self._last = now
+
+
+def run_status(result: RunResult) -> str:
+    """The run's outcome in the one vocabulary of ``store.records.RUN_STATUSES``."""
+    if isinstance(result.error, Interrupted):
+        return "interrupted"
+    if result.error is not None:
+        return "failed"
+    return "warning" if any(st.notices for st in result.streams) else "succeeded"
+
+
+def _load_totals(destination: Destination, schema: str, run_ids: list[int]
+                 ) -> dict[tuple[int, str], tuple[int, int]]:
+    """The destination's load records of these runs. Best effort: it runs after failures too,
+    and must never hide the failure it follows (the counts are for display)."""
+    try:
+        return destination.load_totals(schema, run_ids)
+    except Exception:
+        return {}
+
+
+def _stream_loads(destination: Destination, schema: str, run_id: int) -> dict[str, tuple[int, int]]:
+    """Rows committed and quarantined per stream of this run, as the destination recorded them."""
+    return {stream: counts for (_, stream), counts in _load_totals(destination, schema, [run_id]).items()}
 
 
 def open_source(ws: Workspace, name: str) -> Source:
@@ -134,11 +158,12 @@ class Runner:
         self.observer.run_started(connection, run_id)
         result = RunResult(run_id=run_id, connection=connection, status="running", attempts=0)
         done: dict[str, StreamProgress] = {}
+        loads: dict[str, tuple[int, int]] = {}  # committed, quarantined per stream, as the destination counts them
         for number in range(1, conn.max_attempts + 1):
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, lease, streams, full_refresh, done)
+                self._attempt(connection, run_id, lease, streams, full_refresh, done, loads)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
@@ -162,11 +187,13 @@ class Runner:
                 result.error = None
                 break
         result.streams = list(done.values())
-        notices = [n for st in result.streams for n in st.notices]
-        result.status = "failed" if result.error else "warning" if notices else "succeeded"
+        result.status = run_status(result)
+        # a failed stream's commits are published too: count them where they landed
+        committed = sum(n for n, _ in loads.values()) if loads else result.rows_committed
+        quarantined = sum(q for _, q in loads.values()) if loads else result.rows_quarantined
         self.store.end_run(
-            run_id, result.status, rows_read=result.rows_read, rows_committed=result.rows_committed,
-            rows_quarantined=result.rows_quarantined, attempts=result.attempts,
+            run_id, result.status, rows_read=result.rows_read, rows_committed=committed,
+            rows_quarantined=quarantined, attempts=result.attempts,
             failure_class=result.error.failure_class if result.error else None,
             failure_message=str(result.error) if result.error else None,
         )
@@ -181,6 +208,7 @@ class Runner:
         only: list[str] | None,
         full_refresh: bool,
         done: dict[str, StreamProgress],
+        loads: dict[str, tuple[int, int]],
     ) -> None:
         conn = self.ws.connection(connection)
         schema = conn.destination_schema or connection
@@ -189,6 +217,7 @@ class Runner:
         try:
             source.check()
             destination.check()
+            self._count_crashed_runs(connection, schema, destination)
             discovered = source.discover()
             abilities = SourceAbilities(
                 modes=source.modes,
@@ -207,8 +236,20 @@ class Runner:
                     full_refresh, lease, history.get(plan.stream.name, ()),
                 )
         finally:
+            loads.update(_stream_loads(destination, schema, run_id))
             source.close()
             destination.close()
+
+    def _count_crashed_runs(self, connection: str, schema: str, destination: Destination) -> None:
+        """A killed run could not record what it committed; its load records in the destination can."""
+        crashed = self.store.crashed_runs(connection)
+        totals: dict[int, list[int]] = {}
+        for (run, _), (rows, quarantined) in _load_totals(destination, schema, crashed).items():
+            total = totals.setdefault(run, [0, 0])
+            total[0] += rows
+            total[1] += quarantined
+        for run, (rows, quarantined) in totals.items():
+            self.store.set_committed(run, rows, quarantined)
 
     def _stream(
         self,
@@ -255,9 +296,11 @@ class Runner:
             )
         except SynclineError as exc:
             exc.at(connection=connection, stream=plan.stream.name)
+            committed, quarantined = _stream_loads(destination, schema, run_id).get(plan.stream.name, (0, 0))
             self.store.record_stream(run_id, StreamStats(
                 stream=plan.stream.name, table_name=plan.table, mode=plan.mode, write=plan.write,
-                status="failed", rows_read=0, rows_committed=0, rows_quarantined=0, bytes=0,
+                status="failed", rows_read=0, rows_committed=committed,
+                rows_quarantined=quarantined, bytes=0,
                 duration_s=(dt.datetime.now(dt.UTC) - started).total_seconds(), started_at=started,
                 ended_at=dt.datetime.now(dt.UTC), schema_changes=[], message=str(exc),
             ))

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from syncline.store.models import Run, StreamRun
 
-RUN_STATUSES = frozenset({"running", "succeeded", "failed", "warning", "crashed"})
+#: The one vocabulary of run outcomes, used verbatim in JSON, events, metric labels and pages.
+RUN_STATUSES = frozenset({
+    "queued", "running", "succeeded", "warning", "partial", "failed", "interrupted", "cancelled",
+    "crashed",
+})
+#: The one vocabulary of connection health (``syncline status``).
+HEALTH_STATES = frozenset({
+    "healthy", "warning", "late", "failing", "running", "queued", "paused", "never_run",
+})
 RUN_TRIGGERS = frozenset({"manual", "schedule", "demo"})
 ATTEMPT_STATUSES = frozenset({"running", "succeeded", "failed"})
 STREAM_STATUSES = frozenset({"succeeded", "failed", "skipped"})

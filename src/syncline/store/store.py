@@ -210,6 +210,20 @@ class MetadataStore:
                 )
             return len(dead)
 
+    def crashed_runs(self, connection: str, limit: int = 5) -> list[int]:
+        """Ids of the newest runs of ``connection`` whose process died before recording them."""
+        q = (select(Run.id).where(Run.connection == connection, Run.status == "crashed")
+             .order_by(Run.id.desc()).limit(limit))
+        with self._session() as s:
+            return list(s.scalars(q))
+
+    def set_committed(self, run_id: int, rows_committed: int, rows_quarantined: int) -> None:
+        """Record what a run published, as counted from the destination's load records."""
+        with self._session.begin() as s:
+            run = self._run(s, run_id)
+            run.rows_committed = rows_committed
+            run.rows_quarantined = rows_quarantined
+
     # schemas and checkpoints
 
     def record_schema(
