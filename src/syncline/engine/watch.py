@@ -14,6 +14,8 @@ from syncline.errors import Interrupted, TransientError
 from syncline.stream import StreamItem
 
 _DONE = object()
+#: Longest wait for the reader thread to finish its current item once the consumer stops.
+JOIN_TIMEOUT_S = 30.0
 
 
 class StopRequest:
@@ -60,23 +62,27 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
     q: queue.Queue[Any] = queue.Queue(maxsize=2)
     cancelled = threading.Event()
 
+    def offer(value: Any) -> bool:
+        """Hand ``value`` to the consumer unless it has stopped listening."""
+        while not cancelled.is_set():
+            try:
+                q.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not cancelled.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if cancelled.is_set():
+                if not offer(item):
                     close = getattr(items, "close", None)
                     if close is not None:
                         close()  # run the source's own cleanup (connections, files)
                     return
-            q.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(exc)
+            offer(exc)
 
     thread = threading.Thread(target=produce, name="syncline-source", daemon=True)
     thread.start()
@@ -104,6 +110,10 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
                 stop.check()
     finally:
         cancelled.set()
+        # The reader may be inside native code (a driver, Arrow); left running, it would be torn
+        # down mid-call when the interpreter exits, which aborts the process. It ends at its next
+        # item, so wait for that, within bounds: a hung source is closed by the caller instead.
+        thread.join(timeout=min(timeout_s, JOIN_TIMEOUT_S))
 
 
 def _waited(q: queue.Queue[Any], timeout_s: float, stop: StopRequest | None) -> Any:
