@@ -172,3 +172,20 @@ def test_a_finished_full_read_being_resumed_reads_nothing_more(small_api: ApiSer
     before = len(small_api.log)
     assert read(src, "items", checkpoint=done, mode="full_refresh").items == []
     assert len(small_api.log) == before
+
+
+def test_a_records_path_that_matches_nothing_names_the_path_and_the_body_keys(api: ApiServer) -> None:
+    src = source(api.url, {"items": {"path": "/items/pages", "records": "$.dat[*]",
+                                     "pagination": {"type": "page_number"}}})
+    with pytest.raises(SourceError) as err:
+        src.discover()
+    message = str(err.value)
+    assert "`records: $.dat[*]` matches nothing" in message
+    assert "'data', 'page'" in message and "sources.api.streams.items.records" in message
+    assert "full-refresh" not in message
+
+
+def test_an_empty_list_under_the_records_path_is_the_last_page(api: ApiServer) -> None:
+    src = source(api.url, {"items": {"path": "/items/pages", "records": "$.data[*]",
+                                     "pagination": {"type": "page_number"}}})
+    assert read(src, "items").ids == list(range(1, 3001))  # page 31 is {"data": [], ...}

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import math
+import re
 from typing import Any
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
@@ -27,7 +28,11 @@ def compile_path(expr: str) -> Any:
 
 
 def find_records(body: Any, expr: str | None) -> list[Any]:
-    """The records of a page body; raises ValueError when the default look-up finds none."""
+    """The records of a page body; raises ValueError when a non-empty body yields none.
+
+    An empty list (or null) where the path's records would be is an empty page; a filter
+    (``?(...)``) may select nothing. Any other miss is a wrong path, not an empty page.
+    """
     if expr is None:
         if isinstance(body, list):
             return body
@@ -40,7 +45,31 @@ def find_records(body: Any, expr: str | None) -> list[Any]:
     matches = [m.value for m in compile_path(expr).find(body)]
     if len(matches) == 1 and isinstance(matches[0], list):
         return list(matches[0])  # "$.data" names the list itself rather than its elements
+    if not matches and body and "?(" not in expr and not _empty_list_at(body, expr):
+        # a typo in the path reads as an empty page, which would end the read "successfully"
+        raise ValueError(f"`records: {expr}` matches nothing in a body holding {top_level(body)}")
     return matches
+
+
+_ALL_ELEMENTS = re.compile(r"(\[\*\]|\.\*)$")
+
+
+def _empty_list_at(body: Any, expr: str) -> bool:
+    """Whether ``expr`` (e.g. "$.data[*]") found no records because their list is empty or null."""
+    container = _ALL_ELEMENTS.sub("", expr)
+    if container == expr or container in ("", "$"):
+        return False
+    found = [m.value for m in compile_path(container).find(body)]
+    return bool(found) and all(v is None or v == [] or v == {} for v in found)
+
+
+def top_level(body: Any) -> str:
+    """What a body holds at its top, for messages: its keys, or the size of its list."""
+    if isinstance(body, dict):
+        return "the top-level keys " + ", ".join(repr(k) for k in list(body)[:20])
+    if isinstance(body, list):
+        return f"a list of {len(body)} values"
+    return f"a JSON {type(body).__name__}"
 
 
 def first_value(body: Any, expr: str) -> Any:

@@ -72,8 +72,8 @@ class Walker:
                 raise SourceError(
                     f"source '{self.source}': cannot find the records of {shown}: {exc}",
                     stream=stream,
-                    fix=f"set sources.{self.source}.streams.{stream}.records to their JSONPath, "
-                        "e.g. \"$.data[*]\"") from None
+                    fix=f"set sources.{self.source}.streams.{stream}.records to the JSONPath of "
+                        "the records in that body, e.g. \"$.data[*]\"") from None
             nxt = next_position(spec.pagination, position, fetched, len(records))
             if nxt is not None and nxt == position:
                 raise SourceError(
