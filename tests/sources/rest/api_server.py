@@ -8,6 +8,7 @@ Endpoints (page size 100 unless asked otherwise; ``updated_since`` filters every
     /items/link?page=&per_page=       [...] + Link: <...>; rel="next"      link_header
     /items/next?page=&per_page=       {"data": [...], "next": "/items/..."} next_url
     /items/all                        [...]                                no pagination
+    /events?updated_since=            [...] of ``events``, filtered by comparing the text
     /items/feed?offset=&limit=        newest first (offset drift when items are added)
     /orgs?page=&per_page=             {"data": [orgs]}
     /orgs/{id}/repos?page=&per_page=  {"data": [repos]}
@@ -85,6 +86,7 @@ class ApiServer:
         self.token_lifetime = 3600
         self.tokens_issued = 0
         self.drift: dict[int, int] = {}  # feed offset served -> items added right after
+        self.events: list[dict[str, Any]] = []  # served by /events, set by the test
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
@@ -158,6 +160,10 @@ class ApiServer:
 
     def answer(self, path: str, q: dict[str, str]) -> tuple[Any, dict[str, str]] | None:
         """The body and extra headers of a GET, or None for 404."""
+        if path == "/events":  # an API comparing the cursor's text, as many do
+            text = q.get("updated_since", "")
+            with self.lock:
+                return [dict(e) for e in self.events if e["updated_at"] >= text], {}
         with self.lock:
             items = [dict(i) for i in self.items]
             orgs = list(self.orgs)

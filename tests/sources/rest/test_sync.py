@@ -171,3 +171,18 @@ def test_a_field_beyond_the_sample_page_warns_and_is_not_loaded(tmp_path: Path, 
     columns = dest_query(tmp_path, "SELECT column_name FROM information_schema.columns "
                                    "WHERE table_name = 'items'")
     assert ("coupon",) not in columns
+
+
+def test_the_cursor_goes_back_exactly_as_the_api_wrote_it(tmp_path: Path, small_api: ApiServer) -> None:
+    at = "2026-01-01T00:00:0{}.123456789+00:00"  # an offset, not Z; nanoseconds
+    small_api.events = [{"id": i, "updated_at": at.format(i)} for i in range(1, 4)]
+    write_ws(tmp_path, small_api, {"events": {"path": "/events", "primary_key": ["id"],
+                                              "cursor": {"field": "updated_at", "param": "updated_since"}}})
+    assert run_sync(tmp_path).rows_committed == 3
+    small_api.events.append({"id": 4, "updated_at": at.format(3)})  # the same instant, seen late
+    small_api.log.clear()
+    second = run_sync(tmp_path)
+    assert second.status == "succeeded", second.error
+    sent = [q.get("updated_since") for q in small_api.requests_to("/events")]
+    assert sent == [None, at.format(3)]  # discovery's sample page, then the incremental read
+    assert dest_query(tmp_path, "SELECT id FROM dst.events ORDER BY id") == [(1,), (2,), (3,), (4,)]

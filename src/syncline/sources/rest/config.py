@@ -151,12 +151,15 @@ class CursorConfig(_Model):
     field: str = Field(description="Record field holding the cursor value, e.g. updated_at.")
     param: str | None = Field(
         None, description="Query parameter the last cursor value is sent in, e.g. updated_since.")
-    format: Literal["iso", "epoch", "raw"] = Field(
-        "iso", description="How the value is sent: ISO 8601 (UTC), epoch seconds, or as received.")
+    format: Literal["raw", "iso", "epoch"] = Field(
+        "raw", description="How the value is sent back: raw (exactly as the API returned it), "
+        "or reformatted as ISO 8601 UTC with Z (iso) or epoch seconds (epoch). Reformatting "
+        "changes the text (offset, fractional digits): an API comparing text may then skip "
+        "records at the boundary.")
     initial: str | int | None = Field(None, description="Value sent on the very first read.")
     lookback_s: float = Field(
         0.0, ge=0, description="Ask for this many seconds before the last cursor value (iso and "
-        "epoch formats): catches records changed on already-read pages while a read was paging "
+        "epoch formats only; raw values are sent untouched): catches records changed on already-read pages while a read was paging "
         "an API not sorted by the cursor. The overlap is merged away by the primary key.")
 
 

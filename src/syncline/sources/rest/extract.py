@@ -123,9 +123,11 @@ def later(a: Any, b: Any) -> Any:
 
 
 def format_cursor(value: Any, fmt: str, lookback_s: float = 0.0) -> Any:
-    """A stored cursor value as the API wants it: ISO 8601 UTC, epoch seconds, or as received.
+    """A stored cursor value as the API wants it: as received (raw), ISO 8601 UTC, or epoch seconds.
 
-    Rounding goes down, so a boundary record is fetched again (merged away) rather than lost.
+    Raw is the default because only the API's own text is sure to compare as the API
+    compares it. Rounding goes down, so a boundary record is fetched again (merged away)
+    rather than lost.
     """
     if fmt == "raw":
         return value

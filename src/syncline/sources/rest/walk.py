@@ -48,7 +48,8 @@ class Walker:
                 raise ConfigurationError(
                     f"source '{self.source}': cursor value {since!r} is not a timestamp",
                     stream=stream,
-                    fix=f"set sources.{self.source}.streams.{stream}.cursor.format to raw, or "
+                    fix=f"set sources.{self.source}.streams.{stream}.cursor.format to raw (the "
+                        "default: the value as the API returned it), or "
                         "point `cursor.field` at a timestamp field") from None
         return query
 
