@@ -9,6 +9,7 @@ import pytest
 
 from syncline.errors import SourceError
 from syncline.sources.rest.paginate import next_link
+from syncline.stream import Notice
 
 from api_server import ApiServer
 from rest_helpers import read, source
@@ -189,3 +190,17 @@ def test_an_empty_list_under_the_records_path_is_the_last_page(api: ApiServer) -
     src = source(api.url, {"items": {"path": "/items/pages", "records": "$.data[*]",
                                      "pagination": {"type": "page_number"}}})
     assert read(src, "items").ids == list(range(1, 3001))  # page 31 is {"data": [], ...}
+
+
+@pytest.mark.parametrize(("path", "pagination", "missing"), [
+    ("/items/link", {"type": "link_header"}, 'no Link header with rel="next"'),
+    ("/items/next", {"type": "next_url"}, "the next URL at `$.next` is empty"),
+], ids=["link_header", "next_url"])
+def test_a_full_last_page_of_links_is_reported(small_api: ApiServer, path: str,
+                                                pagination: dict[str, Any], missing: str) -> None:
+    streams = {"items": {"path": path, "pagination": {**pagination, "size_param": "per_page",
+                                                      "size": 100}}}
+    got = read(source(small_api.url, streams), "items")
+    assert got.ids == list(range(1, 301))
+    notices = [i.message for i in got.items if isinstance(i, Notice)]
+    assert len(notices) == 1 and missing in notices[0] and "page=3" in notices[0]

@@ -186,3 +186,26 @@ def test_the_cursor_goes_back_exactly_as_the_api_wrote_it(tmp_path: Path, small_
     sent = [q.get("updated_since") for q in small_api.requests_to("/events")]
     assert sent == [None, at.format(3)]  # discovery's sample page, then the incremental read
     assert dest_query(tmp_path, "SELECT id FROM dst.events ORDER BY id") == [(1,), (2,), (3,), (4,)]
+
+
+@pytest.mark.parametrize(("token_path", "status", "rows"), [
+    ("$.meta.nxt", "warning", 70),
+    ("$.meta.next", "succeeded", 300),
+], ids=["token-path-typo", "right-token-path"])
+def test_a_full_page_without_a_next_token_ends_the_run_as_a_warning(
+        tmp_path: Path, small_api: ApiServer, token_path: str, status: str, rows: int) -> None:
+    pagination = {"type": "cursor", "token_path": token_path, "size_param": "limit", "size": 70}
+    write_ws(tmp_path, small_api, {"items": {"path": "/items/cursor", "records": "$.results[*]",
+                                             "primary_key": ["id"], "pagination": pagination}})
+    result = run_sync(tmp_path)
+    assert (result.status, result.rows_committed) == (status, rows), result.error
+    assert all(q["limit"] == "70" for q in small_api.requests_to("/items/cursor"))
+    notices = result.streams[0].notices
+    if status == "succeeded":
+        assert notices == []
+        return
+    assert len(notices) == 1
+    assert "full (70 records, `size: 70`) but names no next page" in notices[0]
+    assert "nothing at `$.meta.nxt` in a body holding the top-level keys 'results', 'meta'" \
+        in notices[0]
+    assert "sources.api.streams.items" in notices[0]

@@ -113,6 +113,9 @@ class CursorPages(_Model):
     type: Literal["cursor"] = Field(description="Pagination type.")
     token_path: str = Field("$.next_cursor", description="JSONPath of the next token in the body.")
     param: str = Field("cursor", description="Query parameter carrying the token.")
+    size_param: str | None = Field(None, description="Query parameter holding the page size.")
+    size: int | None = Field(
+        None, ge=1, description="Page size; a full page without a next token is reported.")
 
     _token_path = field_validator("token_path")(_jsonpath)
 
@@ -121,6 +124,10 @@ class LinkHeader(_Model):
     """RFC 5988 `Link: <url>; rel="next"` headers."""
 
     type: Literal["link_header"] = Field(description="Pagination type.")
+    size_param: str | None = Field(
+        None, description="Query parameter holding the page size (first request; links carry it).")
+    size: int | None = Field(
+        None, ge=1, description="Page size; a full page without a next link is reported.")
 
 
 class NextUrl(_Model):
@@ -128,6 +135,10 @@ class NextUrl(_Model):
 
     type: Literal["next_url"] = Field(description="Pagination type.")
     path: str = Field("$.next", description="JSONPath of the next page's URL in the body.")
+    size_param: str | None = Field(
+        None, description="Query parameter holding the page size (first request; URLs carry it).")
+    size: int | None = Field(
+        None, ge=1, description="Page size; a full page without a next URL is reported.")
 
     _path = field_validator("path")(_jsonpath)
 

@@ -2,7 +2,8 @@
 
 A position is what a checkpoint stores to resume at a page: a page number, an offset,
 a cursor token or a next URL (None: the first page). Every style stops on an empty
-page, on a missing token or link, and on a page shorter than its known size.
+page, on a missing token or link, and on a page shorter than its known size; a full
+page that names no next page is suspicious (a wrong token path reads as one page).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from syncline.sources.rest.config import (
     PageNumber,
     Pagination,
 )
-from syncline.sources.rest.extract import first_value
+from syncline.sources.rest.extract import compile_path, first_value, top_level
 
 Position = int | str | None
 
@@ -61,6 +62,8 @@ def page_request(p: Pagination, path: str, params: dict[str, Any], position: Pos
     elif isinstance(p, (LinkHeader, NextUrl)) and position is not None:
         # The server's next URL carries the whole query (filters included) itself.
         return PageRequest(str(position))
+    if isinstance(p, (CursorPages, LinkHeader, NextUrl)) and p.size_param and p.size:
+        query[p.size_param] = p.size
     return PageRequest(path, query)
 
 
@@ -86,6 +89,26 @@ def next_position(p: Pagination, position: Position, page: Fetched, count: int) 
         value = first_value(page.body, p.path)
         link = str(value) if isinstance(value, str) and value else None
     return None if link is None else str(page.url.join(link))
+
+
+def cut_short(p: Pagination, page: Fetched, count: int) -> str | None:
+    """Why a page that named no next page may not be the last: it is full. None if not full."""
+    size = p.size if isinstance(p, (CursorPages, LinkHeader, NextUrl)) else None
+    if size is None or count < size:
+        return None
+    if isinstance(p, CursorPages):
+        missing = _absent(page.body, p.token_path, "token")
+    elif isinstance(p, NextUrl):
+        missing = _absent(page.body, p.path, "URL")
+    else:
+        missing = 'no Link header with rel="next"'
+    return f"it is full ({count} records, `size: {size}`) but names no next page ({missing})"
+
+
+def _absent(body: Any, path: str, what: str) -> str:
+    if any(True for _ in compile_path(path).find(body)):
+        return f"the next {what} at `{path}` is empty"
+    return f"nothing at `{path}` in a body holding {top_level(body)}"
 
 
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+)*)")

@@ -135,6 +135,8 @@ class RestSource(Source):
             for page in self.walker.pages(name, path, position, since):
                 number += 1
                 yield from self._emit(request, spec, page.records, key, state, tracker, number)
+                if page.warning:
+                    yield Notice(page.warning)
                 state.update(page=page.next, parent=None if page.next is None else key)
                 if page.next is None and key is not None:
                     state["parents_done"].append(key)

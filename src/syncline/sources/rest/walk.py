@@ -8,10 +8,17 @@ from typing import Any
 from urllib.parse import quote
 
 from syncline.errors import ConfigurationError, SourceError
-from syncline.sources.rest.client import RestClient
+from syncline.sources.rest.client import Fetched, RestClient
 from syncline.sources.rest.config import RestConfig, RestStream
 from syncline.sources.rest.extract import find_records, format_cursor
-from syncline.sources.rest.paginate import Position, next_position, page_request, same_origin, start
+from syncline.sources.rest.paginate import (
+    Position,
+    cut_short,
+    next_position,
+    page_request,
+    same_origin,
+    start,
+)
 
 # A child stream's schema is sampled from the first parents that have any children.
 SAMPLE_PARENTS = 5
@@ -23,6 +30,7 @@ class Page:
 
     records: list[Any]
     next: Position
+    warning: str | None = None  # why the read may have stopped before the API's last page
 
 
 class Walker:
@@ -80,10 +88,17 @@ class Walker:
                 raise SourceError(
                     f"source '{self.source}': pagination did not advance past {nxt!r}",
                     stream=stream, fix=f"check `pagination:` of sources.{self.source}.streams.{stream}")
-            yield Page(records, nxt)
+            yield Page(records, nxt, self._cut_short(stream, fetched, len(records), nxt))
             if nxt is None:
                 return
             position = nxt
+
+    def _cut_short(self, stream: str, fetched: Fetched, count: int, nxt: Position) -> str | None:
+        why = None if nxt is not None else cut_short(self.spec(stream).pagination, fetched, count)
+        if why is None:
+            return None
+        return (f"the page {self.client.safe_url(fetched.url)} is the last one read, but {why}; if "
+                f"the API has more records, fix `pagination:` of sources.{self.source}.streams.{stream}")
 
     def paths(self, stream: str) -> Iterator[tuple[Any, str]]:
         """(parent key, path) of each endpoint of a stream: one, or one per parent record."""
