@@ -40,6 +40,21 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class SchemaChange:
+    """The stream's shape changed during the read; recorded with the run's schema changes.
+
+    With ``stream``, the items after it carry that schema (the old columns and new ones):
+    the destination adds the new columns before loading them, in the same run. A source
+    yields it only where nothing is uncommitted (at the start, or after a checkpoint).
+    Without ``stream``, the change needs the user's attention (a field that stopped
+    arriving) and the run ends as a warning.
+    """
+
+    changes: tuple[str, ...]
+    stream: StreamSchema | None = None
+
+
+@dataclass(frozen=True)
 class ReadRequest:
     """What the engine asks a source for, one stream at a time."""
 
@@ -52,4 +67,4 @@ class ReadRequest:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice
+StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice | SchemaChange

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 
-from syncline.destinations.base import Destination, LoadTarget
+from syncline.destinations.base import Destination, LoadTarget, StreamLoader
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
 from syncline.engine.watch import StopRequest, watched
-from syncline.errors import ConfigurationError, DataError, IntegrityError
+from syncline.errors import ConfigurationError, DataError, IntegrityError, InternalError
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
-from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest
+from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, SchemaChange
 
 STATE_VERSION = 1
 DEFAULT_BATCH_ROWS = 50_000
@@ -161,6 +161,9 @@ def load_stream(
             elif isinstance(item, Notice):
                 progress.notices.append(item.message)
                 observer.warning(f"{plan.stream.name}: {item.message}")
+            elif isinstance(item, SchemaChange):
+                loader, target = _follow(item, loader, target, destination, progress, observer,
+                                         uncommitted)
             observer.stream_progress(progress)
         if uncommitted:
             _commit(loader, new_state(last_source_state, phase), progress, on_commit)
@@ -184,6 +187,28 @@ def load_stream(
             fix="this is a Syncline bug: keep the run log and report it; rerun to retry",
         )
     return progress, time.monotonic() - started
+
+
+def _follow(change: SchemaChange, loader: StreamLoader, target: LoadTarget,
+            destination: Destination, progress: StreamProgress, observer: RunObserver,
+            uncommitted: int) -> tuple[StreamLoader, LoadTarget]:
+    """A schema change the source saw mid-read: new columns added now, or a warning."""
+    progress.schema_changes.extend(change.changes)
+    if change.stream is None:
+        for text in change.changes:
+            progress.notices.append(text)
+            observer.warning(f"{target.stream.name}: {text}")
+        return loader, target
+    if uncommitted:
+        raise InternalError(
+            f"the source changed the schema with {uncommitted} rows not yet committed",
+            connection=target.connection, stream=target.stream.name,
+            fix="this is a Syncline bug: keep the run log and report it; rerun to retry")
+    loader.abort()  # nothing is staged: its batches were committed with the last checkpoint
+    target = replace(target, stream=change.stream, restart_build=False)
+    loader = destination.loader(target)
+    progress.schema_changes.extend(c.describe() for c in loader.changes if c.action == "widen")
+    return loader, target
 
 
 def _fingerprint(source: Source, plan: StreamPlan, state: dict[str, Any] | None, fresh: bool

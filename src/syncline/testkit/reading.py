@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from syncline.engine.plan import StreamPlan
 from syncline.records import parse_timestamp
 from syncline.sources.base import Source
-from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest
+from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, SchemaChange
 
 SHOWN_CHARS = 160
 
@@ -92,6 +92,10 @@ def read_stream(source: Source, plan: StreamPlan, *, checkpoint: dict[str, Any] 
                     break
             elif isinstance(item, Notice):
                 out.notices.append(item.message)
+            elif isinstance(item, SchemaChange):
+                out.notices.extend(item.changes)
+                if item.stream is not None:  # the batches after it carry the evolved schema
+                    expected = item.stream.arrow_schema()
             else:
                 out.problems.append(f"read yielded a {type(item).__name__}, which is not a stream item")
     finally:

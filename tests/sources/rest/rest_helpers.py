@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from syncline.sources.base import SourceContext
 from syncline.sources.rest import RestConfig, RestSource
-from syncline.stream import BadRecord, Checkpoint, ReadRequest
+from syncline.stream import BadRecord, Checkpoint, ReadRequest, SchemaChange
 
 FAST_RETRY = {"max_attempts": 6, "backoff_base_s": 0.01, "max_backoff_s": 0.05,
               "max_retry_after_s": 0.05}
@@ -47,6 +47,10 @@ class Read:
         return [i for i in self.items if isinstance(i, BadRecord)]
 
     @property
+    def schema_changes(self) -> list[SchemaChange]:
+        return [i for i in self.items if isinstance(i, SchemaChange)]
+
+    @property
     def checkpoints(self) -> list[dict[str, Any]]:
         return [i.value for i in self.items if isinstance(i, Checkpoint)]
 
@@ -58,6 +62,8 @@ def read(src: RestSource, stream: str, checkpoint: dict[str, Any] | None = None,
                           batch_size=batch_size)
     items = list(src.read(request))
     for item in items:
+        if isinstance(item, SchemaChange) and item.stream is not None:
+            schema = item.stream  # the batches after it carry the grown schema
         if isinstance(item, pa.RecordBatch):
             assert item.schema == schema.arrow_schema()
     return Read(items)

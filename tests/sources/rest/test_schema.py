@@ -74,12 +74,12 @@ def test_a_value_that_does_not_fit_is_a_bad_record_and_the_rest_of_the_page_load
     assert any("column price" in r for r in reasons) and any("column at" in r for r in reasons)
 
 
-def test_shape_changes_become_contract_events_and_unknown_fields_are_not_loaded() -> None:
+def test_shape_changes_become_contract_events_and_new_fields_are_loaded() -> None:
     later = [{"id": 3, "name": 7, "price": "9.99", "active": True, "at": "2026-01-03T00:00:00Z",
               "local": "x", "tags": [], "meta": {}, "extra": "new"}]
     src = source("http://api.test", {"s": {"path": "/s"}}, handler=fixed(SAMPLE, later))
     got = read(src, "s")
-    assert "extra" not in got.rows[0] and got.rows[0]["name"] == "7"
+    assert got.rows[0]["extra"] == "new" and got.rows[0]["name"] == "7"
     events = {(e["change"], e["field"]): (e["known_type"], e["seen_type"])
               for e in src.contract_events()}
     assert events == {
@@ -90,9 +90,13 @@ def test_shape_changes_become_contract_events_and_unknown_fields_are_not_loaded(
     }
     assert all(e["stream"] == "s" and e["source"] == "api" for e in src.contract_events())
     notices = [i.message for i in got.items if isinstance(i, Notice)]
-    assert len(notices) == 4
-    assert any("'extra'" in n and "not loaded" in n and "sources.api.streams.s.fields" in n
-               for n in notices)
+    assert len(notices) == 2 and all("holds" in n for n in notices)
+    grown, vanished = got.schema_changes
+    assert grown.stream is not None and grown.stream.column_names[-1] == "extra"
+    assert grown.changes == ("new column extra string: the field first came on page 1, outside "
+                             "the discovered schema",)
+    assert vanished.stream is None
+    assert vanished.changes[0].startswith("vanished field note string: in no record of this read")
 
 
 def test_primary_key_missing_from_the_sample_is_a_configuration_error() -> None:

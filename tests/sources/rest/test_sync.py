@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
+from psycopg import sql
 
 from api_server import FAULTS, ApiServer
+from services import require_postgres
 from syncfixtures import dest_query, failpoints_on, run_sync
+
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 # Pages of 250: 12 commits per 3,000 records keep the suite fast; test_pagination covers small pages.
 PAGES = {"type": "page_number", "size_param": "per_page", "size": 250}
@@ -18,13 +29,14 @@ RETRY = {"max_attempts": 6, "backoff_base_s": 0.01, "max_backoff_s": 0.05, "max_
 
 
 def write_ws(root: Path, api: ApiServer, streams: dict[str, Any], *,
-             selected: dict[str, Any] | None = None, max_attempts: int = 1, **source: Any) -> None:
+             selected: dict[str, Any] | None = None, max_attempts: int = 1,
+             destination: dict[str, Any] | None = None, schema: str = "dst", **source: Any) -> None:
     doc = {
         "version": 1,
         "sources": {"api": {"type": "rest", "base_url": api.url, "retry": RETRY, "timeout_s": 2,
                             "streams": streams, **source}},
-        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "connections": {"c": {"source": "api", "destination": "wh", "destination_schema": "dst",
+        "destinations": {"wh": destination or {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "api", "destination": "wh", "destination_schema": schema,
                               "max_attempts": max_attempts,
                               "streams": selected or {name: {"write": "merge"} for name in streams}}},
     }
@@ -160,17 +172,74 @@ def test_refused_credentials_fail_the_run_naming_the_auth_key(tmp_path: Path, ap
     assert "sources.api.auth" in str(result.error) and "wrong-token" not in str(result.error)
 
 
-def test_a_field_beyond_the_sample_page_warns_and_is_not_loaded(tmp_path: Path, small_api: ApiServer) -> None:
+def test_a_field_beyond_the_sample_page_is_added_as_a_column_and_loaded(
+        tmp_path: Path, small_api: ApiServer) -> None:
     small_api.items[250]["coupon"] = "SAVE10"  # on the 3rd page only
     write_ws(tmp_path, small_api, {"items": {"path": "/items/pages", "primary_key": ["id"],
                                              "pagination": PAGES | {"size": 100}}})
     result = run_sync(tmp_path)
-    assert result.status == "warning"
-    assert any("'coupon'" in n and "not loaded" in n for n in result.streams[0].notices)
+    assert result.status == "succeeded", result.error
+    assert result.streams[0].schema_changes == [
+        "new column coupon string: the field first came on page 3, outside the discovered schema"]
     assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(300,)]
-    columns = dest_query(tmp_path, "SELECT column_name FROM information_schema.columns "
-                                   "WHERE table_name = 'items'")
-    assert ("coupon",) not in columns
+    assert dest_query(tmp_path, "SELECT id, coupon FROM dst.items WHERE coupon IS NOT NULL") \
+        == [(251, "SAVE10")]
+
+
+def _cli_json(root: Path, *args: str) -> Any:
+    done = subprocess.run([sys.executable, "-m", "syncline", *args, "--json", "-w", str(root)],
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_")})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest) -> Iterator[tuple[dict[str, Any], str]]:
+    """A destination and a schema of this test alone: DuckDB, or PostgreSQL (dropped after)."""
+    if request.param == "duckdb":
+        yield {"type": "duckdb", "path": "wh.duckdb"}, "dst"
+        return
+    require_postgres()
+    schema = f"syncline_test_{secrets.token_hex(4)}"
+    yield {"type": "postgres", "dsn": PG_DSN}, schema
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _query(root: Path, warehouse: tuple[dict[str, Any], str], text: str) -> list[tuple[Any, ...]]:
+    destination, schema = warehouse
+    text = text.replace("dst.", f"{schema}.")
+    if destination["type"] == "duckdb":
+        return dest_query(root, text)
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        return [tuple(float(v) if isinstance(v, Decimal) else v for v in row)
+                for row in con.execute(text).fetchall()]
+
+
+def test_a_field_renamed_mid_run_is_loaded_and_the_old_one_reported_vanished(
+        tmp_path: Path, small_api: ApiServer, warehouse: tuple[dict[str, Any], str]) -> None:
+    for item in small_api.items[150:]:  # the API renames price mid-way through page 2
+        item["amount"] = item.pop("price")
+    write_ws(tmp_path, small_api, {"items": {"path": "/items/pages", "primary_key": ["id"],
+                                             "pagination": PAGES | {"size": 100}}},
+             destination=warehouse[0], schema=warehouse[1])
+    result = run_sync(tmp_path)
+    assert result.status == "warning", result.error
+    assert _query(tmp_path, warehouse, "SELECT count(*), count(price), count(amount) FROM dst.items") \
+        == [(300, 150, 150)]
+    assert _query(tmp_path, warehouse,
+                  "SELECT min(id), sum(amount) FROM dst.items WHERE amount IS NOT NULL") \
+        == [(151, sum(i * 1.25 for i in range(151, 301)))]
+    changes = ["new column amount float64: the field first came on page 2, outside the discovered "
+               "schema",
+               "vanished field price float64: in no record after page 2, so its column holds null "
+               "for the records after it (renamed or dropped by the API?)"]
+    run = _cli_json(tmp_path, "runs", "c")[0]
+    assert run["status"] == "warning" and run["streams"][0]["schema_changes"] == changes
+    status = _cli_json(tmp_path, "status")[0]
+    assert status["health"] == "warning"
+    assert status["last_run"]["streams"][0]["schema_changes"] == changes
 
 
 def test_the_cursor_goes_back_exactly_as_the_api_wrote_it(tmp_path: Path, small_api: ApiServer) -> None:
@@ -209,3 +278,15 @@ def test_a_full_page_without_a_next_token_ends_the_run_as_a_warning(
     assert "nothing at `$.meta.nxt` in a body holding the top-level keys 'results', 'meta'" \
         in notices[0]
     assert "sources.api.streams.items" in notices[0]
+
+
+def test_a_field_new_mid_refresh_lands_in_the_rebuilt_table(tmp_path: Path, small_api: ApiServer) -> None:
+    streams = {"items": {"path": "/items/pages", "primary_key": ["id"],
+                         "pagination": PAGES | {"size": 100}}}
+    write_ws(tmp_path, small_api, streams,
+             selected={"items": {"mode": "full_refresh", "write": "replace"}})
+    assert run_sync(tmp_path).status == "succeeded"
+    small_api.items[299]["coupon"] = "LAST"  # on the last page of the next refresh
+    second = run_sync(tmp_path)
+    assert second.status == "succeeded", second.error
+    assert dest_query(tmp_path, "SELECT count(*), max(coupon) FROM dst.items") == [(300, "LAST")]

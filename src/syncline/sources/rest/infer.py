@@ -1,9 +1,10 @@
-"""Stream schemas inferred from sample records, and the record shape compared page by page."""
+"""Stream schemas inferred from sample records, and followed page by page as records change."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from syncline.schema import (
@@ -19,6 +20,7 @@ from syncline.schema import (
     StreamSchema,
     widen,
 )
+from syncline.stream import Notice, SchemaChange, StreamItem
 
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
 _TS_ZONED = re.compile(_TS + r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
@@ -108,11 +110,13 @@ def misfit(known: DataType, value: Any) -> DataType | None:
 
 
 class ShapeTracker:
-    """Compares the records of each page with the stream's known schema.
+    """Compares the records of each page with the stream's schema, and makes it follow them.
 
-    New fields and values whose type does not fit their column are reported as they
-    are seen; fields of the schema that no record of the whole read carried are
-    reported as vanished when the read ends.
+    Fields outside the schema become columns before the page that carries them is loaded
+    (a ``SchemaChange`` with the grown schema); values whose type does not fit their
+    column are reported as they are seen (a ``Notice``); fields of the schema that no
+    record of the read carried, or none after some page, are reported as vanished when
+    the read ends (a ``SchemaChange`` without a schema: the run ends as a warning).
     """
 
     def __init__(self, source: str, schema: StreamSchema, ignore: Iterable[str] = ()) -> None:
@@ -120,36 +124,52 @@ class ShapeTracker:
         self.schema = schema
         self.known = {c.name: c.type for c in schema.columns}
         self.ignore = set(ignore)  # fields Syncline adds itself (the parent key)
-        self.seen: set[str] = set()
+        self.last_seen: dict[str, int] = {}  # field -> the last page with a record carrying it
         self.events: list[dict[str, Any]] = []
         self._reported: set[tuple[str, str]] = set()
-        self._records = 0
-        self._told = 0
+        self._last_page = 0  # the last page with any record
 
-    def news(self) -> list[str]:
-        """Messages for the events since the last call, one line each."""
-        fresh, self._told = self.events[self._told:], len(self.events)
-        return [describe(e) for e in fresh]
-
-    def observe(self, records: list[dict[str, Any]], page: int) -> None:
+    def observe(self, records: list[dict[str, Any]], page: int) -> list[StreamItem]:
+        """What the engine must know before loading this page: new columns, misfit values."""
+        told = len(self.events)
+        fresh: dict[str, DataType | None] = {}
         for record in records:
-            self._records += 1
             for field, value in record.items():
-                self.seen.add(field)
+                self.last_seen[field] = page
                 known = self.known.get(field)
                 if known is None:
-                    self._event("new_field", field, None, kind_of(value), page)
+                    merge_type(fresh, field, kind_of(value), {})
                     continue
                 seen = misfit(known, value)
                 if seen is not None:
                     self._event("type_changed", field, known, seen, page)
+        if records:
+            self._last_page = page
+        items: list[StreamItem] = [Notice(describe(e)) for e in self.events[told:]]
+        if fresh:
+            items.append(self._grow(fresh, page))
+        return items
 
-    def finish(self) -> None:
-        if not self._records:
-            return  # an empty read says nothing about which fields exist
+    def _grow(self, fresh: dict[str, DataType | None], page: int) -> SchemaChange:
+        told = len(self.events)
+        added = tuple(Column(field, t or STRING) for field, t in fresh.items())
+        for column in added:
+            self.known[column.name] = column.type
+            self._event("new_field", column.name, None, column.type, page)
+        self.schema = replace(self.schema, columns=(*self.schema.columns, *added))
+        return SchemaChange(tuple(describe(e) for e in self.events[told:]), self.schema)
+
+    def finish(self) -> list[StreamItem]:
+        """Fields that stopped arriving: in no record of the read, or none after some page."""
+        if not self._last_page:
+            return []  # an empty read says nothing about which fields exist
+        told = len(self.events)
         for field, t in self.known.items():
-            if field not in self.seen and field not in self.ignore:
-                self._event("vanished_field", field, t, None, None)
+            last = self.last_seen.get(field)
+            if field not in self.ignore and (last is None or last < self._last_page):
+                self._event("vanished_field", field, t, None, last)
+        gone = tuple(describe(e) for e in self.events[told:])
+        return [SchemaChange(gone)] if gone else []
 
     def _event(self, change: str, field: str, known: DataType | None, seen: DataType | None,
                page: int | None) -> None:
@@ -164,13 +184,16 @@ class ShapeTracker:
 
 
 def describe(event: dict[str, Any]) -> str:
-    """One contract event as a sentence for the run log."""
-    where = f"sources.{event['source']}.streams.{event['stream']}.fields"
+    """One contract event as a sentence for the run log and the run's schema changes."""
     field, page = event["field"], event["page"]
     if event["change"] == "new_field":
-        return (f"field '{field}' ({event['seen_type'] or 'null'}) appeared on page {page} but is "
-                f"not in the discovered schema, so it is not loaded; declare it under {where}")
+        return (f"new column {field} {event['seen_type']}: the field first came on page {page}, "
+                "outside the discovered schema")
     if event["change"] == "type_changed":
         return (f"field '{field}' holds {event['seen_type']} values on page {page} where the schema "
                 f"has {event['known_type']}; values that do not convert are quarantined")
-    return f"field '{field}' ({event['known_type']}) was in no record of this read"
+    if page is None:
+        return (f"vanished field {field} {event['known_type']}: in no record of this read, so its "
+                "column holds null for them")
+    return (f"vanished field {field} {event['known_type']}: in no record after page {page}, so its "
+            "column holds null for the records after it (renamed or dropped by the API?)")

@@ -98,7 +98,8 @@ class RestSource(Source):
     def contract_events(self) -> list[dict[str, Any]]:
         """Record shapes that departed from the discovered schemas during reads, oldest first.
 
-        Each is also yielded as a ``Notice`` when seen, so the run ends as a warning.
+        Each is also yielded when seen: new fields as the grown schema, misfit values as a
+        ``Notice``, vanished fields as a schema change that ends the run as a warning.
         """
         return [e for t in self._trackers for e in t.events]
 
@@ -142,25 +143,25 @@ class RestSource(Source):
                     state["parents_done"].append(key)
                 state["done"] = page.next is None and spec.parent is None
                 yield Checkpoint(_copy(state))
-        tracker.finish()
-        yield from (Notice(m) for m in tracker.news())
+        yield from tracker.finish()
         if not state["done"]:
             state.update(page=None, parent=None, parents_done=[], done=True)
             yield Checkpoint(_copy(state))
 
     def _emit(self, request: ReadRequest, spec: RestStream, page: list[Any], key: Any,
               state: dict[str, Any], tracker: ShapeTracker, number: int) -> Iterator[StreamItem]:
-        """One page as Arrow batches and bad records, and the cursor's advance."""
-        columns = request.stream.columns
-        records: list[dict[str, Any]] = []
+        """One page as Arrow batches and bad records, and the cursor's advance.
+
+        New fields grow the schema first, before any row of the page is staged.
+        """
+        records = [self._shape(spec, raw, key) for raw in page if isinstance(raw, dict)]
+        yield from tracker.observe(records, number)
         for raw in page:
-            if isinstance(raw, dict):
-                records.append(self._shape(spec, raw, key))
-            else:
+            if not isinstance(raw, dict):
                 yield BadRecord({"_raw": json.dumps(raw, default=str)},
                                 f"a JSON {type(raw).__name__}, not an object")
-        tracker.observe(records, number)
-        yield from (Notice(m) for m in tracker.news())
+        stream = tracker.schema
+        columns = stream.columns
         if spec.cursor is not None:
             for record in records:
                 value = record.get(spec.cursor.field)
@@ -168,9 +169,9 @@ class RestSource(Source):
                     state["cursor"] = later(state["cursor"], value)
         # JSON columns hold text json.dumps wrote, valid by construction: converting them
         # as plain text skips a validation pass that costs more than the rest of the page.
-        as_text = replace(request.stream, columns=tuple(
+        as_text = replace(stream, columns=tuple(
             replace(c, type=STRING) if c.type.kind == "json" else c for c in columns))
-        arrow_schema = request.stream.arrow_schema()
+        arrow_schema = stream.arrow_schema()
         for i in range(0, len(records), request.batch_size):
             rows = [[prepare(r.get(c.name), c.type) for c in columns]
                     for r in records[i:i + request.batch_size]]
