@@ -274,7 +274,7 @@ def test_a_full_page_without_a_next_token_ends_the_run_as_a_warning(
         assert notices == []
         return
     assert len(notices) == 1
-    assert "full (70 records, `size: 70`) but names no next page" in notices[0]
+    assert "full (70 records, `size: 70`) and names no next page" in notices[0]
     assert "nothing at `$.meta.nxt` in a body holding the top-level keys 'results', 'meta'" \
         in notices[0]
     assert "sources.api.streams.items" in notices[0]

@@ -102,7 +102,7 @@ def cut_short(p: Pagination, page: Fetched, count: int) -> str | None:
         missing = _absent(page.body, p.path, "URL")
     else:
         missing = 'no Link header with rel="next"'
-    return f"it is full ({count} records, `size: {size}`) but names no next page ({missing})"
+    return f"it is full ({count} records, `size: {size}`) and names no next page ({missing})"
 
 
 def _absent(body: Any, path: str, what: str) -> str:
