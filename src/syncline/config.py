@@ -23,6 +23,8 @@ from syncline.orchestration.schedule import Schedule
 from syncline.stream import Mode, Write
 
 WORKSPACE_FILE = "syncline.yaml"
+#: How a stream without `table:` names its destination table.
+TableNames = Literal["last_part", "schema_table"]
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -43,7 +45,9 @@ class StreamConfig(_Model):
     )
     cursor: str | None = Field(None, description="Column whose growth marks new or changed rows.")
     primary_key: list[str] | None = Field(None, description="Default: the source's primary key.")
-    table: str | None = Field(None, description="Destination table; default: the stream's last dotted part.")
+    table: str | None = Field(
+        None, description="Destination table, used as written; default: named by the connection's "
+        "`table_names:` (normalized to snake_case).")
     selected: bool = Field(True, description="false leaves the stream out of the connection.")
 
 
@@ -53,6 +57,9 @@ class ConnectionConfig(_Model):
     source: str = Field(description="Name of a source in `sources:`.")
     destination: str = Field(description="Name of a destination in `destinations:`.")
     destination_schema: str | None = Field(None, description="Default: the connection's name.")
+    table_names: TableNames = Field(
+        "last_part", description="Tables of streams without `table:`: last_part (`public.orders` → "
+        "orders) or schema_table (`public.orders` → public_orders); two streams may never share one.")
     schedule: str = Field("manual", description="manual | every <N>s|m|h|d | a cron expression.")
     streams: dict[str, StreamConfig] | None = Field(
         None, description="Omitted: every discovered stream, with defaults."

@@ -319,7 +319,7 @@ def test_cursor_keeps_microseconds_so_nothing_is_read_twice_or_missed(db: Db, tm
     assert run_sync(tmp_path).rows_read == 1
 
 
-def test_incremental_without_a_key_resumes_after_a_failure_with_each_row_once(
+def test_a_keyless_table_with_a_declared_unique_column_resumes_after_a_failure_with_each_row_once(
     db: Db, tmp_path: Path
 ) -> None:
     db.run("CREATE TABLE events (id INT, kind VARCHAR(10), at DATETIME(6))")
@@ -327,7 +327,8 @@ def test_incremental_without_a_key_resumes_after_a_failure_with_each_row_once(
     db.many("INSERT INTO events VALUES (%s, %s, %s)", [*rows, (0, "null", None)])
     stream = f"{db.name}.events"
     write_ws(tmp_path, db.config(tables=["events"]),
-             {stream: {"mode": "incremental", "write": "append", "cursor": "at"}}, batch_size=4)
+             {stream: {"mode": "incremental", "write": "append", "cursor": "at", "primary_key": ["id"]}},
+             batch_size=4)
     with failpoints_on("after_staging:9=raise"):
         failed = run_sync(tmp_path)
     assert failed.status == "failed"

@@ -254,10 +254,12 @@ def test_rows_sharing_one_cursor_value_across_batches_all_arrive_once(tmp_path: 
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ties") == [(60, 60)]
 
 
-def test_a_keyless_table_never_checkpoints_inside_a_tie(tmp_path: Path, schema: str) -> None:
+def test_a_keyless_table_with_a_declared_unique_column_resumes_inside_a_tie(
+        tmp_path: Path, schema: str) -> None:
     stream = make_items(schema, "keyless", 30, key=False, tie=True)
     insert_items(schema, "keyless", range(31, 51))
-    write_ws(tmp_path, schema, {stream: {"mode": "incremental", "write": "append", "cursor": "updated_at"}},
+    write_ws(tmp_path, schema, {stream: {"mode": "incremental", "write": "append", "cursor": "updated_at",
+                                         "primary_key": ["id"]}},
              batch_size=7, max_attempts=2)
     with failpoints_on("after_staging:3=raise"):  # the retry resumes from the last checkpoint
         result = run_sync(tmp_path)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from syncline.cli import views
@@ -44,10 +45,10 @@ def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ConfigurationError as exc:
-        err_console.print(f"[red]configuration error:[/] {exc}")
+        err_console.print(f"[red]configuration error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except SynclineError as exc:
-        err_console.print(f"[red]{exc.failure_class} error:[/] {exc}")
+        err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
@@ -96,9 +97,10 @@ def check(
     targets: list[tuple[str, str]] = []
     if name is None:
         targets = [("source", s) for s in ws.sources] + [("destination", d) for d in ws.destinations]
+        targets += [("connection", c) for c in ws.connections]
     elif name in ws.connections:
         c = ws.connections[name]
-        targets = [("source", c.source), ("destination", c.destination)]
+        targets = [("source", c.source), ("destination", c.destination), ("connection", name)]
     elif name in ws.sources:
         targets = [("source", name)]
     elif name in ws.destinations:
@@ -113,6 +115,9 @@ def check(
     worst = 0
     for kind, item in targets:
         try:
+            if kind == "connection":
+                table.add_row(kind, item, f"[green]ok[/] ({_check_plan(ws, item)})")
+                continue
             obj = open_source(ws, item) if kind == "source" else open_destination(ws, item)
             try:
                 obj.check()
@@ -121,10 +126,28 @@ def check(
             table.add_row(kind, item, "[green]ok[/]")
         except SynclineError as exc:
             worst = max(worst, 2 if isinstance(exc, ConfigurationError) else 1)
-            table.add_row(kind, item, f"[red]{exc.failure_class}:[/] {exc}")
+            table.add_row(kind, item, f"[red]{exc.failure_class}:[/] {escape(str(exc))}")
     console.print(table)
     if worst:
         raise typer.Exit(worst)
+
+
+def _check_plan(ws: Workspace, name: str) -> str:
+    """Plan a connection as `sync` would, writing nothing: its streams and their tables."""
+    from syncline.engine.plan import plan_streams
+    from syncline.engine.run import open_destination, open_source
+
+    conn = ws.connection(name)
+    source = open_source(ws, conn.source)
+    try:
+        destination = open_destination(ws, conn.destination)
+        try:
+            plans = plan_streams(name, conn, source, destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return ", ".join(f"{p.stream.name} → {p.table}" for p in plans) or "no streams"
 
 
 @app.command()
@@ -179,7 +202,7 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
         label = "configuration error" if isinstance(result.error, ConfigurationError) else \
             f"{result.error.failure_class} error"
         err_console.print(f"[red]run {result.run_id} failed after {result.attempts} attempt(s): "
-                          f"{label}:[/] {result.error}")
+                          f"{label}:[/] {escape(str(result.error))}")
         return 2 if isinstance(result.error, ConfigurationError) else 1
     console.print(
         f"[green]run {result.run_id} succeeded:[/] {result.rows_committed:,} rows committed, "

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from syncline.config import ConnectionConfig, StreamConfig
+from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, StreamSchema
 from syncline.stream import Mode, Write
+
+if TYPE_CHECKING:
+    from syncline.destinations.base import Destination
+    from syncline.sources.base import Source
 
 #: The system cursor a cdc source adds to every row: the change's commit LSN as an integer.
 CDC_CURSOR = "_syncline_lsn"
@@ -27,6 +34,58 @@ class StreamPlan:
 class SourceAbilities:
     modes: frozenset[str]
     incremental_needs_cursor: bool = True
+    #: True when an incremental read without a unique key would compare on the cursor alone
+    #: (rows sharing the last cursor value would be lost after a crash).
+    incremental_needs_key: bool = False
+    #: The window the source re-reads below the last cursor on every incremental read, if any.
+    lookback: str | None = None
+
+    @classmethod
+    def of(cls, source: Source) -> SourceAbilities:
+        """What a configured source can do, from its class attributes and configuration."""
+        return cls(modes=source.modes, incremental_needs_cursor=source.incremental_needs_cursor,
+                   incremental_needs_key=source.incremental_needs_key, lookback=source.lookback())
+
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def normalize_table_name(name: str) -> str:
+    """A plain snake_case identifier for a stream name, so no destination needs quoting.
+
+    A name that already is one (lower case letters, digits, underscores, not starting
+    with a digit) is kept; otherwise a lower-case letter or digit followed by a capital
+    gets an underscore between them, every run of other characters (``-``, spaces,
+    dots) becomes one underscore, the result is lower-cased and trimmed of underscores,
+    and a leading digit gets an underscore before it: ``app-orders`` → ``app_orders``,
+    ``Order Items`` → ``order_items``, ``OrderItems`` → ``order_items``.
+    """
+    if _PLAIN.match(name):
+        return name
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "stream"
+    return f"_{text}" if text[0].isdigit() else text
+
+
+def default_table(stream: str, style: TableNames, loaded_as: str | None = None) -> str:
+    """The destination table of a stream that sets no `table:`.
+
+    `last_part` takes the stream's last dotted part, `schema_table` the whole name
+    (``archive.products`` → ``archive_products``), normalized. A stream already loaded
+    under its raw last part (before names were normalized) keeps that table.
+    """
+    last = stream.split(".")[-1]
+    if style == "last_part":
+        return last if loaded_as == last else normalize_table_name(last)
+    return normalize_table_name(stream.replace(".", "_"))
+
+
+def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination: Destination,
+                 only: list[str] | None = None) -> list[StreamPlan]:
+    """Discover the source and plan the connection, keeping the tables its committed states name."""
+    states = destination.all_states(conn.destination_schema or name)
+    loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
+    return plan_connection(name, conn, source.discover(), SourceAbilities.of(source), only, loaded)
 
 
 def plan_connection(
@@ -35,7 +94,10 @@ def plan_connection(
     discovered: list[StreamSchema],
     abilities: SourceAbilities,
     only: list[str] | None = None,
+    loaded: Mapping[str, str] | None = None,
 ) -> list[StreamPlan]:
+    """The plan of every selected stream (or `only` these); `loaded` maps streams to the
+    tables their committed state records, so a loaded table keeps its name."""
     by_name = {s.name: s for s in discovered}
     wanted: dict[str, StreamConfig]
     if conn.streams is None:
@@ -58,12 +120,30 @@ def plan_connection(
                 connection=name,
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
-        wanted = {k: v for k, v in wanted.items() if k in only}
-    return [_plan_stream(name, by_name[s], cfg, abilities) for s, cfg in wanted.items()]
+    plans = [_plan_stream(name, by_name[s], cfg, abilities,
+                          cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s)))
+             for s, cfg in wanted.items()]
+    _refuse_shared_tables(name, plans)
+    return [p for p in plans if not only or p.stream.name in only]
+
+
+def _refuse_shared_tables(connection: str, plans: list[StreamPlan]) -> None:
+    """Two streams never write one table: the second would merge into the first's rows."""
+    seen: dict[str, str] = {}
+    for plan in plans:
+        first = seen.setdefault(plan.table.lower(), plan.stream.name)
+        if first != plan.stream.name:
+            raise ConfigurationError(
+                f"streams '{first}' and '{plan.stream.name}' would both write table '{plan.table}'",
+                connection=connection,
+                fix=f"give one of them its own table (`streams: {{{plan.stream.name}: {{table: ...}}}}`), "
+                "or set `table_names: schema_table` on the connection to name each table "
+                "<schema>_<table>",
+            )
 
 
 def _plan_stream(
-    connection: str, stream: StreamSchema, cfg: StreamConfig, abilities: SourceAbilities
+    connection: str, stream: StreamSchema, cfg: StreamConfig, abilities: SourceAbilities, table: str
 ) -> StreamPlan:
     def fail(message: str, fix: str) -> ConfigurationError:
         return ConfigurationError(message, connection=connection, stream=stream.name, fix=fix)
@@ -108,7 +188,8 @@ def _plan_stream(
     if write == "replace" and mode != "full_refresh":
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
                    "use write: merge or append, or mode: full_refresh")
-    table = cfg.table or stream.name.split(".")[-1]
+    if mode == "incremental":
+        _check_incremental(fail, abilities, pk, write)
     if mode == "cdc":
         if write != "merge" or not pk:
             raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
@@ -119,6 +200,19 @@ def _plan_stream(
                           primary_key=pk, table=table)
     return StreamPlan(stream=stream, mode=mode, write=write,
                       cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table)
+
+
+def _check_incremental(fail: Any, abilities: SourceAbilities, pk: tuple[str, ...], write: Write) -> None:
+    """An incremental read resumes after (cursor, key): without a key, rows sharing the last
+    cursor value are lost after a crash; a re-read window appended is a duplicate."""
+    if abilities.incremental_needs_key and not pk:
+        raise fail("incremental mode needs a primary key or a unique column, and the stream has "
+                   "none: rows sharing the last cursor value would be lost after an interruption",
+                   "set `primary_key: [col, ...]` to columns unique per row, or use mode: full_refresh")
+    if abilities.lookback and write == "append":
+        raise fail(f"the source re-reads a lookback window ({abilities.lookback}) on every "
+                   "incremental read, and write: append would add those rows again",
+                   "use write: merge (with a primary key), or remove `lookback:` from the source")
 
 
 _CHANGE_WORDS = ("updated", "modified", "changed", "version")

@@ -13,7 +13,7 @@ from syncline.config import Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
 from syncline.engine.observer import RunObserver, StreamProgress
-from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
 from syncline.errors import InternalError, Interrupted, SynclineError
@@ -218,12 +218,7 @@ class Runner:
             source.check()
             destination.check()
             self._count_crashed_runs(connection, schema, destination)
-            discovered = source.discover()
-            abilities = SourceAbilities(
-                modes=source.modes,
-                incremental_needs_cursor=source.incremental_needs_cursor,
-            )
-            plans = plan_connection(connection, conn, discovered, abilities, only)
+            plans = plan_streams(connection, conn, source, destination, only)
             if destination.supports_fencing:  # after planning: a configuration error writes nothing
                 destination.fence(schema, connection, lease.grant.token)
             history = self._recent_rows(connection)

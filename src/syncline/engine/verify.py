@@ -21,7 +21,7 @@ import pyarrow as pa
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
-from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.schema import from_arrow
 from syncline.sources.base import Source
@@ -259,9 +259,7 @@ def verify_connection(ws: Workspace, connection: str, only: list[str] | None = N
     destination = open_destination(ws, conn.destination)
     try:
         source.check()
-        abilities = SourceAbilities(modes=source.modes,
-                                    incremental_needs_cursor=source.incremental_needs_cursor)
-        plans = plan_connection(connection, conn, source.discover(), abilities, only)
+        plans = plan_streams(connection, conn, source, destination, only)
         return [verify_stream(source, destination, schema, p,
                               conn.batch_size or batch_rows(source, destination, p.stream))
                 for p in plans]

@@ -35,6 +35,9 @@ class Source(ABC):
     #: Modes in which one read is one snapshot of a table: each value of the table's own
     #: primary key comes at most once, so a first load into an empty table needs no merge.
     snapshot_modes: frozenset[str] = frozenset()
+    #: True when an incremental read without a key compares on the cursor alone (no rowid to
+    #: break ties): such a stream must declare a unique `primary_key:`.
+    incremental_needs_key: bool = False
 
     def __init__(self, name: str, config: BaseModel, context: SourceContext) -> None:
         self.name = name
@@ -52,6 +55,10 @@ class Source(ABC):
     @abstractmethod
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
         """Rows of one stream after ``request.checkpoint``, in bounded batches."""
+
+    def lookback(self) -> str | None:
+        """The window re-read below the last cursor on every incremental read (e.g. 5m), if any."""
+        return None
 
     def count(self, stream: StreamSchema) -> int | None:
         """Rows the stream holds now, when cheap to know (for verification)."""

@@ -119,6 +119,7 @@ def connection_params(name: str, cfg: MysqlConfig) -> Params:
 class MysqlSource(Source):
     config: MysqlConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
+    incremental_needs_key = True
 
     @property
     def params(self) -> Params:

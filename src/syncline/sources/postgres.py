@@ -99,6 +99,7 @@ class PostgresSource(Source):
     modes = frozenset({"full_refresh", "incremental", "cdc"})
     fingerprint_in_read = True
     snapshot_modes = frozenset({"full_refresh", "incremental"})  # one REPEATABLE READ transaction
+    incremental_needs_key = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -199,6 +200,9 @@ class PostgresSource(Source):
         if self._meta is not None:
             self._meta.close()
             self._meta = None
+
+    def lookback(self) -> str | None:
+        return self.config.lookback
 
     # -- discovery ---------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ def plan_stream(ws: Workspace, source_name: str, source: Source, discovered: lis
             name, settings = conn_name, conn.streams[schema.name].model_copy(update={"selected": True})
             break
     conn = ConnectionConfig(source=source_name, destination="-", streams={schema.name: settings})
-    abilities = SourceAbilities(source.modes, source.incremental_needs_cursor)
+    abilities = SourceAbilities.of(source)
     return plan_connection(name, conn, discovered, abilities)[0]
 
 
