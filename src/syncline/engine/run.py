@@ -100,7 +100,22 @@ def _stream_loads(destination: Destination, schema: str, run_id: int) -> dict[st
 
 
 def open_source(ws: Workspace, name: str) -> Source:
-    return build_source(name, ws.source(name), str(ws.root))
+    return build_source(name, ws.source(name), str(ws.root), own_schemas(ws, name))
+
+
+def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
+    """The destination schemas of the workspace's connections into the database a PostgreSQL
+    source reads: it must never read Syncline's own output back."""
+    config = ws.source(source)
+    if getattr(config, "type", None) != "postgres":
+        return ()
+    from syncline.sources.postgres import database_address
+
+    here = database_address(config)
+    return tuple(sorted({
+        conn.destination_schema or name for name, conn in ws.connections.items()
+        if getattr(ws.destinations.get(conn.destination), "type", None) == "postgres"
+        and database_address(ws.destinations[conn.destination]) == here}))
 
 
 def open_destination(ws: Workspace, name: str) -> Destination:

@@ -23,6 +23,7 @@ from syncline.destinations.base import Destination
 from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
+from syncline.errors import InternalError, SynclineError
 from syncline.schema import from_arrow
 from syncline.sources.base import Source
 from syncline.stream import BadRecord, ReadRequest
@@ -260,9 +261,24 @@ def verify_connection(ws: Workspace, connection: str, only: list[str] | None = N
     try:
         source.check()
         plans = plan_streams(connection, conn, source, destination, only)
-        return [verify_stream(source, destination, schema, p,
-                              conn.batch_size or batch_rows(source, destination, p.stream))
-                for p in plans]
+        return [_verify_one(connection, source, destination, schema, p, conn.batch_size) for p in plans]
     finally:
         source.close()
         destination.close()
+
+
+def _verify_one(connection: str, source: Source, destination: Destination, schema: str,
+                plan: StreamPlan, batch_size: int | None) -> StreamVerdict:
+    """One stream's verdict; any failure becomes an error naming the connection and stream."""
+    try:
+        return verify_stream(source, destination, schema, plan,
+                             batch_size or batch_rows(source, destination, plan.stream))
+    except SynclineError as exc:
+        raise exc.at(connection=connection, stream=plan.stream.name) from None
+    except Exception as exc:
+        raise InternalError(
+            f"verifying table {schema}.{plan.table} failed: {type(exc).__name__}: {exc}",
+            connection=connection, stream=plan.stream.name,
+            fix="check that the table still has the stream's columns (or run `syncline sync "
+            "--full-refresh` to rebuild it); if it does, this is a Syncline bug: report it",
+        ) from exc

@@ -98,6 +98,19 @@ class Source(ABC):
 
 
 class SourceContext(BaseModel):
-    """What a source may know of its surroundings: where relative paths start."""
+    """What a source may know of its surroundings: where relative paths start, and which
+    schemas hold the workspace's own destination tables (never offered as streams)."""
 
     root: str
+    own_schemas: tuple[str, ...] = ()
+
+
+#: Tables Syncline writes itself (state, loads, fence, quarantine): never offered as streams.
+OWN_TABLE_PREFIX = "_syncline_"
+#: A full refresh builds `<table>__syncline_building` beside the live table.
+BUILDING_SUFFIX = "__syncline_building"
+
+
+def is_own_table(name: str) -> bool:
+    """Whether a table is one Syncline writes itself, and so never a stream of a source."""
+    return name.startswith(OWN_TABLE_PREFIX) or name.endswith(BUILDING_SUFFIX)

@@ -16,7 +16,7 @@ from pymysql.connections import Connection
 from syncline.errors import ConfigurationError, SourceError, SynclineError, TransientError
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
-from syncline.sources.base import Source
+from syncline.sources.base import Source, is_own_table
 from syncline.sources.mysql_types import (
     decode_position,
     discover_tables,
@@ -168,7 +168,7 @@ class MysqlSource(Source):
                 f"AND TABLE_TYPE IN ({', '.join(['%s'] * len(types))}) ORDER BY TABLE_NAME",
                 [self.params.database, *types],
             )
-            names = [str(r[0]) for r in cur.fetchall()]
+            names = [str(r[0]) for r in cur.fetchall() if not is_own_table(str(r[0]))]
         if not self.config.tables:
             return names
         prefix = self.params.database + "."

@@ -25,6 +25,13 @@ _LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
 _SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
+# Syncline's own tables, and every table of the workspace's destination schemas (a parameter),
+# are never streams: a destination inside the source database must not be read back.
+_OWN_TABLES = ("c.relname NOT LIKE '\\_syncline\\_%%' AND c.relname NOT LIKE '%%\\_\\_syncline\\_building' "
+               "AND NOT n.nspname = ANY(%s)")
+# Without `schemas:`, a schema holding `_syncline_state` is some connection's destination.
+_NOT_OURS = ("NOT EXISTS (SELECT 1 FROM pg_class s WHERE s.relnamespace = n.oid "
+             "AND s.relname = '_syncline_state')")
 # One round trip; values whose text form must round-trip exactly through COPY and checkpoints.
 _SESSION = (
     "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, YMD', false), "
@@ -92,6 +99,21 @@ class PostgresConfig(BaseModel):
     def lookback_seconds(self) -> int:
         m = _LOOKBACK.match(self.lookback or "")
         return int(m.group(1)) * _UNIT_SECONDS[m.group(2)] if m else 0
+
+
+def database_address(config: BaseModel) -> tuple[str, int, str]:
+    """(host, port, database) of a PostgreSQL source or destination configuration, from its
+    `dsn:` or its separate keys: two configurations with one address are one database."""
+    keys = {"host": getattr(config, "host", None), "port": getattr(config, "port", None),
+            "dbname": getattr(config, "database", None)}
+    dsn = getattr(config, "dsn", None)
+    if dsn is not None:
+        try:
+            keys.update(psycopg.conninfo.conninfo_to_dict(dsn.get_secret_value()))
+        except psycopg.Error:
+            pass
+    return (str(keys.get("host") or "localhost"), int(str(keys.get("port") or 5432)),
+            str(keys.get("dbname") or ""))
 
 
 class PostgresSource(Source):
@@ -217,8 +239,9 @@ class PostgresSource(Source):
     def _selected(self, conn: psycopg.Connection[Any]) -> list[tuple[int, str, str]]:
         """(oid, schema, table) of every relation to offer, checked against `schemas:`/`tables:`."""
         kinds = ["r", "p", "f", "v", "m"] if self.config.include_views else ["r", "p", "f"]
-        where = "n.nspname = ANY(%s)" if self.config.schemas else _SYSTEM_SCHEMAS
+        where = "n.nspname = ANY(%s)" if self.config.schemas else f"{_SYSTEM_SCHEMAS} AND {_NOT_OURS}"
         params: list[Any] = [kinds] + ([self.config.schemas] if self.config.schemas else [])
+        params.append(list(self.context.own_schemas))
         try:
             if self.config.schemas:
                 found = {r[0] for r in conn.execute(
@@ -232,7 +255,7 @@ class PostgresSource(Source):
                 "SELECT c.oid, n.nspname, c.relname FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind = ANY(%s) AND NOT c.relispartition "
-                f"AND has_table_privilege(c.oid, 'SELECT') AND {where} ORDER BY 2, 3",
+                f"AND has_table_privilege(c.oid, 'SELECT') AND {where} AND {_OWN_TABLES} ORDER BY 2, 3",
                 params,
             ).fetchall()
         except psycopg.Error as exc:

@@ -48,9 +48,11 @@ def source_config_model(kind: Any) -> type[BaseModel]:
     return _load(kind)[0]
 
 
-def build_source(name: str, config: BaseModel, root: str) -> Source:
+def build_source(name: str, config: BaseModel, root: str, own_schemas: tuple[str, ...] = ()) -> Source:
+    """A configured source; `own_schemas` are the workspace's destination schemas that a
+    database source could see (their tables are never offered as streams)."""
     _, cls = _load(getattr(config, "type", None))
-    return cls(name, config, SourceContext(root=root))
+    return cls(name, config, SourceContext(root=root, own_schemas=own_schemas))
 
 
 def source_types() -> list[str]:

@@ -28,7 +28,7 @@ from syncline.schema import (
     DataType,
     StreamSchema,
 )
-from syncline.sources.base import CURSOR_NAMES, Source
+from syncline.sources.base import CURSOR_NAMES, Source, is_own_table
 from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem
 
 
@@ -120,7 +120,7 @@ class SqliteSource(Source):
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "ORDER BY name"
         ).fetchall()
-        names = [r[0] for r in rows]
+        names = [r[0] for r in rows if not is_own_table(r[0])]
         if self.config.tables:
             missing = [t for t in self.config.tables if t not in names]
             if missing:

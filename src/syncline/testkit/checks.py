@@ -9,9 +9,9 @@ from typing import Any
 
 from syncline.config import ConnectionConfig, StreamConfig, Workspace
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
+from syncline.engine.run import open_source
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
-from syncline.sources.registry import build_source
 from syncline.testkit.reading import Read, beyond_end, read_stream, show
 
 SOURCE_CHECKS = ("config", "check", "discover")
@@ -60,7 +60,7 @@ def run_checks(ws: Workspace, source_name: str, *, stream: str | None = None,
     box: dict[str, Any] = {}
 
     def config() -> str:
-        box["source"] = build_source(source_name, ws.source(source_name), str(ws.root))
+        box["source"] = open_source(ws, source_name)
         return f"source '{source_name}' ({getattr(ws.source(source_name), 'type', '?')}) is configured"
 
     if not results.run("config", config):
