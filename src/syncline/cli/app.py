@@ -325,6 +325,9 @@ def verify(
                 if sample:
                     keys = "; ".join(", ".join(map(str, k)) for k in sample)
                     console.print(f"  {v.stream}: {kind} keys (sample): {keys}")
+            if v.not_in_source:
+                console.print(f"  [yellow]note:[/] {v.stream}: destination column(s) the source no "
+                              f"longer has (not compared): {', '.join(v.not_in_source)}")
             if v.note:
                 console.print(f"  [yellow]note:[/] {v.stream}: {v.note}")
     if not all(v.ok for v in verdicts):

@@ -130,6 +130,7 @@ class Runner:
         self.store = store
         self.observer = observer or RunObserver()
         self.stop = StopRequest()
+        self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
 
     def _recent_rows(self, connection: str) -> dict[str, tuple[int, ...]]:
         """Rows read per stream in recent successful runs, newest first (one store query)."""
@@ -261,6 +262,27 @@ class Runner:
         for run, (rows, quarantined) in totals.items():
             self.store.set_committed(run, rows, quarantined)
 
+    def _dropped_columns(self, connection: str, plan: StreamPlan, run_id: int, rebuilt: bool) -> list[str]:
+        """Record the schema seen; describe the columns the previous one had and this one lacks.
+
+        The destination keeps such a column (its old values stay; new versions of rows
+        hold NULL there), so only the schema history can tell it was dropped, once. A
+        table rebuilt by a full refresh is made without it."""
+        key = (run_id, plan.stream.name)
+        if key in self._dropped:  # a retried attempt of this run: the previous schema is this one
+            return self._dropped[key]
+        previous = self.store.latest_schema(connection, plan.stream.name)
+        self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
+        self._dropped[key] = []
+        if previous is None:
+            return []
+        now = set(plan.stream.column_names)
+        fate = f"table {plan.table} is rebuilt without it" if rebuilt else \
+            f"kept in table {plan.table}, NULL in new rows"
+        self._dropped[key] = [f"dropped column {c['name']} ({fate})"
+                              for c in previous.get("columns", []) if c.get("name") not in now]
+        return self._dropped[key]
+
     def _stream(
         self,
         connection: str,
@@ -275,7 +297,9 @@ class Runner:
         recent_rows: tuple[int, ...],
     ) -> StreamProgress:
         started = dt.datetime.now(dt.UTC)
-        self.store.record_schema(connection, plan.stream.name, plan.stream.to_json(), run_id)
+        dropped = self._dropped_columns(connection, plan, run_id, full_refresh or plan.write == "replace")
+        for change in dropped:
+            self.observer.warning(f"{plan.stream.name}: {change}")
         lease.beat(force=True)
 
         mirrored = -MIRROR_EVERY_S
@@ -312,7 +336,7 @@ class Runner:
                 status="failed", rows_read=0, rows_committed=committed,
                 rows_quarantined=quarantined, bytes=0,
                 duration_s=(dt.datetime.now(dt.UTC) - started).total_seconds(), started_at=started,
-                ended_at=dt.datetime.now(dt.UTC), schema_changes=[], message=str(exc),
+                ended_at=dt.datetime.now(dt.UTC), schema_changes=dropped, message=str(exc),
             ))
             raise
         self.store.record_stream(run_id, StreamStats(
@@ -320,7 +344,8 @@ class Runner:
             status="succeeded", rows_read=progress.rows_read, rows_committed=progress.rows_committed,
             rows_quarantined=progress.rows_quarantined, bytes=progress.bytes, duration_s=duration,
             started_at=started, ended_at=dt.datetime.now(dt.UTC),
-            schema_changes=progress.schema_changes, message="; ".join(progress.notices) or None,
+            schema_changes=[*dropped, *progress.schema_changes],
+            message="; ".join(progress.notices) or None,
         ))
         self.observer.stream_finished(progress, duration)
         return progress

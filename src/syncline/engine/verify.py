@@ -25,7 +25,7 @@ from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.errors import InternalError, SynclineError
 from syncline.schema import from_arrow
-from syncline.sources.base import Source
+from syncline.sources.base import OWN_TABLE_PREFIX, Source
 from syncline.stream import BadRecord, ReadRequest
 
 BUCKETS = 1024
@@ -45,6 +45,8 @@ class StreamVerdict:
     duplicated: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     note: str | None = None
+    #: Destination columns the source no longer has (kept, NULL in new rows); not compared.
+    not_in_source: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class StreamVerdict:
             "duplicated": self.counts.get("duplicated", 0),
             "samples": {"missing": self.missing, "extra": self.extra,
                         "different": self.different, "duplicated": self.duplicated},
+            "columns_not_in_source": self.not_in_source,
             "note": self.note,
         }
 
@@ -122,6 +125,8 @@ def verify_stream(
         verdict.counts["missing"] = source.count(plan.stream) or 0
         return verdict
     columns = [c for c in plan.stream.column_names if c in dest_types]
+    verdict.not_in_source = [c for c in dest_types
+                             if c not in plan.stream.column_names and not c.startswith(OWN_TABLE_PREFIX)]
     target = pa.schema([pa.field(c, dest_types[c].to_arrow()) for c in columns])
     json_cols = frozenset(c for c in columns if dest_types[c].kind == "json")
     latest = (plan.primary_key, plan.cursor) if plan.write == "append" and plan.primary_key else None
