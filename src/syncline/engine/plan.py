@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
@@ -120,23 +120,23 @@ def plan_connection(
                 connection=name,
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
-    plans = [_plan_stream(name, by_name[s], cfg, abilities,
-                          cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s)))
-             for s, cfg in wanted.items()]
-    _refuse_shared_tables(name, plans)
-    return [p for p in plans if not only or p.stream.name in only]
+    tables = {s: cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s))
+              for s, cfg in wanted.items()}
+    _refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
+    return [_plan_stream(name, by_name[s], cfg, abilities, tables[s])
+            for s, cfg in wanted.items() if not only or s in only]
 
 
-def _refuse_shared_tables(connection: str, plans: list[StreamPlan]) -> None:
+def _refuse_shared_tables(connection: str, tables: dict[str, str]) -> None:
     """Two streams never write one table: the second would merge into the first's rows."""
     seen: dict[str, str] = {}
-    for plan in plans:
-        first = seen.setdefault(plan.table.lower(), plan.stream.name)
-        if first != plan.stream.name:
+    for stream, table in tables.items():
+        first = seen.setdefault(table.lower(), stream)
+        if first != stream:
             raise ConfigurationError(
-                f"streams '{first}' and '{plan.stream.name}' would both write table '{plan.table}'",
+                f"streams '{first}' and '{stream}' would both write table '{table}'",
                 connection=connection,
-                fix=f"give one of them its own table (`streams: {{{plan.stream.name}: {{table: ...}}}}`), "
+                fix=f"give one of them its own table (`streams: {{{stream}: {{table: ...}}}}`), "
                 "or set `table_names: schema_table` on the connection to name each table "
                 "<schema>_<table>",
             )
@@ -202,7 +202,7 @@ def _plan_stream(
                       cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table)
 
 
-def _check_incremental(fail: Any, abilities: SourceAbilities, pk: tuple[str, ...], write: Write) -> None:
+def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities: SourceAbilities, pk: tuple[str, ...], write: Write) -> None:
     """An incremental read resumes after (cursor, key): without a key, rows sharing the last
     cursor value are lost after a crash; a re-read window appended is a duplicate."""
     if abilities.incremental_needs_key and not pk:
