@@ -312,6 +312,39 @@ def test_merge_keeps_the_latest_staged_version_and_newer_destination_rows(
         dest.close()
 
 
+@pytest.mark.parametrize("cursor", ["ts", None], ids=["tied-cursor", "no-cursor"])
+@pytest.mark.parametrize("table", ["made-with-primary-key", "made-by-hand-without-key"])
+def test_the_last_staged_version_of_a_key_wins_within_one_commit(
+        schema: str, table: str, cursor: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_loader, "SPILL_BYTES", 1)  # every write goes through the stage
+    if table == "made-by-hand-without-key":
+        pg(sql.SQL("CREATE SCHEMA {0}; CREATE TABLE {1} (k bigint, v text, ts bigint)")
+           .format(sql.Identifier(schema), sql.Identifier(schema, "kv")))
+    stream = StreamSchema("kv", (Column("k", DataType("int64")), Column("v", DataType("string")),
+                                 Column("ts", DataType("int64"))), primary_key=("k",))
+    dest = PostgresDestination("wh", PostgresDestinationConfig(type="postgres", dsn=DSN), ".")
+    target = LoadTarget(connection="c", schema=schema, table="kv", stream=stream, write="merge",
+                        primary_key=("k",), cursor=cursor, build_beside=False, run_id=1)
+
+    def batch(rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pylist([dict(zip(["k", "v", "ts"], r)) for r in rows],
+                                          schema=stream.arrow_schema())
+
+    try:
+        loader = dest.loader(target)
+        loader.write(batch([(1, "first", 1), (2, "only", 1)]))
+        loader.write(batch([(1, "second", 1)]))
+        loader.write(batch([(1, "third", 1)]))
+        loader.commit({"n": 1})
+        loader.write(batch([(2, "again-1", 2), (2, "again-2", 2)]))
+        loader.commit({"n": 2})
+        loader.finish({"n": 3})
+        assert dest.query(f'SELECT k, v, ts FROM "{schema}".kv ORDER BY k') == [
+            (1, "third", 1), (2, "again-2", 2)]
+    finally:
+        dest.close()
+
+
 AWKWARD: dict[str, tuple[str, list[Any]]] = {
     "s": ("string", ["", None, 'a,"b"\nc\r\nd\\e', "東京 🎉", "NULL", "\\N"]),
     "j": ("json", ['{"a": [1, "ü", {"b": null}], "q": "\\"x\\""}', None, "[]", '"text"', "1.5",
