@@ -49,6 +49,9 @@ class StreamConfig(_Model):
         None, description="Destination table, used as written; default: named by the connection's "
         "`table_names:` (normalized to snake_case).")
     selected: bool = Field(True, description="false leaves the stream out of the connection.")
+    max_shrink: float | None = Field(
+        None, ge=0, le=1, description="Default: the connection's `max_shrink`."
+    )
 
 
 class ConnectionConfig(_Model):
@@ -77,6 +80,11 @@ class ConnectionConfig(_Model):
     )
     zero_rows_threshold: int = Field(
         1000, ge=0, description="Recent runs must have read at least this many rows for 0 to be an anomaly."
+    )
+    max_shrink: float = Field(
+        0.9, ge=0, le=1, description="A full refresh that would leave a non-empty table with no rows, "
+        "or remove more than this share of its rows, fails and keeps the table (`sync --allow-empty` "
+        "lets it replace the table)."
     )
 
     @field_validator("schedule")

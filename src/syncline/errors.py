@@ -2,10 +2,12 @@
 
     SynclineError                 base; carries connection, stream and a fix
     ├── ConfigurationError        the user must act; never retried        (exit 2)
+    │   └── TableShapeChanged     the stream's write, key or cursor no longer fits its table
     ├── TransientError            retried with backoff and jitter
     ├── SourceError               the source failed or misbehaved; not retried
     ├── DestinationError          the destination refused or failed; not retried
     ├── DataError                 a record is invalid; it goes to quarantine
+    │   └── ShrinkRefused         a full refresh would empty or shrink a table; it is kept
     ├── ContractError             a schema change the policy does not allow
     ├── ConcurrencyError          another run holds the connection; wait, do not retry
     ├── Interrupted               stopped by a signal; the next run resumes from the last commit
@@ -70,6 +72,10 @@ class ConfigurationError(SynclineError):
     failure_class = "configuration"
 
 
+class TableShapeChanged(ConfigurationError):
+    """The table was built under another write, key or cursor and cannot continue as is."""
+
+
 class TransientError(SynclineError):
     """A failure expected to go away by itself: network, timeout, a busy database."""
 
@@ -93,6 +99,10 @@ class DataError(SynclineError):
     """A record cannot be represented in its stream's schema."""
 
     failure_class = "data"
+
+
+class ShrinkRefused(DataError):
+    """A full refresh would replace a table with none, or far fewer, of its rows."""
 
 
 class ContractError(SynclineError):

@@ -52,8 +52,10 @@ def test_an_older_incoming_row_never_overwrites_a_newer_one(dest: DuckDBDestinat
     loader.write(batch([(1, "a5", 5), (2, "b5", 5), (3, "c5", 5)]))
     loader.commit({"n": 1})
     loader.write(batch([(1, "a-old", 4), (2, "b-same", 5), (3, "c-new", 6), (4, "d", None)]))
-    loader.commit({"n": 2})
+    result = loader.commit({"n": 2})
     loader.finish({"n": 3})
+    # what the table got: two rows replaced, one added; the older row of key 1 is skipped
+    assert (result.rows, result.skipped, result.added) == (3, 1, 1)
     # key 1: the table's row is newer and stays; an equal or newer cursor replaces it
     assert rows(dest) == [(1, "a5", 5), (2, "b-same", 5), (3, "c-new", 6), (4, "d", None)]
 

@@ -298,9 +298,11 @@ def test_merge_keeps_the_latest_staged_version_and_newer_destination_rows(
         loader.write(batch([(1, "a1", None, 1), (2, "b5", b"\x00\xff,\"\n", 5)]))
         loader.write(batch([(1, "a2", b"", 2), (3, "", None, 1), (4, None, None, 1),
                             (5, "", b"x", 1)]))
-        assert loader.commit({"n": 1}).rows == 6
+        first = loader.commit({"n": 1})  # key 1's first version is superseded, not written
+        assert (first.rows, first.skipped, first.added) == (5, 1, 5)
         loader.write(batch([(2, "b-old", None, 4), (3, "c2", None, 2)]))  # key 2: the table's is newer
-        assert loader.commit({"n": 2}).rows == 2
+        second = loader.commit({"n": 2})
+        assert (second.rows, second.skipped, second.added) == (1, 1, 0)
         loader.finish({"n": 3})
         assert dest.query(f'SELECT k, v, b FROM "{schema}".kv ORDER BY k') == [
             (1, "a2", b""), (2, "b5", b"\x00\xff,\"\n"), (3, "c2", None), (4, None, None),

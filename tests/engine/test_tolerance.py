@@ -106,7 +106,10 @@ def test_zero_rows_after_many_fails_a_full_refresh_and_keeps_the_table(tmp_path:
     assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(1500,)]
     text = (tmp_path / "syncline.yaml").read_text().replace("max_attempts: 1", "max_attempts: 1\n    zero_rows: warn")
     (tmp_path / "syncline.yaml").write_text(text)
-    warned = run_sync(tmp_path)
+    refused = run_sync(tmp_path)  # quieting the anomaly does not let a refresh empty the table
+    assert refused.status == "failed" and "--allow-empty" in str(refused.error)
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(1500,)]
+    warned = run_sync(tmp_path, allow_empty=True)
     assert warned.status == "warning" and warned.streams[0].notices
     assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(0,)]
 

@@ -185,7 +185,7 @@ def discover(
 
 
 def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_refresh: bool,
-             trigger: str = "manual") -> int:
+             trigger: str = "manual", allow_empty: bool = False) -> int:
     from syncline.cli.progress import RichObserver
     from syncline.engine.run import Runner
 
@@ -193,7 +193,8 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     try:
         with RichObserver(console) as observer:
             result = Runner(ws, store, observer).sync(
-                connection, streams=streams, full_refresh=full_refresh, trigger=trigger
+                connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
+                allow_empty=allow_empty,
             )
     finally:
         store.close()
@@ -211,16 +212,25 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     return 0
 
 
+FULL_REFRESH_HELP = "Re-read everything; swap tables at the end."
+ALLOW_EMPTY_HELP = (
+    "Let a full refresh replace a table with 0 rows, or with fewer than (1 - max_shrink) of its "
+    "rows; without it such a refresh fails and keeps the table."
+)
+
+
 @app.command()
 def sync(
     connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
     workspace: WorkspaceOpt = None,
     stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Re-read everything; swap tables at the end.")] = False,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
 ) -> None:
     """Run a connection now, with a live progress bar per stream."""
     ws = guarded(lambda: load_workspace(workspace))
-    code = guarded(lambda: run_sync(ws, connection, stream or None, full_refresh))
+    code = guarded(lambda: run_sync(ws, connection, stream or None, full_refresh,
+                                    allow_empty=allow_empty))
     raise typer.Exit(code)
 
 

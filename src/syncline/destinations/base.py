@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
+from syncline.errors import ShrinkRefused
 from syncline.schema import ColumnChange, DataType, StreamSchema
 from syncline.stream import BadRecord, Write
 
@@ -48,12 +50,59 @@ class LoadTarget:
     #: A merge whose rows come from one read of one snapshot, from its start, by the table's
     #: own primary key: no key comes twice, so into an empty table it may simply insert.
     keys_once: bool = False
+    #: With ``build_beside``: rows already in a resumed build (None: not known).
+    built_rows: int | None = 0
+    #: A full refresh may not publish a table that lost more than this share of its live rows
+    #: (or all of them); None allows any shrink (``sync --allow-empty``).
+    max_shrink: float | None = 0.9
+    #: A full refresh under ``write: merge`` that began at this time (the destination's clock):
+    #: at the end, live rows it did not write are missing from the snapshot and soft-deleted.
+    refresh_started: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
 class CommitResult:
+    #: rows written to the table, as the database counted them: inserted, or updated by a merge
     rows: int
     quarantined: int
+    #: staged rows not written: a later version of the key came in the same commit, or the
+    #: table's row is newer
+    skipped: int = 0
+    #: how many rows the table grew by
+    added: int = 0
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one publish did to the table: rows written, staged rows skipped, rows added."""
+
+    rows: int
+    skipped: int
+    added: int
+
+
+def with_built_rows(state: dict[str, Any], target: LoadTarget, built: int | None) -> dict[str, Any]:
+    """The state row of a build beside carries how many rows the build holds, for a resume."""
+    return {**state, "built_rows": built} if target.build_beside else state
+
+
+def shrink_refused(target: LoadTarget, before: int, after: int, doing: str) -> ShrinkRefused | None:
+    """The error when a full refresh would leave ``after`` of a table's ``before`` live rows."""
+    if target.max_shrink is None or before == 0:
+        return None
+    if after > 0 and (before - after) / before <= target.max_shrink:
+        return None
+    table = f"{target.schema}.{target.table}"
+    return ShrinkRefused(
+        f"the full refresh read {after:,} rows where {table} holds {before:,}, so {doing} "
+        f"would remove {before - after:,} of them ({(before - after) / before:.0%}, more than "
+        f"max_shrink {target.max_shrink:.0%}); {table} is kept as it was",
+        connection=target.connection, stream=target.stream.name,
+        fix="check the source (emptied table, wrong credentials or filter); if it really lost "
+        "those rows, run `syncline sync " + target.connection + " --stream " + target.stream.name
+        + " --allow-empty`, which lets this refresh replace the table with what the source holds "
+        "now (or raise `max_shrink` of the stream)",
+    )
 
 
 class StreamLoader(ABC):
@@ -75,7 +124,11 @@ class StreamLoader(ABC):
 
     @abstractmethod
     def finish(self, state: dict[str, Any]) -> None:
-        """End of the stream: swap a table built beside the target, then write ``state``."""
+        """End of the stream: check a table built beside the target holds the rows committed
+        into it and did not shrink too far, swap it in, then write ``state``.
+
+        A refused shrink (``ShrinkRefused``) keeps the old table, drops the build and leaves
+        ``state`` in phase ``refused``, so the next run starts the full refresh over."""
 
     @abstractmethod
     def abort(self) -> None:

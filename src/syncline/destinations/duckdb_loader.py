@@ -18,13 +18,17 @@ from syncline.destinations.base import (
     CommitResult,
     LoadTarget,
     StreamLoader,
+    Written,
     sequence,
+    shrink_refused,
+    with_built_rows,
 )
 from syncline.errors import (
     ConcurrencyError,
     ContractError,
     DestinationError,
     IntegrityError,
+    ShrinkRefused,
     TransientError,
 )
 from syncline.failpoints import failpoint
@@ -59,6 +63,8 @@ class DuckDBLoader(StreamLoader):
         # a first load into an empty table whose keys each come once: inserts, not merges
         self.insert_only = target.keys_once and self._empty_table()
         self.json_columns = [i for i, c in enumerate(target.stream.columns) if c.type.kind == "json"]
+        # rows the table built beside holds, as the commits counted them
+        self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
 
     # -- table preparation -----------------------------------------------------------
 
@@ -175,16 +181,19 @@ class DuckDBLoader(StreamLoader):
             self._check_fence()
             staged = (con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0] if self.spilled
                       else sum(b.num_rows for b in self.pending))
-            committed = self._publish(source, staged)
+            written = self._publish(source, staged)
             self._write_quarantine()
             failpoint("in_commit")
-            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
+            built = None if self.built is None else self.built + written.added
+            self.dest.write_state(self.target.schema, self.target.stream.name,
+                                  with_built_rows(state, self.target, built), self.target.run_id)
             con.execute(
                 f"INSERT INTO {self.qi(self.target.schema)}.{LOADS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                [self.target.run_id, self.target.stream.name, self.table, committed, len(self.bad),
+                [self.target.run_id, self.target.stream.name, self.table, written.rows, len(self.bad),
                  dt.datetime.now(dt.UTC)],
             )
             con.execute("COMMIT")
+            self.built = built
         except duckdb.Error as exc:
             self._rollback()
             raise _classify(exc, self.target) from None
@@ -197,7 +206,8 @@ class DuckDBLoader(StreamLoader):
             if merging:
                 con.execute(f"SET memory_limit = '{self.dest.config.memory_limit}'")
         failpoint("after_commit")
-        result = CommitResult(rows=committed, quarantined=len(self.bad))
+        result = CommitResult(rows=written.rows, quarantined=len(self.bad), skipped=written.skipped,
+                              added=written.added)
         self._clear()
         return result
 
@@ -244,7 +254,7 @@ class DuckDBLoader(StreamLoader):
     def _empty_table(self) -> bool:
         return not self.dest.con.execute(f"SELECT EXISTS (SELECT 1 FROM {self.fq})").fetchall()[0][0]
 
-    def _publish(self, source: str, staged: int) -> int:
+    def _publish(self, source: str, staged: int) -> Written:
         con = self.dest.con
         cols, exprs = self._select_list("s")
         if self.target.write != "merge" or not self.target.primary_key or self.insert_only:
@@ -254,7 +264,7 @@ class DuckDBLoader(StreamLoader):
                     f"staged {staged} rows but inserted {inserted}",
                     connection=self.target.connection, stream=self.target.stream.name,
                 )
-            return int(inserted)
+            return Written(int(inserted), 0, int(inserted))
         pk = [self.qi(k) for k in self.target.primary_key]
         on = " AND ".join(f"t.{k} = s.{k}" for k in pk)
         latest = (
@@ -267,7 +277,9 @@ class DuckDBLoader(StreamLoader):
         if self.target.cursor:
             c = self.qi(self.target.cursor)
             newer = f"coalesce(t.{c} > s.{c}, false)"
-        con.execute(f"DELETE FROM {self.fq} t USING _syncline_latest s WHERE {on} AND NOT {newer}")
+        deleted = con.execute(
+            f"DELETE FROM {self.fq} t USING _syncline_latest s WHERE {on} AND NOT {newer}"
+        ).fetchall()[0][0]
         kept = con.execute(
             f"SELECT count(*) FROM _syncline_latest s JOIN {self.fq} t ON {on}"
         ).fetchall()[0][0]
@@ -281,9 +293,9 @@ class DuckDBLoader(StreamLoader):
                 f"merge of {unique} keys inserted {inserted} and kept {kept} newer rows",
                 connection=self.target.connection, stream=self.target.stream.name,
             )
-        # Every staged row is accounted for: inserted, superseded within the batch by a
-        # later version of its key, or older than the row the destination already has.
-        return int(staged)
+        # written: new keys and replaced rows; skipped: superseded within the batch by a later
+        # version of their key, or older than the row the destination already has
+        return Written(int(inserted), int(staged - inserted), int(inserted - deleted))
 
     def _write_quarantine(self) -> None:
         if not self.bad:
@@ -306,6 +318,10 @@ class DuckDBLoader(StreamLoader):
             con.execute("BEGIN")
             self._check_fence()
             if self.target.build_beside:
+                refused = self._check_build()
+                if refused is not None:
+                    self._refuse(state)
+                    raise refused
                 final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
                 con.execute(f"DROP TABLE IF EXISTS {final}")
                 failpoint("in_swap")
@@ -315,9 +331,38 @@ class DuckDBLoader(StreamLoader):
         except duckdb.Error as exc:
             self._rollback()
             raise _classify(exc, self.target) from None
+        except ShrinkRefused:
+            raise
         except BaseException:
             self._rollback()
             raise
+
+    def _count(self, table: str, live: bool = False) -> int:
+        where = f" WHERE {DELETED} IS NOT TRUE" if live else ""
+        return int(self.dest.con.execute(f"SELECT count(*) FROM {table}{where}").fetchall()[0][0])
+
+    def _check_build(self) -> ShrinkRefused | None:
+        """Before the swap: the build holds what its commits wrote, and did not shrink too far."""
+        rows = self._count(self.fq)
+        if self.built is not None and rows != self.built:
+            raise IntegrityError(
+                f"the table built beside {self.target.schema}.{self.target.table} holds {rows} rows "
+                f"but its commits wrote {self.built}; the old table is kept",
+                connection=self.target.connection, stream=self.target.stream.name,
+                fix="this is a Syncline bug: keep the run log and report it; "
+                "`syncline sync --full-refresh` rebuilds the table",
+            )
+        final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
+        if self.dest.table_columns(self.target.schema, self.target.table) is None:
+            return None
+        return shrink_refused(self.target, self._count(final, live=True), rows, "replacing the table")
+
+    def _refuse(self, state: dict[str, Any]) -> None:
+        """Keep the old table: drop the build, and make the next run start the refresh over."""
+        self.dest.con.execute(f"DROP TABLE {self.fq}")
+        self.dest.write_state(self.target.schema, self.target.stream.name,
+                              {**state, "phase": "refused", "source": None}, self.target.run_id)
+        self.dest.con.execute("COMMIT")
 
     def abort(self) -> None:
         self._clear()

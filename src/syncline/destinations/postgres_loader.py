@@ -21,10 +21,19 @@ from syncline.destinations.base import (
     CommitResult,
     LoadTarget,
     StreamLoader,
+    Written,
     sequence,
+    shrink_refused,
+    with_built_rows,
 )
 from syncline.destinations.postgres import PostgresDestination, pg_type
-from syncline.errors import ConcurrencyError, ConfigurationError, ContractError, IntegrityError
+from syncline.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    ContractError,
+    IntegrityError,
+    ShrinkRefused,
+)
 from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
 from syncline.stream import BadRecord
@@ -56,6 +65,8 @@ class PostgresLoader(StreamLoader):
         self.names = [*(c.name for c in target.stream.columns), DELETED]
         self._check_names()
         self.upsert = False
+        # rows the table built beside holds, as the commits counted them
+        self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
         try:
             self.changes = self._prepare()
             self._create_stage()
@@ -231,28 +242,32 @@ class PostgresLoader(StreamLoader):
                 if self.merge or self.spilled:
                     self._copy_pending(to_stage=True)
                     row = con.execute(sql.SQL("SELECT count(*) FROM pg_temp.{}").format(stage)).fetchone()
-                    committed = self._publish(int(row[0]) if row else 0)
+                    written = self._publish(int(row[0]) if row else 0)
                     con.execute(sql.SQL("TRUNCATE pg_temp.{}").format(stage))
                 else:  # nothing to deduplicate and nothing spilled: straight into the target
                     buffered = sum(b.num_rows for b in self.pending)
-                    committed = self._copy_pending(to_stage=False)
-                    if committed != buffered:
-                        raise IntegrityError(f"buffered {buffered} rows but copied {committed}",
+                    copied = self._copy_pending(to_stage=False)
+                    if copied != buffered:
+                        raise IntegrityError(f"buffered {buffered} rows but copied {copied}",
                                              **self.where)
+                    written = Written(copied, 0, copied)
                 self._write_quarantine()
                 failpoint("in_commit")
-                self.dest.write_state(self.target.schema, self.target.stream.name, state,
-                                      self.target.run_id)
+                built = None if self.built is None else self.built + written.added
+                self.dest.write_state(self.target.schema, self.target.stream.name,
+                                      with_built_rows(state, self.target, built), self.target.run_id)
                 con.execute(
                     sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(
                         sql.Identifier(self.target.schema, LOADS_TABLE)),
-                    [self.target.run_id, self.target.stream.name, self.table, committed,
+                    [self.target.run_id, self.target.stream.name, self.table, written.rows,
                      len(self.bad), dt.datetime.now(dt.UTC)],
                 )
         except psycopg.Error as exc:
             raise self._classify(exc, f"committing to {self.target.schema}.{self.table}") from None
+        self.built = built
         failpoint("after_commit")
-        result = CommitResult(rows=committed, quarantined=len(self.bad))
+        result = CommitResult(rows=written.rows, quarantined=len(self.bad), skipped=written.skipped,
+                              added=written.added)
         self.pending, self.pending_bytes, self.bad, self.spilled = [], 0, [], False
         return result
 
@@ -281,14 +296,14 @@ class PostgresLoader(StreamLoader):
         return sql.SQL("coalesce(t.{0} > {1}.{0}, false)").format(
             sql.Identifier(self.target.cursor), sql.SQL(incoming))
 
-    def _publish(self, staged: int) -> int:
+    def _publish(self, staged: int) -> Written:
         con = self.dest.con
         if not self.merge:
             stage = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))
             inserted = con.execute(self._insert_from(stage)).rowcount
             if inserted != staged:
                 raise IntegrityError(f"staged {staged} rows but inserted {inserted}", **self.where)
-            return inserted
+            return Written(inserted, 0, inserted)
         pk = [sql.Identifier(k) for k in self.target.primary_key]
         on = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(k) for k in pk)
         latest = sql.Identifier("_syncline_latest")
@@ -298,30 +313,38 @@ class PostgresLoader(StreamLoader):
                                            sql.SQL(", ").join(pk), sql.Identifier(SEQ))).rowcount
         source = sql.SQL("pg_temp.{}").format(latest)
         if self.upsert:
-            sets = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n))
-                                      for n in [*self.names, SYNCED_AT])
-            written = con.execute(sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET {} WHERE NOT {}").format(
-                self._insert_from(source), sql.SQL(", ").join(pk), sets,
-                self._newer("excluded"))).rowcount  # inserted + updated
+            written, added = self._upsert(source, pk)
             kept = 0
             if written != unique:  # the join costs a scan of the table: only when rows were skipped
                 row = con.execute(sql.SQL("SELECT count(*) FROM {} s JOIN {} t ON {} WHERE {}").format(
                     source, self.fq, on, self._newer("s"))).fetchone()
                 kept = int(row[0]) if row else 0
         else:  # no unique index on the key: delete what is replaced, insert what is missing
-            con.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {} AND NOT {}").format(
-                self.fq, source, on, self._newer("s")))
+            deleted = con.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {} AND NOT {}").format(
+                self.fq, source, on, self._newer("s"))).rowcount
             row = con.execute(sql.SQL("SELECT count(*) FROM {} s JOIN {} t ON {}").format(
                 source, self.fq, on)).fetchone()
             kept = int(row[0]) if row else 0
             written = con.execute(sql.SQL("{} WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
                 self._insert_from(source), self.fq, on)).rowcount
+            added = written - deleted
         if written + kept != unique:
             raise IntegrityError(f"merge of {unique} keys wrote {written} and kept {kept} newer rows",
                                  **self.where)
-        # Every staged row is accounted for: inserted, superseded within the batch by a
-        # later version of its key, or older than the row the destination already has.
-        return staged
+        # skipped: superseded within the batch by a later version of their key, or older than
+        # the row the destination already has
+        return Written(written, staged - written, added)
+
+    def _upsert(self, source: sql.Composable, pk: list[sql.Identifier]) -> tuple[int, int]:
+        """INSERT ... ON CONFLICT: (rows inserted or updated, rows inserted)."""
+        sets = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n))
+                                  for n in [*self.names, SYNCED_AT])
+        row = self.dest.con.execute(sql.SQL(
+            "WITH w AS ({} ON CONFLICT ({}) DO UPDATE SET {} WHERE NOT {} RETURNING (xmax = 0) AS fresh) "
+            "SELECT count(*), count(*) FILTER (WHERE fresh) FROM w").format(
+            self._insert_from(source), sql.SQL(", ").join(pk), sets,
+            self._newer("excluded"))).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def _write_quarantine(self) -> None:
         if not self.bad:
@@ -340,9 +363,15 @@ class PostgresLoader(StreamLoader):
     def finish(self, state: dict[str, Any]) -> None:
         con = self.dest.con
         try:
+            refused = None
             with con.transaction():
                 self._check_fence()
                 if self.target.build_beside:
+                    refused = self._check_build()
+                if refused is not None:  # keep the old table; the next run starts the refresh over
+                    con.execute(sql.SQL("DROP TABLE {}").format(self.fq))
+                    state = {**state, "phase": "refused", "source": None}
+                elif self.target.build_beside:
                     final = sql.Identifier(self.target.schema, self.target.table)
                     con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(final))
                     failpoint("in_swap")
@@ -358,6 +387,28 @@ class PostgresLoader(StreamLoader):
         except psycopg.Error as exc:
             raise self._classify(exc, f"replacing {self.target.schema}.{self.target.table}") from None
         self._drop_stage()
+        if refused is not None:
+            raise refused
+
+    def _count(self, table: sql.Composable, live: bool = False) -> int:
+        where = sql.SQL(" WHERE {} IS NOT TRUE").format(sql.Identifier(DELETED)) if live else sql.SQL("")
+        row = self.dest.con.execute(sql.SQL("SELECT count(*) FROM {}{}").format(table, where)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_build(self) -> ShrinkRefused | None:
+        """Before the swap: the build holds what its commits wrote, and did not shrink too far."""
+        rows = self._count(self.fq)
+        if self.built is not None and rows != self.built:
+            raise IntegrityError(
+                f"the table built beside {self.target.schema}.{self.target.table} holds {rows} rows "
+                f"but its commits wrote {self.built}; the old table is kept",
+                fix="this is a Syncline bug: keep the run log and report it; "
+                "`syncline sync --full-refresh` rebuilds the table", **self.where,
+            )
+        if self.dest.table_columns(self.target.schema, self.target.table) is None:
+            return None
+        final = sql.Identifier(self.target.schema, self.target.table)
+        return shrink_refused(self.target, self._count(final, live=True), rows, "replacing the table")
 
     def abort(self) -> None:
         self.pending, self.pending_bytes, self.bad = [], 0, []

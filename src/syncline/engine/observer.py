@@ -16,6 +16,9 @@ class StreamProgress:
     write: str
     rows_read: int = 0
     rows_committed: int = 0
+    #: staged rows a merge did not write: a later version of the key came in the same commit,
+    #: or the destination's row was newer
+    rows_skipped: int = 0
     rows_quarantined: int = 0
     bytes: int = 0
     commits: int = 0

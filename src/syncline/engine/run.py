@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncline.config import Workspace
+from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
 from syncline.engine.observer import RunObserver, StreamProgress
@@ -84,6 +84,27 @@ def run_status(result: RunResult) -> str:
     return "warning" if any(st.notices for st in result.streams) else "succeeded"
 
 
+@dataclass(frozen=True)
+class Flags:
+    """What the user asked of this run on the command line."""
+
+    full_refresh: bool = False
+    #: a full refresh may empty or shrink a table as far as the source did
+    allow_empty: bool = False
+
+
+def _max_shrink(conn: ConnectionConfig, stream: str, flags: Flags) -> float | None:
+    if flags.allow_empty:
+        return None
+    own = (conn.streams or {}).get(stream)
+    return own.max_shrink if own is not None and own.max_shrink is not None else conn.max_shrink
+
+
+def _zero_rows(conn: ConnectionConfig, flags: Flags) -> str:
+    """--allow-empty lets a full refresh publish 0 rows: the anomaly is reported, not fatal."""
+    return "warn" if flags.allow_empty and conn.zero_rows in ("auto", "fail") else conn.zero_rows
+
+
 def _load_totals(destination: Destination, schema: str, run_ids: list[int]
                  ) -> dict[tuple[int, str], tuple[int, int]]:
     """The destination's load records of these runs. Best effort: it runs after failures too,
@@ -149,6 +170,7 @@ class Runner:
         streams: list[str] | None = None,
         full_refresh: bool = False,
         trigger: str = "manual",
+        allow_empty: bool = False,
     ) -> RunResult:
         self.ws.connection(connection)  # an unknown name is a configuration error, before any lease
         self.store.reap_stale_runs()
@@ -158,7 +180,8 @@ class Runner:
             try:
                 run_id = self.store.start_run(connection, trigger)
                 leases.set_run(grant, run_id)
-                return self._run(connection, run_id, Lease(leases, grant), streams, full_refresh)
+                return self._run(connection, run_id, Lease(leases, grant), streams,
+                                 Flags(full_refresh, allow_empty))
             finally:
                 leases.release(grant)
 
@@ -168,7 +191,7 @@ class Runner:
         run_id: int,
         lease: Lease,
         streams: list[str] | None,
-        full_refresh: bool,
+        flags: Flags,
     ) -> RunResult:
         conn = self.ws.connection(connection)
         self.observer.run_started(connection, run_id)
@@ -179,7 +202,7 @@ class Runner:
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, lease, streams, full_refresh, done, loads)
+                self._attempt(connection, run_id, lease, streams, flags, done, loads)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
@@ -222,7 +245,7 @@ class Runner:
         run_id: int,
         lease: Lease,
         only: list[str] | None,
-        full_refresh: bool,
+        flags: Flags,
         done: dict[str, StreamProgress],
         loads: dict[str, tuple[int, int]],
     ) -> None:
@@ -244,7 +267,7 @@ class Runner:
                 done[plan.stream.name] = self._stream(
                     connection, schema, plan, source, destination, run_id,
                     conn.batch_size or batch_rows(source, destination, plan.stream),
-                    full_refresh, lease, history.get(plan.stream.name, ()),
+                    flags, lease, history.get(plan.stream.name, ()),
                 )
         finally:
             loads.update(_stream_loads(destination, schema, run_id))
@@ -292,7 +315,7 @@ class Runner:
         destination: Destination,
         run_id: int,
         batch_size: int,
-        full_refresh: bool,
+        flags: Flags,
         lease: Lease,
         recent_rows: tuple[int, ...],
     ) -> StreamProgress:
@@ -317,11 +340,11 @@ class Runner:
         try:
             conn = self.ws.connection(connection)
             options = LoadOptions(
-                batch_size=batch_size, full_refresh=full_refresh,
+                batch_size=batch_size, full_refresh=flags.full_refresh,
                 fence_token=lease.grant.token if destination.supports_fencing else None,
-                source_timeout_s=conn.source_timeout_s, zero_rows=conn.zero_rows,
+                source_timeout_s=conn.source_timeout_s, zero_rows=_zero_rows(conn, flags),
                 zero_rows_threshold=conn.zero_rows_threshold,
-                recent_rows=recent_rows,
+                recent_rows=recent_rows, max_shrink=_max_shrink(conn, plan.stream.name, flags),
             )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,

@@ -54,6 +54,8 @@ def state_checkpoint(
         and state.get("table") == plan.table
     )
     building = same_shape and state is not None and state.get("phase") == "building"
+    if same_shape and state is not None and state.get("phase") == "refused":
+        return None, True, True  # a refused refresh is tried again from the start, beside the table
     if plan.mode == "full_refresh":
         build_beside = plan.write == "replace"
         if building and state is not None:
@@ -82,6 +84,8 @@ class LoadOptions:
     #: rows read by recent successful runs of this stream, newest first
     recent_rows: tuple[int, ...] = ()
     zero_rows_threshold: int = 1000
+    #: a full refresh may not remove more than this share of a table's rows (None: any share)
+    max_shrink: float | None = 0.9
 
 
 def load_stream(
@@ -112,7 +116,8 @@ def load_stream(
         connection=connection, schema=schema, table=plan.table, stream=plan.stream,
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
         build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
-        keys_once=keys_once,
+        keys_once=keys_once, max_shrink=options.max_shrink,
+        built_rows=(state or {}).get("built_rows") if checkpoint is not None else 0,
     )
     loader = destination.loader(target)
     progress = StreamProgress(
@@ -170,6 +175,7 @@ def load_stream(
         if not (build_beside or plan.mode == "full_refresh") or checkpoint is None:
             # a resumed refresh may legitimately have nothing left to read
             _zero_rows(plan, progress, options, connection, observer)
+        _check_counts(progress, connection)  # before the swap: a mismatch keeps the old table
         final_phase = "complete"
         final_source = last_source_state if plan.mode in ("incremental", "cdc") else None
         loader.finish(new_state(final_source, final_phase))
@@ -179,14 +185,19 @@ def load_stream(
         loader.abort()
         raise
     observer.stream_progress(progress)
-    if progress.rows_read != progress.rows_committed + progress.rows_quarantined:
+    return progress, time.monotonic() - started
+
+
+def _check_counts(progress: StreamProgress, connection: str) -> None:
+    """Every row read was written, skipped by a merge for a newer version, or quarantined."""
+    accounted = progress.rows_committed + progress.rows_skipped + progress.rows_quarantined
+    if progress.rows_read != accounted:
         raise IntegrityError(
-            f"read {progress.rows_read} rows but committed {progress.rows_committed} and "
-            f"quarantined {progress.rows_quarantined}",
-            connection=connection, stream=plan.stream.name,
+            f"read {progress.rows_read} rows but committed {progress.rows_committed}, skipped "
+            f"{progress.rows_skipped} older versions and quarantined {progress.rows_quarantined}",
+            connection=connection, stream=progress.stream,
             fix="this is a Syncline bug: keep the run log and report it; rerun to retry",
         )
-    return progress, time.monotonic() - started
 
 
 def _follow(change: SchemaChange, loader: StreamLoader, target: LoadTarget,
@@ -256,7 +267,10 @@ def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions,
             message + ("; the existing table is kept" if plan.write == "replace" else ""),
             connection=connection, stream=plan.stream.name,
             fix="check the source (emptied table, wrong credentials or filter); if the table really "
-            "is empty now, set `zero_rows: warn` (or ignore) on the connection",
+            f"is empty now, run `syncline sync {connection} --stream {plan.stream.name} --allow-empty`, "
+            "which replaces the table with the empty one (`zero_rows: warn` or ignore on the "
+            "connection quiets this check, but a full refresh still needs --allow-empty to empty a "
+            "table)",
         )
     progress.notices.append(message)
     observer.warning(f"{plan.stream.name}: {message}")
@@ -265,6 +279,7 @@ def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions,
 def _commit(loader: Any, state: dict[str, Any], progress: StreamProgress, on_commit: Any) -> None:
     result = loader.commit(state)
     progress.rows_committed += result.rows
+    progress.rows_skipped += result.skipped
     progress.rows_quarantined += result.quarantined
     progress.commits += 1
     if on_commit:
