@@ -23,7 +23,7 @@ class Warehouse:
     kind: str
     schema: str
 
-    def streams(self, streams: dict[str, Any], **options: Any) -> None:
+    def streams(self, streams: dict[str, Any] | list[str], **options: Any) -> None:
         """Write the workspace: connection c from src.db into this destination."""
         dest: dict[str, Any] = ({"type": "duckdb", "path": "wh.duckdb"} if self.kind == "duckdb"
                                 else {"type": "postgres", "dsn": DSN})

@@ -181,19 +181,19 @@ def test_append_keeps_every_version(tmp_path: Path, schema: str, spill: bool,
     assert newest[5] == expected_items(db)[5][8]
 
 
-def test_append_into_a_merge_table_is_refused_until_a_full_refresh(
+def test_append_after_merge_rebuilds_the_table_without_its_key(
         tmp_path: Path, schema: str) -> None:
     make_items(tmp_path / "src.db", 10)
     write_ws(tmp_path, schema, INCREMENTAL_MERGE)
     assert run_sync(tmp_path).status == "succeeded"
     write_ws(tmp_path, schema, {"items": {**INCREMENTAL_MERGE["items"], "write": "append"}})
-    refused = run_sync(tmp_path)
-    assert refused.status == "failed" and refused.error is not None
-    assert refused.error.failure_class == "configuration"
-    assert "primary key" in str(refused.error) and "--full-refresh" in str(refused.error)
-    rebuilt = run_sync(tmp_path, full_refresh=True)
-    assert rebuilt.status == "succeeded", rebuilt.error
+    rebuilt = run_sync(tmp_path)
+    assert rebuilt.status == "warning", rebuilt.error  # said so, in the run's notices
+    assert "rebuilt by a full refresh" in rebuilt.streams[0].notices[0]
     assert count_and_distinct(schema) == (10, 10)
+    update_items(tmp_path / "src.db", [1, 2], version=1)
+    assert run_sync(tmp_path).status == "succeeded"  # appends new versions: no key refuses them
+    assert count_and_distinct(schema) == (12, 10)
 
 
 @pytest.mark.parametrize("point", ["in_commit:3=raise", "in_swap:1=raise"])

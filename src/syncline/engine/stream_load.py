@@ -12,6 +12,7 @@ import pyarrow as pa
 from syncline.destinations.base import Destination, LoadTarget, StreamLoader
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
+from syncline.engine.table_shape import check_shape
 from syncline.engine.watch import StopRequest, watched
 from syncline.errors import ConfigurationError, DataError, IntegrityError, InternalError
 from syncline.failpoints import failpoint
@@ -21,6 +22,17 @@ from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, SchemaCh
 
 STATE_VERSION = 1
 DEFAULT_BATCH_ROWS = 50_000
+
+
+def unreadable(state: dict[str, Any] | None, plan: StreamPlan, connection: str) -> None:
+    """A state row this version cannot read stops the stream until the user resets it."""
+    if state is not None and ("corrupt" in state or state.get("version") != STATE_VERSION):
+        raise ConfigurationError(
+            "the checkpoint row in the destination is unreadable",
+            connection=connection,
+            stream=plan.stream.name,
+            fix=f"run `syncline state {connection} --reset {plan.stream.name}` to start this stream over",
+        )
 
 
 def batch_rows(source: Source, destination: Destination, stream: StreamSchema) -> int:
@@ -37,16 +49,15 @@ def batch_rows(source: Source, destination: Destination, stream: StreamSchema) -
 
 
 def state_checkpoint(
-    state: dict[str, Any] | None, plan: StreamPlan, full_refresh: bool, connection: str
+    state: dict[str, Any] | None, plan: StreamPlan, full_refresh: bool, connection: str,
+    rebuild: bool = False,
 ) -> tuple[dict[str, Any] | None, bool, bool]:
-    """From a committed state row: (source checkpoint to resume from, build beside, restart build)."""
-    if state is not None and ("corrupt" in state or state.get("version") != STATE_VERSION):
-        raise ConfigurationError(
-            "the checkpoint row in the destination is unreadable",
-            connection=connection,
-            stream=plan.stream.name,
-            fix=f"run `syncline state {connection} --reset {plan.stream.name}` to start this stream over",
-        )
+    """From a committed state row: (source checkpoint to resume from, build beside, restart build).
+
+    ``rebuild``: the table's shape changed; it is built again beside the old one from the start.
+    """
+    if rebuild:
+        return None, True, True
     same_shape = (
         state is not None
         and state.get("mode") == plan.mode
@@ -59,7 +70,7 @@ def state_checkpoint(
     if plan.mode == "full_refresh":
         build_beside = plan.write == "replace"
         if building and state is not None:
-            return state.get("source"), build_beside, False
+            return state.get("source"), build_beside or bool(state.get("beside")), False
         return None, build_beside, True
     # incremental: a forced full refresh re-reads from the start into a table built beside
     if building and state is not None:
@@ -104,7 +115,12 @@ def load_stream(
     started = time.monotonic()
     batch_size, full_refresh, fence_token = options.batch_size, options.full_refresh, options.fence_token
     state = destination.read_state(schema, plan.stream.name)
-    checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection)
+    unreadable(state, plan, connection)
+    rebuild = check_shape(state, plan, full_refresh, connection)
+    if rebuild is not None:
+        observer.warning(f"{plan.stream.name}: {rebuild}, so the table is rebuilt by a full refresh")
+    checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection,
+                                                         rebuild is not None)
     fingerprint, moved = _fingerprint(source, plan, state, checkpoint is None or restart)
     if moved:
         checkpoint, restart = None, True
@@ -125,12 +141,15 @@ def load_stream(
         expected=source.estimate(plan.stream) if plan.mode == "full_refresh" or checkpoint is None else None,
         schema_changes=[c.describe() for c in loader.changes],
     )
+    if rebuild is not None:
+        progress.notices.append(f"{rebuild}: the table was rebuilt by a full refresh")
     observer.stream_started(plan, progress)
 
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
         return {
             "version": STATE_VERSION, "mode": plan.mode, "write": plan.write,
-            "cursor_field": plan.cursor, "table": plan.table, "phase": phase,
+            "cursor_field": plan.cursor, "primary_key": list(plan.primary_key), "table": plan.table,
+            "phase": phase, "beside": build_beside,
             "source": source_state, "run_id": run_id, "fingerprint": fingerprint,
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
