@@ -320,7 +320,7 @@ class Runner:
         recent_rows: tuple[int, ...],
     ) -> StreamProgress:
         started = dt.datetime.now(dt.UTC)
-        dropped = self._dropped_columns(connection, plan, run_id, full_refresh or plan.write == "replace")
+        dropped = self._dropped_columns(connection, plan, run_id, flags.full_refresh or plan.write == "replace")
         for change in dropped:
             self.observer.warning(f"{plan.stream.name}: {change}")
         lease.beat(force=True)
