@@ -109,6 +109,8 @@ class StreamLoader(ABC):
     """Loads one stream of one run: ``write`` stages, ``commit`` publishes atomically."""
 
     changes: list[ColumnChange]
+    #: With ``build_beside``: the rows the commits so far wrote into the build (else None).
+    built: int | None
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None:

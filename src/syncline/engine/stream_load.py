@@ -235,7 +235,8 @@ def _follow(change: SchemaChange, loader: StreamLoader, target: LoadTarget,
             connection=target.connection, stream=target.stream.name,
             fix="this is a Syncline bug: keep the run log and report it; rerun to retry")
     loader.abort()  # nothing is staged: its batches were committed with the last checkpoint
-    target = replace(target, stream=change.stream, restart_build=False)
+    # the new loader continues the build: the rows committed so far are still counted
+    target = replace(target, stream=change.stream, restart_build=False, built_rows=loader.built)
     loader = destination.loader(target)
     progress.schema_changes.extend(c.describe() for c in loader.changes if c.action == "widen")
     return loader, target
