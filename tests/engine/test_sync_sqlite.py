@@ -200,8 +200,52 @@ def test_full_refresh_flag_rebuilds_an_incremental_stream(tmp_path: Path, write:
     con.close()
     result = run_sync(tmp_path, full_refresh=True)
     assert result.status == "succeeded" and result.rows_read == 30
-    assert dest_items(tmp_path) == list(expected_items(db).values())
+    live = "WHERE NOT _syncline_deleted" if write == "merge" else ""
+    assert dest_items(tmp_path, where=live) == list(expected_items(db).values())
+    # under merge the deleted rows stay, marked; append is rebuilt from what the source holds
+    deleted = dest_query(tmp_path, "SELECT id FROM dst.items WHERE _syncline_deleted ORDER BY id")
+    assert [i for (i,) in deleted] == (list(range(1, 11)) if write == "merge" else [])
+    assert result.streams[0].rows_deleted == (10 if write == "merge" else 0)
     assert run_sync(tmp_path).rows_read == 0  # and incremental continues from the rebuilt position
+
+
+def test_a_scheduled_full_refresh_under_merge_marks_deleted_rows_and_revives_returned_ones(
+        tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 40)
+    write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "merge"}})
+    assert run_sync(tmp_path).status == "succeeded"
+    con = sqlite3.connect(db)
+    kept = con.execute("SELECT * FROM items WHERE id = 7").fetchone()
+    con.execute("DELETE FROM items WHERE id IN (3, 7, 40)")
+    con.commit()
+    second = run_sync(tmp_path)
+    assert (second.status, second.streams[0].rows_deleted) == ("succeeded", 3)
+    assert dest_items(tmp_path, where="WHERE NOT _syncline_deleted") == list(expected_items(db).values())
+    gone = dest_query(tmp_path, "SELECT id, name FROM dst.items WHERE _syncline_deleted ORDER BY id")
+    assert [i for i, _ in gone] == [3, 7, 40] and all(name is not None for _, name in gone)
+    con.execute(f"INSERT INTO items VALUES ({', '.join('?' * len(kept))})", kept)
+    con.commit()
+    con.close()
+    third = run_sync(tmp_path)  # 7 is back: live again; 3 and 40 stay deleted, counted once
+    assert (third.status, third.streams[0].rows_deleted) == ("succeeded", 0)
+    assert dest_query(tmp_path, "SELECT id FROM dst.items WHERE _syncline_deleted ORDER BY id") \
+        == [(3,), (40,)]
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(40,)]
+    assert dest_items(tmp_path, where="WHERE NOT _syncline_deleted") == list(expected_items(db).values())
+
+
+def test_a_full_refresh_under_replace_removes_deleted_rows(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    make_items(db, 40)
+    write_ws(tmp_path, {"items": {"mode": "full_refresh", "write": "replace"}})
+    run_sync(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM items WHERE id <= 5")
+    con.commit()
+    con.close()
+    assert run_sync(tmp_path).streams[0].rows_deleted == 0
+    assert dest_query(tmp_path, "SELECT count(*), min(id) FROM dst.items") == [(35, 6)]
 
 
 def test_transient_failure_is_retried_and_the_run_completes(tmp_path: Path) -> None:

@@ -212,7 +212,11 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     return 0
 
 
-FULL_REFRESH_HELP = "Re-read everything; swap tables at the end."
+FULL_REFRESH_HELP = (
+    "Re-read everything into a table built beside the old one, swapped in at the end. Under "
+    "write: merge, rows missing from the source are kept with _syncline_deleted = true; only "
+    "write: replace removes them."
+)
 ALLOW_EMPTY_HELP = (
     "Let a full refresh replace a table with 0 rows, or with fewer than (1 - max_shrink) of its "
     "rows; without it such a refresh fails and keeps the table."

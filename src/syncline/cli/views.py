@@ -124,11 +124,14 @@ def runs_table(connection: str, rows: list[dict[str, Any]]) -> Table:
 
 def stream_summary_table(result: Any) -> Table:
     t = Table(title=f"run {result.run_id}: {result.status}")
-    for col in ("stream", "table", "mode", "read", "committed", "quarantined"):
-        t.add_column(col, justify="right" if col in ("read", "committed", "quarantined") else "left")
+    deletes = any(s.rows_deleted for s in result.streams)
+    numbers = ("read", "committed", "quarantined", *(("deleted",) if deletes else ()))
+    for col in ("stream", "table", "mode", *numbers):
+        t.add_column(col, justify="right" if col in numbers else "left")
     for s in result.streams:
         t.add_row(s.stream, s.table, f"{s.mode}/{s.write}", f"{s.rows_read:,}",
-                  f"{s.rows_committed:,}", f"{s.rows_quarantined:,}")
+                  f"{s.rows_committed:,}", f"{s.rows_quarantined:,}",
+                  *((f"{s.rows_deleted:,}",) if deletes else ()))
     return t
 
 

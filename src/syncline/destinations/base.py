@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,9 +54,6 @@ class LoadTarget:
     #: A full refresh may not publish a table that lost more than this share of its live rows
     #: (or all of them); None allows any shrink (``sync --allow-empty``).
     max_shrink: float | None = 0.9
-    #: A full refresh under ``write: merge`` that began at this time (the destination's clock):
-    #: at the end, live rows it did not write are missing from the snapshot and soft-deleted.
-    refresh_started: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +82,15 @@ def with_built_rows(state: dict[str, Any], target: LoadTarget, built: int | None
     return {**state, "built_rows": built} if target.build_beside else state
 
 
+def carried_columns(old: dict[str, DataType], build: dict[str, DataType],
+                    key: tuple[str, ...]) -> list[str] | None:
+    """The columns a row missing from a merge's full refresh keeps when it moves from the old
+    table into the build: same name, same type (others are NULL). None: a key column did
+    not survive, so no old row can be matched to the build."""
+    names = [name for name, t in build.items() if old.get(name) == t]
+    return names if all(k in names for k in key) else None
+
+
 def shrink_refused(target: LoadTarget, before: int, after: int, doing: str) -> ShrinkRefused | None:
     """The error when a full refresh would leave ``after`` of a table's ``before`` live rows."""
     if target.max_shrink is None or before == 0:
@@ -111,6 +116,9 @@ class StreamLoader(ABC):
     changes: list[ColumnChange]
     #: With ``build_beside``: the rows the commits so far wrote into the build (else None).
     built: int | None
+    #: After ``finish`` of a full refresh under merge: rows of the old table missing from the
+    #: snapshot, kept in the new one with ``_syncline_deleted = true``.
+    soft_deleted: int = 0
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None:
@@ -128,6 +136,10 @@ class StreamLoader(ABC):
     def finish(self, state: dict[str, Any]) -> None:
         """End of the stream: check a table built beside the target holds the rows committed
         into it and did not shrink too far, swap it in, then write ``state``.
+
+        Under ``write: merge`` the rows of the old table whose key the build lacks are kept
+        in it with ``_syncline_deleted = true`` (their values as last seen) before the swap:
+        a full refresh records deletes instead of forgetting the rows.
 
         A refused shrink (``ShrinkRefused``) keeps the old table, drops the build and leaves
         ``state`` in phase ``refused``, so the next run starts the full refresh over."""

@@ -19,6 +19,7 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
     Written,
+    carried_columns,
     sequence,
     shrink_refused,
     with_built_rows,
@@ -323,6 +324,8 @@ class DuckDBLoader(StreamLoader):
                     self._refuse(state)
                     raise refused
                 final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
+                if self.target.write == "merge" and self.target.primary_key:
+                    self.soft_deleted = self._keep_missing(final)
                 con.execute(f"DROP TABLE IF EXISTS {final}")
                 failpoint("in_swap")
                 con.execute(f"ALTER TABLE {self.fq} RENAME TO {self.qi(self.target.table)}")
@@ -336,6 +339,34 @@ class DuckDBLoader(StreamLoader):
         except BaseException:
             self._rollback()
             raise
+
+    def _keep_missing(self, final: str) -> int:
+        """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
+        Returns how many keys were live until now."""
+        old = self.dest.table_columns(self.target.schema, self.target.table)
+        build = self.dest.table_columns(self.target.schema, self.table)
+        names = carried_columns(old, build, self.target.primary_key) if old and build else None
+        if names is None:
+            return 0
+        values = [
+            "true" if n == DELETED
+            else f"CASE WHEN t.{DELETED} THEN t.{SYNCED_AT} ELSE now() END" if n == SYNCED_AT
+            else f"t.{self.qi(n)}"
+            for n in names
+        ]
+        pk = [self.qi(k) for k in self.target.primary_key]
+        on = " AND ".join(f"b.{k} = t.{k}" for k in pk)
+        missing = f"FROM {final} t WHERE NOT EXISTS (SELECT 1 FROM {self.fq} b WHERE {on})"
+        newly = self.dest.con.execute(
+            f"SELECT count(DISTINCT ({', '.join('t.' + k for k in pk)})) {missing} "
+            f"AND t.{DELETED} IS NOT TRUE").fetchall()[0][0]
+        # an old append table may hold several versions of a key: keep its newest
+        self.dest.con.execute(
+            f"INSERT INTO {self.fq} ({', '.join(self.qi(n) for n in names)}) "
+            f"SELECT {', '.join(values)} {missing} "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join('t.' + k for k in pk)} "
+            f"ORDER BY t.{SYNCED_AT} DESC) = 1")
+        return int(newly)
 
     def _count(self, table: str, live: bool = False) -> int:
         where = f" WHERE {DELETED} IS NOT TRUE" if live else ""

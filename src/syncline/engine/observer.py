@@ -20,6 +20,8 @@ class StreamProgress:
     #: or the destination's row was newer
     rows_skipped: int = 0
     rows_quarantined: int = 0
+    #: live rows a full refresh under merge found missing from the snapshot and soft-deleted
+    rows_deleted: int = 0
     bytes: int = 0
     commits: int = 0
     expected: int | None = None

@@ -68,8 +68,12 @@ def state_checkpoint(
     if same_shape and state is not None and state.get("phase") == "refused":
         return None, True, True  # a refused refresh is tried again from the start, beside the table
     if plan.mode == "full_refresh":
-        build_beside = plan.write == "replace"
+        # replace and merge build beside (merge keeps the rows missing from the snapshot in
+        # the build, soft-deleted); append adds the snapshot to the table
+        build_beside = plan.write in ("replace", "merge")
         if building and state is not None:
+            if build_beside and not state.get("beside"):
+                return None, True, True  # a refresh that wrote into the table: start over beside
             return state.get("source"), build_beside or bool(state.get("beside")), False
         return None, build_beside, True
     # incremental: a forced full refresh re-reads from the start into a table built beside
@@ -198,6 +202,7 @@ def load_stream(
         final_phase = "complete"
         final_source = last_source_state if plan.mode in ("incremental", "cdc") else None
         loader.finish(new_state(final_source, final_phase))
+        progress.rows_deleted = loader.soft_deleted
         if on_commit:
             on_commit(new_state(final_source, final_phase), final=True)
     except BaseException:
