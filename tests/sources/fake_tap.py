@@ -6,8 +6,10 @@ records instead), ``state_every`` (default 0: one STATE at the end), ``fail_afte
 with ``exit_code`` after this many records of this invocation), ``kill_self_after`` (die by
 SIGKILL instead), ``malformed_after`` and ``malformed`` (print that line after N records),
 ``hang_after`` (print N records and a STATE, then sleep), ``noise`` (also print records of
-the unselected stream ``other``), ``batch`` (print a BATCH message), ``log`` (a file where
-each invocation appends its argv, pid, catalog, state and FAKE_TAP_MARK).
+the unselected stream ``other``), ``batch`` (print a BATCH message), ``full_table`` (behave like a
+full-table tap: its STATE carries no position, and every read starts at the first record
+whatever --state says), ``log`` (a file where each invocation appends its argv, pid,
+catalog, state and FAKE_TAP_MARK).
 """
 
 from __future__ import annotations
@@ -90,8 +92,18 @@ def main(argv: list[str]) -> int:
         return 0
     rows = cfg.get("rows") or [item(i) for i in range(cfg.get("records", 10))]
     bookmarks = dict(state.get("bookmarks", {}))
-    start = int(bookmarks.get("items", {}).get("offset", 0))
+    full_table = bool(cfg.get("full_table"))
+    start = 0 if full_table else int(bookmarks.get("items", {}).get("offset", 0))
     every = cfg.get("state_every", 0)
+
+    def mark(offset: int) -> None:
+        if full_table:  # the shape of a full-table tap's STATE: where it is, never how far
+            emit({"type": "STATE", "value": {"currently_syncing": "items",
+                                             "bookmarks": {"items": {"version": 1}}}})
+        else:
+            bookmarks["items"] = {"offset": offset}
+            emit({"type": "STATE", "value": {"bookmarks": bookmarks}})
+
     emit({"type": "SCHEMA", "stream": "items", "schema": ITEMS_SCHEMA, "key_properties": ["id"]})
     emit({"type": "ACTIVATE_VERSION", "stream": "items", "version": 1})
     if cfg.get("batch"):
@@ -103,8 +115,7 @@ def main(argv: list[str]) -> int:
         if cfg.get("noise"):
             emit({"type": "RECORD", "stream": "other", "record": {"k": offset}})
         if every and (offset + 1) % every == 0:
-            bookmarks["items"] = {"offset": offset + 1}
-            emit({"type": "STATE", "value": {"bookmarks": bookmarks}})
+            mark(offset + 1)
         if n == cfg.get("malformed_after"):
             sys.stdout.write(cfg.get("malformed", "this is {not json") + "\n")
         if n == cfg.get("fail_after"):
@@ -115,12 +126,10 @@ def main(argv: list[str]) -> int:
             sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         if n == cfg.get("hang_after"):
-            bookmarks["items"] = {"offset": offset + 1}
-            emit({"type": "STATE", "value": {"bookmarks": bookmarks}})
+            mark(offset + 1)
             sys.stdout.flush()
             time.sleep(60)
-    bookmarks["items"] = {"offset": len(rows)}
-    emit({"type": "STATE", "value": {"bookmarks": bookmarks}})
+    mark(len(rows))
     return 0
 
 

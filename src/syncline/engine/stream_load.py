@@ -125,6 +125,15 @@ def load_stream(
         observer.warning(f"{plan.stream.name}: {rebuild}, so the table is rebuilt by a full refresh")
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection,
                                                          rebuild is not None)
+    resumes = plan.mode != "full_refresh" or source.full_refresh_resumes(plan.stream)
+    over = None
+    if not resumes and not restart:  # an interrupted full refresh the source cannot go on with
+        checkpoint, restart = None, True
+        over = "the source cannot resume a full refresh, so the interrupted build starts over"
+        observer.warning(f"{plan.stream.name}: {over}")
+    # appended without a build beside: rows committed before an interruption could not be told
+    # from the restarted read's, so the whole read commits at once, at the end
+    at_end = not resumes and not build_beside and plan.write == "append"
     fingerprint, moved = _fingerprint(source, plan, state, checkpoint is None or restart)
     if moved:
         checkpoint, restart = None, True
@@ -147,6 +156,8 @@ def load_stream(
     )
     if rebuild is not None:
         progress.notices.append(f"{rebuild}: the table was rebuilt by a full refresh")
+    if over is not None:
+        progress.notices.append(over)
     observer.stream_started(plan, progress)
 
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
@@ -180,8 +191,9 @@ def load_stream(
                     fingerprint = value["fingerprint"]
                     value = {k: v for k, v in value.items() if k != "fingerprint"}
                 last_source_state = value
-                _commit(loader, new_state(value, phase), progress, on_commit)
-                uncommitted = 0
+                if not at_end:
+                    _commit(loader, new_state(value, phase), progress, on_commit)
+                    uncommitted = 0
             elif isinstance(item, BadRecord):
                 progress.rows_read += 1
                 uncommitted += 1
@@ -193,8 +205,9 @@ def load_stream(
                 loader, target = _follow(item, loader, target, destination, progress, observer,
                                          uncommitted)
             observer.stream_progress(progress)
-        if uncommitted:
-            _commit(loader, new_state(last_source_state, phase), progress, on_commit)
+        if uncommitted:  # the rows after the last checkpoint; or all rows of a read committed at once
+            _commit(loader, new_state(None if at_end else last_source_state,
+                                      "complete" if at_end else phase), progress, on_commit)
         if not (build_beside or plan.mode == "full_refresh") or checkpoint is None:
             # a resumed refresh may legitimately have nothing left to read
             _zero_rows(plan, progress, options, connection, observer)

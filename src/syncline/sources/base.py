@@ -83,6 +83,17 @@ class Source(ABC):
         """
         return None
 
+    def full_refresh_resumes(self, stream: StreamSchema) -> bool:
+        """Whether a full refresh of the stream, interrupted after a commit, can go on from
+        its last committed checkpoint and read only the rows after it.
+
+        True for sources whose full-refresh checkpoints carry a position (a key, a file, a
+        page token). A source that would read the stream again from its first row must say
+        False: the engine then starts the interrupted build over instead of appending the
+        whole stream to the rows already built.
+        """
+        return True
+
     def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
         """Whether the stream's rows may have changed since ``fingerprint()`` returned this value."""
         return self.fingerprint(stream) != fingerprint

@@ -332,6 +332,11 @@ class SingerSource(Source):
                                    tap.stderr_text())
         yield from batch.flush()
 
+    def full_refresh_resumes(self, stream: StreamSchema) -> bool:
+        # A tap in full-table mode emits STATE without a position (a version, the stream
+        # it is on) and reads from its first row again when given it.
+        return False
+
     def close(self) -> None:
         # A read abandoned by the engine (a watchdog, a failed commit) may still wait on its
         # tap; killing it ends that read, whose own thread then closes the pipes.
