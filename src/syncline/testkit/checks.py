@@ -148,7 +148,9 @@ def _stream_checks(ws: Workspace, source_name: str, source: Source, discovered: 
     results.run("second_full_read", lambda: _second_read(full, again(None)), on)
     results.run("incremental", lambda: _incremental(plan, full, again), on)
     results.run("future_checkpoint", lambda: _future(full, box["track"], again), on)
-    results.run("kill_and_resume", lambda: _kill_and_resume(full, again), on)
+    # the engine's own rule: a full refresh the source cannot resume starts its build over
+    resumes = plan.mode != "full_refresh" or source.full_refresh_resumes(plan.stream)
+    results.run("kill_and_resume", lambda: _kill_and_resume(full, again, resumes), on)
 
 
 def _second_read(full: Read, second: Read) -> str:
@@ -206,7 +208,9 @@ def _future(full: Read, track: str | None, again: Callable[..., Read]) -> str:
     return f"a checkpoint beyond the end, {_text(future)}, yielded nothing"
 
 
-def _kill_and_resume(full: Read, again: Callable[..., Read]) -> str:
+def _kill_and_resume(full: Read, again: Callable[..., Read], resumes: bool = True) -> str:
+    """Stop a read at a checkpoint and go on as the engine would: from that checkpoint, or,
+    for a full refresh the source says it cannot resume, from the start into a new build."""
     marks = len(full.checkpoints)
     if marks == 0:
         return NOT_APPLICABLE + "the full read yielded no checkpoint to resume from"
@@ -214,11 +218,17 @@ def _kill_and_resume(full: Read, again: Callable[..., Read]) -> str:
     before = again(None, stop_at=stop)
     if before.final is None:
         raise _Failed(f"the read yielded no checkpoint this time, where the full read yielded {marks}")
-    after = again(before.final)
-    union = before.rows + after.rows
+    if resumes:
+        after = again(before.final)
+        union = before.rows + after.rows
+        where = (f"stopped at checkpoint {stop} of {marks} after {before.total} records and resumed "
+                 f"from {_text(before.final)}")
+    else:  # the partial build is dropped: only the new read is published
+        after = again(None)
+        union = after.rows
+        where = (f"stopped at checkpoint {stop} of {marks} after {before.total} records; the source "
+                 "cannot resume a full refresh, so the build restarted from the first record")
     lost, twice = full.rows - union, union - full.rows
-    where = (f"stopped at checkpoint {stop} of {marks} after {before.total} records and resumed from "
-             f"{_text(before.final)}")
     if lost or twice:
         parts = []
         if lost:
@@ -227,7 +237,8 @@ def _kill_and_resume(full: Read, again: Callable[..., Read]) -> str:
             parts.append(f"{sum(twice.values())} record(s) read twice, e.g. {after.sample(twice)}")
         raise _Failed(f"{where}: " + "; ".join(parts))
     only = " (the only checkpoint: a smaller batch_size tests more)" if marks == 1 else ""
-    return f"{where}: the other {after.total} arrived, none lost, none twice{only}"
+    which = "the other" if resumes else "all"
+    return f"{where}: {which} {after.total} arrived, none lost, none twice{only}"
 
 
 def _text(value: Any) -> str:
