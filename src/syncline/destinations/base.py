@@ -82,13 +82,16 @@ def with_built_rows(state: dict[str, Any], target: LoadTarget, built: int | None
     return {**state, "built_rows": built} if target.build_beside else state
 
 
-def carried_columns(old: dict[str, DataType], build: dict[str, DataType],
-                    key: tuple[str, ...]) -> list[str] | None:
+def carried_columns(dest: Destination, target: LoadTarget, build_table: str) -> list[str] | None:
     """The columns a row missing from a merge's full refresh keeps when it moves from the old
-    table into the build: same name, same type (others are NULL). None: a key column did
-    not survive, so no old row can be matched to the build."""
+    table into the build: same name, same type (others are NULL). None: no old table, or a
+    key column did not survive, so no old row can be matched to the build."""
+    old = dest.table_columns(target.schema, target.table)
+    build = dest.table_columns(target.schema, build_table)
+    if not old or not build:
+        return None
     names = [name for name, t in build.items() if old.get(name) == t]
-    return names if all(k in names for k in key) else None
+    return names if all(k in names for k in target.primary_key) else None
 
 
 def shrink_refused(target: LoadTarget, before: int, after: int, doing: str) -> ShrinkRefused | None:

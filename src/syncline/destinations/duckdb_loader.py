@@ -343,9 +343,7 @@ class DuckDBLoader(StreamLoader):
     def _keep_missing(self, final: str) -> int:
         """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
         Returns how many keys were live until now."""
-        old = self.dest.table_columns(self.target.schema, self.target.table)
-        build = self.dest.table_columns(self.target.schema, self.table)
-        names = carried_columns(old, build, self.target.primary_key) if old and build else None
+        names = carried_columns(self.dest, self.target, self.table)
         if names is None:
             return 0
         values = [

@@ -396,9 +396,7 @@ class PostgresLoader(StreamLoader):
     def _keep_missing(self, final: sql.Identifier) -> int:
         """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
         Returns how many keys were live until now."""
-        old = self.dest.table_columns(self.target.schema, self.target.table)
-        build = self.dest.table_columns(self.target.schema, self.table)
-        names = carried_columns(old, build, self.target.primary_key) if old and build else None
+        names = carried_columns(self.dest, self.target, self.table)
         if names is None:
             return 0
         d, at = sql.Identifier("t", DELETED), sql.Identifier("t", SYNCED_AT)
