@@ -9,7 +9,8 @@ SIGKILL instead), ``malformed_after`` and ``malformed`` (print that line after N
 the unselected stream ``other``), ``batch`` (print a BATCH message), ``full_table`` (behave like a
 full-table tap: its STATE carries no position, and every read starts at the first record
 whatever --state says), ``log`` (a file where each invocation appends its argv, pid,
-catalog, state and FAKE_TAP_MARK).
+catalog, state and FAKE_TAP_MARK, and
+``{"hanging": pid}`` once it sleeps).
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def main(argv: list[str]) -> int:
         if n == cfg.get("hang_after"):
             mark(offset + 1)
             sys.stdout.flush()
+            if cfg.get("log"):  # said once everything is written: only a signal ends it now
+                with open(cfg["log"], "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"hanging": os.getpid()}) + "\n")
             time.sleep(60)
     mark(len(rows))
     return 0

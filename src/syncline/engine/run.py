@@ -121,7 +121,7 @@ def _stream_loads(destination: Destination, schema: str, run_id: int) -> dict[st
 
 
 def open_source(ws: Workspace, name: str) -> Source:
-    return build_source(name, ws.source(name), str(ws.root), own_schemas(ws, name))
+    return build_source(name, ws.source(name), str(ws.root), own_schemas(ws, name), str(ws.state_dir))
 
 
 def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:

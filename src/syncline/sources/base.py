@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -114,6 +115,11 @@ class SourceContext(BaseModel):
 
     root: str
     own_schemas: tuple[str, ...] = ()
+    state_dir: str | None = None  # the workspace's private folder; default: <root>/.syncline
+
+    def private_dir(self) -> Path:
+        """The workspace's private state folder (owner only), for files that may hold secrets."""
+        return Path(self.state_dir) if self.state_dir else Path(self.root) / ".syncline"
 
 
 #: Tables Syncline writes itself (state, loads, fence, quarantine): never offered as streams.

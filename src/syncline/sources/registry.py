@@ -48,11 +48,13 @@ def source_config_model(kind: Any) -> type[BaseModel]:
     return _load(kind)[0]
 
 
-def build_source(name: str, config: BaseModel, root: str, own_schemas: tuple[str, ...] = ()) -> Source:
+def build_source(name: str, config: BaseModel, root: str, own_schemas: tuple[str, ...] = (),
+                 state_dir: str | None = None) -> Source:
     """A configured source; `own_schemas` are the workspace's destination schemas that a
-    database source could see (their tables are never offered as streams)."""
+    database source could see (their tables are never offered as streams), `state_dir` its
+    private folder (default: `<root>/.syncline`)."""
     _, cls = _load(getattr(config, "type", None))
-    return cls(name, config, SourceContext(root=root, own_schemas=own_schemas))
+    return cls(name, config, SourceContext(root=root, own_schemas=own_schemas, state_dir=state_dir))
 
 
 def source_types() -> list[str]:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
-import threading
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source, SourceContext
+from syncline.sources.singer_process import (
+    Tap,
+    TapFolder,
+    kill_group,
+    popen,
+    signal_name,
+    stderr_tail,
+)
 from syncline.sources.singer_schema import (
     Batcher,
     catalog_schema,
@@ -30,10 +34,6 @@ from syncline.sources.singer_schema import (
 )
 from syncline.stream import ReadRequest, StreamItem
 
-_TAIL_LINES = 12  # stderr lines quoted in an error message
-_MAX_LINE = 64 << 20  # one Singer message; beyond this the tap is surely broken
-_IDLE_S = 1.0  # a quiet tap gets what it already covered by a STATE committed after this
-_GRACE_S = 5.0  # between SIGTERM and SIGKILL when a tap is stopped
 _TRANSIENT_EXIT = {75}  # EX_TEMPFAIL
 
 
@@ -47,8 +47,9 @@ class SingerConfig(BaseModel):
         "would); a path with a slash starts at the workspace folder, a bare name is looked up "
         "in PATH.")
     config: dict[str, Any] = Field(
-        default_factory=dict, description="The tap's settings, written to a private temporary "
-        "file passed as --config.")
+        default_factory=dict, description="The tap's settings, written to a file readable by "
+        "the owner only in the workspace's `.syncline/tmp/` (removed when the tap ends, or at "
+        "the next start after a kill) and passed as --config.")
     catalog: str | None = Field(
         None, description="Catalog JSON file (relative to the workspace folder); default: the "
         "output of `TAP --discover`.")
@@ -70,97 +71,6 @@ class SingerConfig(BaseModel):
         return value
 
 
-class _Tap:
-    """One running tap: stdout as lines (None after a quiet second), the tail of stderr kept."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str) -> None:
-        self.proc = _popen(argv, env, cwd)
-        self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
-        self._drain = threading.Thread(target=self._read_stderr, name="singer-stderr", daemon=True)
-        self._drain.start()
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        try:
-            while raw := self.proc.stderr.readline(1 << 16):  # bounded: a long line is cut
-                text = raw.decode("utf-8", "replace").rstrip()
-                if text:
-                    self.tail.append(text[:1000])
-        except (OSError, ValueError):
-            pass  # closed by stop() while a grandchild of the tap still held it open
-
-    def lines(self) -> Iterator[bytes | None]:
-        assert self.proc.stdout is not None
-        fd, partial = self.proc.stdout.fileno(), bytearray()
-        while True:
-            if not select.select([fd], [], [], _IDLE_S)[0]:
-                yield None
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            if b"\n" not in chunk:
-                partial += chunk
-                if len(partial) > _MAX_LINE:
-                    raise SourceError(f"the tap printed a line longer than {_MAX_LINE >> 20} MiB",
-                                      fix="check the tap: a Singer message is one JSON line")
-                continue
-            parts = chunk.split(b"\n")
-            yield bytes(partial + parts[0])
-            yield from parts[1:-1]
-            partial = bytearray(parts[-1])
-        if partial:
-            yield bytes(partial)
-
-    def stderr_text(self) -> str:
-        self._drain.join(timeout=2.0)
-        lines = list(self.tail)
-        return ("; its last messages:\n    " + "\n    ".join(lines)) if lines else " and printed nothing"
-
-    def kill(self) -> None:
-        """Stop the tap's process group if it still runs, and reap it."""
-        if self.proc.poll() is None:
-            _kill_group(self.proc, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _kill_group(self.proc, signal.SIGKILL)
-                self.proc.wait()
-
-    def stop(self) -> None:
-        """Kill the tap if needed and close its pipes (only by the thread that reads them)."""
-        self.kill()
-        self._drain.join(timeout=1.0)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-def _popen(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
-    try:
-        # A session of its own, so the whole group (wrapper scripts and all) can be stopped.
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot start the tap {argv[0]}: {exc}",
-                                 fix="check `command:` names an executable tap (a script needs "
-                                 "a #! line)") from None
-
-
-def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 class SingerSource(Source):
     config: SingerConfig
     incremental_needs_cursor = False  # the tap tracks its own position in its STATE
@@ -168,7 +78,7 @@ class SingerSource(Source):
     def __init__(self, name: str, config: BaseModel, context: SourceContext) -> None:
         super().__init__(name, config, context)
         self._catalog: dict[str, Any] | None = None
-        self._taps: set[_Tap] = set()
+        self._taps: set[Tap] = set()
 
     # -- running the tap -------------------------------------------------------------------
 
@@ -198,19 +108,15 @@ class SingerSource(Source):
     def _tap_failed(self, what: str, rc: int, tail: str) -> SourceError | TransientError:
         how = f"exited with code {rc}"
         if rc < 0:
-            how = f"was killed by {_signal_name(-rc)}"
+            how = f"was killed by {signal_name(-rc)}"
         message = f"source '{self.name}': the tap {how} during {what}{tail}"
         if rc < 0 or rc in _TRANSIENT_EXIT:
             return TransientError(message, fix="the attempt is retried from the last committed STATE")
         return SourceError(message, fix="read the tap's messages above and fix its config; rows up "
                            "to its last STATE are committed and the next run resumes from there")
 
-    @staticmethod
-    def _write(folder: str, name: str, value: Any) -> str:
-        path = os.path.join(folder, name)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            json.dump(value, f, default=str)  # the tap config may hold secrets: owner only
-        return path
+    def _folder(self) -> TapFolder:
+        return TapFolder(self.context.private_dir() / "tmp")
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -232,26 +138,20 @@ class SingerSource(Source):
 
     def _run_discovery(self) -> dict[str, Any]:
         argv = self._command()
-        folder = tempfile.mkdtemp(prefix="syncline-singer-")
-        try:
-            argv += ["--config", self._write(folder, "config.json", self.config.config), "--discover"]
-            proc = _popen(argv, self._env(), self.context.root)
+        with self._folder() as folder:
+            argv += ["--config", folder.write("config.json", self.config.config), "--discover"]
+            proc = popen(argv, self._env(), self.context.root)
             try:
                 out, err = proc.communicate(timeout=self.config.discover_timeout_s)
             except subprocess.TimeoutExpired:
-                _kill_group(proc, signal.SIGKILL)
+                kill_group(proc, signal.SIGKILL)
                 proc.communicate()
                 raise TransientError(
                     f"source '{self.name}': the tap's discovery did not finish within "
                     f"{self.config.discover_timeout_s:g}s",
                     fix="raise `discover_timeout_s`, or give a `catalog:` file") from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
         if proc.returncode != 0:
-            lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-            tail = "; its last messages:\n    " + "\n    ".join(ln[:1000] for ln in lines[-_TAIL_LINES:])
-            raise self._tap_failed("discovery (--discover)", proc.returncode,
-                                   tail if lines else " and printed nothing")
+            raise self._tap_failed("discovery (--discover)", proc.returncode, stderr_tail(err))
         try:
             doc = json.loads(out)
         except ValueError as exc:
@@ -302,23 +202,23 @@ class SingerSource(Source):
                                 cursor=request.cursor)
         # A fresh full refresh has no checkpoint; a resumed one continues from its own STATE.
         state = (request.checkpoint or {}).get("singer_state")
-        folder = tempfile.mkdtemp(prefix="syncline-singer-")
-        tap: _Tap | None = None
+        folder = self._folder()
+        tap: Tap | None = None
         try:
-            argv = [*self._command(), "--config", self._write(folder, "config.json", self.config.config),
-                    self.config.catalog_flag, self._write(folder, "catalog.json", catalog)]
+            argv = [*self._command(), "--config", folder.write("config.json", self.config.config),
+                    self.config.catalog_flag, folder.write("catalog.json", catalog)]
             if state is not None:
-                argv += ["--state", self._write(folder, "state.json", state)]
-            tap = _Tap(argv, self._env(), self.context.root)
+                argv += ["--state", folder.write("state.json", state)]
+            tap = Tap(argv, self._env(), self.context.root)
             self._taps.add(tap)
             yield from self._messages(tap, request, {name, str(entry.get("stream") or name)})
         finally:
             if tap is not None:
                 tap.stop()
                 self._taps.discard(tap)
-            shutil.rmtree(folder, ignore_errors=True)
+            folder.close()
 
-    def _messages(self, tap: _Tap, request: ReadRequest, names: set[str]) -> Iterator[StreamItem]:
+    def _messages(self, tap: Tap, request: ReadRequest, names: set[str]) -> Iterator[StreamItem]:
         batch = Batcher(request.stream, request.batch_size)
         try:
             yield from read_messages(tap.lines(), batch, names, self.name)
