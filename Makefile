@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TAPS := .venv-taps
 TAP_STAMP := $(TAPS)/.installed
 
-.PHONY: demo test lint bench faults clean
+.PHONY: demo test lint bench faults mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m faults_full tests/faults -s
+
+# a mutation test of the loaders' commit and merge code (tens of minutes; not part of `make test`)
+mutants: $(STAMP)
+	SYNCLINE_REQUIRE_SERVICES=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
 
 bench: $(STAMP)
 	$(BIN)/python bench/sqlite_to_duckdb.py
