@@ -54,3 +54,21 @@ def test_a_replace_refresh_removes_rows_the_source_deleted(wh: Warehouse) -> Non
     assert code == 0, out
     assert wh.query("SELECT count(*) FROM {s}.items WHERE id IN (2, 5)") == [(0,)]
     assert wh.query("SELECT count(*) FROM {s}.items") == [(18,)]
+
+
+def test_a_key_with_several_appended_versions_is_kept_once_with_its_newest_values(
+        wh: Warehouse) -> None:
+    loaded(wh, {"items": {"mode": "incremental", "write": "append", "cursor": "updated_at"}})
+    wh.source("UPDATE items SET v = 'v2-newest', updated_at = '2026-02-01' WHERE id = 2;")
+    code, out = wh.sync()
+    assert code == 0, out
+    assert wh.query("SELECT count(*) FROM {s}.items WHERE id = 2") == [(2,)]  # both versions
+    wh.source("DELETE FROM items WHERE id = 2;")
+    wh.streams({"items": {"mode": "full_refresh", "write": "merge"}})
+    code, out = wh.sync()
+    assert code != 0 and "--full-refresh" in out  # refused: the table holds history
+    code, out = wh.sync("--full-refresh")  # the fix it names
+    assert code == 0, out
+    assert wh.query("SELECT v, _syncline_deleted FROM {s}.items WHERE id = 2") == [
+        ("v2-newest", True)]
+    assert wh.query("SELECT count(*), count(DISTINCT id) FROM {s}.items") == [(20, 20)]
