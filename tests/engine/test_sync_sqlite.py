@@ -277,4 +277,7 @@ def test_rows_read_and_committed_must_agree(tmp_path: Path, monkeypatch: pytest.
     result = run_sync(tmp_path)
     assert result.status == "failed" and result.error is not None
     assert result.error.failure_class == "integrity"
-    assert "read 30 rows but committed 29" in str(result.error)
+    assert str(result.error) == (
+        "connection 'c', stream 'items': read 30 rows but committed 29, skipped 0 older versions "
+        "and quarantined 0\n  fix: this is a Syncline bug: keep the run log and report it; rerun to "
+        "retry")

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from syncline.errors import ShrinkRefused
+from syncline.errors import IntegrityError, ShrinkRefused
 from syncline.schema import ColumnChange, DataType, StreamSchema
 from syncline.stream import BadRecord, Write
 
@@ -110,6 +110,19 @@ def shrink_refused(target: LoadTarget, before: int, after: int, doing: str) -> S
         "those rows, run `syncline sync " + target.connection + " --stream " + target.stream.name
         + " --allow-empty`, which lets this refresh replace the table with what the source holds "
         "now (or raise `max_shrink` of the stream)",
+    )
+
+
+def build_mismatch(target: LoadTarget, rows: int, built: int | None) -> IntegrityError | None:
+    """The error when a table built beside holds ``rows`` where its commits wrote ``built``."""
+    if built is None or rows == built:
+        return None
+    return IntegrityError(
+        f"the table built beside {target.schema}.{target.table} holds {rows} rows "
+        f"but its commits wrote {built}; the old table is kept",
+        connection=target.connection, stream=target.stream.name,
+        fix="this is a Syncline bug: keep the run log and report it; "
+        "`syncline sync --full-refresh` rebuilds the table",
     )
 
 

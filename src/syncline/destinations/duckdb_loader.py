@@ -19,6 +19,7 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
     Written,
+    build_mismatch,
     carried_columns,
     sequence,
     shrink_refused,
@@ -373,14 +374,9 @@ class DuckDBLoader(StreamLoader):
     def _check_build(self) -> ShrinkRefused | None:
         """Before the swap: the build holds what its commits wrote, and did not shrink too far."""
         rows = self._count(self.fq)
-        if self.built is not None and rows != self.built:
-            raise IntegrityError(
-                f"the table built beside {self.target.schema}.{self.target.table} holds {rows} rows "
-                f"but its commits wrote {self.built}; the old table is kept",
-                connection=self.target.connection, stream=self.target.stream.name,
-                fix="this is a Syncline bug: keep the run log and report it; "
-                "`syncline sync --full-refresh` rebuilds the table",
-            )
+        mismatch = build_mismatch(self.target, rows, self.built)
+        if mismatch is not None:
+            raise mismatch
         final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
         if self.dest.table_columns(self.target.schema, self.target.table) is None:
             return None

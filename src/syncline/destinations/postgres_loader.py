@@ -22,6 +22,7 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
     Written,
+    build_mismatch,
     carried_columns,
     sequence,
     shrink_refused,
@@ -432,13 +433,9 @@ class PostgresLoader(StreamLoader):
     def _check_build(self) -> ShrinkRefused | None:
         """Before the swap: the build holds what its commits wrote, and did not shrink too far."""
         rows = self._count(self.fq)
-        if self.built is not None and rows != self.built:
-            raise IntegrityError(
-                f"the table built beside {self.target.schema}.{self.target.table} holds {rows} rows "
-                f"but its commits wrote {self.built}; the old table is kept",
-                fix="this is a Syncline bug: keep the run log and report it; "
-                "`syncline sync --full-refresh` rebuilds the table", **self.where,
-            )
+        mismatch = build_mismatch(self.target, rows, self.built)
+        if mismatch is not None:
+            raise mismatch
         if self.dest.table_columns(self.target.schema, self.target.table) is None:
             return None
         final = sql.Identifier(self.target.schema, self.target.table)
