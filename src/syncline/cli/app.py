@@ -4,62 +4,59 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import sys
-from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from syncline.cli import views
+from syncline.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    set_global_workspace,
+    store_of,
+    workspace_path,
+)
+from syncline.cli.runs import runs_app
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError, SynclineError
 
 app = typer.Typer(
     name="syncline",
-    help="Replicate databases, APIs and files into a warehouse: complete, correct and fresh.",
+    help="Replicate databases, APIs and files into a warehouse: complete, correct and fresh.\n\n"
+    "Exit codes: 0 success, 1 a run, check or verify failed, 2 bad usage or configuration.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output keeps whole lines rather than folding tables at 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 150)
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", envvar="SYNCLINE_WORKSPACE",
-                 help="Workspace folder (default: the current folder)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-T = TypeVar("T")
+app.add_typer(runs_app)
 
 
-def guarded(fn: Callable[[], T]) -> T:
-    """Turn Syncline errors into a clear message and the documented exit code."""
-    try:
-        return fn()
-    except ConfigurationError as exc:
-        err_console.print(f"[red]configuration error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    except SynclineError as exc:
-        err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        console.print(f"syncline {version('syncline')}")
+        raise typer.Exit(0)
 
 
-def _store(ws: Workspace) -> Any:
-    from syncline.store.store import MetadataStore
-
-    return MetadataStore(ws.metadata_url())
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+@app.callback()
+def _options(
+    workspace: WorkspaceOpt = None,
+    _show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False,
+) -> None:
+    """Replicate databases, APIs and files into a warehouse: complete, correct and fresh."""
+    set_global_workspace(workspace)
 
 
 @app.command()
@@ -70,7 +67,7 @@ def init(
     """Create a workspace file (syncline.yaml) in the workspace folder."""
     from syncline.demo.workspace import write_workspace
 
-    root = find_workspace(workspace)
+    root = find_workspace(workspace_path(workspace))
 
     def run() -> None:
         file = write_workspace(root, demo=demo)
@@ -93,7 +90,7 @@ def check(
     """Validate the workspace and test that sources and destinations can be reached."""
     from syncline.engine.run import open_destination, open_source
 
-    ws = guarded(lambda: load_workspace(workspace))
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     targets: list[tuple[str, str]] = []
     if name is None:
         targets = [("source", s) for s in ws.sources] + [("destination", d) for d in ws.destinations]
@@ -160,7 +157,7 @@ def discover(
     from syncline.engine.run import open_source
 
     def run() -> list[Any]:
-        ws = load_workspace(workspace)
+        ws = load_workspace(workspace_path(workspace))
         src = open_source(ws, source)
         try:
             src.check()
@@ -170,7 +167,7 @@ def discover(
 
     streams = guarded(run)
     if as_json:
-        _print_json([s.to_json() | {"notes": list(s.notes)} for s in streams])
+        print_json([s.to_json() | {"notes": list(s.notes)} for s in streams])
         return
     for s in streams:
         t = Table(title=f"{s.name}  key: {', '.join(s.primary_key) or '—'}  "
@@ -185,26 +182,36 @@ def discover(
 
 
 def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_refresh: bool,
-             trigger: str = "manual", allow_empty: bool = False) -> int:
+             trigger: str = "manual", allow_empty: bool = False, as_json: bool = False) -> int:
+    """Run a connection: progress bars and a summary, or (with `as_json`) the run record as
+    `runs show --json` prints it. Returns the exit code."""
     from syncline.cli.progress import RichObserver
+    from syncline.engine.observer import RunObserver
     from syncline.engine.run import Runner
 
-    store = _store(ws)
+    store = store_of(ws)
     try:
-        with RichObserver(console) as observer:
+        watching: AbstractContextManager[RunObserver] = (
+            nullcontext(RunObserver()) if as_json else RichObserver(console))
+        with watching as observer:
             result = Runner(ws, store, observer).sync(
                 connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
                 allow_empty=allow_empty,
             )
+        record = views.run_data(store, result.run_id) if as_json else None
     finally:
         store.close()
+    code = 0 if result.error is None else 2 if isinstance(result.error, ConfigurationError) else 1
+    if record is not None:
+        print_json(record)
+        return code
     console.print(views.stream_summary_table(result))
     if result.error is not None:
         label = "configuration error" if isinstance(result.error, ConfigurationError) else \
             f"{result.error.failure_class} error"
         err_console.print(f"[red]run {result.run_id} failed after {result.attempts} attempt(s): "
                           f"{label}:[/] {escape(str(result.error))}")
-        return 2 if isinstance(result.error, ConfigurationError) else 1
+        return code
     console.print(
         f"[green]run {result.run_id} succeeded:[/] {result.rows_committed:,} rows committed, "
         f"{result.rows_quarantined:,} quarantined"
@@ -230,51 +237,30 @@ def sync(
     stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON, no progress.")] = False,
 ) -> None:
-    """Run a connection now, with a live progress bar per stream."""
-    ws = guarded(lambda: load_workspace(workspace))
+    """Run a connection now, with a live progress bar per stream; exit 1 when the run fails."""
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     code = guarded(lambda: run_sync(ws, connection, stream or None, full_refresh,
-                                    allow_empty=allow_empty))
+                                    allow_empty=allow_empty, as_json=as_json))
     raise typer.Exit(code)
 
 
 @app.command()
 def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Health, last run, rows and freshness of every connection."""
-    ws = guarded(lambda: load_workspace(workspace))
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     now = dt.datetime.now(dt.UTC)
-    store = guarded(lambda: _store(ws))
+    store = guarded(lambda: store_of(ws))
     try:
         store.reap_stale_runs()  # a process that is gone is never shown as running
         rows = views.connection_status(ws, store, now)
     finally:
         store.close()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
         console.print(views.status_table(rows, now))
-
-
-@app.command()
-def runs(
-    connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
-    workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.")] = 20,
-    as_json: JsonOpt = False,
-) -> None:
-    """Run history of a connection: status, attempts, rows and failures."""
-    ws = guarded(lambda: load_workspace(workspace))
-    guarded(lambda: ws.connection(connection))
-    store = guarded(lambda: _store(ws))
-    try:
-        store.reap_stale_runs()
-        rows = views.runs_data(store, connection, limit)
-    finally:
-        store.close()
-    if as_json:
-        _print_json(rows)
-    else:
-        console.print(views.runs_table(connection, rows))
 
 
 @app.command()
@@ -287,14 +273,14 @@ def state(
     """Show the checkpoints of a connection (as committed in the destination), or reset one."""
     from syncline.engine.run import open_destination
 
-    ws = guarded(lambda: load_workspace(workspace))
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     conn = guarded(lambda: ws.connection(connection))
     schema = conn.destination_schema or connection
     dest = guarded(lambda: open_destination(ws, conn.destination))
     try:
         if reset is not None:
             existed = guarded(lambda: dest.reset_state(schema, reset))
-            store = _store(ws)
+            store = store_of(ws)
             store.mirror_checkpoint(connection, reset, None)
             store.close()
             if not existed:
@@ -306,7 +292,7 @@ def state(
     finally:
         dest.close()
     if as_json:
-        _print_json(states)
+        print_json(states)
         return
     t = Table(title=f"checkpoints of {connection} (in {conn.destination}.{schema})")
     for col in ("stream", "mode", "phase", "position", "updated"):
@@ -327,10 +313,10 @@ def verify(
     """Reconcile source and destination: counts, keys and content hashes; exit 1 on a mismatch."""
     from syncline.engine.verify import verify_connection
 
-    ws = guarded(lambda: load_workspace(workspace))
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     verdicts = guarded(lambda: verify_connection(ws, connection, stream or None))
     if as_json:
-        _print_json([v.to_json() for v in verdicts])
+        print_json([v.to_json() for v in verdicts])
     else:
         console.print(views.verify_table(connection, verdicts))
         for v in verdicts:
@@ -361,11 +347,11 @@ def test_connector(
 
     from syncline.testkit import exit_status, format_results, run_checks
 
-    ws = guarded(lambda: load_workspace(workspace))
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     guarded(lambda: ws.source(source))
     results = guarded(lambda: run_checks(ws, source, stream=stream, batch_size=batch_size))
     if as_json:
-        _print_json([dataclasses.asdict(r) for r in results])
+        print_json([dataclasses.asdict(r) for r in results])
     else:
         console.print(format_results(results), markup=False)
     raise typer.Exit(exit_status(results))
@@ -373,15 +359,15 @@ def test_connector(
 
 @app.command()
 def demo(
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", envvar="SYNCLINE_WORKSPACE",
-                                            help="Demo workspace folder.")] = Path("syncline-demo"),
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", "-w", help="Demo workspace folder (default: ./syncline-demo).")] = None,
     orders: Annotated[int, typer.Option(help="Orders in the sample shop (first run only).")] = 100_000,
 ) -> None:
     """Create (or update) the demo workspace, sync it into DuckDB and print the status."""
     from syncline.demo.shop import generate_shop, update_shop
     from syncline.demo.workspace import write_workspace
 
-    root = workspace.expanduser().resolve()
+    root = (workspace_path(workspace, Path("syncline-demo")) or Path()).expanduser().resolve()
     shop = root / "data" / "shop.db"
 
     def prepare() -> None:
@@ -403,7 +389,7 @@ def demo(
     status(workspace=root, as_json=False)
     query = "SELECT status, count(*) FROM shop.orders GROUP BY 1"
     console.print(
-        f"query it: python -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}')"
+        f"query it: {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}')"
         f".sql('{query}'))\"", soft_wrap=True,
     )
     raise typer.Exit(worst)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from syncline.config import Workspace
@@ -58,7 +60,7 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
 def _run_dict(r: RunRecord) -> dict[str, Any]:
     duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
     return {
-        "id": r.id, "status": r.status, "trigger": r.trigger, "started_at": _iso(r.started_at),
+        "id": r.id, "connection": r.connection, "status": r.status, "trigger": r.trigger, "started_at": _iso(r.started_at),
         "ended_at": _iso(r.ended_at), "duration_seconds": duration, "attempts": r.attempts,
         "rows_read": r.rows_read, "rows_committed": r.rows_committed,
         "rows_quarantined": r.rows_quarantined, "failure_class": r.failure_class,
@@ -76,8 +78,18 @@ def _run_dict(r: RunRecord) -> dict[str, Any]:
     }
 
 
-def runs_data(store: MetadataStore, connection: str, limit: int) -> list[dict[str, Any]]:
+def runs_data(store: MetadataStore, connection: str | None, limit: int) -> list[dict[str, Any]]:
     return [_run_dict(r) for r in store.runs(connection, limit=limit)]
+
+
+def run_data(store: MetadataStore, run_id: int) -> dict[str, Any] | None:
+    """One run in full: its streams and every attempt with its failure."""
+    found = store.run(run_id)
+    if found is None:
+        return None
+    attempts = [a | {"started_at": _iso(a["started_at"]), "ended_at": _iso(a["ended_at"])}
+                for a in store.attempts(run_id)]
+    return _run_dict(found) | {"attempt_history": attempts}
 
 
 _HEALTH_STYLE = {"healthy": "green", "failing": "red", "late": "red", "running": "cyan",
@@ -105,21 +117,60 @@ def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
     return t
 
 
-def runs_table(connection: str, rows: list[dict[str, Any]]) -> Table:
-    t = Table(title=f"Runs of {connection}")
-    for col in ("run", "status", "started", "duration", "attempts", "read", "committed",
-                "quarantined", "failure"):
-        t.add_column(col, justify="right" if col in ("read", "committed", "quarantined") else "left")
+_RUN_STYLE = {"succeeded": "green", "warning": "yellow", "failed": "red", "crashed": "red"}
+
+
+def _duration(r: dict[str, Any]) -> str:
+    return f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "—"
+
+
+def runs_table(connection: str | None, rows: list[dict[str, Any]]) -> Table:
+    """Runs newest first; the failure column holds the whole message, wrapped."""
+    t = Table(title=f"Runs of {connection}" if connection else "Runs")
+    cols = ("run", "connection", "status", "started", "duration", "attempts", "read", "committed",
+            "quarantined", "failure")
+    for col in cols if connection is None else [c for c in cols if c != "connection"]:
+        t.add_column(col, justify="right" if col in ("read", "committed", "quarantined") else "left",
+                      overflow="fold", ratio=4 if col == "failure" else None)
     for r in rows:
-        style = {"succeeded": "green", "failed": "red", "crashed": "red"}.get(r["status"], "cyan")
-        dur = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "—"
-        msg = (r["failure_message"] or "").splitlines()[0][:70] if r["failure_message"] else ""
-        t.add_row(
-            str(r["id"]), f"[{style}]{r['status']}[/]", r["started_at"][:19].replace("T", " "),
-            dur, str(r["attempts"]), f"{r['rows_read']:,}", f"{r['rows_committed']:,}",
-            f"{r['rows_quarantined']:,}", msg,
-        )
+        style = _RUN_STYLE.get(r["status"], "cyan")
+        cells = [str(r["id"]), r["connection"], f"[{style}]{r['status']}[/]",
+                 r["started_at"][:19].replace("T", " "), _duration(r), str(r["attempts"]),
+                 f"{r['rows_read']:,}", f"{r['rows_committed']:,}", f"{r['rows_quarantined']:,}",
+                 escape(r["failure_message"] or "")]
+        t.add_row(*(cells if connection is None else cells[:1] + cells[2:]))
     return t
+
+
+def run_detail(r: dict[str, Any]) -> Group:
+    """One run in full: a summary, its streams, and each attempt's whole failure."""
+    style = _RUN_STYLE.get(r["status"], "cyan")
+    head = Table.grid(padding=(0, 2))
+    for label, value in (
+        ("run", f"#{r['id']} of {r['connection']} ({r['trigger']})"),
+        ("status", f"[{style}]{r['status']}[/]"),
+        ("started", r["started_at"]), ("ended", r["ended_at"] or "—"), ("duration", _duration(r)),
+        ("rows", f"{r['rows_read']:,} read, {r['rows_committed']:,} committed, "
+                 f"{r['rows_quarantined']:,} quarantined"),
+        ("failure", escape(f"{r['failure_class']}: {r['failure_message']}")
+         if r["failure_class"] else "—"),
+    ):
+        head.add_row(f"[bold]{label}[/]", str(value))
+    streams = Table(title="streams")
+    for col in ("stream", "table", "mode", "write", "status", "read", "committed", "quarantined",
+                "message"):
+        streams.add_column(col, overflow="fold")
+    for s in r["streams"]:
+        streams.add_row(s["stream"], s["table"], s["mode"], s["write"], s["status"],
+                        f"{s['rows_read']:,}", f"{s['rows_committed']:,}",
+                        f"{s['rows_quarantined']:,}", escape(s["message"] or ""))
+    attempts = Table(title="attempts")
+    for col in ("attempt", "status", "started", "failure"):
+        attempts.add_column(col, overflow="fold")
+    for a in r["attempt_history"]:
+        failure = f"{a['failure_class']}: {a['failure_message']}" if a["failure_class"] else ""
+        attempts.add_row(str(a["number"]), a["status"], a["started_at"] or "", escape(failure))
+    return Group(head, streams, attempts)
 
 
 def stream_summary_table(result: Any) -> Table:

@@ -16,7 +16,7 @@ from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
-from syncline.errors import InternalError, Interrupted, SynclineError
+from syncline.errors import ConfigurationError, InternalError, Interrupted, SynclineError
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
 from syncline.sources.registry import build_source
@@ -120,6 +120,32 @@ def _stream_loads(destination: Destination, schema: str, run_id: int) -> dict[st
     return {stream: counts for (_, stream), counts in _load_totals(destination, schema, [run_id]).items()}
 
 
+def check_selected(ws: Workspace, connection: str, only: list[str] | None) -> None:
+    """`--stream` names streams of the connection: a typo is a usage error, never a run, and
+    leaves the connection's health as it was. A source that cannot be reached to list its
+    streams is left to the run, which records and retries that failure."""
+    if not only:
+        return
+    conn = ws.connection(connection)
+    if conn.streams is not None:
+        known = {s for s, cfg in conn.streams.items() if cfg.selected}
+    else:
+        try:
+            source = open_source(ws, conn.source)
+            try:
+                known = {s.name for s in source.discover()}
+            finally:
+                source.close()
+        except SynclineError:
+            return
+    unknown = [s for s in only if s not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"--stream {', '.join(unknown)} is not a stream of this connection",
+            connection=connection, fix=f"choose from: {', '.join(sorted(known)) or '(none)'}",
+        )
+
+
 def open_source(ws: Workspace, name: str) -> Source:
     return build_source(name, ws.source(name), str(ws.root), own_schemas(ws, name), str(ws.state_dir))
 
@@ -173,6 +199,7 @@ class Runner:
         allow_empty: bool = False,
     ) -> RunResult:
         self.ws.connection(connection)  # an unknown name is a configuration error, before any lease
+        check_selected(self.ws, connection, streams)
         self.store.reap_stale_runs()
         leases = self.store.leases(lease_timeout())
         with self.stop:  # from here on, SIGTERM stops the run cleanly instead of killing it

@@ -167,6 +167,24 @@ class MetadataStore:
         with self._session() as s:
             return [record_from_row(r) for r in s.scalars(q)]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        """One run with its streams, or None when there is no such run."""
+        q = select(Run).options(selectinload(Run.stream_rows)).where(Run.id == run_id)
+        with self._session() as s:
+            run = s.scalars(q).first()
+            return record_from_row(run) if run is not None else None
+
+    def attempts(self, run_id: int) -> list[dict[str, Any]]:
+        """The attempts of a run, first first: number, status, times and failure."""
+        q = select(Attempt).where(Attempt.run_id == run_id).order_by(Attempt.number)
+        with self._session() as s:
+            return [
+                {"number": a.number, "status": a.status, "started_at": a.started_at,
+                 "ended_at": a.ended_at, "failure_class": a.failure_class,
+                 "failure_message": a.failure_message}
+                for a in s.scalars(q)
+            ]
+
     def last_run(self, connection: str) -> RunRecord | None:
         found = self.runs(connection, limit=1)
         return found[0] if found else None

@@ -1,0 +1,68 @@
+"""What every command shares: the consoles, the workspace and --json options, and the one
+place Syncline errors become a message and an exit code (1 failed, 2 usage or configuration)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from syncline.config import Workspace
+from syncline.errors import ConfigurationError, SynclineError
+
+if TYPE_CHECKING:
+    from syncline.store.store import MetadataStore
+
+# Piped output keeps whole lines rather than folding tables at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 150)
+
+WORKSPACE_HELP = "Workspace folder (default: $SYNCLINE_WORKSPACE, else the current folder)."
+WorkspaceOpt = Annotated[Path | None, typer.Option("--workspace", "-w", help=WORKSPACE_HELP)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+T = TypeVar("T")
+
+
+class _Given:
+    """`-w` given before the command (`syncline -w DIR status`), for this invocation."""
+
+    workspace: Path | None = None
+
+
+def set_global_workspace(path: Path | None) -> None:
+    _Given.workspace = path
+
+
+def workspace_path(given: Path | None, default: Path | None = None) -> Path | None:
+    """`-w` after the command, else `-w` before it, else the command's own default; None
+    leaves the choice to SYNCLINE_WORKSPACE, then the current folder."""
+    return given or _Given.workspace or default
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Turn Syncline errors into a clear message and the documented exit code."""
+    try:
+        return fn()
+    except ConfigurationError as exc:
+        err_console.print(f"[red]configuration error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except SynclineError as exc:
+        err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+def store_of(ws: Workspace) -> MetadataStore:
+    from syncline.store.store import MetadataStore
+
+    return MetadataStore(ws.metadata_url())
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

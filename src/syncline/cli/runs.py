@@ -1,0 +1,82 @@
+"""`syncline runs`: the run history (`runs list [CONNECTION]`, or `runs CONNECTION`) and one
+run in full (`runs show RUN_ID`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from syncline.cli import views
+from syncline.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    store_of,
+    workspace_path,
+)
+from syncline.config import load_workspace
+
+
+class _ListByDefault(TyperGroup):
+    """`runs` and `runs CONNECTION` mean `runs list ...`: the older spelling keeps working."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+runs_app = typer.Typer(name="runs", cls=_ListByDefault,
+                       help="Run history: `runs list [CONNECTION]`, `runs show RUN_ID`.")
+
+
+@runs_app.command("list")
+def list_runs(
+    connection: Annotated[str | None, typer.Argument(help="Only this connection's runs.")] = None,
+    workspace: WorkspaceOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many runs, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Runs newest first: status, attempts, rows and the whole failure text."""
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    if connection is not None:
+        guarded(lambda: ws.connection(connection))
+    store = guarded(lambda: store_of(ws))
+    try:
+        store.reap_stale_runs()
+        rows = views.runs_data(store, connection, limit)
+    finally:
+        store.close()
+    if as_json:
+        print_json(rows)
+    else:
+        console.print(views.runs_table(connection, rows))
+
+
+@runs_app.command("show")
+def show_run(
+    run_id: Annotated[int, typer.Argument(help="A run number, as `runs list` shows it.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One run in full: totals, every stream, and every attempt with its failure."""
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    store = guarded(lambda: store_of(ws))
+    try:
+        store.reap_stale_runs()
+        found = views.run_data(store, run_id)
+    finally:
+        store.close()
+    if found is None:
+        err_console.print(f"[red]no run {run_id}[/] in this workspace\n"
+                          "  fix: see `syncline runs list` for the run numbers")
+        raise typer.Exit(2)
+    if as_json:
+        print_json(found)
+    else:
+        console.print(views.run_detail(found))
