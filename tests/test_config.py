@@ -126,6 +126,15 @@ def test_undefined_env_variable_names_variable_and_key(tmp_path: Path, monkeypat
     assert "fix: export SHOP_DB_PATH=" in msg
 
 
+def test_a_shell_style_reference_is_an_error_suggesting_env(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_DB_PATH", "/data/shop.db")  # set: the value must still not be used silently
+    workspace(tmp_path, head=SOURCES.replace("path: shop.db", "path: ${SHOP_DB_PATH}"))
+    msg = load_error(tmp_path)
+    assert "syncline.yaml: sources.shop.path: ${SHOP_DB_PATH} is not a reference Syncline reads" in msg
+    assert "fix: write ${env:SHOP_DB_PATH} to use the environment variable SHOP_DB_PATH" in msg
+
+
 def test_set_env_variable_is_substituted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_DIR", "/data/shops")
     monkeypatch.setenv("WH_MEMORY", "2GB")

@@ -19,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
-from syncline.orchestration.schedule import Schedule
+from syncline.orchestration.schedule import Schedule, parse_duration
 from syncline.stream import Mode, Write
 
 WORKSPACE_FILE = "syncline.yaml"
 #: How a stream without `table:` names its destination table.
 TableNames = Literal["last_part", "schema_table"]
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_BARE_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME}: a shell habit, not a reference
 
 
 class _Model(BaseModel):
@@ -64,6 +65,9 @@ class ConnectionConfig(_Model):
         "last_part", description="Tables of streams without `table:`: last_part (`public.orders` → "
         "orders) or schema_table (`public.orders` → public_orders); two streams may never share one.")
     schedule: str = Field("manual", description="manual | every <N>s|m|h|d | a cron expression.")
+    freshness_sla: str | None = Field(
+        None, description="<N>s|m|h|d: `status` calls the connection late (and exits 1) when its "
+        "last successful run is older. Default: two schedule intervals; none for manual.")
     streams: dict[str, StreamConfig] | None = Field(
         None, description="Omitted: every discovered stream, with defaults."
     )
@@ -91,6 +95,13 @@ class ConnectionConfig(_Model):
     @classmethod
     def _schedule(cls, value: str) -> str:
         Schedule.parse(value)
+        return value
+
+    @field_validator("freshness_sla")
+    @classmethod
+    def _freshness_sla(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @field_validator("streams", mode="before")
@@ -274,6 +285,13 @@ def _interpolate(value: Any, path: tuple[str, ...], file: str) -> Any:
     if isinstance(value, list):
         return [_interpolate(v, (*path, str(i)), file) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+        bare = _BARE_REF.search(value)
+        if bare:
+            raise ConfigurationError(
+                f"{file}: {'.'.join(path)}: ${{{bare.group(1)}}} is not a reference Syncline reads",
+                fix=f"write ${{env:{bare.group(1)}}} to use the environment variable {bare.group(1)}",
+            )
+
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:

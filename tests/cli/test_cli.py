@@ -202,7 +202,9 @@ def test_failing_run_exits_1_with_the_failure(tmp_path: Path) -> None:
     err = one_line(result.stderr)
     assert "run 2 failed after 1 attempt(s): contract error:" in err
     assert "column seen changed timestamp -> boolean" in err
-    [status] = run_json("status", "--workspace", tmp_path)
+    shown = run("status", "--workspace", tmp_path, "--json")
+    assert shown.exit_code == 1  # status is a health check: a failing connection fails it
+    [status] = json.loads(shown.stdout)
     assert status["health"] == "failing"
     assert status["last_run"]["failure_class"] == "contract"
 

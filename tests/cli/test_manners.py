@@ -127,3 +127,11 @@ def test_demo_keeps_its_own_folder_and_its_closing_hint_runs_as_printed(
                             text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert answer.returncode == 0, answer.stderr
     assert "status" in answer.stdout and "count_star()" in answer.stdout
+
+
+def test_a_sync_that_fails_before_reading_prints_its_error_and_no_empty_table(tmp_path: Path) -> None:
+    write_ws(tmp_path, STREAMS)  # src.db was never created
+    failed = run("sync", "c", "-w", tmp_path)
+    assert failed.exit_code in (1, 2)
+    assert "run 1 failed after 1 attempt(s)" in failed.stderr and "src.db" in failed.stderr
+    assert "quarantined" not in failed.stdout  # no table of zero streams

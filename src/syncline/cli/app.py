@@ -205,7 +205,8 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     if record is not None:
         print_json(record)
         return code
-    console.print(views.stream_summary_table(result))
+    if result.streams:  # a run that failed before reading anything shows just its error
+        console.print(views.stream_summary_table(result))
     if result.error is not None:
         label = "configuration error" if isinstance(result.error, ConfigurationError) else \
             f"{result.error.failure_class} error"
@@ -248,7 +249,8 @@ def sync(
 
 @app.command()
 def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Health, last run, rows and freshness of every connection."""
+    """Health, last run, rows and freshness of every connection; exit 1 when any is failing
+    or late (its last success older than its freshness_sla), so it serves as a health check."""
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     now = dt.datetime.now(dt.UTC)
     store = guarded(lambda: store_of(ws))
@@ -261,6 +263,8 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         print_json(rows)
     else:
         console.print(views.status_table(rows, now))
+    if any(r["health"] in ("failing", "late") for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -386,7 +390,10 @@ def demo(
     worst = 0
     for name in ws.connections:
         worst = max(worst, guarded(partial(run_sync, ws, name, None, False, trigger="demo")))
-    status(workspace=root, as_json=False)
+    try:
+        status(workspace=root, as_json=False)
+    except typer.Exit:  # a failing connection is already in `worst`
+        pass
     query = "SELECT status, count(*) FROM shop.orders GROUP BY 1"
     console.print(
         f"query it: {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}')"

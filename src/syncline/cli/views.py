@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncline.config import Workspace
-from syncline.orchestration.schedule import Schedule
+from syncline.orchestration.schedule import Schedule, parse_duration
 from syncline.store.store import MetadataStore, RunRecord
 
 
@@ -42,7 +42,12 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
         health = "never_run" if last is None else _HEALTH_OF_RUN.get(last.status, "failing")
         freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
         base = (ok.ended_at if ok and ok.ended_at else now)
-        nxt = Schedule.parse(conn.schedule).next_after(base)
+        schedule = Schedule.parse(conn.schedule)
+        nxt = schedule.next_after(base)
+        sla = parse_duration(conn.freshness_sla) if conn.freshness_sla else schedule.default_sla(now)
+        if health in ("healthy", "warning") and sla is not None and freshness is not None \
+                and freshness > sla.total_seconds():
+            health = "late"
         out.append({
             "connection": name,
             "source": conn.source,
@@ -53,6 +58,7 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             "last_success_at": _iso(ok.ended_at) if ok else None,
             "freshness_seconds": freshness,
             "next_due_at": _iso(nxt),
+            "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
         })
     return out
 

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from croniter import croniter
 
 _EVERY = re.compile(r"^every\s+(\d+)\s*([smhd])$")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """`90s`, `30m`, `6h` or `2d`."""
+    m = _DURATION.match(text.strip().lower())
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration; use <N>s|m|h|d, e.g. '2h'")
+    return dt.timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)])
 
 
 @dataclass(frozen=True)
@@ -43,4 +52,16 @@ class Schedule:
         if self.cron is not None:
             nxt: dt.datetime = croniter(self.cron, moment).get_next(dt.datetime)
             return nxt
+        return None
+
+    def default_sla(self, now: dt.datetime) -> dt.timedelta | None:
+        """How stale a scheduled connection may get before it is late: two intervals; for cron,
+        twice the gap between the last two expected ticks; none for manual."""
+        if self.interval is not None:
+            return 2 * self.interval
+        if self.cron is not None:
+            ticks = croniter(self.cron, now)
+            last: dt.datetime = ticks.get_prev(dt.datetime)
+            before: dt.datetime = ticks.get_prev(dt.datetime)
+            return 2 * (last - before)
         return None
