@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncline.cli import views
+from syncline.cli.check import check
 from syncline.cli.common import (
     JsonOpt,
     WorkspaceOpt,
@@ -29,7 +30,7 @@ from syncline.cli.common import (
 )
 from syncline.cli.runs import runs_app
 from syncline.config import Workspace, find_workspace, load_workspace
-from syncline.errors import ConfigurationError, SynclineError
+from syncline.errors import ConfigurationError
 
 app = typer.Typer(
     name="syncline",
@@ -39,6 +40,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(runs_app)
+app.command()(check)
 
 
 def _version(show: bool) -> None:
@@ -80,71 +82,6 @@ def init(
         console.print(f"[green]wrote[/] {file}")
 
     guarded(run)
-
-
-@app.command()
-def check(
-    name: Annotated[str | None, typer.Argument(help="A source, destination or connection.")] = None,
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Validate the workspace and test that sources and destinations can be reached."""
-    from syncline.engine.run import open_destination, open_source
-
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    targets: list[tuple[str, str]] = []
-    if name is None:
-        targets = [("source", s) for s in ws.sources] + [("destination", d) for d in ws.destinations]
-        targets += [("connection", c) for c in ws.connections]
-    elif name in ws.connections:
-        c = ws.connections[name]
-        targets = [("source", c.source), ("destination", c.destination), ("connection", name)]
-    elif name in ws.sources:
-        targets = [("source", name)]
-    elif name in ws.destinations:
-        targets = [("destination", name)]
-    else:
-        err_console.print(f"[red]configuration error:[/] nothing named '{name}' in {ws.file.name}\n"
-                          "  fix: name a source, destination or connection of the workspace")
-        raise typer.Exit(2)
-    table = Table(title=f"check {ws.file}")
-    for col in ("kind", "name", "result"):
-        table.add_column(col)
-    worst = 0
-    for kind, item in targets:
-        try:
-            if kind == "connection":
-                table.add_row(kind, item, f"[green]ok[/] ({_check_plan(ws, item)})")
-                continue
-            obj = open_source(ws, item) if kind == "source" else open_destination(ws, item)
-            try:
-                obj.check()
-            finally:
-                obj.close()
-            table.add_row(kind, item, "[green]ok[/]")
-        except SynclineError as exc:
-            worst = max(worst, 2 if isinstance(exc, ConfigurationError) else 1)
-            table.add_row(kind, item, f"[red]{exc.failure_class}:[/] {escape(str(exc))}")
-    console.print(table)
-    if worst:
-        raise typer.Exit(worst)
-
-
-def _check_plan(ws: Workspace, name: str) -> str:
-    """Plan a connection as `sync` would, writing nothing: its streams and their tables."""
-    from syncline.engine.plan import plan_streams
-    from syncline.engine.run import open_destination, open_source
-
-    conn = ws.connection(name)
-    source = open_source(ws, conn.source)
-    try:
-        destination = open_destination(ws, conn.destination)
-        try:
-            plans = plan_streams(name, conn, source, destination)
-        finally:
-            destination.close()
-    finally:
-        source.close()
-    return ", ".join(f"{p.stream.name} → {p.table}" for p in plans) or "no streams"
 
 
 @app.command()

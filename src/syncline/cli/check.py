@@ -1,0 +1,144 @@
+"""`syncline check`: reach every source and destination, and plan every connection as `sync`
+would (streams, modes, cursors, keys, tables, what the next run does), writing nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from syncline.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    workspace_path,
+)
+from syncline.config import Workspace, load_workspace
+from syncline.errors import ConfigurationError, SynclineError
+
+
+@dataclass
+class Outcome:
+    kind: str
+    name: str
+    ok: bool = True
+    failure_class: str | None = None
+    message: str | None = None
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    #: the exit code this outcome asks for: 2 a configuration error, 1 unreachable
+    code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "ok": self.ok,
+                "failure_class": self.failure_class, "message": self.message,
+                **({"plan": self.plan} if self.kind == "connection" else {})}
+
+
+def _targets(ws: Workspace, name: str | None) -> list[tuple[str, str]]:
+    if name is None:
+        return ([("source", s) for s in ws.sources] + [("destination", d) for d in ws.destinations]
+                + [("connection", c) for c in ws.connections])
+    if name in ws.connections:
+        c = ws.connections[name]
+        return [("source", c.source), ("destination", c.destination), ("connection", name)]
+    if name in ws.sources:
+        return [("source", name)]
+    if name in ws.destinations:
+        return [("destination", name)]
+    raise ConfigurationError(f"nothing named '{name}' in {ws.file.name}",
+                             fix="name a source, destination or connection of the workspace")
+
+
+def _next_run(plan: Any, state: dict[str, Any] | None) -> str:
+    if state is None:
+        return "first load"
+    return "rebuild" if plan.mode == "full_refresh" else "incremental"
+
+
+def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    """Plan a connection as `sync` would, writing nothing: one entry per stream."""
+    from syncline.engine.plan import plan_streams
+    from syncline.engine.run import open_destination, open_source
+
+    conn = ws.connection(name)
+    source = open_source(ws, conn.source)
+    try:
+        destination = open_destination(ws, conn.destination)
+        try:
+            plans = plan_streams(name, conn, source, destination)
+            states = destination.all_states(conn.destination_schema or name)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return [{"stream": p.stream.name, "table": p.table, "mode": p.mode, "write": p.write,
+             "cursor": p.cursor, "primary_key": list(p.primary_key),
+             "next_run": _next_run(p, states.get(p.stream.name))} for p in plans]
+
+
+def _outcome(ws: Workspace, kind: str, item: str) -> Outcome:
+    from syncline.engine.run import open_destination, open_source
+
+    try:
+        if kind == "connection":
+            return Outcome(kind, item, plan=plan_of(ws, item))
+        obj = open_source(ws, item) if kind == "source" else open_destination(ws, item)
+        try:
+            obj.check()
+        finally:
+            obj.close()
+        return Outcome(kind, item)
+    except SynclineError as exc:
+        return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc),
+                       code=2 if isinstance(exc, ConfigurationError) else 1)
+
+
+def _plan_table(name: str, plan: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"plan of {name}")
+    for col in ("stream", "mode", "write", "cursor", "key", "table", "next run"):
+        t.add_column(col, overflow="fold")
+    for p in plan:
+        t.add_row(p["stream"], p["mode"], p["write"], p["cursor"] or "—",
+                  ", ".join(p["primary_key"]) or "—", p["table"], p["next_run"])
+    return t
+
+
+def check(
+    name: Annotated[str | None, typer.Argument(help="A source, destination or connection.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the workspace, reach its sources and destinations and plan its connections;
+    exit 2 on a configuration error, 1 when something cannot be reached."""
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    targets = guarded(lambda: _targets(ws, name))
+    outcomes = [_outcome(ws, kind, item) for kind, item in targets]
+    worst = max((o.code for o in outcomes), default=0)
+    if as_json:
+        print_json([o.to_json() for o in outcomes])
+        raise typer.Exit(worst)
+    table = Table(title=f"check {ws.file}")
+    for col in ("kind", "name", "result"):
+        table.add_column(col)
+    for o in outcomes:
+        if not o.ok:
+            result = f"[red]{o.failure_class}:[/] {escape(o.message or '')}"
+        elif o.kind == "connection":
+            result = "[green]ok[/] (" + (", ".join(f"{p['stream']} → {p['table']}" for p in o.plan)
+                                         or "no streams") + ")"
+        else:
+            result = "[green]ok[/]"
+        table.add_row(o.kind, o.name, result)
+    console.print(table)
+    for o in outcomes:
+        if o.ok and o.plan:
+            console.print(_plan_table(o.name, o.plan))
+    if worst:
+        err_console.print("[red]check failed[/]: see the results above")
+    raise typer.Exit(worst)
