@@ -113,3 +113,15 @@ def test_a_forced_refresh_of_an_incremental_stream_is_refused_then_tried_again(w
     code, out = wh.sync()  # the refused refresh runs again from the start: no row twice
     assert code == 0, out
     assert wh.query("SELECT count(*), count(DISTINCT id), min(v) FROM {s}.items") == [(25, 25, "back")]
+
+
+def test_the_shrink_guard_of_a_merge_refresh_counts_live_rows_not_soft_deleted_ones(
+        wh: Warehouse) -> None:
+    merge = {"items": {"mode": "full_refresh", "write": "merge"}}
+    loaded(wh, merge)
+    wh.source("DELETE FROM items WHERE id > 10;")
+    assert wh.sync()[0] == 0  # half gone: 10 live rows, 10 kept as soft-deleted
+    wh.source("DELETE FROM items WHERE id > 1;")
+    code, out = wh.sync()  # 9 of the 10 live rows (90%) may go; 19 of 20 (95%) would be refused
+    assert code == 0, out
+    assert wh.query('SELECT count(*) FROM {s}.items WHERE NOT "_syncline_deleted"') == [(1,)]
