@@ -118,12 +118,31 @@ def test_connection_referencing_an_undefined_name(tmp_path: Path, key: str, defi
     assert f"fix: define it under `{section}:` or use one of: {defined}" in msg
 
 
-def test_undefined_env_variable_names_variable_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_undefined_env_variable_blocks_only_what_opens_that_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHOP_DB_PATH", raising=False)
-    workspace(tmp_path, head=SOURCES.replace("path: shop.db", "path: ${env:SHOP_DB_PATH}"))
-    msg = load_error(tmp_path)
+    monkeypatch.delenv("WH_PORT", raising=False)
+    head = SOURCES.replace("path: shop.db", "path: ${env:SHOP_DB_PATH}") + (
+        "  pg:\n    type: postgres\n    host: 127.0.0.1\n    port: ${env:WH_PORT}\n"
+        "    user: postgres\n    database: test\n")
+    workspace(tmp_path, head=head)
+    ws = load_workspace(tmp_path)  # status, runs and the other sources keep working
+    assert ws.destination("wh").type == "duckdb"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError) as info:
+        ws.source("shop")
+    msg = str(info.value)
     assert "syncline.yaml: sources.shop.path: environment variable SHOP_DB_PATH is not set" in msg
     assert "fix: export SHOP_DB_PATH=" in msg
+    with pytest.raises(ConfigurationError, match="destinations.pg.port: environment variable "
+                       "WH_PORT is not set"):  # not "'${env:WH_PORT}' is not an integer"
+        ws.destination("pg")
+
+
+def test_undefined_env_variable_outside_a_source_fails_the_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("META_URL", raising=False)
+    workspace(tmp_path, head=SOURCES.replace("version: 1\n", "version: 1\nmetadata: ${env:META_URL}\n"))
+    assert "metadata: environment variable META_URL is not set" in load_error(tmp_path)
 
 
 def test_a_shell_style_reference_is_an_error_suggesting_env(tmp_path: Path,

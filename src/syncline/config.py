@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,8 @@ WORKSPACE_FILE = "syncline.yaml"
 TableNames = Literal["last_part", "schema_table"]
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _BARE_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME}: a shell habit, not a reference
+#: An unset `${env:NAME}`: the key path where it is written, and NAME.
+UnsetRef = tuple[tuple[str, ...], str]
 
 
 class _Model(BaseModel):
@@ -131,6 +134,9 @@ class Workspace:
     model: WorkspaceModel
     sources: dict[str, BaseModel]
     destinations: dict[str, BaseModel]
+    #: ("sources" | "destinations", name) -> the unset `${env:NAME}` references of that
+    #: section, as (key path, variable): only the commands that open it fail on them
+    unset_env: Mapping[tuple[str, str], tuple[UnsetRef, ...]] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -160,13 +166,24 @@ class Workspace:
             ) from None
 
     def source(self, name: str) -> BaseModel:
-        try:
-            return self.sources[name]
-        except KeyError:
+        """The typed configuration of a source, to open it: its `${env:...}` must be set."""
+        if name not in self.sources:
             raise ConfigurationError(
                 f"no source named '{name}' in {self.file.name}",
                 fix=f"use one of: {', '.join(sorted(self.sources)) or '(none defined)'}",
-            ) from None
+            )
+        self.require_env("sources", name)
+        return self.sources[name]
+
+    def destination(self, name: str) -> BaseModel:
+        """The typed configuration of a destination, to open it: its `${env:...}` must be set."""
+        self.require_env("destinations", name)
+        return self.destinations[name]
+
+    def require_env(self, section: str, name: str) -> None:
+        refs = self.unset_env.get((section, name))
+        if refs:
+            raise _unset_error(self.file.name, refs)
 
 
 def find_workspace(path: str | Path | None = None) -> Path:
@@ -196,11 +213,19 @@ def load_workspace(path: str | Path | None = None) -> Workspace:
         ) from None
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{file.name}: expected a mapping with `version: 1` at the top")
-    raw = _interpolate(raw, (), file.name)
-    return parse_workspace(raw, root=root, file=file)
+    unset: list[UnsetRef] = []
+    raw = _interpolate(raw, (), file.name, unset)
+    return parse_workspace(raw, root=root, file=file, unset=unset)
 
 
-def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path) -> Workspace:
+def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
+                    unset: list[UnsetRef] | None = None) -> Workspace:
+    """Validate a raw workspace; `unset` are the `${env:...}` references inside sources and
+    destinations left as written because their variable is not set."""
+    by_section: dict[tuple[str, str], tuple[UnsetRef, ...]] = {}
+    for ref in unset or []:
+        section = (ref[0][0], ref[0][1])
+        by_section[section] = (*by_section.get(section, ()), ref)
     from syncline.destinations.registry import destination_config_model
     from syncline.sources.registry import source_config_model
 
@@ -212,12 +237,13 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path) -> Workspace
         name: _typed(
             file.name, ("sources", name),
             resolve_connector(cfg, root, file.name, f"sources.{name}", _interpolate),
-            source_config_model,
+            source_config_model, by_section.get(("sources", name), ()),
         )
         for name, cfg in model.sources.items()
     }
     destinations = {
-        name: _typed(file.name, ("destinations", name), cfg, destination_config_model)
+        name: _typed(file.name, ("destinations", name), cfg, destination_config_model,
+                     by_section.get(("destinations", name), ()))
         for name, cfg in model.destinations.items()
     }
     for name, conn in model.connections.items():
@@ -232,11 +258,13 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path) -> Workspace
                     connection=None,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
-    return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations)
+    return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
+                     unset_env=by_section)
 
 
 def _typed(
-    file: str, path: tuple[str, ...], cfg: dict[str, Any], lookup: Any
+    file: str, path: tuple[str, ...], cfg: dict[str, Any], lookup: Any,
+    unset: tuple[UnsetRef, ...] = (),
 ) -> BaseModel:
     kind = cfg.get("type")
     where = ".".join(path)
@@ -250,6 +278,8 @@ def _typed(
     try:
         return model_cls.model_validate(cfg)  # type: ignore[no-any-return]
     except ValidationError as exc:
+        if unset:  # `${env:PORT}` left as written is no port: opening it names the variable
+            return model_cls.model_construct(**cfg)  # type: ignore[no-any-return]
         raise _config_error(file, exc, path) from None
 
 
@@ -279,11 +309,24 @@ def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> C
     return ConfigurationError("\n".join(lines), fix=fix if len(lines) == 1 else "fix each key listed above")
 
 
-def _interpolate(value: Any, path: tuple[str, ...], file: str) -> Any:
+def _unset_error(file: str, refs: tuple[UnsetRef, ...]) -> ConfigurationError:
+    path, name = refs[0]
+    more = f" (and {', '.join(n for _, n in refs[1:])})" if refs[1:] else ""
+    return ConfigurationError(
+        f"{file}: {'.'.join(path)}: environment variable {name} is not set{more}",
+        fix=f"export {name}=... before running, or change the reference",
+    )
+
+
+def _interpolate(value: Any, path: tuple[str, ...], file: str,
+                 unset: list[UnsetRef] | None = None) -> Any:
+    """Substitute `${env:NAME}`. With `unset`, a reference inside a source or destination whose
+    variable is not set is kept as written and recorded there (only opening that section
+    fails); anywhere else it is an error at once."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), file) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, str(k)), file, unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*path, str(i)), file) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, str(i)), file, unset) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         bare = _BARE_REF.search(value)
         if bare:
@@ -294,12 +337,12 @@ def _interpolate(value: Any, path: tuple[str, ...], file: str) -> Any:
 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in os.environ:
-                raise ConfigurationError(
-                    f"{file}: {'.'.join(path)}: environment variable {name} is not set",
-                    fix=f"export {name}=... before running, or change the reference",
-                )
-            return os.environ[name]
+            if name in os.environ:
+                return os.environ[name]
+            if unset is not None and len(path) > 2 and path[0] in ("sources", "destinations"):
+                unset.append((path, name))
+                return match.group(0)
+            raise _unset_error(file, ((path, name),))
 
         return _ENV_REF.sub(sub, value)
     return value

@@ -29,6 +29,7 @@ from syncline.cli.common import (
     workspace_path,
 )
 from syncline.cli.runs import runs_app
+from syncline.cli.schema_file import schema_file
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError
 
@@ -41,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app)
 app.command()(check)
+app.command("schema-file")(schema_file)
 
 
 def _version(show: bool) -> None:

@@ -82,9 +82,40 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
              "next_run": _next_run(p, states.get(p.stream.name))} for p in plans]
 
 
-def _outcome(ws: Workspace, kind: str, item: str) -> Outcome:
+def offline_plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    """The plan of a connection from the workspace file alone, reaching nothing."""
+    from syncline.engine.plan import SourceAbilities
+    from syncline.engine.plan_offline import plan_offline
+    from syncline.sources.registry import build_source
+
+    conn = ws.connection(name)
+    source = build_source(conn.source, ws.sources[conn.source], str(ws.root))  # opens no connection
+    plans = plan_offline(name, conn, SourceAbilities.of(source))
+    if not plans:
+        return [{"stream": "*", "table": "(one per discovered stream)", "mode": None, "write": None,
+                 "cursor": None, "primary_key": None, "next_run": "not known offline"}]
+    return [{"stream": p.stream, "table": p.table, "mode": p.mode, "write": p.write,
+             "cursor": p.cursor, "primary_key": None if p.primary_key is None else list(p.primary_key),
+             "next_run": "not known offline"} for p in plans]
+
+
+def _offline(ws: Workspace, kind: str, item: str) -> Outcome:
+    section = "sources" if kind == "source" else "destinations"
+    try:
+        if kind == "connection":
+            return Outcome(kind, item, plan=offline_plan_of(ws, item))
+    except SynclineError as exc:
+        return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc), code=2)
+    unset = [n for _, n in ws.unset_env.get((section, item), ())]
+    return Outcome(kind, item, message=("not reached (offline); needs " + ", ".join(unset) + " at run time")
+                   if unset else "not reached (offline)")
+
+
+def _outcome(ws: Workspace, kind: str, item: str, offline: bool = False) -> Outcome:
     from syncline.engine.run import open_destination, open_source
 
+    if offline:
+        return _offline(ws, kind, item)
     try:
         if kind == "connection":
             return Outcome(kind, item, plan=plan_of(ws, item))
@@ -104,8 +135,9 @@ def _plan_table(name: str, plan: list[dict[str, Any]]) -> Table:
     for col in ("stream", "mode", "write", "cursor", "key", "table", "next run"):
         t.add_column(col, overflow="fold")
     for p in plan:
-        t.add_row(p["stream"], p["mode"], p["write"], p["cursor"] or "—",
-                  ", ".join(p["primary_key"]) or "—", p["table"], p["next_run"])
+        key = "(at discovery)" if p["primary_key"] is None else ", ".join(p["primary_key"]) or "—"
+        t.add_row(p["stream"], p["mode"] or "(at discovery)", p["write"] or "(at discovery)",
+                  p["cursor"] or "—", key, p["table"], p["next_run"])
     return t
 
 
@@ -113,12 +145,15 @@ def check(
     name: Annotated[str | None, typer.Argument(help="A source, destination or connection.")] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Validate the file and plan from it alone, reaching no source or "
+        "destination (for CI): what only discovery knows is shown as '(at discovery)'.")] = False,
 ) -> None:
     """Validate the workspace, reach its sources and destinations and plan its connections;
     exit 2 on a configuration error, 1 when something cannot be reached."""
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     targets = guarded(lambda: _targets(ws, name))
-    outcomes = [_outcome(ws, kind, item) for kind, item in targets]
+    outcomes = [_outcome(ws, kind, item, offline) for kind, item in targets]
     worst = max((o.code for o in outcomes), default=0)
     if as_json:
         print_json([o.to_json() for o in outcomes])
@@ -133,7 +168,7 @@ def check(
             result = "[green]ok[/] (" + (", ".join(f"{p['stream']} → {p['table']}" for p in o.plan)
                                          or "no streams") + ")"
         else:
-            result = "[green]ok[/]"
+            result = "[green]ok[/]" + (f" ({escape(o.message)})" if o.message else "")
         table.add_row(o.kind, o.name, result)
     console.print(table)
     for o in outcomes:

@@ -122,12 +122,12 @@ def plan_connection(
             )
     tables = {s: cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s))
               for s, cfg in wanted.items()}
-    _refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
+    refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
     return [_plan_stream(name, by_name[s], cfg, abilities, tables[s])
             for s, cfg in wanted.items() if not only or s in only]
 
 
-def _refuse_shared_tables(connection: str, tables: dict[str, str]) -> None:
+def refuse_shared_tables(connection: str, tables: dict[str, str]) -> None:
     """Two streams never write one table: the second would merge into the first's rows."""
     seen: dict[str, str] = {}
     for stream, table in tables.items():

@@ -166,7 +166,7 @@ def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
 
 
 def open_destination(ws: Workspace, name: str) -> Destination:
-    return build_destination(name, ws.destinations[name], str(ws.root))
+    return build_destination(name, ws.destination(name), str(ws.root))
 
 
 class Runner:
