@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -72,3 +73,50 @@ def postgres_schema(prefix: str) -> Iterator[str]:
             con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE application_name = 'syncline' AND strpos(query, %s) > 0", [name])
             con.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+#: The read-only role docs/configuration.md documents for PostgreSQL sources (trust auth here).
+POSTGRES_READER = "syncline_reader"
+
+
+def postgres_reader(schema: str, *, stats: bool = True, role: str = POSTGRES_READER) -> str:
+    """The documented read-only role, granted what docs/configuration.md says, on `schema`
+    (tables created there later by `postgres` included); without `stats`, the role lacks
+    pg_read_all_stats. Returns the role's name."""
+    require_postgres()
+    conninfo = f"host={HOST} port=5432 user=postgres dbname=test"
+    with psycopg.connect(conninfo, autocommit=True) as con:
+        if not con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+            with contextlib.suppress(psycopg.errors.DuplicateObject):  # another test process
+                con.execute(f'CREATE ROLE "{role}" LOGIN')
+        for grant in (f'GRANT CONNECT ON DATABASE test TO "{role}"',
+                      f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"',
+                      f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+                      f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT SELECT ON TABLES TO "{role}"'):
+            con.execute(grant)
+        con.execute(f'{"GRANT" if stats else "REVOKE"} pg_read_all_stats {"TO" if stats else "FROM"} "{role}"')
+    return role
+
+
+#: The read-only user docs/configuration.md documents for MariaDB sources (no password here).
+MARIADB_READER = "syncline_reader"
+
+
+def mariadb_reader(database: str, *, process: bool = True, user: str = MARIADB_READER) -> str:
+    """The documented read-only user, granted what docs/configuration.md says on `database`;
+    without `process`, the user lacks PROCESS. Returns the user's name."""
+    import pymysql
+
+    require_mariadb()
+    con = pymysql.connect(host=HOST, port=3306, user="root", autocommit=True)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%'")
+            cur.execute(f"GRANT SELECT, SHOW VIEW ON `{database}`.* TO '{user}'@'%'")
+            if process:
+                cur.execute(f"GRANT PROCESS ON *.* TO '{user}'@'%'")
+            else:
+                cur.execute(f"REVOKE PROCESS ON *.* FROM '{user}'@'%'")  # a no-op if not held
+    finally:
+        con.close()
+    return user

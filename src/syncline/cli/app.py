@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shlex
@@ -32,6 +33,7 @@ from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError
+from syncline.schema import StreamSchema
 
 app = typer.Typer(
     name="syncline",
@@ -100,7 +102,7 @@ def discover(
         src = open_source(ws, source)
         try:
             src.check()
-            return src.discover()
+            return _with_refusal(src.discover(), src.late_commits_refusal())
         finally:
             src.close()
 
@@ -117,7 +119,20 @@ def discover(
             t.add_row(c.name, str(c.type), "yes" if c.nullable else "no", c.native_type or "")
         console.print(t)
         for note in s.notes:
-            console.print(f"  [yellow]note:[/] {note}")
+            console.print(f"  [yellow]note:[/] {escape(note)}")
+
+
+def _with_refusal(streams: list[StreamSchema], refused: tuple[str, str] | None) -> list[StreamSchema]:
+    """A note on each stream a date or time cursor could read incrementally, when the source
+    refuses such reads (a missing privilege), with the fix."""
+    if refused is None:
+        return streams
+    from syncline.sources.late_commits import TEMPORAL
+
+    note = f"incremental reads by a date or time cursor are refused: {refused[0]}; fix: {refused[1]}"
+    return [dataclasses.replace(s, notes=(*s.notes, note))
+            if any((c := s.column(n)) is not None and c.type.kind in TEMPORAL
+                   for n in s.cursor_candidates) else s for s in streams]
 
 
 def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_refresh: bool,

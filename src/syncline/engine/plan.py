@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, StreamSchema
+from syncline.sources.late_commits import TEMPORAL
 from syncline.stream import Mode, Write
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class SourceAbilities:
     incremental_needs_key: bool = False
     #: The window the source re-reads below the last cursor on every incremental read, if any.
     lookback: str | None = None
+    #: Why an incremental read by a date or time cursor cannot be held back from late commits
+    #: here (a missing privilege), and the fix; None when it can (see `sources.late_commits`).
+    late_commits_refusal: tuple[str, str] | None = None
 
     @classmethod
     def of(cls, source: Source) -> SourceAbilities:
@@ -85,7 +89,9 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
     """Discover the source and plan the connection, keeping the tables its committed states name."""
     states = destination.all_states(conn.destination_schema or name)
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
-    return plan_connection(name, conn, source.discover(), SourceAbilities.of(source), only, loaded)
+    discovered = source.discover()
+    abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal())
+    return plan_connection(name, conn, discovered, abilities, only, loaded)
 
 
 def plan_connection(
@@ -190,6 +196,9 @@ def _plan_stream(
                    "use write: merge or append, or mode: full_refresh")
     if mode == "incremental":
         _check_incremental(fail, abilities, pk, write)
+        cursor_col = stream.column(cursor) if cursor else None
+        if abilities.late_commits_refusal and cursor_col and cursor_col.type.kind in TEMPORAL:
+            raise fail(*abilities.late_commits_refusal)
     if mode == "cdc":
         if write != "merge" or not pk:
             raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "

@@ -61,6 +61,11 @@ class Source(ABC):
         """The window re-read below the last cursor on every incremental read (e.g. 5m), if any."""
         return None
 
+    def late_commits_refusal(self) -> tuple[str, str] | None:
+        """Why this source cannot hold an incremental read back from rows that transactions
+        still open will commit (`late_commits`), and the fix; None when it can or need not."""
+        return None
+
     def count(self, stream: StreamSchema) -> int | None:
         """Rows the stream holds now, when cheap to know (for verification)."""
         return None

@@ -16,7 +16,9 @@ from pymysql.connections import Connection
 from syncline.errors import ConfigurationError, SourceError, SynclineError, TransientError
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
+from syncline.sources import mysql_horizon as horizon
 from syncline.sources.base import Source, is_own_table
+from syncline.sources.late_commits import TEMPORAL
 from syncline.sources.mysql_types import (
     decode_position,
     discover_tables,
@@ -132,7 +134,7 @@ class MysqlSource(Source):
             con = pymysql.connect(
                 host=p.host, port=p.port, user=p.user, password=p.password, database=p.database,
                 charset="utf8mb4", autocommit=True, connect_timeout=self.config.connect_timeout,
-                conv=TEXT_ONLY if text else None,
+                conv=TEXT_ONLY if text else None, program_name="syncline",
             )
         except pymysql.MySQLError as exc:
             raise self._error(exc, f"cannot connect to {p.where()}", connecting=True) from None
@@ -193,6 +195,18 @@ class MysqlSource(Source):
         finally:
             close_quietly(con)
 
+    def late_commits_refusal(self) -> tuple[str, str] | None:
+        con = self._connect()
+        try:
+            horizon.horizon(con)
+            return None
+        except pymysql.MySQLError as exc:
+            if horizon.is_denied(exc):
+                return horizon.refusal(self.name, self.params.user)
+            raise self._error(exc, "listing open transactions") from None
+        finally:
+            close_quietly(con)
+
     def table(self, stream: StreamSchema) -> str:
         database = self.params.database
         return f"{q(database)}.{q(stream.name.removeprefix(database + '.'))}"
@@ -234,11 +248,26 @@ class MysqlSource(Source):
             return
         con = self._connect(text=True)
         try:
+            limit = None
+            cursor = request.stream.column(request.cursor) if request.cursor else None
+            if request.mode == "incremental" and cursor is not None and cursor.type.kind in TEMPORAL:
+                # before the snapshot: see `late_commits`
+                try:
+                    bound, offset = horizon.horizon(con)
+                except pymysql.MySQLError as exc:
+                    if not horizon.is_denied(exc):
+                        raise
+                    message, fix = horizon.refusal(self.name, self.params.user)
+                    raise ConfigurationError(message, stream=request.stream.name, fix=fix) from None
+                limit = horizon.limit(cursor, bound, offset)
+                notice = bound.notice(request.stream.name)
+                if notice is not None:
+                    yield notice
             with con.cursor() as cur:
                 # one snapshot for the upper bound and every row
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
-            yield from TableReader(con, request, self.table(request.stream)).items()
+            yield from TableReader(con, request, self.table(request.stream), limit).items()
             con.commit()
         except pymysql.MySQLError as exc:
             name = request.stream.name
@@ -267,6 +296,8 @@ class TableReader:
     con: Connection
     req: ReadRequest
     table: str
+    #: incremental reads take cursor values below this only (the late-commit horizon)
+    limit: str | None = None
 
     def items(self) -> Iterator[StreamItem]:
         req, stream = self.req, self.req.stream
@@ -326,7 +357,10 @@ class TableReader:
                      ) -> Iterator[StreamItem]:
         c = q(cursor)
         with self.con.cursor() as cur:
-            cur.execute(f"SELECT MAX({c}) FROM {self.table}", [])
+            if self.limit is None:
+                cur.execute(f"SELECT MAX({c}) FROM {self.table}", [])
+            else:
+                cur.execute(f"SELECT MAX({c}) FROM {self.table} WHERE {c} < %s", [self.limit])
             row = cur.fetchone()
         upper = row[0] if row else None
         if upper is None and checkpoint:
@@ -335,6 +369,8 @@ class TableReader:
         if upper is not None:
             conds.append(f"({c} <= %s OR {c} IS NULL)")
             params.append(self._bind(cursor, encode_position(upper, self._native(cursor))))
+        elif self.limit is not None:
+            conds.append(f"{c} IS NULL")  # every stamp is at or past the horizon
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
         order = ", ".join([c, *(q(k) for k in keys)])
         sql = f"{self._select([cursor, *keys])} {where} ORDER BY {order}"

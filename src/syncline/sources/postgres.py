@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
 from syncline.sources import postgres_arrow as arrow
+from syncline.sources import postgres_horizon as horizon
 from syncline.sources import postgres_resume as resume
 from syncline.sources.base import Source
+from syncline.sources.late_commits import TEMPORAL
 from syncline.sources.postgres_read import build_query, plan_columns, result_types, texts_by_ctid
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
@@ -143,7 +145,7 @@ class PostgresSource(Source):
                 fix=f"set `dsn:`, or `host:`, `user:` and `database:` of source '{self.name}'",
             )
         kw: dict[str, Any] = {
-            "application_name": "syncline", "client_encoding": "UTF8",
+            "application_name": horizon.APPLICATION_NAME, "client_encoding": "UTF8",
             "connect_timeout": c.connect_timeout, "autocommit": True,
             # a dead peer during a long read surfaces as a (retried) error, not a hang
             "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
@@ -225,6 +227,16 @@ class PostgresSource(Source):
 
     def lookback(self) -> str | None:
         return self.config.lookback
+
+    def late_commits_refusal(self) -> tuple[str, str] | None:
+        conn = self._meta_conn()
+        try:
+            if horizon.sees_other_sessions(conn):
+                return None
+            row = conn.execute("SELECT current_user").fetchone()
+        except psycopg.Error as exc:
+            raise self._classify(exc, f"source '{self.name}': reading the role's privileges") from None
+        return horizon.refusal(self.name, str(row[0]) if row else "?")
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -365,10 +377,22 @@ class PostgresSource(Source):
 
                 yield from CdcReader(self, request, conn).read()
                 return
+            limit = None
+            cursor = request.stream.column(request.cursor) if request.cursor else None
+            if request.mode == "incremental" and cursor is not None and cursor.type.kind in TEMPORAL:
+                # before the snapshot: see `late_commits`
+                refused = self.late_commits_refusal()
+                if refused:
+                    raise ConfigurationError(refused[0], stream=request.stream.name, fix=refused[1])
+                bound = horizon.horizon(conn)
+                limit = horizon.limit(cursor, bound, horizon.writers_zone(conn))
+                notice = bound.notice(request.stream.name)
+                if notice is not None:
+                    yield notice
             # one snapshot for the upper bound and every row
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             fresh_build = request.mode == "full_refresh" and request.checkpoint is None
-            yield from self._read(conn, request, fingerprint=fresh_build)
+            yield from self._read(conn, request, fingerprint=fresh_build, limit=limit)
             conn.execute("COMMIT")
         except _READ_ERRORS as exc:
             raise self._classify(exc, f"reading {request.stream.name}") from None
@@ -376,7 +400,7 @@ class PostgresSource(Source):
             conn.close()
 
     def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False,
-              physical: bool = True) -> Iterator[StreamItem]:
+              physical: bool = True, limit: sql.Composable | None = None) -> Iterator[StreamItem]:
         """The rows of `req`, read by the ADBC driver in the snapshot of `conn`'s transaction.
 
         `conn` is in a REPEATABLE READ transaction: the upper bound is read there, and the
@@ -386,7 +410,8 @@ class PostgresSource(Source):
         every checkpoint then carries a fingerprint of the rows before it. Other full
         refreshes (views, partitioned tables, or with `physical` false) read in primary
         key order; with `fingerprint`, `conn` counts the table in the read's snapshot while
-        the rows stream, and the first checkpoint carries the result.
+        the rows stream, and the first checkpoint carries the result. An incremental read
+        takes only cursor values below `limit` (the late-commit horizon), if given.
         """
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
@@ -399,7 +424,7 @@ class PostgresSource(Source):
                                    rows=int((req.checkpoint or {}).get("rows", 0)),
                                    texts=texts_by_ctid(conn, relation, columns.row_json))
         query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns,
-                                       by_ctid=order is not None)
+                                       by_ctid=order is not None, limit=limit)
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         setup = [

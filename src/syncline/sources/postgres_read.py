@@ -111,7 +111,7 @@ def _text(col: Column, oid: int) -> sql.Composable:
 
 def build_query(
     conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int,
-    columns: Columns, by_ctid: bool = False,
+    columns: Columns, by_ctid: bool = False, limit: sql.Composable | None = None,
 ) -> tuple[sql.Composed, list[str]]:
     """The SELECT and the position columns it appends.
 
@@ -128,10 +128,13 @@ def build_query(
 
     COPY takes no bind parameters, so values are embedded as ``sql.Literal`` (psycopg's
     own quoting), never formatted into the text.
+
+    An incremental read stops below ``limit``, the late-commit horizon, when given: its
+    upper bound is the newest cursor value below it.
     """
     select = list(columns.select)
     if req.mode == "incremental":
-        where, order, positions = _incremental(conn, req, relation, lookback_s)
+        where, order, positions = _incremental(conn, req, relation, lookback_s, limit)
     elif by_ctid:
         where, order, positions = _physical(req)
     else:
@@ -207,7 +210,8 @@ def _physical(req: ReadRequest) -> tuple[sql.Composable | None, None, list[str]]
 
 
 def _incremental(
-    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int
+    conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, lookback_s: int,
+    limit: sql.Composable | None = None,
 ) -> tuple[sql.Composable | None, sql.Composable | None, list[str]]:
     if not req.cursor:
         raise ConfigurationError("incremental mode needs a cursor", stream=req.stream.name,
@@ -219,7 +223,10 @@ def _incremental(
     cp = _check_positions(req, positions)
     c = _ref(req.cursor)
     kid: list[sql.Composable] = [_ref(k) for k in keys]
-    row = conn.execute(sql.SQL("SELECT max({})::text FROM {} AS {}").format(c, relation, _ref())).fetchone()
+    newest = sql.SQL("SELECT max({})::text FROM {} AS {}").format(c, relation, _ref())
+    if limit is not None:
+        newest += sql.SQL(" WHERE {} < {}").format(c, limit)
+    row = conn.execute(newest).fetchone()
     upper = row[0] if row else None
     below = sql.SQL("{} <= {}").format(c, _value(ccol, upper))  # false for every row when NULL
     order = sql.SQL(", ").join([c, *kid])

@@ -1,0 +1,70 @@
+"""The late-commit horizon of a PostgreSQL incremental read (`late_commits`), and the privilege it needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from syncline.schema import Column
+from syncline.sources.late_commits import Horizon, OpenTransaction, fraction_digits
+
+#: Syncline tags its sessions with this `application_name`; their transactions write no stream.
+APPLICATION_NAME = "syncline"
+#: The predefined role whose members see every session's `xact_start` in pg_stat_activity.
+STATS_ROLE = "pg_read_all_stats"
+
+# Listed outside the read's transaction (pg_stat_activity is cached for a whole transaction)
+# and before its snapshot. Other databases' sessions cannot write these tables.
+_OLDEST_OPEN = """
+SELECT clock_timestamp(), o.pid, o.xact_start
+FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+  SELECT a.pid, a.xact_start FROM pg_stat_activity a
+  WHERE a.datname = current_database() AND a.backend_type = 'client backend'
+    AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
+    AND a.application_name IS DISTINCT FROM %s
+  ORDER BY a.xact_start LIMIT 1) AS o ON true
+"""
+
+
+def sees_other_sessions(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the role sees other roles' transactions (a superuser or a member of pg_read_all_stats)."""
+    row = conn.execute("SELECT pg_has_role(current_user, %s, 'USAGE')", [STATS_ROLE]).fetchone()
+    return bool(row and row[0])
+
+
+def refusal(source: str, user: str) -> tuple[str, str]:
+    """Why an incremental read cannot be made safe without the privilege, and the GRANT to run."""
+    return (f"source '{source}': the role {user} cannot see other sessions' transactions, so an "
+            "incremental read cannot hold back from rows a transaction still open will commit "
+            "with an earlier time (they would be skipped)",
+            f"run `GRANT {STATS_ROLE} TO {user};` as a superuser, or read the stream with "
+            "mode: full_refresh or cdc")
+
+
+def horizon(conn: psycopg.Connection[Any]) -> Horizon:
+    """The bound below the start of the oldest transaction open now (`conn` in autocommit)."""
+    row = conn.execute(_OLDEST_OPEN, [APPLICATION_NAME]).fetchone()
+    assert row is not None
+    listed_at, pid, started = row
+    oldest = None if pid is None else OpenTransaction(f"PostgreSQL session pid {pid}", started)
+    return Horizon.of(listed_at, oldest)
+
+
+def limit(col: Column, h: Horizon, writers_zone: str) -> sql.Composable:
+    """The horizon in the cursor column's own type, for `cursor < limit`: a `timestamp` or
+    `date` written by `now()` holds the writers' local time (the database's default TimeZone)."""
+    stamp = h.floored(fraction_digits(col.native_type, 6)) if col.type.kind != "date" else h.at
+    at = sql.SQL("CAST({} AS timestamptz)").format(sql.Literal(stamp.isoformat()))
+    if col.type.kind == "timestamp":
+        at = sql.SQL("({} AT TIME ZONE {})").format(at, sql.Literal(writers_zone))
+    elif col.type.kind == "date":
+        at = sql.SQL("CAST({} AT TIME ZONE {} AS date)").format(at, sql.Literal(writers_zone))
+    return at
+
+
+def writers_zone(conn: psycopg.Connection[Any]) -> str:
+    """The TimeZone a session of this database starts with (ours is set to UTC)."""
+    row = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'").fetchone()
+    return str(row[0]) if row and row[0] else "UTC"
