@@ -23,7 +23,7 @@ from syncline.sources.base import SourceContext
 from syncline.sources.mysql import MysqlConfig, MysqlSource
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
-from services import require_mariadb
+from services import mariadb_reader, require_mariadb
 from syncfixtures import dest_query, failpoints_on, run_sync
 
 UTC = dt.UTC
@@ -72,7 +72,8 @@ def db() -> Iterator[Db]:
         cur.execute(f"USE `{name}`")
         cur.execute("SET time_zone = '+00:00'")
     try:
-        yield Db(name, url.hostname or "127.0.0.1", url.port or 3306, url.username or "root", con)
+        # sources read as the documented read-only user
+        yield Db(name, url.hostname or "127.0.0.1", url.port or 3306, mariadb_reader(name), con)
     finally:
         with con.cursor() as cur:
             cur.execute(f"DROP DATABASE `{name}`")

@@ -23,7 +23,7 @@ from syncline.sources.postgres import PostgresConfig, PostgresSource
 from syncline.sources.registry import build_source
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
-from services import HOST, postgres_schema, require_postgres
+from services import HOST, POSTGRES_READER, postgres_reader, postgres_schema, require_postgres
 from syncfixtures import dest_query, failpoints_on, run_sync
 
 UTC = dt.UTC
@@ -43,18 +43,20 @@ def pg(statement: str, params: Any = None) -> list[tuple[Any, ...]]:
 def schema() -> Iterator[str]:
     """A uniquely named schema for this module, dropped with everything in it at the end."""
     with postgres_schema("syncline_pg") as name:
+        postgres_reader(name)  # sources read as the documented read-only role
         yield name
 
 
 def make_source(schema: str, **config: Any) -> PostgresSource:
-    cfg = PostgresConfig.model_validate({"type": "postgres", "host": HOST, "user": "postgres",
+    cfg = PostgresConfig.model_validate({"type": "postgres", "host": HOST, "user": POSTGRES_READER,
                                          "database": "test", "schemas": [schema], **config})
     return PostgresSource("pg", cfg, SourceContext(root="."))
 
 
 def write_ws(root: Path, schema: str, streams: dict[str, Any], *, batch_size: int = 1000,
              max_attempts: int = 1, **config: Any) -> Path:
-    where = {} if "dsn" in config else {"host": HOST, "port": 5432, "user": "postgres", "database": "test"}
+    where = {} if "dsn" in config else {"host": HOST, "port": 5432, "user": POSTGRES_READER,
+                                        "database": "test"}
     src = {"type": "postgres", **where, "schemas": [schema], **config}
     doc = {
         "version": 1,

@@ -442,7 +442,8 @@ TRANSIENT_CODES = {
     2003: "cannot connect", 2006: "server has gone away", 2013: "lost connection",
     2055: "lost connection", 3024: "statement timeout",
 }
-CREDENTIAL_CODES = {1044, 1045, 1698}
+CREDENTIAL_CODES = {1045, 1698}
+DATABASE_DENIED = 1044
 PRIVILEGE_CODES = {1142, 1143, 1227}
 MISSING_CODES = {1146, 1054, 1109}
 
@@ -455,6 +456,10 @@ def classify(exc: pymysql.MySQLError, what: str, *, source: str, password: str,
     if password:
         text = text.replace(password, "***")
     message = f"{what}: ({code}) {text}"
+    if code == DATABASE_DENIED:  # what a user who may not see it gets for a missing database too
+        return ConfigurationError(message, stream=stream,
+                                  fix=f"check `database` (or the path of `dsn`) of source '{source}', "
+                                  "and that the user may read it: GRANT SELECT, SHOW VIEW ON db.* TO user")
     if code in CREDENTIAL_CODES:
         return ConfigurationError(message, stream=stream,
                                   fix=f"check `user` and `password` (or the `dsn`) of source '{source}'")
