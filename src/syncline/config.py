@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
 from syncline.orchestration.schedule import Schedule, parse_duration
-from syncline.stream import Mode, Write
+from syncline.stream import Mode, Write, lookback_seconds
 
 WORKSPACE_FILE = "syncline.yaml"
 #: How a stream without `table:` names its destination table.
@@ -56,6 +56,16 @@ class StreamConfig(_Model):
     max_shrink: float | None = Field(
         None, ge=0, le=1, description="Default: the connection's `max_shrink`."
     )
+    lookback: str | None = Field(
+        None, description="incremental: re-read this window (e.g. 5m, 2h; 0s for none) below the "
+        "last date or time cursor value on every run, for writers that stamp rows with their own "
+        "clock; default: the source's `lookback:` (PostgreSQL, MySQL, SQLite). Needs write: merge.")
+
+    @field_validator("lookback")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        lookback_seconds(value)
+        return value
 
 
 class ConnectionConfig(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +12,20 @@ from syncline.schema import StreamSchema
 
 Mode = Literal["full_refresh", "incremental", "cdc"]
 Write = Literal["append", "merge", "replace"]
+
+#: A `lookback:` window: a whole number and a unit, `0s` for none.
+LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def lookback_seconds(text: str | None) -> int:
+    """Seconds of a `lookback:` window (`5m` → 300); 0 for None. Raises ValueError when malformed."""
+    if text is None:
+        return 0
+    m = LOOKBACK.match(text)
+    if not m:
+        raise ValueError("expected a number and a unit s, m, h or d, e.g. 5m")
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,13 @@ class ReadRequest:
     checkpoint: dict[str, Any] | None = None
     batch_size: int = 50_000
     options: dict[str, Any] = field(default_factory=dict)
+    #: incremental: also read again this many seconds below the checkpoint's date or time
+    #: cursor (writers that stamp rows with their own clock)
+    lookback_s: int = 0
+    #: incremental: read again the rows whose cursor equals the checkpoint's (under merge,
+    #: where a repeat is harmless), unless the checkpoint says no row can take that value
+    #: any more (`closed`: the read stopped below the start of every open transaction)
+    inclusive: bool = False
 
 
 StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice | SchemaChange

@@ -164,14 +164,15 @@ def test_state_shows_the_checkpoint_and_reset_reads_everything_again(ws: Path) -
     assert states["items"]["cursor_field"] == "updated_at"
     assert states["items"]["source"]["cursor"].startswith("2026-01-01 00:00:20")  # the newest row
     assert run("sync", "c", "--workspace", ws).exit_code == 0
-    assert _rows_read(ws) == [20, 0]  # the checkpoint holds: nothing new to read
+    # the checkpoint holds: nothing new, only the newest cursor value again (merge, SQLite)
+    assert _rows_read(ws) == [20, 1]
 
     reset = run("state", "c", "--reset", "items", "--workspace", ws)
     assert reset.exit_code == 0, reset.output
     assert "reset c/items" in reset.stdout
     assert run_json("state", "c", "--workspace", ws) == {}
     assert run("sync", "c", "--workspace", ws).exit_code == 0
-    assert _rows_read(ws) == [20, 0, 20]
+    assert _rows_read(ws) == [20, 1, 20]
     assert dest_query(ws, "SELECT count(*), count(DISTINCT id) FROM dst.items") == [(20, 20)]  # merged
 
 

@@ -73,7 +73,7 @@ def test_a_dropped_source_column_is_reported_kept_and_named_by_verify(
     else:
         run, stream = _pg_case(tmp_path, request.getfixturevalue("pg_schema"))
     run("CREATE TABLE {t} (id INTEGER PRIMARY KEY, a TEXT, b TEXT, updated_at TIMESTAMP)")
-    run("INSERT INTO {t} VALUES (1, 'a1', 'b1', '2026-01-01'), (2, 'a2', 'b2', '2026-01-01')")
+    run("INSERT INTO {t} VALUES (1, 'a1', 'b1', '2026-01-01'), (2, 'a2', 'b2', '2026-01-01 01:00:00')")
     sync(tmp_path)
     run("ALTER TABLE {t} DROP COLUMN b")
     run("UPDATE {t} SET a = 'a2 v2', updated_at = '2026-01-02' WHERE id = 2")

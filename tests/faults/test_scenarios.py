@@ -450,15 +450,21 @@ def test_no_source_change_reads_and_writes_nothing(scenario: Scenario, tmp_path:
     rng = random.Random(seed)
     p = sqlite_pipeline(scenario, tmp_path, MODES[mode], size, rng)
     p.clean_sync()
-    table = p.dest("SELECT * FROM dst.events ORDER BY id")  # with _syncline_synced_at
+    # under merge a SQLite read takes the checkpoint's cursor value again (a writer may still
+    # stamp a row with it): those rows, and nothing else, are read and merged unchanged
+    again = p.dest("SELECT count(*) FROM dst.events WHERE updated_at = (SELECT max(updated_at) "
+                   "FROM dst.events)")[0][0] if mode == "merge" else 0
+    values = "SELECT * EXCLUDE (_syncline_synced_at) FROM dst.events ORDER BY id"
+    table = p.dest(values if again else "SELECT * FROM dst.events ORDER BY id")
     loads = p.dest("SELECT * FROM dst._syncline_loads ORDER BY committed_at")
     position = _state(p)["source"]
     p.clean_sync()
     run = p.last_run()
-    assert (run.rows_read, run.rows_committed) == (0, 0), f"{run}"
+    assert (run.rows_read, run.rows_committed) == (again, again), f"{run}"
     assert run.status == "succeeded", f"{run}"  # nothing new after a big first load is no anomaly
-    assert p.dest("SELECT * FROM dst.events ORDER BY id") == table
-    assert p.dest("SELECT * FROM dst._syncline_loads ORDER BY committed_at") == loads
+    assert p.dest(values if again else "SELECT * FROM dst.events ORDER BY id") == table
+    if not again:
+        assert p.dest("SELECT * FROM dst._syncline_loads ORDER BY committed_at") == loads
     assert _state(p)["source"] == position
     p.finish()
 

@@ -124,7 +124,7 @@ def test_lookback_with_append_is_refused_with_the_fix(tmp_path: Path, two_schema
         result = run(command, "c", "--workspace", tmp_path)
         assert result.exit_code == 2, result.output
         text = one_line(result.stdout + result.stderr)
-        assert f"stream '{stream}': the source re-reads a lookback window (5m)" in text
+        assert f"stream '{stream}': the stream re-reads a lookback window (5m)" in text
         assert "use write: merge" in text
     assert no_tables_written(tmp_path)
 

@@ -11,7 +11,7 @@ from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, StreamSchema
 from syncline.sources.late_commits import TEMPORAL
-from syncline.stream import Mode, Write
+from syncline.stream import Mode, Write, lookback_seconds
 
 if TYPE_CHECKING:
     from syncline.destinations.base import Destination
@@ -29,6 +29,8 @@ class StreamPlan:
     cursor: str | None
     primary_key: tuple[str, ...]
     table: str
+    #: incremental: seconds re-read below the last date or time cursor value on every run
+    lookback_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class SourceAbilities:
     incremental_needs_key: bool = False
     #: The window the source re-reads below the last cursor on every incremental read, if any.
     lookback: str | None = None
+    #: Whether the source reads a `lookback:` window at all (database sources).
+    reads_lookback: bool = False
     #: Why an incremental read by a date or time cursor cannot be held back from late commits
     #: here (a missing privilege), and the fix; None when it can (see `sources.late_commits`).
     late_commits_refusal: tuple[str, str] | None = None
@@ -48,7 +52,8 @@ class SourceAbilities:
     def of(cls, source: Source) -> SourceAbilities:
         """What a configured source can do, from its class attributes and configuration."""
         return cls(modes=source.modes, incremental_needs_cursor=source.incremental_needs_cursor,
-                   incremental_needs_key=source.incremental_needs_key, lookback=source.lookback())
+                   incremental_needs_key=source.incremental_needs_key, lookback=source.lookback(),
+                   reads_lookback=source.reads_lookback)
 
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -194,8 +199,12 @@ def _plan_stream(
     if write == "replace" and mode != "full_refresh":
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
                    "use write: merge or append, or mode: full_refresh")
+    lookback = cfg.lookback if cfg.lookback is not None else abilities.lookback
+    if cfg.lookback is not None and not abilities.reads_lookback:
+        raise fail("`lookback:` is read by PostgreSQL, MySQL and SQLite sources only",
+                   "remove `lookback:` from this stream")
     if mode == "incremental":
-        _check_incremental(fail, abilities, pk, write)
+        _check_incremental(fail, abilities, pk, write, lookback)
         cursor_col = stream.column(cursor) if cursor else None
         if abilities.late_commits_refusal and cursor_col and cursor_col.type.kind in TEMPORAL:
             raise fail(*abilities.late_commits_refusal)
@@ -208,20 +217,23 @@ def _plan_stream(
         return StreamPlan(stream=stream, mode=mode, write=write, cursor=CDC_CURSOR,
                           primary_key=pk, table=table)
     return StreamPlan(stream=stream, mode=mode, write=write,
-                      cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table)
+                      cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table,
+                      lookback_s=lookback_seconds(lookback) if mode == "incremental" else 0)
 
 
-def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities: SourceAbilities, pk: tuple[str, ...], write: Write) -> None:
+def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities: SourceAbilities,
+                       pk: tuple[str, ...], write: Write, lookback: str | None) -> None:
     """An incremental read resumes after (cursor, key): without a key, rows sharing the last
     cursor value are lost after a crash; a re-read window appended is a duplicate."""
     if abilities.incremental_needs_key and not pk:
         raise fail("incremental mode needs a primary key or a unique column, and the stream has "
                    "none: rows sharing the last cursor value would be lost after an interruption",
                    "set `primary_key: [col, ...]` to columns unique per row, or use mode: full_refresh")
-    if abilities.lookback and write == "append":
-        raise fail(f"the source re-reads a lookback window ({abilities.lookback}) on every "
-                   "incremental read, and write: append would add those rows again",
-                   "use write: merge (with a primary key), or remove `lookback:` from the source")
+    if lookback_seconds(lookback) > 0 and write == "append":
+        raise fail(f"the stream re-reads a lookback window ({lookback}) on every incremental read, "
+                   "and write: append would add those rows again",
+                   "use write: merge (with a primary key), or set `lookback: 0s` on the stream (or "
+                   "remove it from the source)")
 
 
 _CHANGE_WORDS = ("updated", "modified", "changed", "version")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from syncline.config import ConnectionConfig, StreamConfig
 from syncline.engine.plan import SourceAbilities, default_table, refuse_shared_tables
 from syncline.errors import ConfigurationError
-from syncline.stream import Mode, Write
+from syncline.stream import Mode, Write, lookback_seconds
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,15 @@ def _plan(connection: str, stream: str, cfg: StreamConfig, abilities: SourceAbil
     if mode == "cdc" and (write not in (None, "merge") or pk == ()):
         raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
                    "applied by key)", "set `primary_key:` and `write: merge`, or use another mode")
-    if mode == "incremental" and write == "append" and abilities.lookback:
-        raise fail(f"the source re-reads a lookback window ({abilities.lookback}) on every "
-                   "incremental read, and write: append would add those rows again",
-                   "use write: merge (with a primary key), or remove `lookback:` from the source")
+    lookback = cfg.lookback if cfg.lookback is not None else abilities.lookback
+    if cfg.lookback is not None and not abilities.reads_lookback:
+        raise fail("`lookback:` is read by PostgreSQL, MySQL and SQLite sources only",
+                   "remove `lookback:` from this stream")
+    if mode == "incremental" and write == "append" and lookback_seconds(lookback) > 0:
+        raise fail(f"the stream re-reads a lookback window ({lookback}) on every incremental read, "
+                   "and write: append would add those rows again",
+                   "use write: merge (with a primary key), or set `lookback: 0s` on the stream (or "
+                   "remove it from the source)")
     if mode == "incremental" and pk == () and abilities.incremental_needs_key:
         raise fail("incremental mode needs a primary key or a unique column, and `primary_key:` "
                    "is empty: rows sharing the last cursor value would be lost after an "

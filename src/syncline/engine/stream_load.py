@@ -172,7 +172,8 @@ def load_stream(
     phase = "building" if build_beside or plan.mode == "full_refresh" else "complete"
     request = ReadRequest(
         stream=plan.stream, mode=plan.mode, cursor=plan.cursor, primary_key=plan.primary_key,
-        checkpoint=checkpoint, batch_size=batch_size,
+        checkpoint=checkpoint, batch_size=batch_size, lookback_s=plan.lookback_s,
+        inclusive=plan.write == "merge",
     )
     last_source_state = checkpoint
     uncommitted = 0

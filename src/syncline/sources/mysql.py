@@ -28,7 +28,7 @@ from syncline.sources.mysql_types import (
     select_expr,
     text_to_batch,
 )
-from syncline.stream import Checkpoint, ReadRequest, StreamItem
+from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
 
 DSN_SCHEMES = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
 # the driver's encoders for parameters, and no decoders: values arrive as text
@@ -57,11 +57,21 @@ class MysqlConfig(BaseModel):
         False, description="Offer views as streams too; with no key they are read in one pass."
     )
     connect_timeout: int = Field(10, ge=1, le=600, description="Seconds to wait for a connection.")
+    lookback: str | None = Field(
+        None, description="Re-read this window (e.g. 5m, 2h) below the last cursor of date/time "
+        "cursors on every incremental read, for writers that stamp rows with their own clock; the "
+        "default of the source's streams (a stream's `lookback:` overrides it); needs write: merge.")
     server_id: int | None = Field(
         None, ge=1, le=4294967295, description="mode: cdc: the replication server id the binlog "
         "reader registers with; it must differ from the server's replicas and from readers running "
         "at the same time (default: derived from the source, the stream and the process)."
     )
+
+    @field_validator("lookback")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        lookback_seconds(value)
+        return value
 
     @field_validator("password", mode="before")
     @classmethod
@@ -121,7 +131,11 @@ def connection_params(name: str, cfg: MysqlConfig) -> Params:
 class MysqlSource(Source):
     config: MysqlConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
+    reads_lookback = True
     incremental_needs_key = True
+
+    def lookback(self) -> str | None:
+        return self.config.lookback
 
     @property
     def params(self) -> Params:
@@ -366,6 +380,8 @@ class TableReader:
         if upper is None and checkpoint:
             return
         conds, params = _after_position(c, [q(k) for k in keys], checkpoint, self._bind, cursor, keys)
+        if checkpoint and checkpoint.get("cursor") is not None:
+            conds, params = self._again(c, cursor, checkpoint, conds, params)
         if upper is not None:
             conds.append(f"({c} <= %s OR {c} IS NULL)")
             params.append(self._bind(cursor, encode_position(upper, self._native(cursor))))
@@ -378,7 +394,10 @@ class TableReader:
 
         def mark(last: Sequence[Any]) -> Checkpoint:
             cursor_value, *key_values = self._encode(positions, last)
-            return Checkpoint({"cursor": cursor_value, "key": key_values, "columns": positions})
+            value = {"cursor": cursor_value, "key": key_values, "columns": positions}
+            if self.limit is not None:  # below the late-commit horizon: no row can take it any more
+                value["closed"] = True
+            return Checkpoint(value)
 
         if keys:
             for _first, last, items in self._batches(sql, params):
@@ -395,6 +414,18 @@ class TableReader:
             pending = last
         if pending is not None:
             yield mark(pending)
+
+    def _again(self, c: str, cursor: str, checkpoint: dict[str, Any], conds: list[str],
+               params: list[Any]) -> tuple[list[str], list[Any]]:
+        """What an incremental read takes again below its checkpoint: a `lookback` window of a
+        date or time cursor, or (`inclusive`) the rows at the checkpoint's cursor value."""
+        value = self._bind(cursor, checkpoint["cursor"])
+        col = self.req.stream.column(cursor)
+        if self.req.lookback_s > 0 and col is not None and col.type.kind in TEMPORAL:
+            return [f"{c} >= %s - INTERVAL %s SECOND"], [value, self.req.lookback_s]
+        if self.req.inclusive and not checkpoint.get("closed"):
+            return [f"{c} >= %s"], [value]
+        return conds, params
 
     def _batches(self, sql: str, params: list[Any]
                  ) -> Iterator[tuple[Sequence[Any], Sequence[Any], list[StreamItem]]]:

@@ -21,10 +21,8 @@ from syncline.sources.base import Source
 from syncline.sources.late_commits import TEMPORAL
 from syncline.sources.postgres_read import build_query, plan_columns, result_types, texts_by_ctid
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
-from syncline.stream import Checkpoint, ReadRequest, StreamItem
+from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
 
-_LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
 _SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 # Syncline's own tables, and every table of the workspace's destination schemas (a parameter),
@@ -62,7 +60,8 @@ class PostgresConfig(BaseModel):
     tables: list[str] | None = Field(None, description="Only these tables, as `schema.table`.")
     lookback: str | None = Field(
         None, description="Re-read this window (e.g. 5m, 2h) below the last cursor of date/timestamp "
-        "cursors on every incremental read, to catch rows committed late; use with write: merge."
+        "cursors on every incremental read, for writers that stamp rows with their own clock; the "
+        "default of the source's streams (a stream's `lookback:` overrides it); needs write: merge."
     )
     connect_timeout: int = Field(10, ge=1, description="Seconds to wait for a connection.")
     publication: str | None = Field(
@@ -94,13 +93,8 @@ class PostgresConfig(BaseModel):
     @field_validator("lookback")
     @classmethod
     def _window(cls, value: str | None) -> str | None:
-        if value is not None and not _LOOKBACK.match(value):
-            raise ValueError("expected a number and a unit s, m, h or d, e.g. 5m")
+        lookback_seconds(value)
         return value
-
-    def lookback_seconds(self) -> int:
-        m = _LOOKBACK.match(self.lookback or "")
-        return int(m.group(1)) * _UNIT_SECONDS[m.group(2)] if m else 0
 
 
 def database_address(config: BaseModel) -> tuple[str, int, str]:
@@ -121,6 +115,7 @@ def database_address(config: BaseModel) -> tuple[str, int, str]:
 class PostgresSource(Source):
     config: PostgresConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
+    reads_lookback = True
     fingerprint_in_read = True
     snapshot_modes = frozenset({"full_refresh", "incremental"})  # one REPEATABLE READ transaction
     incremental_needs_key = True
@@ -423,8 +418,8 @@ class PostgresSource(Source):
             order = arrow.Physical(filenode=filenode, snapshot=snapshot,
                                    rows=int((req.checkpoint or {}).get("rows", 0)),
                                    texts=texts_by_ctid(conn, relation, columns.row_json))
-        query, positions = build_query(conn, req, relation, self.config.lookback_seconds(), columns,
-                                       by_ctid=order is not None, limit=limit)
+        query, positions = build_query(conn, req, relation, columns, by_ctid=order is not None,
+                                       limit=limit)
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         setup = [
@@ -449,6 +444,9 @@ class PostgresSource(Source):
                     if counted is not None and isinstance(item, Checkpoint):
                         item = Checkpoint({**item.value, "fingerprint": counted.result()})
                         counted = None
+                    elif limit is not None and isinstance(item, Checkpoint):
+                        # below the late-commit horizon: no row can take these values any more
+                        item = Checkpoint({**item.value, "closed": True})
                     yield item
         finally:
             with contextlib.suppress(*arrow.ERRORS, RuntimeError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.failpoints import failpoint
@@ -29,7 +30,7 @@ from syncline.schema import (
     StreamSchema,
 )
 from syncline.sources.base import CURSOR_NAMES, Source, is_own_table
-from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem
+from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem, lookback_seconds
 
 
 class SqliteConfig(BaseModel):
@@ -39,6 +40,16 @@ class SqliteConfig(BaseModel):
     type: Literal["sqlite"]
     path: str = Field(description="Database file; relative paths start at the workspace folder.")
     tables: list[str] | None = Field(None, description="Only these tables (default: all).")
+    lookback: str | None = Field(
+        None, description="Re-read this window (e.g. 5m, 2h) below the last cursor of date/timestamp "
+        "cursors written as ISO 8601 text on every incremental read, for writers that stamp rows "
+        "with their own clock; the default of the source's streams; needs write: merge.")
+
+    @field_validator("lookback")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        lookback_seconds(value)
+        return value
 
 
 _DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
@@ -87,6 +98,7 @@ def q(name: str) -> str:
 
 class SqliteSource(Source):
     config: SqliteConfig
+    reads_lookback = True
 
     @property
     def path(self) -> Path:
@@ -184,6 +196,9 @@ class SqliteSource(Source):
             parts.append("-" if size == 0 else f"{size}:{mtime}:{head}")  # no log and an empty one match
         return "|".join(parts)
 
+    def lookback(self) -> str | None:
+        return self.config.lookback
+
     def read(self, request: ReadRequest) -> Iterator[StreamItem]:
         con = self._connect()
         try:
@@ -203,7 +218,8 @@ class SqliteSource(Source):
             if not req.cursor:
                 raise ConfigurationError("incremental mode needs a cursor", stream=stream.name)
             keys = list(req.primary_key) or ["rowid"]
-            sql, params = _incremental_query(cols, table, req.cursor, keys, req.checkpoint)
+            sql, params = _incremental_query(cols, table, req.cursor, keys, req.checkpoint,
+                                             _again(req))
             upper = con.execute(f"SELECT max({q(req.cursor)}) FROM {table}").fetchone()[0]
             if upper is None and req.checkpoint:
                 return
@@ -248,8 +264,45 @@ class SqliteSource(Source):
                 yield Checkpoint({"after": list(last), "columns": positions})
 
 
+def _again(req: ReadRequest) -> Any:
+    """The cursor value an incremental read starts at again (inclusive) below its checkpoint:
+    the `lookback` window below a date or time written as ISO 8601 text, or (`inclusive`) the
+    checkpoint's own value; None to start after the checkpoint's position."""
+    last = (req.checkpoint or {}).get("cursor")
+    if last is None:
+        return None
+    if req.lookback_s > 0:
+        earlier = _iso_minus(last, req.lookback_s)
+        if earlier is not None:
+            return earlier
+    return last if req.inclusive else None
+
+
+_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:([T ])(\d{2}:\d{2}:\d{2})(\.\d{1,6})?)?(.*)$")
+
+
+def _iso_minus(value: Any, seconds: int) -> str | None:
+    """An ISO 8601 text `seconds` earlier, written the same way (so text order is time order)."""
+    m = _ISO.match(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    day, sep, clock, fraction, rest = m.groups()
+    try:
+        at = dt.datetime.fromisoformat(f"{day}T{clock or '00:00:00'}{fraction or ''}")
+    except ValueError:
+        return None
+    earlier = at - dt.timedelta(seconds=seconds)
+    if sep is None:
+        return earlier.date().isoformat() + rest
+    text = earlier.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    if fraction:
+        text += f".{earlier.microsecond:06d}"[: len(fraction)]
+    return text + rest
+
+
 def _incremental_query(
-    cols: str, table: str, cursor: str, keys: Sequence[str], checkpoint: dict[str, Any] | None
+    cols: str, table: str, cursor: str, keys: Sequence[str], checkpoint: dict[str, Any] | None,
+    again: Any = None,
 ) -> tuple[str, list[Any]]:
     c = q(cursor)
     key_cols = ", ".join(q(k) for k in keys)
@@ -261,6 +314,9 @@ def _incremental_query(
         # Inside the leading run of NULL cursors (read once, on the first run only).
         where = f"WHERE (({c} IS NULL AND ({key_cols}) > ({marks})) OR {c} IS NOT NULL)"
         params = list(checkpoint["key"])
+    elif again is not None:
+        where = f"WHERE {c} >= ?"
+        params = [again]
     else:
         where = f"WHERE ({c}, {key_cols}) > (?, {marks})"
         params = [checkpoint["cursor"], *checkpoint["key"]]
