@@ -56,12 +56,14 @@ class StreamConfig(_Model):
     max_shrink: float | None = Field(
         None, ge=0, le=1, description="Default: the connection's `max_shrink`."
     )
+    max_cursor_skew: str | None = Field(
+        None, description="Default: the connection's `max_cursor_skew`.")
     lookback: str | None = Field(
         None, description="incremental: re-read this window (e.g. 5m, 2h; 0s for none) below the "
         "last date or time cursor value on every run, for writers that stamp rows with their own "
         "clock; default: the source's `lookback:` (PostgreSQL, MySQL, SQLite). Needs write: merge.")
 
-    @field_validator("lookback")
+    @field_validator("lookback", "max_cursor_skew")
     @classmethod
     def _window(cls, value: str | None) -> str | None:
         lookback_seconds(value)
@@ -103,6 +105,17 @@ class ConnectionConfig(_Model):
         "or remove more than this share of its rows, fails and keeps the table (`sync --allow-empty` "
         "lets it replace the table)."
     )
+
+    max_cursor_skew: str = Field(
+        "1d", description="incremental: a checkpoint never goes further than this (s, m, h or d) "
+        "past the source's clock; rows dated beyond it are loaded on every run under merge (and "
+        "wait under append), and the run is a warning that counts them.")
+
+    @field_validator("max_cursor_skew")
+    @classmethod
+    def _skew(cls, value: str) -> str:
+        lookback_seconds(value)
+        return value
 
     @field_validator("schedule")
     @classmethod

@@ -87,6 +87,13 @@ class ReadRequest:
     #: where a repeat is harmless), unless the checkpoint says no row can take that value
     #: any more (`closed`: the read stopped below the start of every open transaction)
     inclusive: bool = False
+    #: incremental: read the rows whose cursor is NULL on every read, not only the first
+    #: (under merge; see `sources.cursor_position`)
+    nulls_every_run: bool = False
+    #: incremental, date or time cursor: the checkpoint stays at most this many seconds past
+    #: the source's clock; rows dated beyond are counted in a notice and, under merge
+    #: (`inclusive`), loaded again on every read
+    max_skew_s: int = 86400
 
 
 StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice | SchemaChange

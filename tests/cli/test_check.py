@@ -33,7 +33,8 @@ def test_check_json_prints_the_plan_and_what_the_next_run_does(tmp_path: Path) -
         ("source", "src", True), ("destination", "wh", True), ("connection", "c", True)]
     [plan] = outcomes[2]["plan"]
     assert plan == {"stream": "items", "table": "items", "mode": "incremental", "write": "merge",
-                    "cursor": "updated_at", "primary_key": ["id"], "next_run": "first load"}
+                    "cursor": "updated_at", "cursor_nullable": False, "primary_key": ["id"],
+                    "next_run": "first load"}
     assert CliRunner().invoke(cli.app, ["sync", "c", "-w", str(tmp_path)]).exit_code == 0
     assert _check_json(tmp_path)[1][2]["plan"][0]["next_run"] == "incremental"
     table = CliRunner().invoke(cli.app, ["check", "-w", str(tmp_path)])

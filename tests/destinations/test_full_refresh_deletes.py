@@ -13,7 +13,7 @@ from warehouse import Warehouse
 
 def loaded(wh: Warehouse, streams: dict[str, object]) -> None:
     values = ", ".join(f"({i}, 'v{i}', '2026-01-0{1 + i % 9}')" for i in range(1, 21))
-    wh.source(f"CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT, updated_at TEXT);"
+    wh.source(f"CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT, updated_at TEXT NOT NULL);"
               f"INSERT INTO items VALUES {values};")
     wh.streams(streams)
     code, out = wh.sync()

@@ -144,12 +144,13 @@ def test_incremental_merge_picks_up_updates_and_inserts_once(tmp_path: Path, sch
     con.close()
     second = run_sync(tmp_path)
     assert second.status == "succeeded", second.error
-    assert second.rows_read == 8
+    assert second.rows_read == 9  # 3 updated, 5 new, and the checkpoint's cursor value again
     assert pg_items(schema) == list(expected_items(db).values())
     assert pg_items(schema, "WHERE id = 150")[0][5]["v"] == 2
     assert count_and_distinct(schema) == (305, 305)
     third = run_sync(tmp_path)
-    assert third.status == "succeeded" and third.rows_read == 0
+    assert third.status == "succeeded" and third.rows_read == 1  # only that value again
+    assert count_and_distinct(schema) == (305, 305)
 
 
 @pytest.mark.parametrize("spill", [False, True], ids=["copy-into-table", "spilled-to-stage"])

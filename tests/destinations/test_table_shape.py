@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from warehouse import Warehouse
 
-ITEMS = ("CREATE TABLE items (id INTEGER, region TEXT, v TEXT, updated_at INTEGER, "
+ITEMS = ("CREATE TABLE items (id INTEGER, region TEXT, v TEXT, updated_at INTEGER NOT NULL, "
          "PRIMARY KEY (id, region));"
          "INSERT INTO items VALUES (1, 'a', 'x', 1), (1, 'b', 'y', 2), (2, 'a', 'z', 3);")
 REBUILT = "so the table is rebuilt by a full refresh"

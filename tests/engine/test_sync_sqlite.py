@@ -150,7 +150,7 @@ def test_bad_value_goes_to_quarantine_and_is_counted(tmp_path: Path) -> None:
     db = tmp_path / "src.db"
     make_items(db, 30)
     con = sqlite3.connect(db)
-    con.execute("UPDATE items SET born = 'not a date', updated_at = '2027-01-01 00:00:00.000000' WHERE id = 7")
+    con.execute("UPDATE items SET born = 'not a date', updated_at = '2026-06-01 00:00:00.000000' WHERE id = 7")
     con.commit()
     con.close()
     write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}})

@@ -137,7 +137,7 @@ def maria() -> Iterator[dict[str, Any]]:
     name = f"syncline_plan_{secrets.token_hex(4)}"
     with con.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.events (id INT, at DATETIME(6))")
+        cur.execute(f"CREATE TABLE `{name}`.events (id INT, at DATETIME(6) NOT NULL)")
         cur.execute(f"INSERT INTO `{name}`.events VALUES (1, '2026-01-01'), (2, '2026-01-01')")
     try:
         yield {"type": "mysql", "host": host, "port": port, "user": user, "database": name}

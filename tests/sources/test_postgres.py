@@ -205,9 +205,10 @@ def test_full_refresh_into_duckdb_equals_the_source_row_by_row(
 
 # -- incremental -------------------------------------------------------------------------
 
-def make_items(schema: str, table: str, n: int, *, key: bool = True, tie: bool = False) -> str:
+def make_items(schema: str, table: str, n: int, *, key: bool = True, tie: bool = False,
+               nullable: bool = True) -> str:
     pg(f"CREATE TABLE {schema}.{table} (id integer {'PRIMARY KEY' if key else ''}, name text, "
-       "price numeric(10,2), updated_at timestamptz)")
+       f"price numeric(10,2), updated_at timestamptz {'' if nullable else 'NOT NULL'})")
     insert_items(schema, table, range(1, n + 1), tie=tie)
     return f"{schema}.{table}"
 
@@ -247,7 +248,7 @@ def test_incremental_merge_brings_a_row_updated_twice_at_its_latest_version(
 
 
 def test_rows_sharing_one_cursor_value_across_batches_all_arrive_once(tmp_path: Path, schema: str) -> None:
-    stream = make_items(schema, "ties", 50, tie=True)
+    stream = make_items(schema, "ties", 50, tie=True, nullable=False)
     write_ws(tmp_path, schema, {stream: {"mode": "incremental", "write": "append", "cursor": "updated_at"}},
              batch_size=7)
     assert run_sync(tmp_path).rows_committed == 50
@@ -258,7 +259,7 @@ def test_rows_sharing_one_cursor_value_across_batches_all_arrive_once(tmp_path: 
 
 def test_a_keyless_table_with_a_declared_unique_column_resumes_inside_a_tie(
         tmp_path: Path, schema: str) -> None:
-    stream = make_items(schema, "keyless", 30, key=False, tie=True)
+    stream = make_items(schema, "keyless", 30, key=False, tie=True, nullable=False)
     insert_items(schema, "keyless", range(31, 51))
     write_ws(tmp_path, schema, {stream: {"mode": "incremental", "write": "append", "cursor": "updated_at",
                                          "primary_key": ["id"]}},
@@ -271,13 +272,16 @@ def test_a_keyless_table_with_a_declared_unique_column_resumes_inside_a_tie(
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.keyless") == [(55, 55)]
 
 
-def test_rows_with_a_null_cursor_arrive_on_the_first_run(tmp_path: Path, schema: str) -> None:
+def test_rows_with_a_null_cursor_arrive_on_every_merge_run(tmp_path: Path, schema: str) -> None:
     stream = make_items(schema, "nulls", 20)
     pg(f"UPDATE {stream} SET updated_at = NULL WHERE id % 3 = 0")
     write_ws(tmp_path, schema, {stream: {"mode": "incremental", "cursor": "updated_at"}}, batch_size=4)
     assert run_sync(tmp_path).rows_committed == 20
     insert_items(schema, "nulls", range(21, 23), version=1)
-    assert run_sync(tmp_path).rows_committed == 2
+    pg(f"INSERT INTO {stream} VALUES (0, 'no stamp', 1, NULL)")  # inserted later, no cursor value
+    pg(f"UPDATE {stream} SET name = 'changed', updated_at = NULL WHERE id = 1")
+    # the 2 new rows, and every row whose cursor is NULL: 6 + 2 of them now
+    assert run_sync(tmp_path).rows_committed == 2 + 8
     assert dest_items(tmp_path, "nulls") == source_items(schema, "nulls")
 
 

@@ -78,8 +78,15 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     finally:
         source.close()
     return [{"stream": p.stream.name, "table": p.table, "mode": p.mode, "write": p.write,
-             "cursor": p.cursor, "primary_key": list(p.primary_key),
+             "cursor": p.cursor, "cursor_nullable": _nullable(p), "primary_key": list(p.primary_key),
              "next_run": _next_run(p, states.get(p.stream.name))} for p in plans]
+
+
+def _nullable(p: Any) -> bool | None:
+    """Whether a StreamPlan's cursor column may hold NULL (such rows are read again on every
+    merge run); None without a cursor column."""
+    col = p.stream.column(p.cursor) if p.cursor else None
+    return None if col is None else col.nullable
 
 
 def offline_plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
@@ -137,7 +144,8 @@ def _plan_table(name: str, plan: list[dict[str, Any]]) -> Table:
     for p in plan:
         key = "(at discovery)" if p["primary_key"] is None else ", ".join(p["primary_key"]) or "—"
         t.add_row(p["stream"], p["mode"] or "(at discovery)", p["write"] or "(at discovery)",
-                  p["cursor"] or "—", key, p["table"], p["next_run"])
+                  (p["cursor"] or "—") + (" (may be NULL)" if p.get("cursor_nullable") else ""),
+                  key, p["table"], p["next_run"])
     return t
 
 

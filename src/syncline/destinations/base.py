@@ -49,6 +49,10 @@ class LoadTarget:
     #: A merge whose rows come from one read of one snapshot, from its start, by the table's
     #: own primary key: no key comes twice, so into an empty table it may simply insert.
     keys_once: bool = False
+    #: A merge read from the start of an incremental stream (its first run, or after `state
+    #: --reset`): the source's version of every key wins, even over a destination row whose
+    #: cursor is newer (a value dated in the future, since corrected at the source).
+    source_wins: bool = False
     #: With ``build_beside``: rows already in a resumed build (None: not known).
     built_rows: int | None = 0
     #: A full refresh may not publish a table that lost more than this share of its live rows

@@ -276,7 +276,7 @@ class DuckDBLoader(StreamLoader):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _syncline_latest AS SELECT * FROM {latest}")
         unique = con.execute("SELECT count(*) FROM _syncline_latest").fetchall()[0][0]
         newer = "false"
-        if self.target.cursor:
+        if self.target.cursor and not self.target.source_wins:
             c = self.qi(self.target.cursor)
             newer = f"coalesce(t.{c} > s.{c}, false)"
         deleted = con.execute(

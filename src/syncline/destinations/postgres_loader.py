@@ -293,7 +293,7 @@ class PostgresLoader(StreamLoader):
 
     def _newer(self, incoming: str) -> sql.Composable:
         """True where the destination's row is newer than the incoming one: it is kept."""
-        if not self.target.cursor:
+        if not self.target.cursor or self.target.source_wins:
             return sql.SQL("false")
         return sql.SQL("coalesce(t.{0} > {1}.{0}, false)").format(
             sql.Identifier(self.target.cursor), sql.SQL(incoming))

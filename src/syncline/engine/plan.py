@@ -42,8 +42,8 @@ class SourceAbilities:
     incremental_needs_key: bool = False
     #: The window the source re-reads below the last cursor on every incremental read, if any.
     lookback: str | None = None
-    #: Whether the source reads a `lookback:` window at all (database sources).
-    reads_lookback: bool = False
+    #: Database sources reading a cursor column in SQL (see `Source.sql_cursor`).
+    sql_cursor: bool = False
     #: Why an incremental read by a date or time cursor cannot be held back from late commits
     #: here (a missing privilege), and the fix; None when it can (see `sources.late_commits`).
     late_commits_refusal: tuple[str, str] | None = None
@@ -53,7 +53,7 @@ class SourceAbilities:
         """What a configured source can do, from its class attributes and configuration."""
         return cls(modes=source.modes, incremental_needs_cursor=source.incremental_needs_cursor,
                    incremental_needs_key=source.incremental_needs_key, lookback=source.lookback(),
-                   reads_lookback=source.reads_lookback)
+                   sql_cursor=source.sql_cursor)
 
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -168,7 +168,9 @@ def _plan_stream(
     if cursor is not None and stream.column(cursor) is None:
         raise fail(f"cursor column '{cursor}' does not exist",
                    f"use one of: {', '.join(stream.cursor_candidates or stream.column_names)}")
-    auto_cursors = [c for c in stream.cursor_candidates if _safe_default_cursor(stream, c)]
+    # a column that is never NULL first: a row with no cursor value is found only by re-reading
+    auto_cursors = sorted((c for c in stream.cursor_candidates if _safe_default_cursor(stream, c)),
+                          key=lambda c: _nullable(stream, c))
     mode: Mode
     if cfg.mode is not None:
         mode = cfg.mode
@@ -200,12 +202,18 @@ def _plan_stream(
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
                    "use write: merge or append, or mode: full_refresh")
     lookback = cfg.lookback if cfg.lookback is not None else abilities.lookback
-    if cfg.lookback is not None and not abilities.reads_lookback:
+    if cfg.lookback is not None and not abilities.sql_cursor:
         raise fail("`lookback:` is read by PostgreSQL, MySQL and SQLite sources only",
                    "remove `lookback:` from this stream")
     if mode == "incremental":
         _check_incremental(fail, abilities, pk, write, lookback)
         cursor_col = stream.column(cursor) if cursor else None
+        if abilities.sql_cursor and write == "append" and cursor_col and cursor_col.nullable:
+            raise fail(f"the cursor column '{cursor}' may be NULL, and under write: append a row "
+                       "whose cursor is NULL is read only by the first run (one inserted or "
+                       "updated later would never arrive)",
+                       f"make '{cursor}' NOT NULL at the source, choose a cursor column that is, or "
+                       "use write: merge (it reads the rows whose cursor is NULL on every run)")
         if abilities.late_commits_refusal and cursor_col and cursor_col.type.kind in TEMPORAL:
             raise fail(*abilities.late_commits_refusal)
     if mode == "cdc":
@@ -234,6 +242,11 @@ def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities
                    "and write: append would add those rows again",
                    "use write: merge (with a primary key), or set `lookback: 0s` on the stream (or "
                    "remove it from the source)")
+
+
+def _nullable(stream: StreamSchema, name: str) -> bool:
+    col = stream.column(name)
+    return col is None or col.nullable
 
 
 _CHANGE_WORDS = ("updated", "modified", "changed", "version")

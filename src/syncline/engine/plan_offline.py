@@ -57,7 +57,7 @@ def _plan(connection: str, stream: str, cfg: StreamConfig, abilities: SourceAbil
         raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
                    "applied by key)", "set `primary_key:` and `write: merge`, or use another mode")
     lookback = cfg.lookback if cfg.lookback is not None else abilities.lookback
-    if cfg.lookback is not None and not abilities.reads_lookback:
+    if cfg.lookback is not None and not abilities.sql_cursor:
         raise fail("`lookback:` is read by PostgreSQL, MySQL and SQLite sources only",
                    "remove `lookback:` from this stream")
     if mode == "incremental" and write == "append" and lookback_seconds(lookback) > 0:

@@ -22,6 +22,7 @@ from syncline.sources.base import Source
 from syncline.sources.registry import build_source
 from syncline.store.leases import LeaseGrant, Leases
 from syncline.store.store import MetadataStore, StreamStats
+from syncline.stream import lookback_seconds
 
 #: Seconds between copies of a stream's checkpoint into the metadata store (for display).
 MIRROR_EVERY_S = 1.0
@@ -98,6 +99,12 @@ def _max_shrink(conn: ConnectionConfig, stream: str, flags: Flags) -> float | No
         return None
     own = (conn.streams or {}).get(stream)
     return own.max_shrink if own is not None and own.max_shrink is not None else conn.max_shrink
+
+
+def _max_skew_s(conn: ConnectionConfig, stream: str) -> int:
+    own = (conn.streams or {}).get(stream)
+    return lookback_seconds(own.max_cursor_skew if own is not None and own.max_cursor_skew
+                            is not None else conn.max_cursor_skew)
 
 
 def _zero_rows(conn: ConnectionConfig, flags: Flags) -> str:
@@ -372,6 +379,7 @@ class Runner:
                 source_timeout_s=conn.source_timeout_s, zero_rows=_zero_rows(conn, flags),
                 zero_rows_threshold=conn.zero_rows_threshold,
                 recent_rows=recent_rows, max_shrink=_max_shrink(conn, plan.stream.name, flags),
+                max_skew_s=_max_skew_s(conn, plan.stream.name),
             )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,

@@ -101,6 +101,8 @@ class LoadOptions:
     zero_rows_threshold: int = 1000
     #: a full refresh may not remove more than this share of a table's rows (None: any share)
     max_shrink: float | None = 0.9
+    #: incremental: how far past the source's clock a checkpoint may go (`max_cursor_skew`)
+    max_skew_s: int = 86400
 
 
 def load_stream(
@@ -146,6 +148,7 @@ def load_stream(
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
         build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
         keys_once=keys_once, max_shrink=options.max_shrink,
+        source_wins=plan.mode == "incremental" and checkpoint is None,
         built_rows=(state or {}).get("built_rows") if checkpoint is not None else 0,
     )
     loader = destination.loader(target)
@@ -170,10 +173,11 @@ def load_stream(
         }
 
     phase = "building" if build_beside or plan.mode == "full_refresh" else "complete"
+    merging = plan.mode == "incremental" and plan.write == "merge"
     request = ReadRequest(
         stream=plan.stream, mode=plan.mode, cursor=plan.cursor, primary_key=plan.primary_key,
         checkpoint=checkpoint, batch_size=batch_size, lookback_s=plan.lookback_s,
-        inclusive=plan.write == "merge",
+        inclusive=merging, nulls_every_run=merging, max_skew_s=options.max_skew_s,
     )
     last_source_state = checkpoint
     uncommitted = 0

@@ -39,8 +39,10 @@ class Source(ABC):
     #: True when an incremental read without a key compares on the cursor alone (no rowid to
     #: break ties): such a stream must declare a unique `primary_key:`.
     incremental_needs_key: bool = False
-    #: True when the source reads a `lookback:` window below a date or time cursor.
-    reads_lookback: bool = False
+    #: True for database sources that read a cursor column in SQL: they take a `lookback:`
+    #: window below a date or time cursor, and rows whose cursor is NULL as
+    #: `cursor_position` says (on every read under merge, on the first read only otherwise).
+    sql_cursor: bool = False
 
     def __init__(self, name: str, config: BaseModel, context: SourceContext) -> None:
         self.name = name

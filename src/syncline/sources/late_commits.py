@@ -79,3 +79,22 @@ class Horizon:
         below it, so the read stops at the start of the unit that holds the horizon."""
         unit = 10 ** (6 - max(0, min(6, digits)))
         return self.at.replace(microsecond=self.at.microsecond // unit * unit)
+
+
+def future_notice(stream: str, rows: int, skew_s: int, merge: bool) -> Notice:
+    """The warning for rows dated more than `max_cursor_skew` past the source's clock: the
+    checkpoint never goes past that, so they cannot freeze the stream."""
+    what = ("they are loaded again on every run, and the checkpoint stays below them" if merge
+            else "they wait until the source's clock reaches them")
+    return Notice(
+        f"{stream}: {rows} row{'s' if rows != 1 else ''} with a cursor more than {_span(skew_s)} past "
+        f"the source's clock (dated in the future): {what}; correct those values at the source "
+        "(after `syncline state <connection> --reset` the source's version of every key wins), or "
+        "raise `max_cursor_skew`")
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +19,8 @@ from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources import mysql_horizon as horizon
 from syncline.sources.base import Source, is_own_table
-from syncline.sources.late_commits import TEMPORAL
+from syncline.sources.cursor_position import Position, with_null_rows
+from syncline.sources.late_commits import TEMPORAL, future_notice
 from syncline.sources.mysql_types import (
     decode_position,
     discover_tables,
@@ -131,7 +133,7 @@ def connection_params(name: str, cfg: MysqlConfig) -> Params:
 class MysqlSource(Source):
     config: MysqlConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
-    reads_lookback = True
+    sql_cursor = True
     incremental_needs_key = True
 
     def lookback(self) -> str | None:
@@ -262,7 +264,7 @@ class MysqlSource(Source):
             return
         con = self._connect(text=True)
         try:
-            limit = None
+            limit = future = None
             cursor = request.stream.column(request.cursor) if request.cursor else None
             if request.mode == "incremental" and cursor is not None and cursor.type.kind in TEMPORAL:
                 # before the snapshot: see `late_commits`
@@ -274,6 +276,8 @@ class MysqlSource(Source):
                     message, fix = horizon.refusal(self.name, self.params.user)
                     raise ConfigurationError(message, stream=request.stream.name, fix=fix) from None
                 limit = horizon.limit(cursor, bound, offset)
+                future = horizon.as_cursor(
+                    cursor, bound.listed_at + dt.timedelta(seconds=request.max_skew_s), offset)
                 notice = bound.notice(request.stream.name)
                 if notice is not None:
                     yield notice
@@ -281,7 +285,10 @@ class MysqlSource(Source):
                 # one snapshot for the upper bound and every row
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
-            yield from TableReader(con, request, self.table(request.stream), limit).items()
+            reader = TableReader(con, request, self.table(request.stream), limit)
+            yield from with_null_rows(reader.items(), request)
+            if future is not None:
+                yield from reader.future_rows(future)
             con.commit()
         except pymysql.MySQLError as exc:
             name = request.stream.name
@@ -336,6 +343,24 @@ class TableReader:
                 yield from items
             yield Checkpoint({"complete": True, "columns": []})
 
+    def future_rows(self, future: str) -> Iterator[StreamItem]:
+        """Rows dated past `future` (the source's clock plus `max_cursor_skew`), in the read's
+        snapshot: counted in a notice, and under merge loaded with no checkpoint after them."""
+        req = self.req
+        assert req.cursor is not None
+        c = q(req.cursor)
+        with self.con.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {self.table} WHERE {c} > %s", [future])
+            row = cur.fetchone()
+        if not row or not int(row[0]):
+            return
+        yield future_notice(req.stream.name, int(row[0]), req.max_skew_s, req.inclusive)
+        if req.inclusive:
+            order = ", ".join(q(p) for p in [req.cursor, *req.primary_key])
+            sql = f"{self._select([req.cursor, *req.primary_key])} WHERE {c} > %s ORDER BY {order}"
+            for _first, _last, items in self._batches(sql, [future]):
+                yield from items
+
     def _native(self, column: str) -> str | None:
         col = self.req.stream.column(column)
         return col.native_type if col else None
@@ -377,17 +402,10 @@ class TableReader:
                 cur.execute(f"SELECT MAX({c}) FROM {self.table} WHERE {c} < %s", [self.limit])
             row = cur.fetchone()
         upper = row[0] if row else None
-        if upper is None and checkpoint:
+        found = self._where(cursor, keys, Position.of(checkpoint), upper)
+        if found is None:
             return
-        conds, params = _after_position(c, [q(k) for k in keys], checkpoint, self._bind, cursor, keys)
-        if checkpoint and checkpoint.get("cursor") is not None:
-            conds, params = self._again(c, cursor, checkpoint, conds, params)
-        if upper is not None:
-            conds.append(f"({c} <= %s OR {c} IS NULL)")
-            params.append(self._bind(cursor, encode_position(upper, self._native(cursor))))
-        elif self.limit is not None:
-            conds.append(f"{c} IS NULL")  # every stamp is at or past the horizon
-        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        where, params = found
         order = ", ".join([c, *(q(k) for k in keys)])
         sql = f"{self._select([cursor, *keys])} {where} ORDER BY {order}"
         positions = [cursor, *keys]
@@ -415,17 +433,46 @@ class TableReader:
         if pending is not None:
             yield mark(pending)
 
-    def _again(self, c: str, cursor: str, checkpoint: dict[str, Any], conds: list[str],
-               params: list[Any]) -> tuple[list[str], list[Any]]:
-        """What an incremental read takes again below its checkpoint: a `lookback` window of a
-        date or time cursor, or (`inclusive`) the rows at the checkpoint's cursor value."""
-        value = self._bind(cursor, checkpoint["cursor"])
+    def _where(self, cursor: str, keys: list[str], pos: Position | None, upper: Any
+               ) -> tuple[str, list[Any]] | None:
+        """The WHERE clause and parameters of an incremental read from `pos` up to `upper` (the
+        newest cursor value below the late-commit horizon), or None when nothing is to read."""
+        c, key_cols = q(cursor), [q(k) for k in keys]
+        bound: list[Any] = [] if upper is None else [
+            self._bind(cursor, encode_position(upper, self._native(cursor)))]
+        if pos is None:  # the first read takes the rows whose cursor is NULL too
+            if upper is None:
+                return ("" if self.limit is None else f"WHERE {c} IS NULL"), []
+            return f"WHERE ({c} IS NULL OR {c} <= %s)", bound
+        after, params = self._after(c, cursor, key_cols, keys, pos)
+        if not (self.req.nulls_every_run or pos.null_key is not None):
+            return None if upper is None else (f"WHERE {after} AND {c} <= %s", [*params, *bound])
+        nulls, null_params = f"{c} IS NULL", []
+        if pos.null_key is not None and keys:  # inside the NULL rows: after the last one read
+            nulls = f"({c} IS NULL AND ({', '.join(key_cols)}) > ({', '.join(['%s'] * len(keys))}))"
+            null_params = [self._bind(k, v) for k, v in zip(keys, pos.null_key)]
+        if upper is None:
+            return f"WHERE {nulls}", null_params
+        return f"WHERE ({nulls} OR ({after} AND {c} <= %s))", [*null_params, *params, *bound]
+
+    def _after(self, c: str, cursor: str, key_cols: list[str], keys: list[str], pos: Position
+               ) -> tuple[str, list[Any]]:
+        """Rows after the position's `(cursor, key)`; with `lookback` or (`inclusive`, not
+        `closed`) from below or at its cursor value again."""
+        if pos.cursor is None:
+            return f"{c} IS NOT NULL", []
+        value = self._bind(cursor, pos.cursor)
         col = self.req.stream.column(cursor)
         if self.req.lookback_s > 0 and col is not None and col.type.kind in TEMPORAL:
-            return [f"{c} >= %s - INTERVAL %s SECOND"], [value, self.req.lookback_s]
-        if self.req.inclusive and not checkpoint.get("closed"):
-            return [f"{c} >= %s"], [value]
-        return conds, params
+            return f"{c} >= %s - INTERVAL %s SECOND", [value, self.req.lookback_s]
+        if self.req.inclusive and not (self.req.checkpoint or {}).get("closed"):
+            return f"{c} >= %s", [value]
+        if not keys:
+            return f"{c} > %s", [value]
+        # the leading `cursor >= ` lets MariaDB use an index on the cursor column
+        marks = ", ".join(["%s"] * len(keys))
+        return f"{c} >= %s AND ({c}, {', '.join(key_cols)}) > (%s, {marks})", \
+            [value, value, *(self._bind(k, v) for k, v in zip(keys, pos.key))]
 
     def _batches(self, sql: str, params: list[Any]
                  ) -> Iterator[tuple[Sequence[Any], Sequence[Any], list[StreamItem]]]:
@@ -440,27 +487,6 @@ class TableReader:
             failpoint("source_read")
             batch, bad = text_to_batch(rows, self.req.stream)
             yield rows[0][width:], rows[-1][width:], [*bad, batch]
-
-
-def _after_position(c: str, key_cols: list[str], checkpoint: dict[str, Any] | None, bind: Any,
-                    cursor: str, keys: list[str]) -> tuple[list[str], list[Any]]:
-    """WHERE conditions and parameters for rows after an incremental checkpoint."""
-    if not checkpoint:
-        return [], []
-    marks = ", ".join(["%s"] * len(keys))
-    key_values = [bind(k, v) for k, v in zip(keys, checkpoint.get("key") or [])]
-    if checkpoint.get("cursor") is None:
-        if not keys:  # the leading run of NULL cursors was read whole
-            return [f"{c} IS NOT NULL"], []
-        # inside the leading run of NULL cursors (read once, on the first run only)
-        return [f"(({c} IS NULL AND ({', '.join(key_cols)}) > ({marks})) OR {c} IS NOT NULL)"], \
-            key_values
-    value = bind(cursor, checkpoint["cursor"])
-    if not keys:
-        return [f"{c} > %s"], [value]
-    # the leading `cursor >= ` lets MariaDB use an index on the cursor column
-    return [f"{c} >= %s", f"({c}, {', '.join(key_cols)}) > (%s, {marks})"], \
-        [value, value, *key_values]
 
 
 # -- errors ------------------------------------------------------------------------------

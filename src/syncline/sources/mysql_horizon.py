@@ -63,13 +63,18 @@ def horizon(con: Connection) -> tuple[Horizon, dt.timedelta]:
 
 
 def limit(col: Column, h: Horizon, writers_offset: dt.timedelta) -> str:
-    """The horizon as a value of the cursor's type, for `cursor < limit`: TIMESTAMP compares
-    in the session's UTC, DATETIME and DATE hold the writers' local time."""
-    at = h.floored(fraction_digits(col.native_type, 0))
+    """The horizon as a value of the cursor's type, for `cursor < limit`."""
+    at = h.at if col.type.kind == "date" else h.floored(fraction_digits(col.native_type, 0))
+    return as_cursor(col, at, writers_offset)
+
+
+def as_cursor(col: Column, at: dt.datetime, writers_offset: dt.timedelta) -> str:
+    """A UTC moment as a value of the cursor's type: TIMESTAMP compares in the session's UTC,
+    DATETIME and DATE hold the writers' local time."""
     if col.type.kind != "timestamptz":
         at += writers_offset
     if col.type.kind == "date":
-        return (h.at + writers_offset).date().isoformat()
+        return at.date().isoformat()
     return at.replace(tzinfo=None).isoformat(sep=" ")
 
 

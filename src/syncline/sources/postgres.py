@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,8 @@ from syncline.sources import postgres_arrow as arrow
 from syncline.sources import postgres_horizon as horizon
 from syncline.sources import postgres_resume as resume
 from syncline.sources.base import Source
-from syncline.sources.late_commits import TEMPORAL
+from syncline.sources.cursor_position import with_null_rows
+from syncline.sources.late_commits import TEMPORAL, future_notice
 from syncline.sources.postgres_read import build_query, plan_columns, result_types, texts_by_ctid
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
@@ -115,7 +117,7 @@ def database_address(config: BaseModel) -> tuple[str, int, str]:
 class PostgresSource(Source):
     config: PostgresConfig
     modes = frozenset({"full_refresh", "incremental", "cdc"})
-    reads_lookback = True
+    sql_cursor = True
     fingerprint_in_read = True
     snapshot_modes = frozenset({"full_refresh", "incremental"})  # one REPEATABLE READ transaction
     incremental_needs_key = True
@@ -372,30 +374,51 @@ class PostgresSource(Source):
 
                 yield from CdcReader(self, request, conn).read()
                 return
-            limit = None
+            limit = future = None
             cursor = request.stream.column(request.cursor) if request.cursor else None
             if request.mode == "incremental" and cursor is not None and cursor.type.kind in TEMPORAL:
                 # before the snapshot: see `late_commits`
                 refused = self.late_commits_refusal()
                 if refused:
                     raise ConfigurationError(refused[0], stream=request.stream.name, fix=refused[1])
-                bound = horizon.horizon(conn)
-                limit = horizon.limit(cursor, bound, horizon.writers_zone(conn))
+                bound, zone = horizon.horizon(conn), horizon.writers_zone(conn)
+                limit = horizon.limit(cursor, bound, zone)
+                future = horizon.as_cursor(
+                    cursor, bound.listed_at + dt.timedelta(seconds=request.max_skew_s), zone)
                 notice = bound.notice(request.stream.name)
                 if notice is not None:
                     yield notice
             # one snapshot for the upper bound and every row
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             fresh_build = request.mode == "full_refresh" and request.checkpoint is None
-            yield from self._read(conn, request, fingerprint=fresh_build, limit=limit)
+            yield from with_null_rows(self._read(conn, request, fingerprint=fresh_build, limit=limit),
+                                      request)
+            if future is not None:
+                yield from self._future_rows(conn, request, future)
             conn.execute("COMMIT")
         except _READ_ERRORS as exc:
             raise self._classify(exc, f"reading {request.stream.name}") from None
         finally:
             conn.close()
 
+    def _future_rows(self, conn: psycopg.Connection[Any], req: ReadRequest, future: sql.Composable
+                     ) -> Iterator[StreamItem]:
+        """Rows dated past `future` (the source's clock plus `max_cursor_skew`), in the read's
+        snapshot: counted in a notice, and under merge loaded with no checkpoint after them."""
+        assert req.cursor is not None
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} > {}").format(
+            self._relation(req.stream.name), sql.Identifier(req.cursor), future)).fetchone()
+        if not row or not row[0]:
+            return
+        yield future_notice(req.stream.name, int(row[0]), req.max_skew_s, req.inclusive)
+        if req.inclusive:
+            for item in self._read(conn, req, physical=False, beyond=future):
+                if not isinstance(item, Checkpoint):
+                    yield item
+
     def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False,
-              physical: bool = True, limit: sql.Composable | None = None) -> Iterator[StreamItem]:
+              physical: bool = True, limit: sql.Composable | None = None,
+              beyond: sql.Composable | None = None) -> Iterator[StreamItem]:
         """The rows of `req`, read by the ADBC driver in the snapshot of `conn`'s transaction.
 
         `conn` is in a REPEATABLE READ transaction: the upper bound is read there, and the
@@ -406,7 +429,8 @@ class PostgresSource(Source):
         refreshes (views, partitioned tables, or with `physical` false) read in primary
         key order; with `fingerprint`, `conn` counts the table in the read's snapshot while
         the rows stream, and the first checkpoint carries the result. An incremental read
-        takes only cursor values below `limit` (the late-commit horizon), if given.
+        takes only cursor values below `limit` (the late-commit horizon), if given; with
+        `beyond`, only the rows dated past it.
         """
         relation = self._relation(req.stream.name)
         columns = plan_columns(req.stream, result_types(conn, req.stream, relation))
@@ -419,7 +443,7 @@ class PostgresSource(Source):
                                    rows=int((req.checkpoint or {}).get("rows", 0)),
                                    texts=texts_by_ctid(conn, relation, columns.row_json))
         query, positions = build_query(conn, req, relation, columns, by_ctid=order is not None,
-                                       limit=limit)
+                                       limit=limit, beyond=beyond)
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         setup = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import psycopg
@@ -53,15 +54,20 @@ def horizon(conn: psycopg.Connection[Any]) -> Horizon:
 
 
 def limit(col: Column, h: Horizon, writers_zone: str) -> sql.Composable:
-    """The horizon in the cursor column's own type, for `cursor < limit`: a `timestamp` or
-    `date` written by `now()` holds the writers' local time (the database's default TimeZone)."""
-    stamp = h.floored(fraction_digits(col.native_type, 6)) if col.type.kind != "date" else h.at
-    at = sql.SQL("CAST({} AS timestamptz)").format(sql.Literal(stamp.isoformat()))
+    """The horizon in the cursor column's own type, for `cursor < limit`."""
+    return as_cursor(col, h.floored(fraction_digits(col.native_type, 6)) if col.type.kind != "date"
+                     else h.at, writers_zone)
+
+
+def as_cursor(col: Column, at: dt.datetime, writers_zone: str) -> sql.Composable:
+    """A moment in the cursor column's own type: a `timestamp` or `date` written by `now()`
+    holds the writers' local time (the database's default TimeZone)."""
+    when = sql.SQL("CAST({} AS timestamptz)").format(sql.Literal(at.isoformat()))
     if col.type.kind == "timestamp":
-        at = sql.SQL("({} AT TIME ZONE {})").format(at, sql.Literal(writers_zone))
-    elif col.type.kind == "date":
-        at = sql.SQL("CAST({} AT TIME ZONE {} AS date)").format(at, sql.Literal(writers_zone))
-    return at
+        return sql.SQL("({} AT TIME ZONE {})").format(when, sql.Literal(writers_zone))
+    if col.type.kind == "date":
+        return sql.SQL("CAST({} AT TIME ZONE {} AS date)").format(when, sql.Literal(writers_zone))
+    return when
 
 
 def writers_zone(conn: psycopg.Connection[Any]) -> str:

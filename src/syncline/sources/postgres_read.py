@@ -11,6 +11,7 @@ from psycopg import sql
 
 from syncline.errors import ConfigurationError
 from syncline.schema import Column, StreamSchema
+from syncline.sources.cursor_position import Position
 from syncline.sources.postgres_types import (
     EXACT_OIDS,
     FIRST_USER_OID,
@@ -111,7 +112,7 @@ def _text(col: Column, oid: int) -> sql.Composable:
 
 def build_query(
     conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, columns: Columns,
-    by_ctid: bool = False, limit: sql.Composable | None = None,
+    by_ctid: bool = False, limit: sql.Composable | None = None, beyond: sql.Composable | None = None,
 ) -> tuple[sql.Composed, list[str]]:
     """The SELECT and the position columns it appends.
 
@@ -130,10 +131,16 @@ def build_query(
     own quoting), never formatted into the text.
 
     An incremental read stops below ``limit``, the late-commit horizon, when given: its
-    upper bound is the newest cursor value below it.
+    upper bound is the newest cursor value below it. With ``beyond`` it takes only the rows
+    whose cursor is past it instead.
     """
     select = list(columns.select)
-    if req.mode == "incremental":
+    if beyond is not None:  # rows dated past the source's clock and the allowed skew
+        assert req.cursor is not None
+        positions = [req.cursor, *req.primary_key]
+        where: sql.Composable | None = sql.SQL("{} > {}").format(_ref(req.cursor), beyond)
+        order: sql.Composable | None = sql.SQL(", ").join(_ref(p) for p in positions)
+    elif req.mode == "incremental":
         where, order, positions = _incremental(conn, req, relation, limit)
     elif by_ctid:
         where, order, positions = _physical(req)
@@ -229,36 +236,37 @@ def _incremental(
     row = conn.execute(newest).fetchone()
     upper = row[0] if row else None
     below = sql.SQL("{} <= {}").format(c, _value(ccol, upper))  # false for every row when NULL
-    order = sql.SQL(", ").join([c, *kid])
-    last = None if not cp else cp.get("cursor")
-    if not cp:
-        # The first run also reads the rows whose cursor is NULL, first, keyed by the
-        # primary key; later runs cannot see such rows (only a full refresh does).
-        where = sql.SQL("({} IS NULL OR {})").format(c, below)
-        return where, sql.SQL(", ").join([c + sql.SQL(" NULLS FIRST"), *kid]), positions
-    if last is None and keys:
-        where = sql.SQL("(({} IS NULL AND {} > {}) OR {})").format(
-            c, _row(kid), _row([_value(k, v) for k, v in zip(kcols, cp["key"])]), below)
-        return where, sql.SQL(", ").join([c + sql.SQL(" NULLS FIRST"), *kid]), positions
-    if upper is None:
-        return _NOTHING, None, positions
-    if last is None:
-        return below, order, positions  # keyless: the NULL run was read whole
-    if req.lookback_s > 0 and ccol.type.kind in _TEMPORAL:
+    nulls_first = sql.SQL(", ").join([c + sql.SQL(" NULLS FIRST"), *kid])
+    pos = Position.of(cp)
+    if pos is None:
+        # The first read also takes the rows whose cursor is NULL, first, keyed by the
+        # primary key; later ones only under merge (`nulls_every_run`).
+        return sql.SQL("({} IS NULL OR {})").format(c, below), nulls_first, positions
+    if pos.cursor is None:
+        after: sql.Composable = below
+    elif req.lookback_s > 0 and ccol.type.kind in _TEMPORAL:
         # re-read the window below the last position: rows stamped by the writers' own clocks
-        where = sql.SQL("{} >= {} - make_interval(secs => {}) AND {}").format(
-            c, _value(ccol, last), sql.Literal(req.lookback_s), below)
-    elif req.inclusive and not cp.get("closed"):
+        after = sql.SQL("{} >= {} - make_interval(secs => {}) AND {}").format(
+            c, _value(ccol, pos.cursor), sql.Literal(req.lookback_s), below)
+    elif req.inclusive and not (cp or {}).get("closed"):
         # a row may still take the checkpoint's cursor value (a coarse cursor, a counter):
         # read that value again, and let the merge make the repeats harmless
-        where = sql.SQL("{} >= {} AND {}").format(c, _value(ccol, last), below)
+        after = sql.SQL("{} >= {} AND {}").format(c, _value(ccol, pos.cursor), below)
     elif keys:
-        where = sql.SQL("{} > {} AND {}").format(
+        after = sql.SQL("{} > {} AND {}").format(
             _row([c, *kid]),
-            _row([_value(ccol, last), *(_value(k, v) for k, v in zip(kcols, cp["key"]))]), below)
+            _row([_value(ccol, pos.cursor), *(_value(k, v) for k, v in zip(kcols, pos.key))]), below)
     else:
-        where = sql.SQL("{} > {} AND {}").format(c, _value(ccol, last), below)
-    return where, order, positions
+        after = sql.SQL("{} > {} AND {}").format(c, _value(ccol, pos.cursor), below)
+    if not (req.nulls_every_run or pos.null_key is not None):
+        return (_NOTHING if upper is None else after), sql.SQL(", ").join([c, *kid]), positions
+    nulls: sql.Composable = sql.SQL("{} IS NULL").format(c)
+    if pos.null_key is not None and keys:  # inside the NULL rows: after the last one read
+        nulls = sql.SQL("({} IS NULL AND {} > {})").format(
+            c, _row(kid), _row([_value(k, v) for k, v in zip(kcols, pos.null_key)]))
+    if upper is None:
+        after = _NOTHING
+    return sql.SQL("({} OR ({}))").format(nulls, after), nulls_first, positions
 
 
 def texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None

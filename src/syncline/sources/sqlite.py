@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,8 @@ from syncline.schema import (
     StreamSchema,
 )
 from syncline.sources.base import CURSOR_NAMES, Source, is_own_table
+from syncline.sources.cursor_position import Position, with_null_rows
+from syncline.sources.late_commits import TEMPORAL, future_notice
 from syncline.stream import Checkpoint, Notice, ReadRequest, StreamItem, lookback_seconds
 
 
@@ -98,7 +100,7 @@ def q(name: str) -> str:
 
 class SqliteSource(Source):
     config: SqliteConfig
-    reads_lookback = True
+    sql_cursor = True
 
     @property
     def path(self) -> Path:
@@ -203,7 +205,7 @@ class SqliteSource(Source):
         con = self._connect()
         try:
             con.execute("BEGIN")  # one read snapshot for the bound and the rows
-            yield from self._read(con, request)
+            yield from with_null_rows(self._read(con, request), request)
             con.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise _classify(exc, f"reading {request.stream.name}") from None
@@ -214,54 +216,88 @@ class SqliteSource(Source):
         stream = req.stream
         cols = ", ".join(q(c) for c in stream.column_names)
         table = q(stream.name)
+        keys = list(req.primary_key) or ["rowid"]
         if req.mode == "incremental":
-            if not req.cursor:
-                raise ConfigurationError("incremental mode needs a cursor", stream=stream.name)
-            keys = list(req.primary_key) or ["rowid"]
-            sql, params = _incremental_query(cols, table, req.cursor, keys, req.checkpoint,
-                                             _again(req))
-            upper = con.execute(f"SELECT max({q(req.cursor)}) FROM {table}").fetchone()[0]
-            if upper is None and req.checkpoint:
-                return
-            ahead = (req.checkpoint or {}).get("cursor")
-            if ahead is not None and upper is not None and _greater(ahead, upper):
-                yield Notice(
-                    f"the checkpoint ({req.cursor} = {ahead!r}) is beyond the newest source row "
-                    f"({upper!r}): nothing to read. If the source was restored or its clock went "
-                    "back, run `syncline state <connection> --reset " + stream.name + "`"
-                )
-                return
-            if upper is not None:
-                sql = sql.replace("/*upper*/", f"AND ({q(req.cursor)} <= ? OR {q(req.cursor)} IS NULL)")
-                params.append(upper)
-            else:
-                sql = sql.replace("/*upper*/", "")
-            positions = [req.cursor, *keys]
-        else:
-            keys = list(req.primary_key) or ["rowid"]
-            after = (req.checkpoint or {}).get("after")
-            where, params = "", []
-            if after is not None:
-                where = f"WHERE ({', '.join(q(k) for k in keys)}) > ({', '.join('?' * len(keys))})"
-                params = list(after)
-            sql = f"SELECT {cols}, {', '.join(q(k) for k in keys)} FROM {table} {where} " \
-                  f"ORDER BY {', '.join(q(k) for k in keys)}"
-            positions = keys
-        width = len(stream.columns)
-        cur = con.execute(sql, params)
-        while True:
-            failpoint("source_read")
-            rows = cur.fetchmany(req.batch_size)
-            if not rows:
-                break
-            batch, bad = rows_to_batch([r[:width] for r in rows], stream)
-            yield from bad
-            yield batch
-            last = rows[-1][width:]
-            if req.mode == "incremental":
-                yield Checkpoint({"cursor": last[0], "key": list(last[1:]), "columns": positions})
-            else:
-                yield Checkpoint({"after": list(last), "columns": positions})
+            yield from self._incremental(con, req, cols, table, keys)
+            return
+        after = (req.checkpoint or {}).get("after")
+        where, params = "", []
+        if after is not None:
+            where = f"WHERE ({', '.join(q(k) for k in keys)}) > ({', '.join('?' * len(keys))})"
+            params = list(after)
+        sql = f"SELECT {cols}, {', '.join(q(k) for k in keys)} FROM {table} {where} " \
+              f"ORDER BY {', '.join(q(k) for k in keys)}"
+        yield from _rows(con, sql, params, req,
+                         lambda last: Checkpoint({"after": list(last), "columns": keys}))
+
+    def _incremental(self, con: sqlite3.Connection, req: ReadRequest, cols: str, table: str,
+                     keys: list[str]) -> Iterator[StreamItem]:
+        stream, cursor = req.stream, req.cursor
+        if not cursor:
+            raise ConfigurationError("incremental mode needs a cursor", stream=stream.name)
+        c = q(cursor)
+        upper = con.execute(f"SELECT max({c}) FROM {table}").fetchone()[0]
+        col = stream.column(cursor)
+        future = None
+        if col is not None and col.type.kind in TEMPORAL:  # SQLite's clock is this machine's
+            future = _iso_like(upper, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=req.max_skew_s))
+        if future is not None and _greater(upper, future):
+            upper = con.execute(f"SELECT max({c}) FROM {table} WHERE {c} <= ?", [future]).fetchone()[0]
+        ahead = (req.checkpoint or {}).get("cursor")
+        ahead_of_all = ahead is not None and upper is not None and _greater(ahead, upper)
+        if ahead_of_all:
+            yield Notice(
+                f"the checkpoint ({cursor} = {ahead!r}) is beyond the newest source row "
+                f"({upper!r}): nothing newer to read. If the source was restored or its clock "
+                "went back, run `syncline state <connection> --reset " + stream.name + "`"
+            )
+        found = _incremental_query(cols, table, req, keys, upper)
+        if found is not None and (not ahead_of_all or req.nulls_every_run):
+            positions = [cursor, *keys]
+            yield from _rows(con, *found, req, lambda last: Checkpoint(
+                {"cursor": last[0], "key": list(last[1:]), "columns": positions}))
+        if future is None:
+            return
+        [(beyond,)] = con.execute(f"SELECT count(*) FROM {table} WHERE {c} > ?", [future]).fetchall()
+        if beyond:
+            yield future_notice(stream.name, int(beyond), req.max_skew_s, req.inclusive)
+        if beyond and req.inclusive:  # loaded on every run; the checkpoint stays below them
+            sql = f"SELECT {cols}, {c}, {', '.join(q(k) for k in keys)} FROM {table} WHERE {c} > ? " \
+                  f"ORDER BY {c}, {', '.join(q(k) for k in keys)}"
+            yield from _rows(con, sql, [future], req, None)
+
+
+def _rows(con: sqlite3.Connection, sql: str, params: list[Any], req: ReadRequest,
+          mark: Callable[[Sequence[Any]], Checkpoint] | None) -> Iterator[StreamItem]:
+    """Batches of the query's rows (the stream's columns, then position columns), each followed
+    by `mark` of its last row's positions (none without `mark`)."""
+    width = len(req.stream.columns)
+    cur = con.execute(sql, params)
+    while True:
+        failpoint("source_read")
+        rows = cur.fetchmany(req.batch_size)
+        if not rows:
+            break
+        batch, bad = rows_to_batch([r[:width] for r in rows], req.stream)
+        yield from bad
+        yield batch
+        if mark is not None:
+            yield mark(rows[-1][width:])
+
+
+def _iso_like(sample: Any, when: dt.datetime) -> str | None:
+    """`when` written as `sample` is (ISO 8601 text: separator, fraction digits, suffix), so
+    text order is time order; None when `sample` is not such a text."""
+    m = _ISO.match(sample) if isinstance(sample, str) else None
+    if m is None:
+        return None
+    _day, sep, _clock, fraction, rest = m.groups()
+    if sep is None:
+        return when.date().isoformat() + rest
+    text = when.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    if fraction:
+        text += f".{when.microsecond:06d}"[: len(fraction)]
+    return text + rest
 
 
 def _again(req: ReadRequest) -> Any:
@@ -286,45 +322,45 @@ def _iso_minus(value: Any, seconds: int) -> str | None:
     m = _ISO.match(value) if isinstance(value, str) else None
     if m is None:
         return None
-    day, sep, clock, fraction, rest = m.groups()
+    day, _sep, clock, fraction, _rest = m.groups()
     try:
         at = dt.datetime.fromisoformat(f"{day}T{clock or '00:00:00'}{fraction or ''}")
     except ValueError:
         return None
-    earlier = at - dt.timedelta(seconds=seconds)
-    if sep is None:
-        return earlier.date().isoformat() + rest
-    text = earlier.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
-    if fraction:
-        text += f".{earlier.microsecond:06d}"[: len(fraction)]
-    return text + rest
+    return _iso_like(value, at - dt.timedelta(seconds=seconds))
 
 
-def _incremental_query(
-    cols: str, table: str, cursor: str, keys: Sequence[str], checkpoint: dict[str, Any] | None,
-    again: Any = None,
-) -> tuple[str, list[Any]]:
-    c = q(cursor)
+def _incremental_query(cols: str, table: str, req: ReadRequest, keys: Sequence[str], upper: Any
+                       ) -> tuple[str, list[Any]] | None:
+    """The SELECT of an incremental read up to `upper` (the newest cursor value) and its
+    parameters, or None when there is nothing to read (see `cursor_position`)."""
+    assert req.cursor is not None
+    c = q(req.cursor)
     key_cols = ", ".join(q(k) for k in keys)
     marks = ", ".join("?" * len(keys))
-    params: list[Any] = []
-    if not checkpoint:
-        where = "WHERE 1 = 1"
-    elif checkpoint.get("cursor") is None:
-        # Inside the leading run of NULL cursors (read once, on the first run only).
-        where = f"WHERE (({c} IS NULL AND ({key_cols}) > ({marks})) OR {c} IS NOT NULL)"
-        params = list(checkpoint["key"])
-    elif again is not None:
-        where = f"WHERE {c} >= ?"
-        params = [again]
+    select = f"SELECT {cols}, {c}, {key_cols} FROM {table}"
+    order = f"ORDER BY {c}, {key_cols}"  # NULL cursors first
+    pos = Position.of(req.checkpoint)
+    if pos is None:  # the first read takes the rows whose cursor is NULL too
+        if upper is None:
+            return f"{select} WHERE {c} IS NULL {order}", []
+        return f"{select} WHERE ({c} IS NULL OR {c} <= ?) {order}", [upper]
+    if pos.cursor is None:
+        after, params = f"{c} IS NOT NULL", []
+    elif (again := _again(req)) is not None:
+        after, params = f"{c} >= ?", [again]
     else:
-        where = f"WHERE ({c}, {key_cols}) > (?, {marks})"
-        params = [checkpoint["cursor"], *checkpoint["key"]]
-    sql = (
-        f"SELECT {cols}, {c}, {key_cols} FROM {table} {where} /*upper*/ "
-        f"ORDER BY {c}, {key_cols}"
-    )
-    return sql, params
+        after, params = f"({c}, {key_cols}) > (?, {marks})", [pos.cursor, *pos.key]
+    if not (req.nulls_every_run or pos.null_key is not None):
+        return None if upper is None else (f"{select} WHERE {after} AND {c} <= ? {order}",
+                                           [*params, upper])
+    nulls, null_params = f"{c} IS NULL", []
+    if pos.null_key is not None:  # inside the NULL rows: after the last one read
+        nulls, null_params = f"({c} IS NULL AND ({key_cols}) > ({marks}))", list(pos.null_key)
+    if upper is None:
+        return f"{select} WHERE {nulls} {order}", null_params
+    return f"{select} WHERE ({nulls} OR ({after} AND {c} <= ?)) {order}", \
+        [*null_params, *params, upper]
 
 
 def _greater(a: Any, b: Any) -> bool:
