@@ -7,7 +7,8 @@
     ├── SourceError               the source failed or misbehaved; not retried
     ├── DestinationError          the destination refused or failed; not retried
     ├── DataError                 a record is invalid; it goes to quarantine
-    │   └── ShrinkRefused         a full refresh would empty or shrink a table; it is kept
+    │   ├── ShrinkRefused         a full refresh would empty or shrink a table; it is kept
+    │   └── RepeatedKeys          a declared key repeats in one read; the stream fails
     ├── ContractError             a schema change the policy does not allow
     ├── ConcurrencyError          another run holds the connection; wait, do not retry
     ├── Interrupted               stopped by a signal; the next run resumes from the last commit
@@ -103,6 +104,25 @@ class DataError(SynclineError):
 
 class ShrinkRefused(DataError):
     """A full refresh would replace a table with none, or far fewer, of its rows."""
+
+
+class RepeatedKeys(DataError):
+    """A declared primary key repeats within one read of the source: merged, rows would be lost.
+
+    ``samples`` holds a few repeated key values for the command to print; they are never
+    part of the message, which the metadata store keeps (no row values there).
+    """
+
+    def __init__(self, keys: tuple[str, ...], values: int, rows: int,
+                 samples: list[tuple[object, ...]], *, stream: str | None = None) -> None:
+        self.samples = samples
+        super().__init__(
+            f"the primary key ({', '.join(keys)}) is not unique: {values:,} key value"
+            f"{'s' if values != 1 else ''} come{'s' if values == 1 else ''} {rows:,} times in this "
+            "read, and nothing of it was committed",
+            stream=stream,
+            fix="set `primary_key:` to columns unique per row (or a unique key of the table), or "
+            "remove the repeats at the source")
 
 
 class ContractError(SynclineError):

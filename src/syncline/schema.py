@@ -17,7 +17,7 @@ contract error naming the column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pyarrow as pa
@@ -238,6 +238,15 @@ class StreamSchema:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([c.arrow_field() for c in self.columns])
+
+    def keeping_text(self, existing: dict[str, DataType], but: tuple[str, ...] = ()) -> StreamSchema:
+        """This schema with every column a destination already holds as text read as text:
+        the source's own text goes in verbatim (`66.00` stays `66.00`), never a number turned
+        back into text. The columns in `but` keep their type."""
+        columns = tuple(replace(c, type=STRING) if existing.get(c.name) == STRING
+                        and c.type.kind not in ("string", "json") and c.name not in but else c
+                        for c in self.columns)
+        return self if columns == self.columns else replace(self, columns=columns)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -94,6 +94,9 @@ class ReadRequest:
     #: the source's clock; rows dated beyond are counted in a notice and, under merge
     #: (`inclusive`), loaded again on every read
     max_skew_s: int = 86400
+    #: the primary key is declared, not one the source enforces: the read fails with
+    #: `RepeatedKeys` before its first row when a key value repeats within it
+    check_key: bool = False
 
 
 StreamItem = pa.RecordBatch | Checkpoint | BadRecord | Notice | SchemaChange

@@ -41,10 +41,15 @@ def test_a_new_key_under_merge_rebuilds_the_table(wh: Warehouse) -> None:
     merge = {"mode": "incremental", "write": "merge", "cursor": "updated_at"}
     wh.streams({"items": {**merge, "primary_key": ["id", "region"]}})
     synced(wh)
-    wh.streams({"items": {**merge, "primary_key": ["id"]}})
+    wh.streams({"items": {**merge, "primary_key": ["region", "id"]}})
     out = synced(wh)
-    assert "merged on primary key (id, region) and is now merged on (id)" in out and REBUILT in out
-    assert rows(wh) == [(1, "b", "y"), (2, "a", "z")]  # one row per key: the latest
+    assert "merged on primary key (id, region) and is now merged on (region, id)" in out and REBUILT in out
+    assert rows(wh) == [(1, "a", "x"), (1, "b", "y"), (2, "a", "z")]
+    # a key that is not unique is refused before anything is committed, not collapsed
+    wh.streams({"items": {**merge, "primary_key": ["id"]}})
+    code, out = wh.sync()
+    assert code == 1 and "the primary key (id) is not unique" in out
+    assert rows(wh) == [(1, "a", "x"), (1, "b", "y"), (2, "a", "z")]
 
 
 def test_a_new_cursor_under_merge_rebuilds_the_table(wh: Warehouse) -> None:

@@ -102,7 +102,7 @@ def test_stream_names_that_are_not_plain_identifiers_get_snake_case_tables(tmp_p
 
 def test_keyless_sqlite_table_stays_incremental_by_rowid(tmp_path: Path) -> None:
     db = tmp_path / "src.db"
-    sqlite_script(db, "CREATE TABLE t (v TEXT, updated_at TIMESTAMP); "
+    sqlite_script(db, "CREATE TABLE t (v TEXT, updated_at TIMESTAMP NOT NULL); "
                       "INSERT INTO t VALUES ('a', '2026-01-01 00:00:00'), ('b', '2026-01-01 00:00:00');")
     write_ws(tmp_path, {"t": {"mode": "incremental", "cursor": "updated_at"}})
     assert run("sync", "c", "--workspace", tmp_path).exit_code == 0

@@ -403,3 +403,23 @@ def test_a_full_refresh_resumed_after_a_file_changed_reads_every_file_again(tmp_
     assert dest_query(tmp_path, "SELECT id, v FROM c.drops WHERE id < 10 ORDER BY id") == [
         (0, "changed"), (1, "x1")]
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM c.drops") == [(8, 8)]
+
+
+def test_a_column_already_loaded_as_text_keeps_the_files_own_text(tmp_path: Path) -> None:
+    import yaml
+
+    inbox = tmp_path / "inbox"
+    write(inbox / "monday.csv", "id,price\n1,66.00\n2,call us\n")  # text: not every value is a number
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1,
+        "sources": {"drops": {"type": "files", "path": "inbox/*.csv"}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "drops", "destination": "wh", "max_attempts": 1,
+                              "streams": {"drops": {"mode": "incremental", "write": "append"}}}},
+    }))
+    assert run_sync(tmp_path).status == "succeeded"
+    (inbox / "monday.csv").unlink()  # processed files move away: now every price is a number
+    write(inbox / "tuesday.csv", "id,price\n3,66.00\n4,12.50\n")
+    assert run_sync(tmp_path).status == "succeeded"
+    assert dest_query(tmp_path, "SELECT id, price FROM c.drops ORDER BY id") == [
+        (1, "66.00"), (2, "call us"), (3, "66.00"), (4, "12.50")]

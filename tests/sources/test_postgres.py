@@ -336,19 +336,19 @@ def test_lookback_catches_a_row_committed_late_with_an_older_cursor(
     assert len(ids) == len(set(ids))  # rows read again are merged, never duplicated
 
 
-def test_a_first_incremental_load_by_a_configured_key_still_merges_its_repeats(
+def test_a_configured_key_that_repeats_in_a_read_is_refused_before_any_commit(
     tmp_path: Path, schema: str
 ) -> None:
-    # a key the table does not enforce may come twice in one read: the first load merges
+    # a key the table does not enforce may come twice in one read: merged, a row would be lost
     stream = make_items(schema, "repeats", 10, key=False)
     insert_items(schema, "repeats", range(1, 4), version=1)  # ids 1-3 again, a day later
     write_ws(tmp_path, schema, {stream: {"mode": "incremental", "cursor": "updated_at",
                                          "primary_key": ["id"]}}, batch_size=4)
     first = run_sync(tmp_path)
-    assert first.status == "succeeded", first.error
-    latest = pg(f"SELECT DISTINCT ON (id) id, name, price, updated_at FROM {stream} ORDER BY id, updated_at DESC")
-    assert dest_items(tmp_path, "repeats") == latest
-    assert [r[1] for r in latest[:3]] == ["v1 1", "v1 2", "v1 3"]
+    assert first.status == "failed" and first.error is not None
+    assert first.error.failure_class == "data"
+    assert "the primary key (id) is not unique: 3 key values come 6 times" in str(first.error)
+    assert dest_query(tmp_path, "SELECT count(*) FROM dst.repeats") == [(0,)]  # nothing committed
 
 
 def test_an_incremental_stream_read_again_from_the_start_merges_into_the_rows_it_has(

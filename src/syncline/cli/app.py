@@ -32,7 +32,7 @@ from syncline.cli.common import (
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.config import Workspace, find_workspace, load_workspace
-from syncline.errors import ConfigurationError
+from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import StreamSchema
 
 app = typer.Typer(
@@ -166,6 +166,9 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
             f"{result.error.failure_class} error"
         err_console.print(f"[red]run {result.run_id} failed after {result.attempts} attempt(s): "
                           f"{label}:[/] {escape(str(result.error))}")
+        if isinstance(result.error, RepeatedKeys) and result.error.samples:  # shown, never stored
+            err_console.print("  repeated key values: " + escape("; ".join(
+                ", ".join(str(v) for v in sample) for sample in result.error.samples)))
         return code
     console.print(
         f"[green]run {result.run_id} succeeded:[/] {result.rows_committed:,} rows committed, "

@@ -120,6 +120,10 @@ def load_stream(
 ) -> tuple[StreamProgress, float]:
     started = time.monotonic()
     batch_size, full_refresh, fence_token = options.batch_size, options.full_refresh, options.fence_token
+    existing = destination.table_columns(schema, plan.table)
+    if existing:  # text stays text (the cursor keeps its type: the read compares by it)
+        plan = replace(plan, stream=plan.stream.keeping_text(
+            existing, tuple(c for c in (plan.cursor,) if c)))
     state = destination.read_state(schema, plan.stream.name)
     unreadable(state, plan, connection)
     rebuild = check_shape(state, plan, full_refresh, connection)
@@ -178,6 +182,8 @@ def load_stream(
         stream=plan.stream, mode=plan.mode, cursor=plan.cursor, primary_key=plan.primary_key,
         checkpoint=checkpoint, batch_size=batch_size, lookback_s=plan.lookback_s,
         inclusive=merging, nulls_every_run=merging, max_skew_s=options.max_skew_s,
+        check_key=bool(plan.primary_key) and plan.mode != "cdc"
+        and tuple(plan.primary_key) != tuple(plan.stream.primary_key),
     )
     last_source_state = checkpoint
     uncommitted = 0

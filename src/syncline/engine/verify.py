@@ -246,8 +246,12 @@ def _explain(hasher: _Hasher, src: Iterator[pa.RecordBatch], dst: Iterator[pa.Re
     d = _collect(hasher, dst, bad)
     missing = [k for k in s if k not in d]
     extra = [k for k in d if k not in s]
-    different = [k for k in s if k in d and sorted(s[k]) != sorted(d[k]) and len(d[k]) == 1]
-    duplicated = [k for k, v in d.items() if len(v) > 1 and len(s.get(k, [])) < len(v)]
+    # a key the source holds several times (a declared key that is not unique) is duplicated,
+    # whatever single version the destination kept of it
+    different = [k for k in s if k in d and sorted(s[k]) != sorted(d[k]) and len(d[k]) == 1
+                 and len(s[k]) == 1]
+    duplicated = [k for k in {*s, *d} if len(s.get(k, [])) > 1
+                  or len(d.get(k, [])) > max(1, len(s.get(k, [])))]
     for name, keys in (("missing", missing), ("extra", extra), ("different", different),
                        ("duplicated", duplicated)):
         verdict.counts[name] = len(keys)

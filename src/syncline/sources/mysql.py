@@ -14,7 +14,13 @@ import pymysql.cursors
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pymysql.connections import Connection
 
-from syncline.errors import ConfigurationError, SourceError, SynclineError, TransientError
+from syncline.errors import (
+    ConfigurationError,
+    RepeatedKeys,
+    SourceError,
+    SynclineError,
+    TransientError,
+)
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources import mysql_horizon as horizon
@@ -388,6 +394,7 @@ class TableReader:
             where = f"WHERE {q(keys[0])} >= %s AND ({key_cols}) > ({', '.join(['%s'] * len(keys))})"
             params = [params[0], *params]
         sql = f"{self._select(keys)} {where} ORDER BY {key_cols}"
+        self._check_key(where, params)
         for _first, last, items in self._batches(sql, params):
             yield from items
             yield Checkpoint({"after": self._encode(keys, last), "columns": keys})
@@ -406,6 +413,7 @@ class TableReader:
         if found is None:
             return
         where, params = found
+        self._check_key(where, params)
         order = ", ".join([c, *(q(k) for k in keys)])
         sql = f"{self._select([cursor, *keys])} {where} ORDER BY {order}"
         positions = [cursor, *keys]
@@ -473,6 +481,23 @@ class TableReader:
         marks = ", ".join(["%s"] * len(keys))
         return f"{c} >= %s AND ({c}, {', '.join(key_cols)}) > (%s, {marks})", \
             [value, value, *(self._bind(k, v) for k, v in zip(keys, pos.key))]
+
+    def _check_key(self, where: str, params: list[Any]) -> None:
+        """Raise `RepeatedKeys` when a declared key value repeats among the rows `where`
+        selects (a grouped count on the server, in the read's snapshot), before any row."""
+        if not self.req.check_key or not self.req.primary_key:
+            return
+        keys = ", ".join(q(k) for k in self.req.primary_key)
+        grouped = f"SELECT {keys}, COUNT(*) AS n FROM {self.table} {where} GROUP BY {keys} HAVING n > 1"
+        with self.con.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*), COALESCE(SUM(n), 0) FROM ({grouped}) AS g", params)
+            row = cur.fetchone()
+            if not row or not int(row[0]):
+                return
+            cur.execute(f"{grouped} ORDER BY n DESC LIMIT 5", params)
+            samples = [tuple(r[:-1]) for r in cur.fetchall()]
+        raise RepeatedKeys(tuple(self.req.primary_key), int(row[0]), int(row[1]), samples,
+                           stream=self.req.stream.name)
 
     def _batches(self, sql: str, params: list[Any]
                  ) -> Iterator[tuple[Sequence[Any], Sequence[Any], list[StreamItem]]]:

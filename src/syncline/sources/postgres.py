@@ -21,7 +21,13 @@ from syncline.sources import postgres_resume as resume
 from syncline.sources.base import Source
 from syncline.sources.cursor_position import with_null_rows
 from syncline.sources.late_commits import TEMPORAL, future_notice
-from syncline.sources.postgres_read import build_query, plan_columns, result_types, texts_by_ctid
+from syncline.sources.postgres_read import (
+    build_query,
+    plan_columns,
+    repeated_keys,
+    result_types,
+    texts_by_ctid,
+)
 from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
 
@@ -442,8 +448,12 @@ class PostgresSource(Source):
             order = arrow.Physical(filenode=filenode, snapshot=snapshot,
                                    rows=int((req.checkpoint or {}).get("rows", 0)),
                                    texts=texts_by_ctid(conn, relation, columns.row_json))
-        query, positions = build_query(conn, req, relation, columns, by_ctid=order is not None,
-                                       limit=limit, beyond=beyond)
+        query, positions, where = build_query(conn, req, relation, columns, by_ctid=order is not None,
+                                              limit=limit, beyond=beyond)
+        if req.check_key and beyond is None:  # before any row: nothing of such a read is committed
+            repeated = repeated_keys(conn, req, relation, where)
+            if repeated is not None:
+                raise repeated
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         setup = [

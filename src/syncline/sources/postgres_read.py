@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from syncline.errors import ConfigurationError
+from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import Column, StreamSchema
 from syncline.sources.cursor_position import Position
 from syncline.sources.postgres_types import (
@@ -113,8 +113,8 @@ def _text(col: Column, oid: int) -> sql.Composable:
 def build_query(
     conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier, columns: Columns,
     by_ctid: bool = False, limit: sql.Composable | None = None, beyond: sql.Composable | None = None,
-) -> tuple[sql.Composed, list[str]]:
-    """The SELECT and the position columns it appends.
+) -> tuple[sql.Composed, list[str], sql.Composable | None]:
+    """The SELECT, the position columns it appends, and its WHERE condition (the read's window).
 
     The SELECT lists the stream's columns, then each position column as text (the
     cursor and key values of the last row of a batch make its checkpoint, kept in
@@ -155,7 +155,7 @@ def build_query(
         query += sql.SQL(" WHERE ") + where
     if order:
         query += sql.SQL(" ORDER BY ") + order
-    return query, positions
+    return query, positions, where
 
 
 def _column(stream: StreamSchema, name: str, role: str) -> Column:
@@ -267,6 +267,25 @@ def _incremental(
     if upper is None:
         after = _NOTHING
     return sql.SQL("({} OR ({}))").format(nulls, after), nulls_first, positions
+
+
+def repeated_keys(conn: psycopg.Connection[Any], req: ReadRequest, relation: sql.Identifier,
+                  where: sql.Composable | None) -> RepeatedKeys | None:
+    """The error for key values that repeat among the rows `where` selects, in `conn`'s snapshot
+    (a grouped count on the server), with a few of them as samples; None when each is once."""
+    keys: list[sql.Composable] = [_ref(k) for k in req.primary_key]
+    grouped = sql.SQL("SELECT {}, count(*) AS n FROM {} AS {}").format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys), relation, _ref())
+    if where is not None:
+        grouped += sql.SQL(" WHERE ") + where
+    grouped += sql.SQL(" GROUP BY {} HAVING count(*) > 1").format(sql.SQL(", ").join(keys))
+    row = conn.execute(sql.SQL("SELECT count(*), coalesce(sum(n), 0) FROM ({}) AS g").format(
+        grouped)).fetchone()
+    if not row or not row[0]:
+        return None
+    samples = conn.execute(grouped + sql.SQL(" ORDER BY n DESC LIMIT 5")).fetchall()
+    return RepeatedKeys(tuple(req.primary_key), int(row[0]), int(row[1]),
+                        [tuple(r[:-1]) for r in samples], stream=req.stream.name)
 
 
 def texts_by_ctid(conn: psycopg.Connection[Any], relation: sql.Identifier, row_json: sql.Composable | None

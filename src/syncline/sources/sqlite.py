@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from syncline.errors import ConfigurationError, SourceError, TransientError
+from syncline.errors import ConfigurationError, RepeatedKeys, SourceError, TransientError
 from syncline.failpoints import failpoint
 from syncline.records import rows_to_batch
 from syncline.schema import (
@@ -223,10 +223,11 @@ class SqliteSource(Source):
         after = (req.checkpoint or {}).get("after")
         where, params = "", []
         if after is not None:
-            where = f"WHERE ({', '.join(q(k) for k in keys)}) > ({', '.join('?' * len(keys))})"
+            where = f"({', '.join(q(k) for k in keys)}) > ({', '.join('?' * len(keys))})"
             params = list(after)
-        sql = f"SELECT {cols}, {', '.join(q(k) for k in keys)} FROM {table} {where} " \
-              f"ORDER BY {', '.join(q(k) for k in keys)}"
+        _check_key(con, req, table, where, params)
+        sql = f"SELECT {cols}, {', '.join(q(k) for k in keys)} FROM {table} " \
+              f"{'WHERE ' + where if where else ''} ORDER BY {', '.join(q(k) for k in keys)}"
         yield from _rows(con, sql, params, req,
                          lambda last: Checkpoint({"after": list(last), "columns": keys}))
 
@@ -251,11 +252,15 @@ class SqliteSource(Source):
                 f"({upper!r}): nothing newer to read. If the source was restored or its clock "
                 "went back, run `syncline state <connection> --reset " + stream.name + "`"
             )
-        found = _incremental_query(cols, table, req, keys, upper)
+        found = _incremental_where(req, keys, upper)
         if found is not None and (not ahead_of_all or req.nulls_every_run):
+            where, params = found
+            _check_key(con, req, table, where, params)
             positions = [cursor, *keys]
-            yield from _rows(con, *found, req, lambda last: Checkpoint(
-                {"cursor": last[0], "key": list(last[1:]), "columns": positions}))
+            key_cols = ", ".join(q(k) for k in keys)
+            yield from _rows(con, f"SELECT {cols}, {c}, {key_cols} FROM {table} WHERE {where} "
+                             f"ORDER BY {c}, {key_cols}", params, req, lambda last: Checkpoint(
+                                 {"cursor": last[0], "key": list(last[1:]), "columns": positions}))
         if future is None:
             return
         [(beyond,)] = con.execute(f"SELECT count(*) FROM {table} WHERE {c} > ?", [future]).fetchall()
@@ -330,21 +335,17 @@ def _iso_minus(value: Any, seconds: int) -> str | None:
     return _iso_like(value, at - dt.timedelta(seconds=seconds))
 
 
-def _incremental_query(cols: str, table: str, req: ReadRequest, keys: Sequence[str], upper: Any
+def _incremental_where(req: ReadRequest, keys: Sequence[str], upper: Any
                        ) -> tuple[str, list[Any]] | None:
-    """The SELECT of an incremental read up to `upper` (the newest cursor value) and its
-    parameters, or None when there is nothing to read (see `cursor_position`)."""
+    """The WHERE condition of an incremental read up to `upper` (the newest cursor value) and
+    its parameters, or None when there is nothing to read (see `cursor_position`)."""
     assert req.cursor is not None
     c = q(req.cursor)
     key_cols = ", ".join(q(k) for k in keys)
     marks = ", ".join("?" * len(keys))
-    select = f"SELECT {cols}, {c}, {key_cols} FROM {table}"
-    order = f"ORDER BY {c}, {key_cols}"  # NULL cursors first
     pos = Position.of(req.checkpoint)
     if pos is None:  # the first read takes the rows whose cursor is NULL too
-        if upper is None:
-            return f"{select} WHERE {c} IS NULL {order}", []
-        return f"{select} WHERE ({c} IS NULL OR {c} <= ?) {order}", [upper]
+        return (f"{c} IS NULL", []) if upper is None else (f"({c} IS NULL OR {c} <= ?)", [upper])
     if pos.cursor is None:
         after, params = f"{c} IS NOT NULL", []
     elif (again := _again(req)) is not None:
@@ -352,15 +353,30 @@ def _incremental_query(cols: str, table: str, req: ReadRequest, keys: Sequence[s
     else:
         after, params = f"({c}, {key_cols}) > (?, {marks})", [pos.cursor, *pos.key]
     if not (req.nulls_every_run or pos.null_key is not None):
-        return None if upper is None else (f"{select} WHERE {after} AND {c} <= ? {order}",
-                                           [*params, upper])
+        return None if upper is None else (f"{after} AND {c} <= ?", [*params, upper])
     nulls, null_params = f"{c} IS NULL", []
     if pos.null_key is not None:  # inside the NULL rows: after the last one read
         nulls, null_params = f"({c} IS NULL AND ({key_cols}) > ({marks}))", list(pos.null_key)
     if upper is None:
-        return f"{select} WHERE {nulls} {order}", null_params
-    return f"{select} WHERE ({nulls} OR ({after} AND {c} <= ?)) {order}", \
-        [*null_params, *params, upper]
+        return nulls, null_params
+    return f"({nulls} OR ({after} AND {c} <= ?))", [*null_params, *params, upper]
+
+
+def _check_key(con: sqlite3.Connection, req: ReadRequest, table: str, where: str,
+               params: list[Any]) -> None:
+    """Raise `RepeatedKeys` when a declared key value repeats among the rows `where` selects,
+    before any row is read."""
+    if not req.check_key or not req.primary_key:
+        return
+    keys = ", ".join(q(k) for k in req.primary_key)
+    grouped = (f"SELECT {keys}, count(*) AS n FROM {table} {'WHERE ' + where if where else ''} "
+               f"GROUP BY {keys} HAVING n > 1")
+    [(values, rows)] = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({grouped})",
+                                   params).fetchall()
+    if values:
+        samples = [tuple(r[:-1]) for r in con.execute(f"{grouped} ORDER BY n DESC LIMIT 5", params)]
+        raise RepeatedKeys(tuple(req.primary_key), int(values), int(rows), samples,
+                           stream=req.stream.name)
 
 
 def _greater(a: Any, b: Any) -> bool:
