@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
 from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.schema import DataType
 from syncline.stream import Mode, Write, lookback_seconds
 
 WORKSPACE_FILE = "syncline.yaml"
@@ -58,10 +59,24 @@ class StreamConfig(_Model):
     )
     max_cursor_skew: str | None = Field(
         None, description="Default: the connection's `max_cursor_skew`.")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="Canonical types by column, overriding the source's "
+        "mapping (e.g. {is_admin: boolean, amount: decimal(12,2)}); a value that does not convert "
+        "exactly goes to quarantine. PostgreSQL, MySQL and SQLite sources.")
     lookback: str | None = Field(
         None, description="incremental: re-read this window (e.g. 5m, 2h; 0s for none) below the "
         "last date or time cursor value on every run, for writers that stamp rows with their own "
         "clock; default: the source's `lookback:` (PostgreSQL, MySQL, SQLite). Needs write: merge.")
+
+    @field_validator("fields")
+    @classmethod
+    def _types(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            try:
+                DataType.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"field {name}: {exc}") from None
+        return value
 
     @field_validator("lookback", "max_cursor_skew")
     @classmethod

@@ -239,13 +239,27 @@ class StreamSchema:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([c.arrow_field() for c in self.columns])
 
-    def keeping_text(self, existing: dict[str, DataType], but: tuple[str, ...] = ()) -> StreamSchema:
-        """This schema with every column a destination already holds as text read as text:
-        the source's own text goes in verbatim (`66.00` stays `66.00`), never a number turned
-        back into text. The columns in `but` keep their type."""
-        columns = tuple(replace(c, type=STRING) if existing.get(c.name) == STRING
-                        and c.type.kind not in ("string", "json") and c.name not in but else c
-                        for c in self.columns)
+    def keeping_loaded(self, existing: dict[str, DataType], but: tuple[str, ...] = (),
+                       booleans: bool = True) -> StreamSchema:
+        """This schema as a destination that already holds `existing` columns takes it.
+
+        Text stays text: a column held as text is read as text, so the source's own text goes
+        in verbatim (`66.00` stays `66.00`), never a number turned back into text. With
+        `booleans`, an integer column held as boolean (loaded under an older mapping) is read
+        as boolean, so a value other than 0 and 1 is quarantined instead of becoming true.
+        The columns in `but` keep their type.
+        """
+        def kept(c: Column) -> DataType:
+            held = existing.get(c.name)
+            if c.name in but or held is None:
+                return c.type
+            if held == STRING and c.type.kind not in ("string", "json"):
+                return STRING
+            if booleans and held == BOOLEAN and c.type.kind in ("int32", "int64"):
+                return BOOLEAN
+            return c.type
+
+        columns = tuple(replace(c, type=kept(c)) for c in self.columns)
         return self if columns == self.columns else replace(self, columns=columns)
 
     def to_json(self) -> dict[str, object]:

@@ -110,7 +110,7 @@ CREATE TABLE every_type (
 )"""
 
 EVERY_TYPE = {
-    "id": "int32", "flag": "boolean", "tiny": "int32", "small": "int32", "medium": "int32",
+    "id": "int32", "flag": "int32", "tiny": "int32", "small": "int32", "medium": "int32",
     "regular": "int32", "regular_u": "int64", "big": "int64", "big_u": "decimal(20,0)",
     "price": "decimal(12,2)", "wide": "decimal(38,10)", "huge": "string", "ratio": "float64",
     "approx": "float64", "bit1": "boolean", "bits": "int64", "code": "string", "name": "string",
@@ -133,7 +133,7 @@ ROWS: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [
          "Zoë 東京 🎉 𝄞", "line1\nline2 \"q\" 's\\", "happy", "a,c", "2024-02-29",
          "23:59:59.999999", "2024-03-01 12:34:56.123456", "2024-03-01 12:00:00.000001", 2155,
          DOC, b"\x00\xff\x10", b"\x01\x02\x03\x04", b"", "2001:db8::1", "POINT(1 2)", 2**64 - 1),
-        (1, True, -128, 65535, -8388608, 2147483647, 4294967295, -9223372036854775808,
+        (1, 1, -128, 65535, -8388608, 2147483647, 4294967295, -9223372036854775808,
          Decimal("18446744073709551615"), Decimal("9999999999.99"),
          Decimal("1234567890123456789012345678.0123456789"),
          "12345678901234567890123456789012345678901234.5678", 1 / 3, 1.5, True, 4095, "abc",
@@ -152,7 +152,7 @@ ROWS: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [
          Decimal("-0.0000000001"), "-1.0000", -2.5e-300, -0.25, 0, 0, "", "", "", "sad", "",
          "1000-01-01", "00:00:00", "1000-01-01 00:00:00", "1970-01-01 05:00:01", 1901, "[]",
          b"", b"\x00\x00\x00\x00", b"\xff" * 8, "::", "LINESTRING(0 0,1 1)", 0),
-        (3, True, 127, 0, 8388607, -2147483648, 0, 9223372036854775807, Decimal(0),
+        (3, 2, 127, 0, 8388607, -2147483648, 0, 9223372036854775807, Decimal(0),
          Decimal("-0.01"), Decimal("-0.0000000001"), "-1.0000", -2.5e-300, -0.25, False, 0, "",
          "", "", "sad", "", dt.date(1000, 1, 1), dt.time(0), dt.datetime(1000, 1, 1),
          dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), 1901, [], b"", b"\x00\x00\x00\x00",
@@ -190,7 +190,7 @@ def test_discovery_maps_every_type_to_its_canonical_type(db: Db, every_type: str
     assert stream.primary_key == ("id",)
     assert [c.name for c in stream.columns if not c.nullable] == ["id", "big_u"]
     notes = " ".join(stream.notes)
-    assert "flag: TINYINT(1) read as boolean" in notes
+    assert "flag: TINYINT(1) read as an integer" in notes
     assert "huge: decimal(50,4) is beyond decimal(38)" in notes
     assert "addr: type inet6" in notes and "spot: type geometry carried as WKT" in notes
     hours = {c.name: str(c.type) for c in streams[f"{db.name}.long_hours"].columns}
@@ -223,7 +223,7 @@ def test_full_sync_into_duckdb_equals_the_source_row_by_row(
     assert got == [want for _, want in ROWS]
 
 
-def test_text_time_and_tiny_bool_values_arrive_as_mysql_means_them(db: Db, tmp_path: Path) -> None:
+def test_text_time_and_tiny_bool_values_arrive_as_mysql_holds_them(db: Db, tmp_path: Path) -> None:
     db.run("CREATE TABLE quirks (id INT PRIMARY KEY, spent TIME(3), starts TIME(3), ok BOOL, "
            "`we``ird %s` INT)")  # identifiers are quoted, and %-safe for the driver
     db.run("INSERT INTO quirks VALUES (1, '-838:59:59.5', '08:30:00.25', -1, 7), "
@@ -231,8 +231,8 @@ def test_text_time_and_tiny_bool_values_arrive_as_mysql_means_them(db: Db, tmp_p
     write_ws(tmp_path, db.config(tables=["quirks"]), {f"{db.name}.quirks": {"mode": "full_refresh"}})
     assert run_sync(tmp_path).status == "succeeded"
     assert dest_rows(tmp_path, "quirks", 'id, spent, starts, ok, "we`ird %s"') == [
-        (1, "-838:59:59.500", dt.time(8, 30, 0, 250000), True, 7),
-        (2, "30:00:00.000", dt.time(23, 59, 59, 999000), False, 8), (3, None, None, None, None)]
+        (1, "-838:59:59.500", dt.time(8, 30, 0, 250000), -1, 7),  # BOOL is TINYINT(1): -1 stays -1
+        (2, "30:00:00.000", dt.time(23, 59, 59, 999000), 0, 8), (3, None, None, None, None)]
 
 
 def test_zero_dates_are_null_when_nullable_and_quarantined_when_not(db: Db, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
-from syncline.schema import INT64, Column, StreamSchema
+from syncline.schema import INT64, Column, DataType, StreamSchema
 from syncline.sources.late_commits import TEMPORAL
 from syncline.stream import Mode, Write, lookback_seconds
 
@@ -159,6 +159,7 @@ def _plan_stream(
     def fail(message: str, fix: str) -> ConfigurationError:
         return ConfigurationError(message, connection=connection, stream=stream.name, fix=fix)
 
+    stream = _declared(stream, cfg, abilities, fail)
     pk = tuple(cfg.primary_key) if cfg.primary_key is not None else stream.primary_key
     for col in pk:
         if stream.column(col) is None:
@@ -242,6 +243,24 @@ def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities
                    "and write: append would add those rows again",
                    "use write: merge (with a primary key), or set `lookback: 0s` on the stream (or "
                    "remove it from the source)")
+
+
+def _declared(stream: StreamSchema, cfg: StreamConfig, abilities: SourceAbilities,
+              fail: Callable[[str, str], ConfigurationError]) -> StreamSchema:
+    """The stream with the column types its `fields:` declare."""
+    if not cfg.fields:
+        return stream
+    if not abilities.sql_cursor:
+        raise fail("`fields:` of a connection's stream is read by PostgreSQL, MySQL and SQLite "
+                   "sources only", "declare the types in the source's own stream definition (REST "
+                   "`fields:`), or remove `fields:`")
+    unknown = [f for f in cfg.fields if stream.column(f) is None]
+    if unknown:
+        raise fail(f"`fields:` names column(s) {', '.join(unknown)} the stream does not have",
+                   f"use columns of the stream: {', '.join(stream.column_names)}")
+    return replace(stream, columns=tuple(
+        replace(c, type=DataType.parse(cfg.fields[c.name])) if c.name in cfg.fields else c
+        for c in stream.columns))
 
 
 def _nullable(stream: StreamSchema, name: str) -> bool:

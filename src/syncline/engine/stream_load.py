@@ -120,10 +120,6 @@ def load_stream(
 ) -> tuple[StreamProgress, float]:
     started = time.monotonic()
     batch_size, full_refresh, fence_token = options.batch_size, options.full_refresh, options.fence_token
-    existing = destination.table_columns(schema, plan.table)
-    if existing:  # text stays text (the cursor keeps its type: the read compares by it)
-        plan = replace(plan, stream=plan.stream.keeping_text(
-            existing, tuple(c for c in (plan.cursor,) if c)))
     state = destination.read_state(schema, plan.stream.name)
     unreadable(state, plan, connection)
     rebuild = check_shape(state, plan, full_refresh, connection)
@@ -131,6 +127,10 @@ def load_stream(
         observer.warning(f"{plan.stream.name}: {rebuild}, so the table is rebuilt by a full refresh")
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection,
                                                          rebuild is not None)
+    existing = destination.table_columns(schema, plan.table)
+    if existing:  # a loaded table keeps its text, and until rebuilt its booleans
+        plan = replace(plan, stream=plan.stream.keeping_loaded(
+            existing, but=tuple(c for c in (plan.cursor,) if c), booleans=not build_beside))
     resumes = plan.mode != "full_refresh" or source.full_refresh_resumes(plan.stream)
     over = None
     if not resumes and not restart:  # an interrupted full refresh the source cannot go on with

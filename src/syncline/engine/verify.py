@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.errors import InternalError, SynclineError
-from syncline.schema import from_arrow
+from syncline.schema import Column, DataType, from_arrow
 from syncline.sources.base import OWN_TABLE_PREFIX, Source
 from syncline.stream import BadRecord, ReadRequest
 
@@ -124,10 +124,16 @@ def verify_stream(
         verdict.note = "the destination table does not exist yet: run a sync first"
         verdict.counts["missing"] = source.count(plan.stream) or 0
         return verdict
+    # read as a sync would into this table (text stays text), and compare in the source's
+    # terms: a boolean loaded from an integer column is compared as that integer, so a value
+    # the boolean lost (2, -1) shows as a difference
+    plan = replace(plan, stream=plan.stream.keeping_loaded(
+        dest_types, but=tuple(c for c in (plan.cursor,) if c), booleans=False))
     columns = [c for c in plan.stream.column_names if c in dest_types]
     verdict.not_in_source = [c for c in dest_types
                              if c not in plan.stream.column_names and not c.startswith(OWN_TABLE_PREFIX)]
-    target = pa.schema([pa.field(c, dest_types[c].to_arrow()) for c in columns])
+    target = pa.schema([pa.field(c, _compared(dest_types[c], plan.stream.column(c)).to_arrow())
+                        for c in columns])
     json_cols = frozenset(c for c in columns if dest_types[c].kind == "json")
     latest = (plan.primary_key, plan.cursor) if plan.write == "append" and plan.primary_key else None
     if latest:
@@ -151,6 +157,14 @@ def verify_stream(
     finally:
         hasher.close()
     return verdict
+
+
+def _compared(held: DataType, col: Column | None) -> DataType:
+    """The type a column is compared in: the destination's, unless it lost values of the
+    source's (an integer loaded as boolean)."""
+    if col is not None and held.kind == "boolean" and col.type.kind in ("int32", "int64"):
+        return col.type
+    return held
 
 
 def _canonical_json(col: pa.Array) -> pa.Array:

@@ -330,8 +330,8 @@ def _text(col: _Col, value: Any, why: str | None, lib: Any) -> Any:
         return ",".join(v for v in lib.set_values if v in value)
     if col.base == "bit":
         return str(int(value, 2))
-    if col.kind == "boolean":
-        return "1" if value else "0"  # TINYINT(1): any non-zero value is true
+    if col.kind == "boolean" and isinstance(value, bool):
+        return "1" if value else "0"  # an integer stays itself: 2 is no boolean (quarantined)
     if col.base == "year":
         return "0" if value == 1900 else str(value)  # YEAR 0000 is logged as byte 0
     if col.base == "float":

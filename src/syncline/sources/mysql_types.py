@@ -75,7 +75,11 @@ def map_mysql_type(col: NativeColumn) -> tuple[DataType, str | None]:
     ctype = col.column_type.lower()
     unsigned = "unsigned" in ctype
     if base == "tinyint" and ctype.startswith("tinyint(1)"):
-        return BOOLEAN, "TINYINT(1) read as boolean (MySQL's BOOL convention); any non-zero value is true"
+        # MySQL's BOOL is TINYINT(1), but the column holds -128..127: as boolean, 2 would be
+        # loaded as true and verify would call it a match
+        return INT32, ("TINYINT(1) read as an integer (it may hold more than 0 and 1); declare "
+                       "`fields: {column: boolean}` on the stream to load it as boolean, values "
+                       "other than 0 and 1 then go to quarantine")
     if base in SMALL_INTS:
         return INT32, None
     if base in ("int", "integer"):
@@ -127,8 +131,6 @@ def q(name: str) -> str:
 def select_expr(col: Column) -> str:
     """How a column is selected so its text is the canonical type's text."""
     base, kind, c = native_base(col.native_type), col.type.kind, q(col.name)
-    if kind == "boolean" and base == "tinyint":
-        return f"({c} <> 0)"
     if base == "bit":
         return f"CAST({c} AS UNSIGNED)"
     if base in SPATIAL_TYPES:

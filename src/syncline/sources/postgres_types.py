@@ -239,13 +239,16 @@ def text_to_batch(text: pa.Table, stream: StreamSchema) -> tuple[pa.RecordBatch,
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema), bad
 
 
+_BOOL_TEXT = pa.array(["t", "f"])
+
+
 def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[int, Any]) -> pa.Array:
     kind = col.type.kind
     if kind in ("string", "json"):
         return values  # json/jsonb text is valid JSON already: the server checked it on input
-    if kind == "boolean":
-        return pc.equal(values, "t")
-    if kind not in ("binary", "time"):
+    if kind == "boolean" and pc.all(pc.is_in(values.drop_null(), value_set=_BOOL_TEXT)).as_py() is not False:
+        return pc.equal(values, "t")  # PostgreSQL's own boolean text; else (a declared type) 0/1
+    if kind not in ("binary", "time", "boolean"):
         try:
             return values.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
