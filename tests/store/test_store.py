@@ -282,6 +282,21 @@ def test_reap_stale_runs(store: MetadataStore, monkeypatch: Any) -> None:
     assert {r.id: r.status for r in store.runs("c")}[mine] == "running"
 
 
+def _run_ids_start_past_the_destinations(s: MetadataStore) -> None:
+    assert s.start_run("c", above=41) == 42  # a new store: past the load records it never saw
+    assert s.start_run("c") == 43  # and the store's own counter follows
+    assert s.start_run("c", above=7) == 44  # a store ahead of the destination keeps counting
+
+
+def test_a_new_store_starts_its_run_ids_past_the_destinations(store: MetadataStore) -> None:
+    _run_ids_start_past_the_destinations(store)
+
+
+def test_a_new_postgres_store_starts_its_run_ids_past_the_destinations(require_pg_database: str) -> None:
+    with MetadataStore(require_pg_database) as s:
+        _run_ids_start_past_the_destinations(s)
+
+
 def test_unopenable_sqlite_path_raises_configuration_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -246,5 +246,19 @@ class Destination(ABC):
         """Record ``token`` as the newest run of ``connection``; refuse an older one."""
         raise NotImplementedError
 
+    def fence_token(self, schema: str, connection: str) -> int | None:
+        """The newest fencing token recorded for ``connection``, or None."""
+        return None
+
+    def history(self, schema: str, connection: str) -> tuple[int, int]:
+        """(newest fencing token, newest run id of a load record) of a connection's schema, 0
+        where none: what runs of any metadata store have done here. A new or lost store takes
+        over above both, so its tokens and run ids never fall among them."""
+        if self.table_columns(schema, LOADS_TABLE) is None:
+            return 0, 0
+        rows = self.query(f"SELECT max(run_id) FROM {_quoted(schema)}.{LOADS_TABLE}")
+        run = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        return (self.fence_token(schema, connection) or 0) if self.supports_fencing else 0, run
+
     def close(self) -> None:
         """Release connections."""

@@ -212,12 +212,34 @@ class Runner:
         with self.stop:  # from here on, SIGTERM stops the run cleanly instead of killing it
             grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
             try:
-                run_id = self.store.start_run(connection, trigger)
+                token, last_run = self._history(connection)
+                grant = leases.advance(grant, token)  # above what the destination has seen
+                run_id = self.store.start_run(connection, trigger, above=last_run)
                 leases.set_run(grant, run_id)
+                if grant.store_behind is not None:
+                    self.observer.warning(
+                        f"the metadata store had no record of this connection's runs up to fencing "
+                        f"token {grant.store_behind} (a new or lost store): the run continues from "
+                        "the checkpoints in the destination, which are the truth")
                 return self._run(connection, run_id, Lease(leases, grant), streams,
                                  Flags(full_refresh, allow_empty))
             finally:
                 leases.release(grant)
+
+    def _history(self, connection: str) -> tuple[int, int]:
+        """(newest fencing token, newest run id) the destination holds for the connection; (0, 0)
+        when it cannot be reached now (the run's attempt reports that)."""
+        conn = self.ws.connection(connection)
+        try:
+            destination = open_destination(self.ws, conn.destination)
+        except SynclineError:
+            return 0, 0
+        try:
+            return destination.history(conn.destination_schema or connection, connection)
+        except SynclineError:
+            return 0, 0
+        finally:
+            destination.close()
 
     def _run(
         self,

@@ -131,6 +131,9 @@ def load_stream(
     if existing:  # a loaded table keeps its text, and until rebuilt its booleans
         plan = replace(plan, stream=plan.stream.keeping_loaded(
             existing, but=tuple(c for c in (plan.cursor,) if c), booleans=not build_beside))
+    checkpoint, backfill = _new_columns(plan, existing, checkpoint, build_beside, source)
+    if backfill is not None:
+        observer.warning(f"{plan.stream.name}: {backfill}")
     resumes = plan.mode != "full_refresh" or source.full_refresh_resumes(plan.stream)
     over = None
     if not resumes and not restart:  # an interrupted full refresh the source cannot go on with
@@ -165,6 +168,8 @@ def load_stream(
         progress.notices.append(f"{rebuild}: the table was rebuilt by a full refresh")
     if over is not None:
         progress.notices.append(over)
+    if backfill is not None:  # under append a gap the user should know of: the run is a warning
+        (progress.schema_changes if plan.write == "merge" else progress.notices).append(backfill)
     observer.stream_started(plan, progress)
 
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
@@ -234,6 +239,30 @@ def load_stream(
         raise
     observer.stream_progress(progress)
     return progress, time.monotonic() - started
+
+
+def _new_columns(plan: StreamPlan, existing: dict[str, Any] | None, checkpoint: dict[str, Any] | None,
+                 build_beside: bool, source: Source) -> tuple[dict[str, Any] | None, str | None]:
+    """The checkpoint an incremental read of a database table starts from when the table
+    gained columns, and what to say of it.
+
+    A column added with a default (`ADD COLUMN tier text DEFAULT 'bronze'`) fills the rows
+    already there without moving their cursor. Under merge, the run that first sees it reads
+    the stream again from the start in one snapshot, so the rows loaded before get their value,
+    committed with the checkpoints as usual; under append the rows loaded before keep NULL.
+    """
+    if plan.mode != "incremental" or not existing or checkpoint is None or build_beside \
+            or not source.sql_cursor:
+        return checkpoint, None
+    new = [c.name for c in plan.stream.columns if c.name not in existing]
+    if not new:
+        return checkpoint, None
+    named = ", ".join(new)
+    if plan.write == "merge":
+        return None, (f"new column(s) {named}: the rows loaded before are read again in this run "
+                      "to fill them")
+    return checkpoint, (f"new column(s) {named}: the rows loaded before hold NULL there (append "
+                        "keeps them as they were; `syncline sync --full-refresh` rebuilds the table)")
 
 
 def _check_counts(progress: StreamProgress, connection: str) -> None:

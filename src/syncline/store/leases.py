@@ -34,6 +34,8 @@ class LeaseGrant:
     connection: str
     token: int
     took_over_from: str | None = None
+    #: the destination had seen a newer token than this store held: the store is new or lost
+    store_behind: int | None = None
 
 
 class Leases:
@@ -65,6 +67,16 @@ class Leases:
             lease.acquired_at = now
             lease.heartbeat_at = now
             return LeaseGrant(connection, lease.token, previous)
+
+    def advance(self, grant: LeaseGrant, at_least: int) -> LeaseGrant:
+        """The held lease with a token above `at_least`, the newest the destination has seen:
+        a store that knows less (new, lost, replaced) takes over above it."""
+        if at_least < grant.token:
+            return grant
+        with self._session.begin() as s:
+            lease = self._mine(s, grant)
+            lease.token = at_least + 1
+            return LeaseGrant(grant.connection, lease.token, grant.took_over_from, at_least)
 
     def _check_takeover(self, lease: Lease, now: dt.datetime) -> str:
         holder = f"pid {lease.holder_pid} on {lease.holder_host}"

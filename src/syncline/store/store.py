@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, Self
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -71,7 +71,9 @@ class MetadataStore:
 
     # runs and attempts
 
-    def start_run(self, connection: str, trigger: str = "manual") -> int:
+    def start_run(self, connection: str, trigger: str = "manual", above: int = 0) -> int:
+        """A new run's id: the store's next, or past `above` (the newest run id the destination
+        has load records of), so a new store's runs never share an id with older ones."""
         check_choice("trigger", trigger, RUN_TRIGGERS)
         run = Run(
             connection=connection,
@@ -86,8 +88,15 @@ class MetadataStore:
             attempts=0,
         )
         with self._session.begin() as s:
+            newest = s.scalar(select(func.max(Run.id))) or 0
+            if newest < above:
+                run.id = above + 1
             s.add(run)
             s.flush()
+            if newest < above and s.get_bind().dialect.name == "postgresql":
+                # an explicit id does not move the sequence: move it past this one
+                s.execute(text("SELECT setval(pg_get_serial_sequence('runs', 'id'), :id)"),
+                          {"id": run.id})
             return run.id
 
     def start_attempt(self, run_id: int, number: int) -> int:
