@@ -263,11 +263,21 @@ class Runner:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
                 result.error = exc
-                if exc.retryable and number < conn.max_attempts:
+                if exc.retryable and number < conn.max_attempts and not self.stop.event.is_set():
                     delay = retry_delay(number)
                     self.observer.attempt_failed(number, exc, delay)
-                    time.sleep(delay)
-                    continue
+                    if not self.stop.event.wait(delay):  # a stop signal cuts the backoff short
+                        continue
+                    result.error = Interrupted(
+                        "stopped by a signal while the run waited to retry",
+                        connection=connection, fix="run the sync again: it resumes from the last "
+                        "committed checkpoint")
+                    break
+                if self.stop.event.is_set() and not isinstance(exc, Interrupted):
+                    exc = Interrupted(f"stopped by a signal during an attempt that failed: {exc.message}",
+                                      connection=connection, fix="run the sync again: it resumes "
+                                      "from the last committed checkpoint")
+                    result.error = exc
                 self.observer.attempt_failed(number, exc, None)
                 break
             except Exception as exc:  # a bug: record it as internal, never as success

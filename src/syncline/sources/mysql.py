@@ -64,7 +64,10 @@ class MysqlConfig(BaseModel):
     include_views: bool = Field(
         False, description="Offer views as streams too; with no key they are read in one pass."
     )
-    connect_timeout: int = Field(10, ge=1, le=600, description="Seconds to wait for a connection.")
+    connect_timeout: int = Field(10, ge=1, le=600, description="Seconds to wait for a connection "
+                                 "and the server's greeting.")
+    read_timeout: int = Field(600, ge=1, le=86400, description="Seconds a query waits for the "
+                              "server's next packet before the attempt fails as transient (retried).")
     lookback: str | None = Field(
         None, description="Re-read this window (e.g. 5m, 2h) below the last cursor of date/time "
         "cursors on every incremental read, for writers that stamp rows with their own clock; the "
@@ -153,9 +156,12 @@ class MysqlSource(Source):
         """A UTC session; with ``text`` the driver hands values over as text (see mysql_types)."""
         p = self.params
         try:
+            # a host that accepts and never greets must not hang the handshake
+            timeout = self.config.connect_timeout
             con = pymysql.connect(
                 host=p.host, port=p.port, user=p.user, password=p.password, database=p.database,
-                charset="utf8mb4", autocommit=True, connect_timeout=self.config.connect_timeout,
+                charset="utf8mb4", autocommit=True, connect_timeout=timeout,
+                read_timeout=timeout, write_timeout=timeout,
                 conv=TEXT_ONLY if text else None, program_name="syncline",
             )
         except pymysql.MySQLError as exc:
@@ -168,6 +174,8 @@ class MysqlSource(Source):
         except pymysql.MySQLError as exc:
             close_quietly(con)
             raise self._error(exc, f"cannot set up a session on {p.where()}") from None
+        # queries may take longer than a greeting; pymysql reads this before every packet
+        con._read_timeout = self.config.read_timeout  # pymysql has no public setter for it
         return con
 
     def _error(self, exc: pymysql.MySQLError, what: str, *, connecting: bool = False,
