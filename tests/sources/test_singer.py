@@ -17,7 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from syncline.cli import app as cli
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import (
     BOOLEAN,
@@ -426,3 +428,38 @@ def test_a_tap_that_cannot_start_is_a_configuration_error(tmp_path: Path) -> Non
     script.chmod(0o755)
     with pytest.raises(ConfigurationError, match="cannot start the tap"):
         source(tmp_path, str(script)).discover()
+
+
+def _catalog_without_replication_keys(root: Path) -> str:
+    catalog = json.loads(json.dumps(fake_tap().CATALOG))
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            item["metadata"].pop("valid-replication-keys", None)
+    (root / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+    return "catalog.json"
+
+
+def test_a_stream_without_a_replication_key_is_planned_as_a_full_refresh(tmp_path: Path) -> None:
+    catalog = _catalog_without_replication_keys(tmp_path)
+    write_ws(tmp_path, FAKE, {"records": 10, "full_table": True}, {"items": {}}, catalog=catalog)
+    checked = CliRunner().invoke(cli.app, ["check", "c", "-w", str(tmp_path), "--json"])
+    [plan] = json.loads(checked.stdout)[-1]["plan"]
+    assert (plan["mode"], plan["write"]) == ("full_refresh", "merge")
+    assert run_sync(tmp_path).rows_committed == 10
+    write_ws(tmp_path, FAKE, {"records": 8, "full_table": True}, {"items": {}}, catalog=catalog)
+    second = run_sync(tmp_path)  # the last two items are gone at the source
+    assert second.status == "succeeded", second.error
+    assert dest_query(tmp_path, "SELECT id FROM dst.items WHERE _syncline_deleted ORDER BY id") == [
+        (8,), (9,)]
+
+
+def test_incremental_without_a_cursor_or_replication_key_is_refused_with_the_fix(tmp_path: Path) -> None:
+    catalog = _catalog_without_replication_keys(tmp_path)
+    write_ws(tmp_path, FAKE, {"records": 3}, {"items": {"mode": "incremental"}}, catalog=catalog)
+    result = run_sync(tmp_path)
+    assert result.status == "failed" and result.error is not None
+    assert "would read the whole stream again on every run" in str(result.error)
+    assert "name a `cursor:` for this stream" in str(result.error)
+    write_ws(tmp_path, FAKE, {"records": 3}, {"items": {"mode": "incremental", "cursor": "updated"}},
+             catalog=catalog)
+    assert run_sync(tmp_path).status == "succeeded"

@@ -44,6 +44,9 @@ class SourceAbilities:
     lookback: str | None = None
     #: Database sources reading a cursor column in SQL (see `Source.sql_cursor`).
     sql_cursor: bool = False
+    #: Streams an incremental read without a cursor still reads only what changed of
+    #: (`Source.incremental_without_cursor`); None when not known (planning offline).
+    cursorless: frozenset[str] | None = None
     #: Why an incremental read by a date or time cursor cannot be held back from late commits
     #: here (a missing privilege), and the fix; None when it can (see `sources.late_commits`).
     late_commits_refusal: tuple[str, str] | None = None
@@ -95,7 +98,9 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
     states = destination.all_states(conn.destination_schema or name)
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
     discovered = source.discover()
-    abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal())
+    abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal(),
+                        cursorless=frozenset(s.name for s in discovered
+                                             if source.incremental_without_cursor(s)))
     return plan_connection(name, conn, discovered, abilities, only, loaded)
 
 
@@ -172,13 +177,22 @@ def _plan_stream(
     # a column that is never NULL first: a row with no cursor value is found only by re-reading
     auto_cursors = sorted((c for c in stream.cursor_candidates if _safe_default_cursor(stream, c)),
                           key=lambda c: _nullable(stream, c))
+    # without a cursor, incremental only where the source reads just what changed by itself
+    cursorless = not abilities.incremental_needs_cursor and (
+        abilities.cursorless is None or stream.name in abilities.cursorless)
     mode: Mode
     if cfg.mode is not None:
         mode = cfg.mode
-    elif cursor or not abilities.incremental_needs_cursor or (auto_cursors and pk):
+    elif cursor or cursorless or (auto_cursors and pk):
         mode = "incremental"
     else:
         mode = "full_refresh"
+    if mode == "incremental" and cursor is None and not abilities.incremental_needs_cursor \
+            and not cursorless:
+        raise fail("incremental mode without a cursor would read the whole stream again on every "
+                   "run (the source has no replication key for it), while rows deleted at the "
+                   "source stayed live", "name a `cursor:` for this stream, or use mode: "
+                   "full_refresh (under merge it marks rows missing at the source as deleted)")
     if mode not in abilities.modes:
         raise fail(f"mode {mode} is not supported by this source",
                    f"use one of: {', '.join(sorted(abilities.modes))}")

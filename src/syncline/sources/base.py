@@ -65,6 +65,13 @@ class Source(ABC):
         """The window re-read below the last cursor on every incremental read (e.g. 5m), if any."""
         return None
 
+    def incremental_without_cursor(self, stream: StreamSchema) -> bool:
+        """Whether an incremental read of the stream with no cursor still reads only what changed
+        (file offsets, page tokens, a change log). A source that would read the whole stream
+        again says False, and such a stream is planned as a full refresh unless a `cursor:` is
+        named."""
+        return not self.incremental_needs_cursor
+
     def late_commits_refusal(self) -> tuple[str, str] | None:
         """Why this source cannot hold an incremental read back from rows that transactions
         still open will commit (`late_commits`), and the fix; None when it can or need not."""

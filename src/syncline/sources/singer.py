@@ -28,6 +28,7 @@ from syncline.sources.singer_process import (
 from syncline.sources.singer_schema import (
     Batcher,
     catalog_schema,
+    metadata_map,
     read_messages,
     select_stream,
     stream_id,
@@ -189,6 +190,14 @@ class SingerSource(Source):
 
     def discover(self) -> list[StreamSchema]:
         return [catalog_schema(e) for e in self._entries().values()]
+
+    def incremental_without_cursor(self, stream: StreamSchema) -> bool:
+        """A tap reads only what changed when the stream has a replication key to follow, or
+        reads a change log (LOG_BASED); otherwise its "incremental" is the whole table again."""
+        entry = self._entries().get(stream.name)
+        meta = metadata_map(entry).get((), {}) if entry is not None else {}
+        method = meta.get("forced-replication-method") or meta.get("replication-method")
+        return bool(stream.cursor_candidates) or method == "LOG_BASED"
 
     # -- reading ---------------------------------------------------------------------------
 
