@@ -8,6 +8,7 @@ more seeds on bigger tables and the 30-kill bounce loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pymysql
 import pytest
 
 from faults.harness import (
@@ -35,9 +37,10 @@ from faults.harness import (
     sqlite_pipeline,
     tmpfs,
 )
+from faults.live import LiveMariaTable, LivePostgresTable, LiveTable, live_writers
 from faults.oracle import Expected, PostgresTable
 from faults.proxy import FaultProxy
-from services import HOST, postgres_schema
+from services import HOST, mariadb_reader, postgres_reader, postgres_schema, require_mariadb
 
 MODES = {"merge": MERGE, "append": APPEND}
 INCREMENTAL_POINTS = ["source_read", "after_read", "after_staging", "in_commit", "after_commit",
@@ -532,3 +535,59 @@ def test_tmpfs_is_really_small(tmp_path: Path) -> None:
         (disk / "big").write_bytes(b"x" * 2_000_000)
     assert not (tmp_path / "disk" / "big").exists()
 
+
+
+# -- live writers ---------------------------------------------------------------------------
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(("engine", "write"), [("postgres", "merge"), ("postgres", "append"),
+                                               ("mariadb", "merge")])
+@pytest.mark.parametrize(("size", "seed"), matrix([1], [2, 3], ci=Size(3_000, 500),
+                                                  full=Size(20_000, 2_000)))
+def test_live_writers_during_kills_and_syncs(scenario: Scenario, tmp_path: Path, engine: str,
+                                             write: str, size: Size, seed: int) -> None:
+    """Applications write (late commits, database-clock stamps) while syncs run and are killed."""
+    rng = random.Random(seed)
+    with _live_source(engine, size, rng) as (source, config, stream):
+        p = Pipeline(scenario=scenario, root=tmp_path, source=source, source_config=config,
+                     stream=stream, stream_config={"mode": "incremental", "write": write,
+                                                   "cursor": "updated_at"},
+                     batch_size=size.batch, duckdb_path=tmp_path / "wh.duckdb")
+        # append keeps every version it reads: only new rows, so that each key has one
+        with live_writers(source, seed, updates=write == "merge") as commits:
+            p.clean_sync()
+            for _ in range(3):
+                point = rng.choice(["source_read", "after_staging", "after_commit", "in_commit"])
+                p.sync(failpoints=f"{point}:{rng.randint(1, 2)}=kill")
+                p.sync()  # under way while the writers go on: it may or may not be clean
+        scenario.note(f"{commits[0]} writer commits")
+        time.sleep(2.1)  # past the late-commit bound's margin (whole seconds on MariaDB)
+        p.finish()
+
+
+@contextlib.contextmanager
+def _live_source(engine: str, size: Size, rng: random.Random
+                 ) -> Iterator[tuple[LiveTable, dict[str, Any], str]]:
+    if engine == "postgres":
+        with postgres_schema("syncline_live") as schema:
+            source: LiveTable = LivePostgresTable(PG_CONNINFO, schema)
+            source.create(size.rows, rng)
+            yield source, {"type": "postgres", "host": HOST, "port": 5432,
+                           "user": postgres_reader(schema), "database": "test",
+                           "schemas": [schema]}, f"{schema}.events"
+        return
+    require_mariadb()
+    name = f"syncline_live_{rng.randrange(16**8):08x}"
+    admin = pymysql.connect(host=HOST, port=3306, user="root", autocommit=True)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        source = LiveMariaTable(name)
+        source.create(size.rows, rng)
+        yield source, {"type": "mysql", "host": HOST, "port": 3306, "user": mariadb_reader(name),
+                       "database": name}, f"{name}.events"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
