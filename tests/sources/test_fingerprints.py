@@ -24,7 +24,7 @@ from syncline.errors import TransientError
 from syncline.sources.base import Source, SourceContext
 from syncline.sources.files import FilesConfig, FilesSource
 from syncline.sources.mysql import MysqlConfig, MysqlSource
-from syncline.sources.postgres import PostgresConfig, PostgresSource
+from syncline.sources.postgres.source import PostgresConfig, PostgresSource
 from syncline.sources.sqlite import SqliteConfig, SqliteSource
 from syncline.stream import Checkpoint, ReadRequest
 

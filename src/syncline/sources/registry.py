@@ -14,7 +14,7 @@ from syncline.sources.base import Source, SourceContext
 _TYPES: dict[str, str] = {
     "sqlite": "syncline.sources.sqlite:SqliteConfig:SqliteSource",
     "files": "syncline.sources.files:FilesConfig:FilesSource",
-    "postgres": "syncline.sources.postgres:PostgresConfig:PostgresSource",
+    "postgres": "syncline.sources.postgres.source:PostgresConfig:PostgresSource",
     "mysql": "syncline.sources.mysql:MysqlConfig:MysqlSource",
     "rest": "syncline.sources.rest.source:RestConfig:RestSource",
     "python": "syncline.sources.python:PythonConfig:PythonSource",

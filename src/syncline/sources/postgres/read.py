@@ -12,7 +12,7 @@ from psycopg import sql
 from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import Column, StreamSchema
 from syncline.sources.cursor_position import Position
-from syncline.sources.postgres_types import (
+from syncline.sources.postgres.types import (
     EXACT_OIDS,
     FIRST_USER_OID,
     NATIVE_OIDS,

@@ -7,7 +7,7 @@ import hashlib
 import re
 import struct
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 import pyarrow as pa
@@ -15,11 +15,34 @@ from psycopg import sql
 
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import BOOLEAN, INT64, Column, StreamSchema
-from syncline.sources.postgres_types import text_to_batch
+from syncline.sources.postgres.types import text_to_batch
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
-if TYPE_CHECKING:
-    from syncline.sources.postgres import PostgresSource
+
+class CdcSettings(Protocol):
+    """The `mode: cdc` keys of a PostgreSQL source's configuration."""
+
+    @property
+    def publication(self) -> str | None: ...
+    @property
+    def slot(self) -> str | None: ...
+    @property
+    def create_publication(self) -> bool: ...
+    @property
+    def cdc_max_changes(self) -> int: ...
+
+
+class CdcHost(Protocol):
+    """What the CDC reader needs of the PostgreSQL source that runs it (no import back)."""
+
+    name: str
+    _relations: dict[str, tuple[str, str]]
+
+    @property
+    def config(self) -> CdcSettings: ...
+
+    def _read(self, conn: psycopg.Connection[Any], req: ReadRequest, fingerprint: bool = False,
+              physical: bool = True) -> Iterator[StreamItem]: ...
 
 #: The system cursor of a cdc stream: the commit LSN of a row's transaction (the slot's
 #: start LSN for snapshot rows). Kept equal to ``syncline.engine.plan.CDC_CURSOR``.
@@ -59,7 +82,7 @@ def strip_lsn(stream: StreamSchema) -> StreamSchema:
 class CdcReader:
     """One cdc read of one stream: the initial snapshot, or the changes after the checkpoint."""
 
-    def __init__(self, source: PostgresSource, req: ReadRequest, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, source: CdcHost, req: ReadRequest, conn: psycopg.Connection[Any]) -> None:
         if not req.primary_key:
             raise ConfigurationError("mode: cdc needs a primary key", stream=req.stream.name,
                                      fix="set `primary_key:` for this stream, or use another mode")

@@ -15,20 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
-from syncline.sources import postgres_arrow as arrow
-from syncline.sources import postgres_horizon as horizon
-from syncline.sources import postgres_resume as resume
 from syncline.sources.base import Source
 from syncline.sources.cursor_position import with_null_rows
 from syncline.sources.late_commits import TEMPORAL, future_notice
-from syncline.sources.postgres_read import (
+from syncline.sources.postgres import arrow, horizon, resume
+from syncline.sources.postgres.read import (
     build_query,
     plan_columns,
     repeated_keys,
     result_types,
     texts_by_ctid,
 )
-from syncline.sources.postgres_types import PgType, cursor_candidates, map_pg_type
+from syncline.sources.postgres.types import PgType, cursor_candidates, map_pg_type
 from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
 
 _READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
@@ -356,7 +354,7 @@ class PostgresSource(Source):
             raise self._classify(exc, f"counting {stream.name}") from None
 
     def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
-        """Whether the rows this fingerprint stands for changed (`postgres_resume.changed`)."""
+        """Whether the rows this fingerprint stands for changed (`resume.changed`)."""
         try:
             return resume.changed(self._meta_conn(), self._relation(stream.name), fingerprint)
         except psycopg.Error as exc:
@@ -376,7 +374,7 @@ class PostgresSource(Source):
         conn = self._connect()
         try:
             if request.mode == "cdc":
-                from syncline.sources.postgres_cdc import CdcReader
+                from syncline.sources.postgres.cdc import CdcReader
 
                 yield from CdcReader(self, request, conn).read()
                 return

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from syncline.errors import TransientError
-from syncline.sources.postgres_read import CTID
+from syncline.sources.postgres.read import CTID
 from syncline.stream import ReadRequest
 
 # Rows the snapshot %s could not see; the 64-bit id of a row's xmin takes the current epoch.

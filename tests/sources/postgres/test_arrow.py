@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 
 from syncline.errors import ConfigurationError, TransientError
-from syncline.sources import postgres_arrow
 from syncline.sources.base import SourceContext
-from syncline.sources.postgres import PostgresConfig, PostgresSource
-from syncline.sources.postgres_types import text_to_batch
+from syncline.sources.postgres import arrow as postgres_arrow
+from syncline.sources.postgres.source import PostgresConfig, PostgresSource
+from syncline.sources.postgres.types import text_to_batch
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
 from services import HOST, postgres_schema

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 from syncline.errors import IntegrityError
 from syncline.failpoints import failpoint
 from syncline.schema import Column
-from syncline.sources.postgres_read import Columns
-from syncline.sources.postgres_types import arrow_to_batch
+from syncline.sources.postgres.read import Columns
+from syncline.sources.postgres.types import arrow_to_batch
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 #: What the driver and its reader raise: DB-API errors, and Arrow's for a failure mid-stream.

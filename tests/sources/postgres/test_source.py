@@ -19,7 +19,7 @@ import yaml
 from syncline.config import load_workspace
 from syncline.errors import ConfigurationError, TransientError
 from syncline.sources.base import SourceContext
-from syncline.sources.postgres import PostgresConfig, PostgresSource
+from syncline.sources.postgres.source import PostgresConfig, PostgresSource
 from syncline.sources.registry import build_source
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from syncline.sources.postgres_cdc import _Decoder, lsn_int, lsn_text, slot_name
+from syncline.sources.postgres.cdc import _Decoder, lsn_int, lsn_text, slot_name
 
 from services import HOST, require_postgres
 from syncfixtures import dest_query, run_sync
@@ -268,7 +268,7 @@ def test_plan_of_a_cdc_stream() -> None:
     from syncline.engine.plan import CDC_CURSOR, SourceAbilities, plan_connection
     from syncline.errors import ConfigurationError
     from syncline.schema import INT64, Column, StreamSchema
-    from syncline.sources.postgres_cdc import LSN_COLUMN
+    from syncline.sources.postgres.cdc import LSN_COLUMN
 
     assert CDC_CURSOR == LSN_COLUMN
     abilities = SourceAbilities(modes=frozenset({"full_refresh", "incremental", "cdc"}))
