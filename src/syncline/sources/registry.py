@@ -15,7 +15,7 @@ _TYPES: dict[str, str] = {
     "sqlite": "syncline.sources.sqlite:SqliteConfig:SqliteSource",
     "files": "syncline.sources.files:FilesConfig:FilesSource",
     "postgres": "syncline.sources.postgres.source:PostgresConfig:PostgresSource",
-    "mysql": "syncline.sources.mysql:MysqlConfig:MysqlSource",
+    "mysql": "syncline.sources.mysql.source:MysqlConfig:MysqlSource",
     "rest": "syncline.sources.rest.source:RestConfig:RestSource",
     "python": "syncline.sources.python:PythonConfig:PythonSource",
     "singer": "syncline.sources.singer:SingerConfig:SingerSource",

@@ -28,14 +28,14 @@ from syncline.engine.plan import CDC_CURSOR
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import INT64, Column
 from syncline.sources.base import SourceContext
-from syncline.sources.mysql import MysqlConfig, MysqlSource
-from syncline.sources.mysql_cdc import (
+from syncline.sources.mysql.cdc import (
     CdcReader,
     _time_text,
     binlog_lsn,
     default_server_id,
     statement_on,
 )
+from syncline.sources.mysql.source import MysqlConfig, MysqlSource
 from syncline.stream import Checkpoint, ReadRequest
 
 from syncfixtures import dest_query, run_sync

@@ -10,22 +10,59 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pymysql
+from pymysql.connections import Connection
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from syncline.errors import ConfigurationError, SourceError, SynclineError
-from syncline.schema import BOOLEAN, INT64, Column
-from syncline.sources.mysql import TableReader, close_quietly
-from syncline.sources.mysql_types import SPATIAL_TYPES, TEXT_TYPES, native_base, text_to_batch
+from syncline.schema import BOOLEAN, INT64, Column, StreamSchema
+from syncline.sources.mysql.read import TableReader, close_quietly
+from syncline.sources.mysql.types import SPATIAL_TYPES, TEXT_TYPES, native_base, text_to_batch
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
-if TYPE_CHECKING:
-    from syncline.sources.mysql import MysqlSource
+
+class _Address(Protocol):
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def database(self) -> str: ...
+
+
+class _Settings(Protocol):
+    @property
+    def server_id(self) -> int | None: ...
+    @property
+    def connect_timeout(self) -> int: ...
+
+
+class CdcHost(Protocol):
+    """What the binlog reader needs of the MySQL source that runs it (no import back)."""
+
+    name: str
+
+    @property
+    def params(self) -> _Address: ...
+
+    @property
+    def config(self) -> _Settings: ...
+
+    def _connect(self, *, text: bool = False) -> Connection: ...
+
+    def _error(self, exc: pymysql.MySQLError, what: str, *, connecting: bool = False,
+               stream: str | None = None) -> SynclineError: ...
+
+    def table(self, stream: StreamSchema) -> str: ...
 
 #: The system cursor of a cdc stream (kept equal to ``syncline.engine.plan.CDC_CURSOR``):
 #: ``binlog_lsn`` of the change; snapshot rows carry the snapshot's binlog position.
@@ -63,7 +100,7 @@ def default_server_id(source: str, stream: str) -> int:
 class CdcReader:
     """One cdc read of one table: the initial snapshot, or the binlog after the checkpoint."""
 
-    def __init__(self, source: MysqlSource, req: ReadRequest) -> None:
+    def __init__(self, source: CdcHost, req: ReadRequest) -> None:
         if not req.primary_key:
             raise ConfigurationError("mode: cdc needs a primary key", stream=req.stream.name,
                                      fix="set `primary_key:` for this stream, or use another mode")
@@ -323,7 +360,7 @@ def _describe(col: Column) -> _Col:
 def _text(col: _Col, value: Any, why: str | None, lib: Any) -> Any:
     """A binlog value as the text (bytes for binary) the snapshot reads: one conversion for both."""
     if value is None:
-        if why in _ZERO_DATES:  # the same zero-date rules as the snapshot (see mysql_types)
+        if why in _ZERO_DATES:  # the same zero-date rules as the snapshot (see `types`)
             return "0000-00-00" if col.base == "date" else "0000-00-00 00:00:00"
         return "" if why == "empty set" else None
     if isinstance(value, set):  # SET members in definition order, as the server writes them

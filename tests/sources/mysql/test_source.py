@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from syncline.errors import ConfigurationError, SynclineError, TransientError
-from syncline.sources import mysql as mysql_module
 from syncline.sources.base import SourceContext
-from syncline.sources.mysql import MysqlConfig, MysqlSource
+from syncline.sources.mysql import read as mysql_module
+from syncline.sources.mysql.source import MysqlConfig, MysqlSource
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
 from services import mariadb_reader, require_mariadb
