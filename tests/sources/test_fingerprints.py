@@ -22,7 +22,7 @@ import pytest
 
 from syncline.errors import TransientError
 from syncline.sources.base import Source, SourceContext
-from syncline.sources.files import FilesConfig, FilesSource
+from syncline.sources.files.source import FilesConfig, FilesSource
 from syncline.sources.mysql.source import MysqlConfig, MysqlSource
 from syncline.sources.postgres.source import PostgresConfig, PostgresSource
 from syncline.sources.sqlite import SqliteConfig, SqliteSource

@@ -13,12 +13,12 @@ from syncline.sources.base import Source, SourceContext
 # type -> "module:ConfigModel:SourceClass"
 _TYPES: dict[str, str] = {
     "sqlite": "syncline.sources.sqlite:SqliteConfig:SqliteSource",
-    "files": "syncline.sources.files:FilesConfig:FilesSource",
+    "files": "syncline.sources.files.source:FilesConfig:FilesSource",
     "postgres": "syncline.sources.postgres.source:PostgresConfig:PostgresSource",
     "mysql": "syncline.sources.mysql.source:MysqlConfig:MysqlSource",
     "rest": "syncline.sources.rest.source:RestConfig:RestSource",
-    "python": "syncline.sources.python:PythonConfig:PythonSource",
-    "singer": "syncline.sources.singer:SingerConfig:SingerSource",
+    "python": "syncline.sources.python.source:PythonConfig:PythonSource",
+    "singer": "syncline.sources.singer.source:SingerConfig:SingerSource",
 }
 
 

@@ -34,14 +34,14 @@ from syncline.schema import (
     StreamSchema,
 )
 from syncline.sources.base import SourceContext
-from syncline.sources.singer import SingerConfig, SingerSource
-from syncline.sources.singer_schema import map_type
+from syncline.sources.singer.schema import map_type
+from syncline.sources.singer.source import SingerConfig, SingerSource
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 from syncfixtures import dest_query, failpoints_on, run_sync
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_TAP = Path(__file__).with_name("fake_tap.py")
+FAKE_TAP = Path(__file__).parents[1] / "fake_tap.py"
 FAKE = [sys.executable, str(FAKE_TAP)]
 
 

@@ -37,7 +37,7 @@ from syncline.schema import (
     from_arrow,
 )
 from syncline.sources.base import Source
-from syncline.sources.files_config import FilesConfig, FileStream, Format
+from syncline.sources.files.config import FilesConfig, FileStream, Format
 from syncline.sources.rest.infer import kind_of, merge_type
 from syncline.stream import BadRecord, Checkpoint, ReadRequest, StreamItem
 

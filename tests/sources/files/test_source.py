@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import FLOAT64, INT64, JSON, STRING, TIMESTAMP, StreamSchema
 from syncline.sources.base import SourceContext
-from syncline.sources.files import FilesConfig, FilesSource
+from syncline.sources.files.source import FilesConfig, FilesSource
 from syncline.stream import BadRecord, Checkpoint, ReadRequest
 
 from syncfixtures import dest_query, failpoints_on, run_sync

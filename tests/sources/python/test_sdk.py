@@ -18,13 +18,13 @@ import yaml
 from syncline.config import load_workspace
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import INT64, JSON, TIMESTAMPTZ, Column, StreamSchema
-from syncline.sources.python import arrow_to_items
+from syncline.sources.python.records import arrow_to_items
 from syncline.sources.registry import build_source
 from syncline.stream import Checkpoint, ReadRequest
 
 from syncfixtures import dest_query, failpoints_on, run_sync
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1]  # tests/sources, where sdk_example.py is
 EXAMPLE = {"type": "python", "class": "sdk_example:Weather", "path": str(HERE)}
 
 

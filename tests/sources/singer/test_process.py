@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from syncline.sources.singer_process import TapFolder, sweep
+from syncline.sources.singer.process import TapFolder, sweep
 
 from syncfixtures import dest_query, run_sync
 
-FAKE = [sys.executable, str(Path(__file__).with_name("fake_tap.py"))]
+FAKE = [sys.executable, str(Path(__file__).parents[1] / "fake_tap.py")]
 SECRET = "hunter2-do-not-leak"
 
 

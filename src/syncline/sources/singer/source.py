@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source, SourceContext
-from syncline.sources.singer_process import (
+from syncline.sources.singer.process import (
     Tap,
     TapFolder,
     kill_group,
@@ -25,7 +25,7 @@ from syncline.sources.singer_process import (
     signal_name,
     stderr_tail,
 )
-from syncline.sources.singer_schema import (
+from syncline.sources.singer.schema import (
     Batcher,
     catalog_schema,
     metadata_map,

@@ -1,0 +1,1 @@
+"""The files source: `source` (CSV, JSON Lines and Parquet by file and offset), `config`."""
