@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
 from syncline.orchestration.schedule import Schedule, parse_duration
-from syncline.schema import DataType
+from syncline.schema import declared_types
 from syncline.stream import Mode, Write, lookback_seconds
 
 WORKSPACE_FILE = "syncline.yaml"
@@ -68,15 +68,7 @@ class StreamConfig(_Model):
         "last date or time cursor value on every run, for writers that stamp rows with their own "
         "clock; default: the source's `lookback:` (PostgreSQL, MySQL, SQLite). Needs write: merge.")
 
-    @field_validator("fields")
-    @classmethod
-    def _types(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            try:
-                DataType.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"field {name}: {exc}") from None
-        return value
+    _types = field_validator("fields")(declared_types)
 
     @field_validator("lookback", "max_cursor_skew")
     @classmethod

@@ -150,6 +150,16 @@ def from_arrow(arrow_type: pa.DataType, metadata: dict[bytes, bytes] | None = No
     return STRING
 
 
+def declared_types(value: dict[str, str]) -> dict[str, str]:
+    """A `fields:` mapping of column to canonical type text, each checked to parse."""
+    for name, text in value.items():
+        try:
+            DataType.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"field {name}: {exc}") from None
+    return value
+
+
 # -- widening --------------------------------------------------------------------------
 
 _NUMERIC_RANK = {"int32": 0, "int64": 1, "decimal": 2, "float64": 3}

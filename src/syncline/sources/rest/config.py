@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from syncline.schema import DataType
+from syncline.schema import declared_types
 from syncline.sources.rest.extract import compile_path
 
 
@@ -203,15 +203,7 @@ class RestStream(_Model):
 
     _records = field_validator("records")(_jsonpath)
 
-    @field_validator("fields")
-    @classmethod
-    def _types(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            try:
-                DataType.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"field {name}: {exc}") from None
-        return value
+    _types = field_validator("fields")(declared_types)
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
