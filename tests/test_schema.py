@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from syncline.destinations.duckdb import canonical_from_duckdb, duckdb_type
+from syncline.destinations.duckdb.types import canonical_from_duckdb, duckdb_type
 from syncline.records import rows_to_batch
 from syncline.schema import (
     BINARY,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from syncline.destinations.duckdb_loader import DuckDBLoader
-from syncline.destinations.postgres_loader import PostgresLoader
+from syncline.destinations.duckdb.loader import DuckDBLoader
+from syncline.destinations.postgres.loader import PostgresLoader
 
 from warehouse import Warehouse
 

@@ -267,7 +267,7 @@ def test_transient_failure_is_retried_and_the_run_completes(tmp_path: Path) -> N
 
 def test_rows_read_and_committed_must_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from syncline.destinations.base import CommitResult
-    from syncline.destinations.duckdb_loader import DuckDBLoader
+    from syncline.destinations.duckdb.loader import DuckDBLoader
 
     real_commit = DuckDBLoader.commit
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from syncline.destinations.base import LoadTarget
-from syncline.destinations.duckdb import DuckDBConfig, DuckDBDestination
+from syncline.destinations.duckdb.destination import DuckDBConfig, DuckDBDestination
 from syncline.errors import ConcurrencyError
 from syncline.schema import INT64, Column, StreamSchema
 from syncline.store.store import MetadataStore

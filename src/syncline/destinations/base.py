@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,7 +86,13 @@ def with_built_rows(state: dict[str, Any], target: LoadTarget, built: int | None
     return {**state, "built_rows": built} if target.build_beside else state
 
 
-def carried_columns(dest: Destination, target: LoadTarget, build_table: str) -> list[str] | None:
+class TableColumns(Protocol):
+    """Anything that tells a table's columns: a destination, or what a loader holds of it."""
+
+    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None: ...
+
+
+def carried_columns(dest: TableColumns, target: LoadTarget, build_table: str) -> list[str] | None:
     """The columns a row missing from a merge's full refresh keeps when it moves from the old
     table into the build: same name, same type (others are NULL). None: no old table, or a
     key column did not survive, so no old row can be matched to the build."""

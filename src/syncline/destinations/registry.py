@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from syncline.destinations.base import Destination
 
 _TYPES: dict[str, str] = {
-    "duckdb": "syncline.destinations.duckdb:DuckDBConfig:DuckDBDestination",
-    "postgres": "syncline.destinations.postgres:PostgresDestinationConfig:PostgresDestination",
+    "duckdb": "syncline.destinations.duckdb.destination:DuckDBConfig:DuckDBDestination",
+    "postgres": "syncline.destinations.postgres.destination:PostgresDestinationConfig:PostgresDestination",
 }
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
-from syncline.destinations.duckdb import qi  # the verifier hashes in DuckDB too
+from syncline.destinations.duckdb.types import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.errors import InternalError, SynclineError

@@ -23,9 +23,12 @@ from psycopg import sql
 
 from syncline import failpoints
 from syncline.config import load_workspace
-from syncline.destinations import postgres_loader
 from syncline.destinations.base import LoadTarget
-from syncline.destinations.postgres import PostgresDestination, PostgresDestinationConfig
+from syncline.destinations.postgres import loader as postgres_loader
+from syncline.destinations.postgres.destination import (
+    PostgresDestination,
+    PostgresDestinationConfig,
+)
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,

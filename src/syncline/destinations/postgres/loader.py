@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pyarrow as pa
@@ -28,13 +28,14 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
-from syncline.destinations.postgres import PostgresDestination, pg_type
+from syncline.destinations.postgres.types import pg_type
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
     ContractError,
     IntegrityError,
     ShrinkRefused,
+    SynclineError,
 )
 from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
@@ -50,8 +51,33 @@ _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _JSON_NUL = r"(^|[^\\])(\\\\)*\\u0000"
 
 
+
+class LoaderHost(Protocol):
+    """What a loader needs of the PostgreSQL destination that made it (no import back)."""
+
+    @property
+    def con(self) -> psycopg.Connection[Any]: ...
+
+    def classify(self, exc: psycopg.Error, doing: str, *, connection: str | None = None,
+                 stream: str | None = None, schema: str | None = None) -> SynclineError: ...
+
+    def fence_token(self, schema: str, connection: str, *, lock: bool = False) -> int | None: ...
+
+    def has_primary_key(self, schema: str, table: str) -> bool: ...
+
+    def key_is_unique(self, schema: str, table: str, key: tuple[str, ...]) -> bool: ...
+
+    def set_system_defaults(self, schema: str, table: str) -> None: ...
+
+    def rename_primary_key(self, schema: str, table: str) -> None: ...
+
+    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None: ...
+
+    def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None: ...
+
+
 class PostgresLoader(StreamLoader):
-    def __init__(self, dest: PostgresDestination, target: LoadTarget) -> None:
+    def __init__(self, dest: LoaderHost, target: LoadTarget) -> None:
         self.dest = dest
         self.target = target
         self.where: dict[str, Any] = {"connection": target.connection, "stream": target.stream.name}

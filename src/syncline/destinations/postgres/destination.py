@@ -26,6 +26,7 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
 )
+from syncline.destinations.postgres.types import canonical_from_pg, pg_type
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -33,43 +34,9 @@ from syncline.errors import (
     SynclineError,
     TransientError,
 )
-from syncline.schema import FLOAT64, STRING, DataType
+from syncline.schema import DataType
 
 PgConnection = psycopg.Connection[TupleRow]
-
-_TO_PG = {
-    "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE PRECISION",
-    "string": "TEXT", "binary": "BYTEA", "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ", "json": "JSONB",
-}
-# information_schema.columns.data_type spellings; anything unlisted (uuid, arrays, enums,
-# intervals...) is carried as text, which is what COPY's text input accepts for it.
-_FROM_PG = {
-    "boolean": "boolean", "smallint": "int32", "integer": "int32", "bigint": "int64",
-    "real": "float64", "double precision": "float64", "text": "string",
-    "character varying": "string", "character": "string", "bytea": "binary", "date": "date",
-    "time without time zone": "time", "time with time zone": "time",
-    "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
-    "json": "json", "jsonb": "json",
-}
-
-
-def pg_type(t: DataType) -> sql.Composable:
-    """The column type Syncline creates for a canonical type."""
-    if t.kind == "decimal":
-        return sql.SQL("NUMERIC({}, {})").format(sql.Literal(t.precision), sql.Literal(t.scale))
-    return sql.SQL(_TO_PG[t.kind])
-
-
-def canonical_from_pg(data_type: str, precision: int | None, scale: int | None) -> DataType:
-    if data_type == "numeric":
-        if precision is None or precision > 38:
-            # unconstrained numeric holds any number: above every decimal, like float64
-            return FLOAT64
-        return DataType("decimal", precision, scale or 0)
-    kind = _FROM_PG.get(data_type)
-    return DataType.parse(kind) if kind else STRING
-
 
 class PostgresDestinationConfig(BaseModel):
     """A PostgreSQL database; each connection loads into its own schema."""
@@ -396,7 +363,7 @@ class PostgresDestination(Destination):
         return cur.fetchall() if cur.description is not None else []
 
     def loader(self, target: LoadTarget) -> StreamLoader:
-        from syncline.destinations.postgres_loader import PostgresLoader
+        from syncline.destinations.postgres.loader import PostgresLoader
 
         self.ensure_system_tables(target.schema)
         return PostgresLoader(self, target)

@@ -24,6 +24,7 @@ from syncline.destinations.base import (
     LoadTarget,
     StreamLoader,
 )
+from syncline.destinations.duckdb.types import canonical_from_duckdb, qi
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -31,40 +32,6 @@ from syncline.errors import (
     TransientError,
 )
 from syncline.schema import DataType
-
-_TO_DUCKDB = {
-    "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
-    "string": "VARCHAR", "binary": "BLOB", "date": "DATE", "time": "TIME",
-    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSON",
-}
-_FROM_DUCKDB = {v: k for k, v in _TO_DUCKDB.items()} | {
-    "TIMESTAMPTZ": "timestamptz", "TEXT": "string", "INT": "int32", "TINYINT": "int32",
-    "SMALLINT": "int32", "HUGEINT": "decimal38", "FLOAT": "float64", "UBIGINT": "decimal20",
-    "UINTEGER": "int64", "USMALLINT": "int32", "UTINYINT": "int32", "TIMESTAMP_NS": "timestamp",
-    "TIMESTAMP_MS": "timestamp", "TIMESTAMP_S": "timestamp",
-}
-_DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
-
-
-def duckdb_type(t: DataType) -> str:
-    if t.kind == "decimal":
-        return f"DECIMAL({t.precision},{t.scale})"
-    return _TO_DUCKDB[t.kind]
-
-
-def canonical_from_duckdb(text: str) -> DataType:
-    t = text.upper().strip()
-    m = _DEC.fullmatch(t)
-    if m:
-        return DataType("decimal", int(m.group(1)), int(m.group(2)))
-    kind = _FROM_DUCKDB.get(t, "string")
-    if kind.startswith("decimal"):
-        return DataType("decimal", int(kind[7:]), 0)
-    return DataType.parse(kind)
-
-
-def qi(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class DuckDBConfig(BaseModel):
@@ -261,7 +228,7 @@ class DuckDBDestination(Destination):
         return self.con.execute(sql).to_arrow_table()
 
     def loader(self, target: LoadTarget) -> StreamLoader:
-        from syncline.destinations.duckdb_loader import DuckDBLoader
+        from syncline.destinations.duckdb.loader import DuckDBLoader
 
         self.ensure_system_tables(target.schema)
         return DuckDBLoader(self, target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +25,7 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
+from syncline.destinations.duckdb.types import duckdb_type, qi
 from syncline.errors import (
     ConcurrencyError,
     ContractError,
@@ -37,8 +38,28 @@ from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
 from syncline.stream import BadRecord
 
-if TYPE_CHECKING:
-    from syncline.destinations.duckdb import DuckDBDestination
+
+class _Memory(Protocol):
+    @property
+    def memory_limit(self) -> str: ...
+    @property
+    def merge_memory_limit(self) -> str: ...
+
+
+class LoaderHost(Protocol):
+    """What a loader needs of the DuckDB destination that made it (no import back)."""
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection: ...
+
+    @property
+    def config(self) -> _Memory: ...
+
+    def fence_token(self, schema: str, connection: str) -> int | None: ...
+
+    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None: ...
+
+    def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None: ...
 
 BUILDING_SUFFIX = "__syncline_building"
 SPILL_BYTES = 64 * 1024 * 1024
@@ -46,9 +67,7 @@ SEQ = "__syncline_seq"
 
 
 class DuckDBLoader(StreamLoader):
-    def __init__(self, dest: DuckDBDestination, target: LoadTarget) -> None:
-        from syncline.destinations.duckdb import qi
-
+    def __init__(self, dest: LoaderHost, target: LoadTarget) -> None:
         self.dest = dest
         self.target = target
         self.qi = qi
@@ -78,7 +97,6 @@ class DuckDBLoader(StreamLoader):
         return [*self.target.stream.columns, Column(SYNCED_AT, TIMESTAMPTZ), Column(DELETED, BOOLEAN)]
 
     def _prepare(self) -> list[ColumnChange]:
-        from syncline.destinations.duckdb import duckdb_type
 
         con = self.dest.con
         if self.target.build_beside and self.target.restart_build:
@@ -244,7 +262,6 @@ class DuckDBLoader(StreamLoader):
         return pa.Table.from_batches([], schema=pa.schema(fields))
 
     def _select_list(self, alias: str) -> tuple[str, str]:
-        from syncline.destinations.duckdb import duckdb_type
 
         names = [c.name for c in self._incoming()]
         cols = ", ".join(self.qi(n) for n in names)

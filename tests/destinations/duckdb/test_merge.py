@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from syncline.destinations import duckdb_loader
 from syncline.destinations.base import LoadTarget
-from syncline.destinations.duckdb import DuckDBConfig, DuckDBDestination
+from syncline.destinations.duckdb import loader as duckdb_loader
+from syncline.destinations.duckdb.destination import DuckDBConfig, DuckDBDestination
 from syncline.schema import Column, DataType, StreamSchema
 
 STREAM = StreamSchema("kv", (Column("k", DataType("int64")), Column("v", DataType("string")),
