@@ -163,7 +163,7 @@ def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
     config = ws.source(source)
     if getattr(config, "type", None) != "postgres":
         return ()
-    from syncline.sources.postgres.source import database_address
+    from syncline.sources.postgres.config import database_address
 
     here = database_address(config)
     return tuple(sorted({

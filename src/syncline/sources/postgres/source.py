@@ -7,18 +7,26 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
-from syncline.schema import Column, StreamSchema
+from syncline.schema import StreamSchema
 from syncline.sources.base import Source
 from syncline.sources.cursor_position import with_null_rows
 from syncline.sources.late_commits import TEMPORAL, future_notice
 from syncline.sources.postgres import arrow, horizon, resume
+from syncline.sources.postgres.catalog import (
+    COLUMNS_SQL,
+    NOT_OURS,
+    OWN_TABLES,
+    PRIMARY_KEYS_SQL,
+    SYSTEM_SCHEMAS,
+    describe,
+)
+from syncline.sources.postgres.config import PostgresConfig
 from syncline.sources.postgres.read import (
     build_query,
     plan_columns,
@@ -26,96 +34,15 @@ from syncline.sources.postgres.read import (
     result_types,
     texts_by_ctid,
 )
-from syncline.sources.postgres.types import PgType, cursor_candidates, map_pg_type
-from syncline.stream import Checkpoint, ReadRequest, StreamItem, lookback_seconds
+from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 _READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
-_SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
-# Syncline's own tables, and every table of the workspace's destination schemas (a parameter),
-# are never streams: a destination inside the source database must not be read back.
-_OWN_TABLES = ("c.relname NOT LIKE '\\_syncline\\_%%' AND c.relname NOT LIKE '%%\\_\\_syncline\\_building' "
-               "AND NOT n.nspname = ANY(%s)")
-# Without `schemas:`, a schema holding `_syncline_state` is some connection's destination.
-_NOT_OURS = ("NOT EXISTS (SELECT 1 FROM pg_class s WHERE s.relnamespace = n.oid "
-             "AND s.relname = '_syncline_state')")
 # One round trip; values whose text form must round-trip exactly through COPY and checkpoints.
 _SESSION = (
     "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, YMD', false), "
     "set_config('IntervalStyle', 'iso_8601', false), set_config('extra_float_digits', '3', false), "
     "set_config('bytea_output', 'hex', false)"
 )
-
-
-class PostgresConfig(BaseModel):
-    """A PostgreSQL database: `dsn:`, or `host:`/`port:`/`user:`/`password:`/`database:`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: Literal["postgres"]
-    dsn: SecretStr | None = Field(
-        None, description="libpq connection string or postgresql:// URL; instead of host/user/database."
-    )
-    host: str | None = Field(None, description="Server host name or address.")
-    port: int = Field(5432, ge=1, le=65535, description="Server port.")
-    user: str | None = Field(None, description="Role to connect as; it needs SELECT on the tables.")
-    password: SecretStr | None = Field(
-        None, description="Password, usually `${env:NAME}`; never printed (also allowed with `dsn:`)."
-    )
-    database: str | None = Field(None, description="Database name.")
-    schemas: list[str] | None = Field(None, description="Only these schemas (default: all non-system).")
-    include_views: bool = Field(False, description="Also offer views and materialized views as streams.")
-    tables: list[str] | None = Field(None, description="Only these tables, as `schema.table`.")
-    lookback: str | None = Field(
-        None, description="Re-read this window (e.g. 5m, 2h) below the last cursor of date/timestamp "
-        "cursors on every incremental read, for writers that stamp rows with their own clock; the "
-        "default of the source's streams (a stream's `lookback:` overrides it); needs write: merge."
-    )
-    connect_timeout: int = Field(10, ge=1, description="Seconds to wait for a connection.")
-    publication: str | None = Field(
-        None, description="mode: cdc: the publication to decode (default `syncline_<source name>`).")
-    slot: str | None = Field(
-        None, description="mode: cdc: prefix of the logical replication slots, one per stream, named "
-        "`<slot>_<table>` (default `syncline_<source name>`).")
-    create_publication: bool = Field(
-        True, description="mode: cdc: create the publication, or add a stream's table to it, when "
-        "missing; false requires it to exist.")
-    cdc_max_changes: int = Field(
-        1_000_000, ge=1, description="mode: cdc: at most this many changes are decoded per read; the "
-        "rest follow in the next run.")
-
-    @field_validator("password", mode="before")
-    @classmethod
-    def _password_text(cls, value: Any) -> Any:
-        # an unquoted numeric password in YAML arrives as a number; an error would print it
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-    @field_validator("tables")
-    @classmethod
-    def _qualified(cls, value: list[str] | None) -> list[str] | None:
-        for t in value or []:
-            if "." not in t:
-                raise ValueError(f"'{t}' must be written schema.table, e.g. public.{t}")
-        return value
-
-    @field_validator("lookback")
-    @classmethod
-    def _window(cls, value: str | None) -> str | None:
-        lookback_seconds(value)
-        return value
-
-
-def database_address(config: BaseModel) -> tuple[str, int, str]:
-    """(host, port, database) of a PostgreSQL source or destination configuration, from its
-    `dsn:` or its separate keys: two configurations with one address are one database."""
-    keys = {"host": getattr(config, "host", None), "port": getattr(config, "port", None),
-            "dbname": getattr(config, "database", None)}
-    dsn = getattr(config, "dsn", None)
-    if dsn is not None:
-        try:
-            keys.update(psycopg.conninfo.conninfo_to_dict(dsn.get_secret_value()))
-        except psycopg.Error:
-            pass
-    return (str(keys.get("host") or "localhost"), int(str(keys.get("port") or 5432)),
-            str(keys.get("dbname") or ""))
 
 
 class PostgresSource(Source):
@@ -252,7 +179,7 @@ class PostgresSource(Source):
     def _selected(self, conn: psycopg.Connection[Any]) -> list[tuple[int, str, str]]:
         """(oid, schema, table) of every relation to offer, checked against `schemas:`/`tables:`."""
         kinds = ["r", "p", "f", "v", "m"] if self.config.include_views else ["r", "p", "f"]
-        where = "n.nspname = ANY(%s)" if self.config.schemas else f"{_SYSTEM_SCHEMAS} AND {_NOT_OURS}"
+        where = "n.nspname = ANY(%s)" if self.config.schemas else f"{SYSTEM_SCHEMAS} AND {NOT_OURS}"
         params: list[Any] = [kinds] + ([self.config.schemas] if self.config.schemas else [])
         params.append(list(self.context.own_schemas))
         try:
@@ -268,7 +195,7 @@ class PostgresSource(Source):
                 "SELECT c.oid, n.nspname, c.relname FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind = ANY(%s) AND NOT c.relispartition "
-                f"AND has_table_privilege(c.oid, 'SELECT') AND {where} AND {_OWN_TABLES} ORDER BY 2, 3",
+                f"AND has_table_privilege(c.oid, 'SELECT') AND {where} AND {OWN_TABLES} ORDER BY 2, 3",
                 params,
             ).fetchall()
         except psycopg.Error as exc:
@@ -292,8 +219,8 @@ class PostgresSource(Source):
             return []
         oids = [r[0] for r in relations]
         try:
-            columns = conn.execute(_COLUMNS_SQL, [oids, oids]).fetchall()
-            keys = conn.execute(_PRIMARY_KEYS_SQL, [oids]).fetchall()
+            columns = conn.execute(COLUMNS_SQL, [oids, oids]).fetchall()
+            keys = conn.execute(PRIMARY_KEYS_SQL, [oids]).fetchall()
         except psycopg.Error as exc:
             raise self._classify(exc, f"source '{self.name}': discovery") from None
         by_oid: dict[int, list[tuple[Any, ...]]] = {}
@@ -306,7 +233,7 @@ class PostgresSource(Source):
         for oid, schema, table in relations:
             name = f"{schema}.{table}"
             self._relations[name] = (schema, table)
-            out.append(_describe(name, by_oid.get(oid, []), pk.get(oid, [])))
+            out.append(describe(name, by_oid.get(oid, []), pk.get(oid, [])))
         return out
 
     def count(self, stream: StreamSchema) -> int | None:
@@ -489,47 +416,4 @@ def _hide(m: re.Match[str]) -> str:
     return f"{m.group(1)}***" if m.group(1) else f"{m.group(2)}***@"
 
 
-def _describe(name: str, columns: list[tuple[Any, ...]], pk: list[str]) -> StreamSchema:
-    cols, notes, serial = [], [], set()
-    for attname, notnull, declared, typname, typtype, category, typmod, is_serial in columns:
-        dtype, note = map_pg_type(PgType(typname, typtype, category, typmod), declared)
-        if note:
-            notes.append(f"{attname}: {note}")
-        cols.append(Column(attname, dtype, nullable=not notnull, native_type=declared))
-        if is_serial:
-            serial.add(attname)
-    return StreamSchema(name=name, columns=tuple(cols), primary_key=tuple(pk),
-                        cursor_candidates=cursor_candidates(cols, serial), notes=tuple(notes))
-
-
-# Domains resolve to their base type (through domains of domains), keeping the type
-# modifier set along the way, so a domain over numeric(10,2) maps like numeric(10,2).
-_COLUMNS_SQL = """
-WITH RECURSIVE chain(start, oid, typmod) AS (
-    SELECT t.oid, t.oid, -1 FROM pg_type t
-    WHERE t.oid IN (SELECT atttypid FROM pg_attribute WHERE attrelid = ANY(%s))
-  UNION ALL
-    SELECT ch.start, t.typbasetype, CASE WHEN ch.typmod <> -1 THEN ch.typmod ELSE t.typtypmod END
-    FROM chain ch JOIN pg_type t ON t.oid = ch.oid WHERE t.typtype = 'd'
-)
-SELECT a.attrelid, a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod),
-       b.typname, b.typtype, b.typcategory,
-       CASE WHEN a.atttypmod <> -1 THEN a.atttypmod ELSE ch.typmod END,
-       (a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%', false))
-FROM pg_attribute a
-JOIN chain ch ON ch.start = a.atttypid
-JOIN pg_type b ON b.oid = ch.oid AND b.typtype <> 'd'
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum
-"""
-
 _BATCH_BYTES = 24 << 20
-_PRIMARY_KEYS_SQL = """
-SELECT i.indrelid, a.attname
-FROM pg_index i
-CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indisprimary AND i.indrelid = ANY(%s)
-ORDER BY i.indrelid, k.ord
-"""
