@@ -28,9 +28,9 @@ from syncline.engine.plan import CDC_CURSOR
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import INT64, Column
 from syncline.sources.base import SourceContext
+from syncline.sources.mysql.binlog_values import _time_text
 from syncline.sources.mysql.cdc import (
     CdcReader,
-    _time_text,
     binlog_lsn,
     default_server_id,
     statement_on,
