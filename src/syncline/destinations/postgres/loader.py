@@ -10,7 +10,6 @@ from typing import Any, Protocol
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from syncline.destinations.base import (
@@ -28,7 +27,8 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
-from syncline.destinations.postgres.types import pg_type
+from syncline.destinations.postgres.copy import csv_bytes, set_apart
+from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -46,9 +46,6 @@ SPILL_BYTES = 64 * 1024 * 1024
 SEQ = "__syncline_seq"
 MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
 _STAGES = itertools.count(1)
-_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-# jsonb refuses the \u0000 escape (an escaped backslash before "u0000" is fine)
-_JSON_NUL = r"(^|[^\\])(\\\\)*\\u0000"
 
 
 
@@ -168,7 +165,7 @@ class PostgresLoader(StreamLoader):
                     assert c.old is not None
                     con.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
                         self.fq, sql.Identifier(c.column), pg_type(c.result),
-                        _widen_using(sql.Identifier(c.column), c.old, c.result)))
+                        widen_using(sql.Identifier(c.column), c.old, c.result)))
             self.dest.set_system_defaults(self.target.schema, self.table)
             self.upsert = self.merge and self.dest.key_is_unique(
                 self.target.schema, self.table, self.target.primary_key)
@@ -208,30 +205,10 @@ class PostgresLoader(StreamLoader):
 
     def _set_apart(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Rows PostgreSQL cannot store go to quarantine instead of failing every retry."""
-        reasons: list[tuple[pa.Array, str]] = []
-        for col in self.target.stream.columns:
-            values = batch.column(col.name)
-            if col.type.kind in ("string", "json"):
-                reasons.append((pc.match_substring(values, "\x00"),
-                                f"column {col.name}: PostgreSQL text cannot hold the NUL character"))
-            if col.type.kind == "json":
-                reasons.append((pc.match_substring_regex(values, _JSON_NUL),
-                                f"column {col.name}: PostgreSQL jsonb cannot hold \\u0000"))
-        if self.merge:
-            for key in self.target.primary_key:
-                reasons.append((pc.is_null(batch.column(key)),
-                                f"primary key column {key} is NULL: the row cannot be merged"))
-        mask: pa.Array | None = None
-        for hit, _ in reasons:
-            hit = pc.fill_null(hit, False)
-            mask = hit if mask is None else pc.or_(mask, hit)
-        if mask is None or not pc.any(mask).as_py():
-            return batch
-        for i in pc.indices_nonzero(mask).to_pylist():
-            reason = next(text for hit, text in reasons if hit[i].as_py())
-            record = batch.slice(i, 1).to_pylist()[0]
-            self.bad.append(BadRecord(record=record, error=reason))
-        return batch.filter(pc.invert(mask))
+        kept, bad = set_apart(batch, self.target.stream.columns,
+                              self.target.primary_key if self.merge else ())
+        self.bad.extend(bad)
+        return kept
 
     def _copy_pending(self, *, to_stage: bool) -> int:
         """COPY the buffered batches into the stage (numbered, for merges) or the target."""
@@ -251,7 +228,7 @@ class PostgresLoader(StreamLoader):
                         batch = batch.append_column(
                             SEQ, sequence(self.seq, n))
                         self.seq += n
-                    copy.write(_csv_bytes(batch))
+                    copy.write(csv_bytes(batch))
             copied = cur.rowcount
         self.pending, self.pending_bytes = [], 0
         return copied
@@ -484,29 +461,3 @@ class PostgresLoader(StreamLoader):
             err.fix = fix
             err.args = (str(err),)
         return err
-
-
-def _widen_using(col: sql.Identifier, old: DataType, new: DataType) -> sql.Composable:
-    """The USING expression of a widening ALTER COLUMN TYPE."""
-    if new.kind == "timestamptz" and old.kind in ("date", "timestamp"):
-        # naive values are UTC by definition, whatever the session's time zone
-        return sql.SQL("{}::timestamp AT TIME ZONE 'UTC'").format(col)
-    return sql.SQL("{}::{}").format(col, pg_type(new))
-
-
-def _csv_bytes(batch: pa.RecordBatch) -> bytes:
-    """A batch as CSV for COPY: NULL unquoted-empty, '' quoted, bytea as \\x hex."""
-    columns = []
-    for field, values in zip(batch.schema, batch.columns):
-        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            values = pa.array([None if v is None else "\\x" + v.hex() for v in values.to_pylist()],
-                              type=pa.string())
-        elif pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            # Arrow formats zoned timestamps through the time zone database, 15x slower;
-            # the UTC wall time reads back exactly because the session's time zone is UTC
-            values = values.cast(pa.timestamp(field.type.unit))
-        columns.append(values)
-    out = pa.BufferOutputStream()
-    pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=batch.schema.names), out,
-                    write_options=_CSV)
-    return bytes(out.getvalue().to_pybytes())

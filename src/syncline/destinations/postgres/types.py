@@ -42,3 +42,11 @@ def canonical_from_pg(data_type: str, precision: int | None, scale: int | None) 
         return DataType("decimal", precision, scale or 0)
     kind = _FROM_PG.get(data_type)
     return DataType.parse(kind) if kind else STRING
+
+
+def widen_using(col: sql.Identifier, old: DataType, new: DataType) -> sql.Composable:
+    """The USING expression of a widening ALTER COLUMN TYPE."""
+    if new.kind == "timestamptz" and old.kind in ("date", "timestamp"):
+        # naive values are UTC by definition, whatever the session's time zone
+        return sql.SQL("{}::timestamp AT TIME ZONE 'UTC'").format(col)
+    return sql.SQL("{}::{}").format(col, pg_type(new))

@@ -17,9 +17,12 @@ APPLICATION_NAME = "syncline"
 STATS_ROLE = "pg_read_all_stats"
 
 # Listed outside the read's transaction (pg_stat_activity is cached for a whole transaction)
-# and before its snapshot. Other databases' sessions cannot write these tables.
+# and before its snapshot. Other databases' sessions cannot write these tables. The listing
+# time is the statement's start (statement_timestamp), taken before the activity is read: a
+# transaction begun after it stamps its rows later. The writers' time zone comes along.
 _OLDEST_OPEN = """
-SELECT clock_timestamp(), o.pid, o.xact_start
+SELECT statement_timestamp(), o.pid, o.xact_start,
+       (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')
 FROM (SELECT 1) AS one LEFT JOIN LATERAL (
   SELECT a.pid, a.xact_start FROM pg_stat_activity a
   WHERE a.datname = current_database() AND a.backend_type = 'client backend'
@@ -44,13 +47,15 @@ def refusal(source: str, user: str) -> tuple[str, str]:
             "mode: full_refresh or cdc")
 
 
-def horizon(conn: psycopg.Connection[Any]) -> Horizon:
-    """The bound below the start of the oldest transaction open now (`conn` in autocommit)."""
+def horizon(conn: psycopg.Connection[Any]) -> tuple[Horizon, str]:
+    """The bound below the start of the oldest transaction open now (`conn` in autocommit), and
+    the TimeZone the database's sessions start in (ours is set to UTC): a `timestamp` or `date`
+    written by `now()` holds the writers' local time."""
     row = conn.execute(_OLDEST_OPEN, [APPLICATION_NAME]).fetchone()
     assert row is not None
-    listed_at, pid, started = row
+    listed_at, pid, started, zone = row
     oldest = None if pid is None else OpenTransaction(f"PostgreSQL session pid {pid}", started)
-    return Horizon.of(listed_at, oldest)
+    return Horizon.of(listed_at, oldest), str(zone or "UTC")
 
 
 def limit(col: Column, h: Horizon, writers_zone: str) -> sql.Composable:
@@ -68,9 +73,3 @@ def as_cursor(col: Column, at: dt.datetime, writers_zone: str) -> sql.Composable
     if col.type.kind == "date":
         return sql.SQL("CAST({} AT TIME ZONE {} AS date)").format(when, sql.Literal(writers_zone))
     return when
-
-
-def writers_zone(conn: psycopg.Connection[Any]) -> str:
-    """The TimeZone a session of this database starts with (ours is set to UTC)."""
-    row = conn.execute("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'").fetchone()
-    return str(row[0]) if row and row[0] else "UTC"

@@ -312,7 +312,7 @@ class PostgresSource(Source):
                 refused = self.late_commits_refusal()
                 if refused:
                     raise ConfigurationError(refused[0], stream=request.stream.name, fix=refused[1])
-                bound, zone = horizon.horizon(conn), horizon.writers_zone(conn)
+                bound, zone = horizon.horizon(conn)
                 limit = horizon.limit(cursor, bound, zone)
                 future = horizon.as_cursor(
                     cursor, bound.listed_at + dt.timedelta(seconds=request.max_skew_s), zone)
