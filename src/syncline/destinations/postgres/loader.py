@@ -27,6 +27,7 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
+from syncline.destinations.postgres.build import keep_missing
 from syncline.destinations.postgres.copy import csv_bytes, set_apart
 from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
@@ -398,35 +399,10 @@ class PostgresLoader(StreamLoader):
             raise refused
 
     def _keep_missing(self, final: sql.Identifier) -> int:
-        """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
-        Returns how many keys were live until now."""
         names = carried_columns(self.dest, self.target, self.table)
         if names is None:
             return 0
-        d, at = sql.Identifier("t", DELETED), sql.Identifier("t", SYNCED_AT)
-        values = [
-            sql.SQL("true") if n == DELETED
-            else sql.SQL("CASE WHEN {} THEN {} ELSE now() END").format(d, at) if n == SYNCED_AT
-            else sql.Identifier("t", n)
-            for n in names
-        ]
-        pk = [sql.Identifier("t", k) for k in self.target.primary_key]
-        on = sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("b", k), sql.Identifier("t", k))
-            for k in self.target.primary_key)
-        missing = sql.SQL("FROM {final} t WHERE NOT EXISTS (SELECT 1 FROM {build} b WHERE {on})"
-                          ).format(final=final, build=self.fq, on=on)
-        row = self.dest.con.execute(sql.SQL(
-            "SELECT count(DISTINCT ({pk})) {missing} AND {d} IS NOT TRUE"
-        ).format(pk=sql.SQL(", ").join(pk), missing=missing, d=d)).fetchone()
-        # an old append table may hold several versions of a key: keep its newest
-        self.dest.con.execute(sql.SQL(
-            "INSERT INTO {build} ({cols}) SELECT DISTINCT ON ({pk}) {values} {missing} "
-            "ORDER BY {pk}, {at} DESC"
-        ).format(build=self.fq, cols=sql.SQL(", ").join(map(sql.Identifier, names)),
-                 pk=sql.SQL(", ").join(pk), values=sql.SQL(", ").join(values), missing=missing,
-                 at=at))
-        return int(row[0]) if row else 0
+        return keep_missing(self.dest.con, self.fq, final, names, self.target.primary_key)
 
     def _count(self, table: sql.Composable, live: bool = False) -> int:
         where = sql.SQL(" WHERE {} IS NOT TRUE").format(sql.Identifier(DELETED)) if live else sql.SQL("")
