@@ -222,16 +222,26 @@ def find_workspace(path: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def load_workspace(path: str | Path | None = None) -> Workspace:
+def workspace_file(path: str | Path | None = None) -> Path:
+    """The workspace file that `path` (or SYNCLINE_WORKSPACE, or the current folder) names."""
     root = find_workspace(path)
     file = root / WORKSPACE_FILE if root.is_dir() or not root.suffix else root
-    if file.is_file():
-        root = file.parent
-    else:
+    if not file.is_file():
         raise ConfigurationError(
             f"no {WORKSPACE_FILE} in {root}",
             fix="run `syncline init` (or `syncline init --demo`) there, or pass --workspace DIR",
         )
+    return file
+
+
+def load_workspace(path: str | Path | None = None) -> Workspace:
+    file = workspace_file(path)
+    return workspace_from_document(read_document(file), root=file.parent, file=file)
+
+
+def read_document(file: Path) -> dict[str, Any]:
+    """The workspace file as written (`${env:...}` unresolved), its sources' connector files
+    merged in: what a config revision stores."""
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -243,9 +253,26 @@ def load_workspace(path: str | Path | None = None) -> Workspace:
         ) from None
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{file.name}: expected a mapping with `version: 1` at the top")
+    sources = raw.get("sources")
+    if isinstance(sources, dict):
+        raw["sources"] = {
+            name: resolve_connector(cfg, file.parent, file.name, f"sources.{name}", _as_written)
+            if isinstance(cfg, dict) else cfg
+            for name, cfg in sources.items()
+        }
+    return raw
+
+
+def workspace_from_document(document: dict[str, Any], *, root: Path, file: Path) -> Workspace:
+    """A workspace from a document (read from its file or from a config revision): its
+    `${env:...}` references resolved now, in this process."""
     unset: list[UnsetRef] = []
-    raw = _interpolate(raw, (), file.name, unset)
+    raw = _interpolate(document, (), file.name, unset)
     return parse_workspace(raw, root=root, file=file, unset=unset)
+
+
+def _as_written(value: Any, *_where: Any) -> Any:
+    return value
 
 
 def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,

@@ -9,11 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -24,8 +22,6 @@ from sqlalchemy.engine import make_url
 from syncline.errors import ConfigurationError
 from syncline.store.models import Base
 from syncline.store.store import CRASH_MESSAGE, MetadataStore, StreamStats
-
-from services import require_postgres
 
 UTC = dt.UTC
 
@@ -85,12 +81,13 @@ def test_open_twice_is_idempotent_and_at_head(tmp_path: Path, monkeypatch: Any) 
         assert [r.id for r in s.runs()] == [run_id]
     db = sqlite3.connect(make_url(url).database or "")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         db.close()
-    expected = {"runs", "attempts", "stream_runs", "stream_schemas", "checkpoints", "leases"}
+    expected = {"runs", "attempts", "stream_runs", "stream_schemas", "checkpoints", "leases",
+                "config_revisions", "run_queue"}
     assert tables == expected | {"alembic_version"}
 
 
@@ -339,25 +336,10 @@ def test_postgres_server(require_pg_database: str) -> None:
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0002",)
+                ("0003",)
             ]
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def require_pg_database() -> Any:
-    """A throwaway database on the test server, dropped afterwards."""
-    url = make_url(require_postgres())
-    name = f"syncline_store_test_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _open_when_released(url: str, barrier: Any, errors: Any) -> None:

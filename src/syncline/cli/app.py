@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncline.cli import views
+from syncline.cli.apply import apply
 from syncline.cli.check import check
 from syncline.cli.common import (
     JsonOpt,
@@ -44,6 +45,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app)
 app.command()(check)
+app.command()(apply)
 app.command("schema-file")(schema_file)
 
 
@@ -142,13 +144,16 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     from syncline.cli.progress import RichObserver
     from syncline.engine.observer import RunObserver
     from syncline.engine.run import Runner
+    from syncline.orchestration.apply import apply_file, revision_workspace
 
     store = store_of(ws)
     try:
+        _plan, revision = apply_file(ws, store)  # the file as a revision; the run records it
+        ws = revision_workspace(ws, revision)
         watching: AbstractContextManager[RunObserver] = (
             nullcontext(RunObserver()) if as_json else RichObserver(console))
         with watching as observer:
-            result = Runner(ws, store, observer).sync(
+            result = Runner(ws, store, observer, revision=revision.number).sync(
                 connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
                 allow_empty=allow_empty,
             )

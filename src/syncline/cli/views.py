@@ -66,7 +66,8 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
 def _run_dict(r: RunRecord) -> dict[str, Any]:
     duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
     return {
-        "id": r.id, "connection": r.connection, "status": r.status, "trigger": r.trigger, "started_at": _iso(r.started_at),
+        "id": r.id, "connection": r.connection, "status": r.status, "trigger": r.trigger,
+        "revision": r.revision, "started_at": _iso(r.started_at),
         "ended_at": _iso(r.ended_at), "duration_seconds": duration, "attempts": r.attempts,
         "rows_read": r.rows_read, "rows_committed": r.rows_committed,
         "rows_quarantined": r.rows_quarantined, "failure_class": r.failure_class,
@@ -154,6 +155,7 @@ def run_detail(r: dict[str, Any]) -> Group:
     head = Table.grid(padding=(0, 2))
     for label, value in (
         ("run", f"#{r['id']} of {r['connection']} ({r['trigger']})"),
+        ("revision", f"config revision {r['revision']}" if r.get("revision") else "—"),
         ("status", f"[{style}]{r['status']}[/]"),
         ("started", r["started_at"]), ("ended", r["ended_at"] or "—"), ("duration", _duration(r)),
         ("rows", f"{r['rows_read']:,} read, {r['rows_committed']:,} committed, "

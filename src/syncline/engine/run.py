@@ -179,9 +179,11 @@ def open_destination(ws: Workspace, name: str) -> Destination:
 class Runner:
     """Runs connections of one workspace against one metadata store."""
 
-    def __init__(self, ws: Workspace, store: MetadataStore, observer: RunObserver | None = None) -> None:
+    def __init__(self, ws: Workspace, store: MetadataStore, observer: RunObserver | None = None,
+                 revision: int | None = None) -> None:
         self.ws = ws
         self.store = store
+        self.revision = revision  # the config revision `ws` was built from, recorded on each run
         self.observer = observer or RunObserver()
         self.stop = StopRequest()
         self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
@@ -214,7 +216,8 @@ class Runner:
             try:
                 token, last_run = self._history(connection)
                 grant = leases.advance(grant, token)  # above what the destination has seen
-                run_id = self.store.start_run(connection, trigger, above=last_run)
+                run_id = self.store.start_run(connection, trigger, above=last_run,
+                                              revision=self.revision)
                 leases.set_run(grant, run_id)
                 if grant.store_behind is not None:
                     self.observer.warning(

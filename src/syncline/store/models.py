@@ -66,6 +66,8 @@ class Run(Base):
     rows_committed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     rows_quarantined: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the config revision the run ran (None: a run recorded before revisions existed)
+    revision: Mapped[int | None] = mapped_column(Integer)
 
     attempt_rows: Mapped[list[Attempt]] = relationship(
         back_populates="run", order_by="Attempt.id", cascade="all, delete-orphan"
@@ -147,3 +149,36 @@ class Lease(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     acquired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConfigRevision(Base):
+    """One applied version of the workspace file: numbered, hashed, `${env:...}` unresolved."""
+
+    __tablename__ = "config_revisions"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(Text)
+    applied_by: Mapped[str] = mapped_column(String(255))
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class QueueEntry(Base):
+    """A run asked for and not yet finished: the store's run queue."""
+
+    __tablename__ = "run_queue"
+    __table_args__ = (Index("ix_run_queue_state_connection", "state", "connection"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connection: Mapped[str] = mapped_column(String(255))
+    trigger: Mapped[str] = mapped_column(String(16))
+    options: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    state: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    worker: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)

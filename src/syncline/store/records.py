@@ -19,7 +19,7 @@ RUN_STATUSES = frozenset({
 HEALTH_STATES = frozenset({
     "healthy", "warning", "late", "failing", "running", "queued", "paused", "never_run",
 })
-RUN_TRIGGERS = frozenset({"manual", "schedule", "demo"})
+RUN_TRIGGERS = frozenset({"manual", "schedule", "retry", "demo"})
 ATTEMPT_STATUSES = frozenset({"running", "succeeded", "failed"})
 STREAM_STATUSES = frozenset({"succeeded", "failed", "skipped"})
 
@@ -63,6 +63,7 @@ class RunRecord:
     rows_quarantined: int
     attempts: int
     streams: list[StreamStats] = field(default_factory=list)
+    revision: int | None = None
 
 
 def check_aware(kind: str, value: dt.datetime) -> dt.datetime:
@@ -115,4 +116,5 @@ def record_from_row(run: Run) -> RunRecord:
         rows_quarantined=run.rows_quarantined,
         attempts=run.attempts,
         streams=[stats_from_row(s) for s in run.stream_rows],
+        revision=run.revision,
     )

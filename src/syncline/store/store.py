@@ -19,6 +19,7 @@ from syncline.errors import InternalError
 from syncline.store.db import mask_url, open_engine
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
+from syncline.store.queue import StoreQueue
 from syncline.store.records import (
     ATTEMPT_STATUSES,
     RUN_STATUSES,
@@ -30,6 +31,7 @@ from syncline.store.records import (
     check_choice,
     record_from_row,
 )
+from syncline.store.revisions import Revisions
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
 
@@ -69,11 +71,21 @@ class MetadataStore:
         """Lease management on the same database (see store/leases.py)."""
         return Leases(self._engine, timeout)
 
+    def revisions(self) -> Revisions:
+        """The config revisions applied to this store (see store/revisions.py)."""
+        return Revisions(self._engine)
+
+    def queue(self) -> StoreQueue:
+        """The run queue kept in this store (see store/queue.py)."""
+        return StoreQueue(self._engine)
+
     # runs and attempts
 
-    def start_run(self, connection: str, trigger: str = "manual", above: int = 0) -> int:
+    def start_run(self, connection: str, trigger: str = "manual", above: int = 0,
+                  revision: int | None = None) -> int:
         """A new run's id: the store's next, or past `above` (the newest run id the destination
-        has load records of), so a new store's runs never share an id with older ones."""
+        has load records of), so a new store's runs never share an id with older ones.
+        `revision`: the config revision it runs."""
         check_choice("trigger", trigger, RUN_TRIGGERS)
         run = Run(
             connection=connection,
@@ -86,6 +98,7 @@ class MetadataStore:
             rows_committed=0,
             rows_quarantined=0,
             attempts=0,
+            revision=revision,
         )
         with self._session.begin() as s:
             newest = s.scalar(select(func.max(Run.id))) or 0

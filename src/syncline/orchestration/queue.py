@@ -1,0 +1,43 @@
+"""The run queue seam: what the scheduler, `trigger` and the workers need of a queue.
+
+Embedded mode implements it on the metadata store (`store/queue.py`: `StoreQueue`); the
+distributed mode puts a broker behind the same methods. Entries are `QueuedRun` records
+either way, and every run a worker starts from an entry is named back with `started`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from syncline.store.queue import QueuedRun, RunRequest, StoreQueue, Waiting
+
+__all__ = ["QueuedRun", "RunQueue", "RunRequest", "StoreQueue", "Waiting"]
+
+
+class RunQueue(Protocol):
+    #: where runs wait, as `syncline workers` shows it: `store` in embedded mode
+    name: str
+
+    def put(self, request: RunRequest, now: dt.datetime | None = None) -> QueuedRun:
+        """Queue a run, or return the entry that already stands for it (`coalesced`)."""
+        ...
+
+    def claim(self, worker: str, now: dt.datetime | None = None) -> QueuedRun | None:
+        """The next due run for `worker`, or None; never two of one connection at once."""
+        ...
+
+    def started(self, entry: int, run_id: int) -> None: ...
+
+    def finish(self, entry: int, state: str = "done", note: str | None = None,
+               now: dt.datetime | None = None) -> None: ...
+
+    def cancel(self, entry: int, now: dt.datetime | None = None) -> QueuedRun: ...
+
+    def abandon(self, worker: str, note: str, now: dt.datetime | None = None) -> list[QueuedRun]:
+        """Free what a lost worker held (its runs are reaped by their leases)."""
+        ...
+
+    def pending(self, now: dt.datetime | None = None) -> list[Waiting]:
+        """Queued runs in claim order, each with why it waits."""
+        ...

@@ -1,0 +1,204 @@
+"""The run queue on the metadata store: runs asked for, survive any process's crash.
+
+One entry per run asked for. `put` coalesces: a connection that already has a queued entry
+with the same options, or (for a scheduled or retried run) one being run, is not queued
+again. `claim` hands the next entry to a worker: manual triggers first, then by due time;
+never two entries of one connection at once. Claims are serialised by the database (SQLite's
+write lock, a PostgreSQL advisory lock), so two workers never take one entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Engine, case, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from syncline.errors import ConfigurationError
+from syncline.store.leases import now_utc
+from syncline.store.models import QueueEntry
+
+TRIGGERS = ("manual", "retry", "schedule")  # claim order when several are due
+ACTIVE = ("queued", "claimed")
+_PG_QUEUE_LOCK = 0x53594E51  # "SYNQ"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run to queue: which connection, why, and how."""
+
+    connection: str
+    trigger: str = "manual"
+    full_refresh: bool = False
+    streams: tuple[str, ...] = ()
+    not_before: dt.datetime | None = None  # None: due at once
+
+    def options(self) -> dict[str, Any]:
+        return {"full_refresh": self.full_refresh, "streams": sorted(self.streams)}
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    id: int
+    connection: str
+    trigger: str
+    full_refresh: bool
+    streams: tuple[str, ...]
+    state: str  # queued | claimed | done | cancelled | lost
+    queued_at: dt.datetime
+    not_before: dt.datetime
+    worker: str | None = None
+    claimed_at: dt.datetime | None = None
+    run_id: int | None = None
+    ended_at: dt.datetime | None = None
+    note: str | None = None
+    #: put() found the run already asked for: this is the entry that stands for it
+    coalesced: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued entry and, in words, why it has not started."""
+
+    entry: QueuedRun
+    reason: str
+
+
+def _record(row: QueueEntry) -> QueuedRun:
+    options = json.loads(row.options)
+    return QueuedRun(
+        id=row.id, connection=row.connection, trigger=row.trigger,
+        full_refresh=bool(options.get("full_refresh")), streams=tuple(options.get("streams") or ()),
+        state=row.state, queued_at=row.queued_at, not_before=row.not_before, worker=row.worker,
+        claimed_at=row.claimed_at, run_id=row.run_id, ended_at=row.ended_at, note=row.note)
+
+
+class StoreQueue:
+    """The embedded run queue: a table of the metadata store (see orchestration/queue.py)."""
+
+    name = "store"
+
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def _serialised(self, s: Session) -> None:
+        if s.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already is
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_QUEUE_LOCK})
+
+    def put(self, request: RunRequest, now: dt.datetime | None = None) -> QueuedRun:
+        if request.trigger not in TRIGGERS:
+            raise ConfigurationError(f"a run's trigger is one of {', '.join(TRIGGERS)}, "
+                                     f"not {request.trigger!r}")
+        now = now or now_utc()
+        options = json.dumps(request.options(), sort_keys=True)
+        due = request.not_before or now
+        with self._session.begin() as s:
+            self._serialised(s)
+            active = list(s.scalars(select(QueueEntry).where(
+                QueueEntry.connection == request.connection, QueueEntry.state.in_(ACTIVE))
+                .order_by(QueueEntry.id)))
+            for row in active:
+                if row.state == "queued" and row.options == options:
+                    if TRIGGERS.index(request.trigger) < TRIGGERS.index(row.trigger):
+                        row.trigger = request.trigger  # a manual trigger lifts a scheduled entry
+                    row.not_before = min(row.not_before, due)
+                    return replace(_record(row), coalesced=True)
+            if request.trigger != "manual" and active:  # queued or running already: covered
+                return replace(_record(active[0]), coalesced=True)
+            row = QueueEntry(connection=request.connection, trigger=request.trigger,
+                             options=options, state="queued", queued_at=now, not_before=due)
+            s.add(row)
+            s.flush()
+            return _record(row)
+
+    def claim(self, worker: str, now: dt.datetime | None = None) -> QueuedRun | None:
+        """The next due entry whose connection is not being run, now claimed by `worker`."""
+        now = now or now_utc()
+        running = select(QueueEntry.connection).where(QueueEntry.state == "claimed")
+        order = case({t: i for i, t in enumerate(TRIGGERS)}, value=QueueEntry.trigger)
+        with self._session.begin() as s:
+            self._serialised(s)
+            row = s.scalars(select(QueueEntry).where(
+                QueueEntry.state == "queued", QueueEntry.not_before <= now,
+                QueueEntry.connection.not_in(running))
+                .order_by(order, QueueEntry.not_before, QueueEntry.id).limit(1)).first()
+            if row is None:
+                return None
+            row.state, row.worker, row.claimed_at = "claimed", worker, now
+            return _record(row)
+
+    def started(self, entry: int, run_id: int) -> None:
+        """The claimed entry's run has an id: `queue` and `cancel` can name it."""
+        with self._session.begin() as s:
+            row = self._entry(s, entry)
+            row.run_id = run_id
+
+    def finish(self, entry: int, state: str = "done", note: str | None = None,
+               now: dt.datetime | None = None) -> None:
+        with self._session.begin() as s:
+            row = self._entry(s, entry)
+            row.state, row.ended_at, row.note = state, now or now_utc(), note
+
+    def cancel(self, entry: int, now: dt.datetime | None = None) -> QueuedRun:
+        """A queued entry is cancelled at once; a claimed one is left to its worker."""
+        with self._session.begin() as s:
+            self._serialised(s)
+            row = self._entry(s, entry)
+            if row.state == "queued":
+                row.state, row.ended_at, row.note = "cancelled", now or now_utc(), "cancelled"
+            return _record(row)
+
+    def abandon(self, worker: str, note: str, now: dt.datetime | None = None) -> list[QueuedRun]:
+        """The entries a lost worker held are marked lost, freeing their connections."""
+        with self._session.begin() as s:
+            self._serialised(s)
+            rows = list(s.scalars(select(QueueEntry).where(
+                QueueEntry.state == "claimed", QueueEntry.worker == worker)))
+            for row in rows:
+                row.state, row.ended_at, row.note = "lost", now or now_utc(), note
+            return [_record(r) for r in rows]
+
+    def entries(self, states: tuple[str, ...] = ACTIVE, connection: str | None = None,
+                limit: int = 1000) -> list[QueuedRun]:
+        q = select(QueueEntry).where(QueueEntry.state.in_(states)).order_by(QueueEntry.id).limit(limit)
+        if connection is not None:
+            q = q.where(QueueEntry.connection == connection)
+        with self._session() as s:
+            return [_record(r) for r in s.scalars(q)]
+
+    def pending(self, now: dt.datetime | None = None) -> list[Waiting]:
+        """Every queued entry in the order it will be claimed, with why it waits."""
+        now = now or now_utc()
+        active = self.entries()
+        running = {e.connection: e for e in active if e.state == "claimed"}
+        queued = sorted((e for e in active if e.state == "queued"),
+                        key=lambda e: (e.not_before > now, TRIGGERS.index(e.trigger),
+                                       e.not_before, e.id))
+        waiting = []
+        for e in queued:
+            if e.connection in running:
+                held = running[e.connection]
+                run = f"run {held.run_id}" if held.run_id else f"entry {held.id}"
+                reason = f"waits for {run} of {e.connection} (on {held.worker}) to end"
+            elif e.not_before > now:
+                reason = f"due in {_seconds(e.not_before - now)}"
+            else:
+                reason = f"due {_seconds(now - e.not_before)} ago; waits for a free worker"
+            waiting.append(Waiting(e, reason))
+        return waiting
+
+    @staticmethod
+    def _entry(s: Session, entry: int) -> QueueEntry:
+        row = s.get(QueueEntry, entry)
+        if row is None:
+            raise ConfigurationError(f"no queued run {entry}",
+                                     fix="see `syncline queue` for the runs queued now")
+        return row
+
+
+def _seconds(delta: dt.timedelta) -> str:
+    s = max(0, round(delta.total_seconds()))
+    return f"{s}s" if s < 120 else f"{s // 60}m{s % 60:02d}s"
