@@ -191,6 +191,17 @@ def test_invalid_schedule_shows_the_accepted_forms(tmp_path: Path, schedule: str
         assert "'manual'" in msg and "0 */6 * * *" in msg
 
 
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("schedule_timezone", "Europe/Pariss", "'Europe/Pariss' is not an IANA time zone"),
+    ("schedule_jitter", "30 seconds", "'30 seconds' is not a duration"),
+])
+def test_schedule_timezone_and_jitter_errors_name_the_key(tmp_path: Path, key: str, value: str,
+                                                          expected: str) -> None:
+    workspace(tmp_path, f"    schedule: '0 9 * * *'\n    {key}: '{value}'\n")
+    msg = load_error(tmp_path)
+    assert f"syncline.yaml: connections.c.{key}: got '{value}'" in msg and expected in msg
+
+
 def test_schedule_error_quotes_the_value_as_written(tmp_path: Path) -> None:
     workspace(tmp_path, "    schedule: Every 5X\n")
     msg = load_error(tmp_path)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncline.connector_files import resolve_connector
 from syncline.errors import ConfigurationError
-from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.orchestration.schedule import Schedule, parse_duration, zone
 from syncline.schema import declared_types
 from syncline.stream import Mode, Write, lookback_seconds
 
@@ -87,6 +87,12 @@ class ConnectionConfig(_Model):
         "last_part", description="Tables of streams without `table:`: last_part (`public.orders` → "
         "orders) or schema_table (`public.orders` → public_orders); two streams may never share one.")
     schedule: str = Field("manual", description="manual | every <N>s|m|h|d | a cron expression.")
+    schedule_jitter: str | None = Field(
+        None, description="<N>s|m|h|d: each scheduled run starts up to this much after its due "
+        "time (the same offset for the same tick), so many connections on one schedule spread out.")
+    schedule_timezone: str = Field(
+        "UTC", description="The IANA time zone a cron schedule is read in, e.g. Europe/Paris "
+        "(`0 9 * * *` is 9:00 there, across daylight-saving changes).")
     freshness_sla: str | None = Field(
         None, description="<N>s|m|h|d: `status` calls the connection late (and exits 1) when its "
         "last successful run is older. Default: two schedule intervals; none for manual.")
@@ -128,6 +134,19 @@ class ConnectionConfig(_Model):
     @classmethod
     def _schedule(cls, value: str) -> str:
         Schedule.parse(value)
+        return value
+
+    @field_validator("schedule_jitter")
+    @classmethod
+    def _jitter(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        zone(value)
         return value
 
     @field_validator("freshness_sla")

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from syncline import clock
 from syncline.cli import views
 from syncline.cli.apply import apply
 from syncline.cli.check import check
@@ -214,7 +215,7 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Health, last run, rows and freshness of every connection; exit 1 when any is failing
     or late (its last success older than its freshness_sla), so it serves as a health check."""
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    now = dt.datetime.now(dt.UTC)
+    now = guarded(clock.now)
     store = guarded(lambda: store_of(ws))
     try:
         store.reap_stale_runs()  # a process that is gone is never shown as running

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -19,6 +20,15 @@ def parse_duration(text: str) -> dt.timedelta:
     if not m or int(m.group(1)) <= 0:
         raise ValueError(f"{text!r} is not a duration; use <N>s|m|h|d, e.g. '2h'")
     return dt.timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)])
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`, e.g. Europe/Paris; ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone; use a name such as 'UTC', "
+                         "'Europe/Paris' or 'America/New_York'") from None
 
 
 @dataclass(frozen=True)
@@ -45,13 +55,15 @@ class Schedule:
             "such as '0 */6 * * *'"
         )
 
-    def next_after(self, moment: dt.datetime) -> dt.datetime | None:
-        """When the connection is next due after ``moment`` (None for manual)."""
+    def next_after(self, moment: dt.datetime, tz: str = "UTC") -> dt.datetime | None:
+        """When the connection is next due after ``moment`` (None for manual); a cron
+        expression is read in the time zone `tz`. Returned in ``moment``'s zone."""
         if self.interval is not None:
             return moment + self.interval
         if self.cron is not None:
-            nxt: dt.datetime = croniter(self.cron, moment).get_next(dt.datetime)
-            return nxt
+            local = moment.astimezone(zone(tz))
+            nxt: dt.datetime = croniter(self.cron, local).get_next(dt.datetime)
+            return nxt.astimezone(moment.tzinfo)
         return None
 
     def default_sla(self, now: dt.datetime) -> dt.timedelta | None:

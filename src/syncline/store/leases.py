@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from syncline import clock
 from syncline.errors import ConcurrencyError
 from syncline.store.models import Lease
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The control plane's time (see clock.py: tests may drive it)."""
+    return clock.now()
 
 
 def pid_alive(pid: int) -> bool:

@@ -182,3 +182,26 @@ class QueueEntry(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Leader(Base):
+    """Who leads a singleton role (the scheduler) until when; `term` grows with each new holder."""
+
+    __tablename__ = "leaders"
+
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    term: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ScheduleState(Base):
+    """Where the scheduler is for one connection: when it is next due, what it last queued."""
+
+    __tablename__ = "schedule_state"
+
+    connection: Mapped[str] = mapped_column(String(255), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(255))
+    next_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_entry: Mapped[int | None] = mapped_column(Integer)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
 from syncline.store.db import mask_url, open_engine
+from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
 from syncline.store.queue import StoreQueue
@@ -32,6 +33,7 @@ from syncline.store.records import (
     record_from_row,
 )
 from syncline.store.revisions import Revisions
+from syncline.store.schedules import ScheduleStates
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
 
@@ -78,6 +80,14 @@ class MetadataStore:
     def queue(self) -> StoreQueue:
         """The run queue kept in this store (see store/queue.py)."""
         return StoreQueue(self._engine)
+
+    def leader(self, role: str, holder: str, ttl: dt.timedelta) -> LeaderLease:
+        """The lease of a singleton role such as the scheduler (see store/leader.py)."""
+        return LeaderLease(self._engine, role, holder, ttl)
+
+    def schedule_states(self) -> ScheduleStates:
+        """Where the scheduler is for each connection (see store/schedules.py)."""
+        return ScheduleStates(self._engine)
 
     # runs and attempts
 

@@ -1,0 +1,155 @@
+"""The scheduler: every connection's run queued when its schedule says, once.
+
+Each tick (every second in `up`) the scheduler that holds the leader lease reads the
+newest config revision and, for each connection whose schedule is not `manual`:
+
+* a connection seen for the first time (or whose schedule changed) is due at once when
+  its interval has passed since its last run (or it never ran), else at the next tick of
+  its interval or cron expression;
+* a due connection is put on the run queue, `schedule_jitter` after its due time (the same
+  offset for the same tick); the queue coalesces it with a run already queued or running;
+* the next due time is the first tick of the schedule after now: ticks missed while no
+  scheduler ran give one catch-up run, never a storm.
+
+Schedulers that do not hold the lease do nothing but wait for it: two never queue at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from syncline import clock
+from syncline.errors import SynclineError
+from syncline.orchestration.queue import QueuedRun, RunQueue, RunRequest
+from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.store.leader import Leadership
+from syncline.store.schedules import Due
+from syncline.store.store import MetadataStore
+
+ROLE = "scheduler"
+LEASE_TTL = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A connection's schedule as the scheduler follows it."""
+
+    text: str  # the schedule as written, with its time zone: a change restarts its timing
+    schedule: Schedule
+    timezone: str
+    jitter_s: int
+
+    def next_after(self, moment: dt.datetime, since: dt.datetime | None = None) -> dt.datetime:
+        """The first tick after `moment`: an interval keeps its phase from `since`."""
+        interval = self.schedule.interval
+        if interval is not None and since is not None and since <= moment:
+            return since + interval * ((moment - since) // interval + 1)
+        nxt = self.schedule.next_after(moment, self.timezone)
+        assert nxt is not None
+        return nxt
+
+    def jitter(self, connection: str, due: dt.datetime) -> dt.timedelta:
+        if not self.jitter_s:
+            return dt.timedelta(0)
+        seed = hashlib.sha256(f"{connection}|{due.isoformat()}".encode()).digest()
+        return dt.timedelta(seconds=int.from_bytes(seed[:8], "big") % (self.jitter_s + 1))
+
+
+def timings(document: dict[str, Any]) -> dict[str, Timing]:
+    """The scheduled connections of a revision's document (validated when it was applied)."""
+    out = {}
+    for name, conn in (document.get("connections") or {}).items():
+        text = str(conn.get("schedule") or "manual")
+        schedule = Schedule.parse(text)
+        if schedule.interval is None and schedule.cron is None:
+            continue
+        tz = str(conn.get("schedule_timezone") or "UTC")
+        jitter = conn.get("schedule_jitter")
+        jitter_s = int(parse_duration(jitter).total_seconds()) if jitter else 0
+        out[str(name)] = Timing(f"{text} [{tz}]", schedule, tz, jitter_s)
+    return out
+
+
+@dataclass
+class Tick:
+    at: dt.datetime
+    leadership: Leadership | None = None
+    revision: int | None = None
+    queued: list[QueuedRun] = field(default_factory=list)
+    coalesced: list[QueuedRun] = field(default_factory=list)
+    error: str | None = None
+
+
+class Scheduler:
+    def __init__(self, store: MetadataStore, queue: RunQueue, name: str | None = None,
+                 lease_ttl: dt.timedelta = LEASE_TTL) -> None:
+        self.store, self.queue = store, queue
+        self.name = name or f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:6]}"
+        self.lease = store.leader(ROLE, self.name, lease_ttl)
+        self.states = store.schedule_states()
+        self._timings: tuple[int, dict[str, Timing]] | None = None
+
+    def tick(self, now: dt.datetime | None = None) -> Tick:
+        now = now or clock.now()
+        done = Tick(now, self.lease.hold(now))
+        if not done.leadership or not done.leadership.mine:
+            return done
+        revision = self.store.revisions().latest()
+        if revision is None:
+            return done
+        done.revision = revision.number
+        if self._timings is None or self._timings[0] != revision.number:
+            self._timings = (revision.number, timings(revision.document))
+        scheduled = self._timings[1]
+        states = self.states.load()
+        changed: list[Due] = []
+        for name, timing in scheduled.items():
+            state = states.get(name)
+            if state is None or state.schedule != timing.text:
+                state = Due(name, timing.text, self._first_due(name, timing, now),
+                            state.last_due_at if state else None, state.last_entry if state else None)
+                changed.append(state)
+            if state.next_due_at > now:
+                continue
+            due = state.next_due_at
+            entry = self.queue.put(RunRequest(name, "schedule",
+                                              not_before=due + timing.jitter(name, due)), now=now)
+            (done.coalesced if entry.coalesced else done.queued).append(entry)
+            changed.append(Due(name, timing.text, timing.next_after(now, since=due), due, entry.id))
+        self.states.save(changed, dropped=[n for n in states if n not in scheduled])
+        return done
+
+    def _first_due(self, connection: str, timing: Timing, now: dt.datetime) -> dt.datetime:
+        if timing.schedule.interval is not None:
+            last = self.store.last_run(connection)
+            return last.started_at + timing.schedule.interval if last else now
+        return timing.next_after(now)
+
+    def run(self, stop: threading.Event, every_s: float = 1.0,
+            on_tick: Callable[[Tick], None] | None = None) -> None:
+        """Tick until `stop` is set, then step down so another scheduler takes over at once.
+        A tick that fails (the store unreachable for a moment) is reported and retried."""
+        try:
+            while not stop.is_set():
+                try:
+                    done = self.tick()
+                except (SynclineError, SQLAlchemyError) as exc:
+                    done = Tick(dt.datetime.now(dt.UTC), error=f"{type(exc).__name__}: {exc}")
+                if on_tick is not None:
+                    on_tick(done)
+                stop.wait(every_s)
+        finally:
+            try:
+                self.lease.release()
+            except SQLAlchemyError:
+                pass  # the lease expires by itself

@@ -1,0 +1,46 @@
+"""Where the scheduler is for each connection: the schedule it follows, when the connection is
+next due, the due time it last queued and the queue entry that stands for it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import sessionmaker
+
+from syncline.store.models import ScheduleState
+
+
+@dataclass(frozen=True)
+class Due:
+    connection: str
+    schedule: str
+    next_due_at: dt.datetime
+    last_due_at: dt.datetime | None = None
+    last_entry: int | None = None
+
+
+class ScheduleStates:
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def load(self) -> dict[str, Due]:
+        with self._session() as s:
+            return {r.connection: Due(r.connection, r.schedule, r.next_due_at, r.last_due_at,
+                                      r.last_entry)
+                    for r in s.scalars(select(ScheduleState))}
+
+    def save(self, changed: Iterable[Due], dropped: Iterable[str] = ()) -> None:
+        """Write what one tick changed, in one transaction."""
+        changed, dropped = list(changed), list(dropped)
+        if not changed and not dropped:
+            return
+        with self._session.begin() as s:
+            if dropped:
+                s.execute(delete(ScheduleState).where(ScheduleState.connection.in_(dropped)))
+            for d in changed:
+                s.merge(ScheduleState(connection=d.connection, schedule=d.schedule,
+                                      next_due_at=d.next_due_at, last_due_at=d.last_due_at,
+                                      last_entry=d.last_entry))
