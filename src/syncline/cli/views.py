@@ -1,4 +1,4 @@
-"""What `status`, `runs` and `state` show: plain data first, then rich tables of it."""
+"""What `status`, `runs` and `state` show: rich tables of the plain data in monitoring/status.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from syncline.config import Workspace
-from syncline.orchestration.schedule import Schedule, parse_duration
-from syncline.store.store import MetadataStore, RunRecord
+from syncline.monitoring.status import connection_status, iso, run_data, run_dict, runs_data
 
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+__all__ = ["age", "connection_status", "iso", "run_data", "run_dict", "run_detail", "runs_data",
+           "runs_table", "status_table", "stream_summary_table", "verify_table"]
 
 
 def age(moment: dt.datetime | None, now: dt.datetime) -> str:
@@ -26,77 +23,6 @@ def age(moment: dt.datetime | None, now: dt.datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{max(seconds, 0)}s ago"
-
-
-#: A connection's health from its last run's status (anything else: failing). An interrupted run
-#: stopped cleanly at a commit and the next one resumes there: a warning, not a failure.
-_HEALTH_OF_RUN = {"running": "running", "queued": "queued", "succeeded": "healthy",
-                  "warning": "warning", "interrupted": "warning"}
-
-
-def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> list[dict[str, Any]]:
-    out = []
-    for name, conn in sorted(ws.connections.items()):
-        last = store.last_run(name)
-        ok = store.last_success(name)
-        health = "never_run" if last is None else _HEALTH_OF_RUN.get(last.status, "failing")
-        freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
-        base = (ok.ended_at if ok and ok.ended_at else now)
-        schedule = Schedule.parse(conn.schedule)
-        nxt = schedule.next_after(base)
-        sla = parse_duration(conn.freshness_sla) if conn.freshness_sla else schedule.default_sla(now)
-        if health in ("healthy", "warning") and sla is not None and freshness is not None \
-                and freshness > sla.total_seconds():
-            health = "late"
-        out.append({
-            "connection": name,
-            "source": conn.source,
-            "destination": conn.destination,
-            "schedule": conn.schedule,
-            "health": health,
-            "last_run": _run_dict(last) if last else None,
-            "last_success_at": _iso(ok.ended_at) if ok else None,
-            "freshness_seconds": freshness,
-            "next_due_at": _iso(nxt),
-            "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
-        })
-    return out
-
-
-def _run_dict(r: RunRecord) -> dict[str, Any]:
-    duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
-    return {
-        "id": r.id, "connection": r.connection, "status": r.status, "trigger": r.trigger,
-        "revision": r.revision, "started_at": _iso(r.started_at),
-        "ended_at": _iso(r.ended_at), "duration_seconds": duration, "attempts": r.attempts,
-        "rows_read": r.rows_read, "rows_committed": r.rows_committed,
-        "rows_quarantined": r.rows_quarantined, "failure_class": r.failure_class,
-        "failure_message": r.failure_message,
-        "streams": [
-            {
-                "stream": s.stream, "table": s.table_name, "mode": s.mode, "write": s.write,
-                "status": s.status, "rows_read": s.rows_read, "rows_committed": s.rows_committed,
-                "rows_quarantined": s.rows_quarantined, "bytes": s.bytes,
-                "duration_seconds": s.duration_s, "schema_changes": s.schema_changes,
-                "message": s.message,
-            }
-            for s in r.streams
-        ],
-    }
-
-
-def runs_data(store: MetadataStore, connection: str | None, limit: int) -> list[dict[str, Any]]:
-    return [_run_dict(r) for r in store.runs(connection, limit=limit)]
-
-
-def run_data(store: MetadataStore, run_id: int) -> dict[str, Any] | None:
-    """One run in full: its streams and every attempt with its failure."""
-    found = store.run(run_id)
-    if found is None:
-        return None
-    attempts = [a | {"started_at": _iso(a["started_at"]), "ended_at": _iso(a["ended_at"])}
-                for a in store.attempts(run_id)]
-    return _run_dict(found) | {"attempt_history": attempts}
 
 
 _HEALTH_STYLE = {"healthy": "green", "failing": "red", "late": "red", "running": "cyan",

@@ -1,0 +1,1 @@
+"""Watching pipelines: the status document today; events, failure groups, metrics to come."""

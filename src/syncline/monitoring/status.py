@@ -1,0 +1,86 @@
+"""The status document of a workspace and the plain data of its runs: what `status`,
+`runs` and the HTTP API's `/api/v1/status` show, in one place, as JSON-ready dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from syncline.config import Workspace
+from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.store.store import MetadataStore, RunRecord
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+#: A connection's health from its last run's status (anything else: failing). An interrupted run
+#: stopped cleanly at a commit and the next one resumes there: a warning, not a failure.
+_HEALTH_OF_RUN = {"running": "running", "queued": "queued", "succeeded": "healthy",
+                  "warning": "warning", "interrupted": "warning"}
+
+
+def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> list[dict[str, Any]]:
+    out = []
+    for name, conn in sorted(ws.connections.items()):
+        last = store.last_run(name)
+        ok = store.last_success(name)
+        health = "never_run" if last is None else _HEALTH_OF_RUN.get(last.status, "failing")
+        freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
+        base = (ok.ended_at if ok and ok.ended_at else now)
+        schedule = Schedule.parse(conn.schedule)
+        nxt = schedule.next_after(base)
+        sla = parse_duration(conn.freshness_sla) if conn.freshness_sla else schedule.default_sla(now)
+        if health in ("healthy", "warning") and sla is not None and freshness is not None \
+                and freshness > sla.total_seconds():
+            health = "late"
+        out.append({
+            "connection": name,
+            "source": conn.source,
+            "destination": conn.destination,
+            "schedule": conn.schedule,
+            "health": health,
+            "last_run": run_dict(last) if last else None,
+            "last_success_at": iso(ok.ended_at) if ok else None,
+            "freshness_seconds": freshness,
+            "next_due_at": iso(nxt),
+            "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
+        })
+    return out
+
+
+def run_dict(r: RunRecord) -> dict[str, Any]:
+    duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
+    return {
+        "id": r.id, "connection": r.connection, "status": r.status, "trigger": r.trigger,
+        "revision": r.revision, "started_at": iso(r.started_at),
+        "ended_at": iso(r.ended_at), "duration_seconds": duration, "attempts": r.attempts,
+        "rows_read": r.rows_read, "rows_committed": r.rows_committed,
+        "rows_quarantined": r.rows_quarantined, "failure_class": r.failure_class,
+        "failure_message": r.failure_message,
+        "streams": [
+            {
+                "stream": s.stream, "table": s.table_name, "mode": s.mode, "write": s.write,
+                "status": s.status, "rows_read": s.rows_read, "rows_committed": s.rows_committed,
+                "rows_quarantined": s.rows_quarantined, "bytes": s.bytes,
+                "duration_seconds": s.duration_s, "schema_changes": s.schema_changes,
+                "message": s.message,
+            }
+            for s in r.streams
+        ],
+    }
+
+
+def runs_data(store: MetadataStore, connection: str | None, limit: int) -> list[dict[str, Any]]:
+    return [run_dict(r) for r in store.runs(connection, limit=limit)]
+
+
+def run_data(store: MetadataStore, run_id: int) -> dict[str, Any] | None:
+    """One run in full: its streams and every attempt with its failure."""
+    found = store.run(run_id)
+    if found is None:
+        return None
+    attempts = [a | {"started_at": iso(a["started_at"]), "ended_at": iso(a["ended_at"])}
+                for a in store.attempts(run_id)]
+    return run_dict(found) | {"attempt_history": attempts}
