@@ -145,6 +145,7 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     from syncline.cli.progress import RichObserver
     from syncline.engine.observer import RunObserver
     from syncline.engine.run import Runner
+    from syncline.engine.watch import StopRequest
     from syncline.orchestration.apply import apply_file, revision_workspace
 
     store = store_of(ws)
@@ -153,8 +154,9 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
         ws = revision_workspace(ws, revision)
         watching: AbstractContextManager[RunObserver] = (
             nullcontext(RunObserver()) if as_json else RichObserver(console))
-        with watching as observer:
-            result = Runner(ws, store, observer, revision=revision.number).sync(
+        # SIGTERM or Ctrl-C stops the run cleanly (rolled back to the last commit); a second one kills
+        with StopRequest() as stop, watching as observer:
+            result = Runner(ws, store, observer, revision=revision.number, stop=stop.event).sync(
                 connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
                 allow_empty=allow_empty,
             )

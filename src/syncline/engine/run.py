@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,12 +181,12 @@ class Runner:
     """Runs connections of one workspace against one metadata store."""
 
     def __init__(self, ws: Workspace, store: MetadataStore, observer: RunObserver | None = None,
-                 revision: int | None = None) -> None:
+                 revision: int | None = None, stop: threading.Event | None = None) -> None:
         self.ws = ws
         self.store = store
         self.revision = revision  # the config revision `ws` was built from, recorded on each run
         self.observer = observer or RunObserver()
-        self.stop = StopRequest()
+        self.stop = StopRequest(stop)  # set it to stop the run cleanly; no signal is touched
         self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
 
     def _recent_rows(self, connection: str) -> dict[str, tuple[int, ...]]:
@@ -211,23 +212,22 @@ class Runner:
         check_selected(self.ws, connection, streams)
         self.store.reap_stale_runs()
         leases = self.store.leases(lease_timeout())
-        with self.stop:  # from here on, SIGTERM stops the run cleanly instead of killing it
-            grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
-            try:
-                token, last_run = self._history(connection)
-                grant = leases.advance(grant, token)  # above what the destination has seen
-                run_id = self.store.start_run(connection, trigger, above=last_run,
-                                              revision=self.revision)
-                leases.set_run(grant, run_id)
-                if grant.store_behind is not None:
-                    self.observer.warning(
-                        f"the metadata store had no record of this connection's runs up to fencing "
-                        f"token {grant.store_behind} (a new or lost store): the run continues from "
-                        "the checkpoints in the destination, which are the truth")
-                return self._run(connection, run_id, Lease(leases, grant), streams,
-                                 Flags(full_refresh, allow_empty))
-            finally:
-                leases.release(grant)
+        grant = leases.acquire(connection)  # refuses a second concurrent run, with its holder
+        try:
+            token, last_run = self._history(connection)
+            grant = leases.advance(grant, token)  # above what the destination has seen
+            run_id = self.store.start_run(connection, trigger, above=last_run,
+                                          revision=self.revision)
+            leases.set_run(grant, run_id)
+            if grant.store_behind is not None:
+                self.observer.warning(
+                    f"the metadata store had no record of this connection's runs up to fencing "
+                    f"token {grant.store_behind} (a new or lost store): the run continues from "
+                    "the checkpoints in the destination, which are the truth")
+            return self._run(connection, run_id, Lease(leases, grant), streams,
+                             Flags(full_refresh, allow_empty))
+        finally:
+            leases.release(grant)
 
     def _history(self, connection: str) -> tuple[int, int]:
         """(newest fencing token, newest run id) the destination holds for the connection; (0, 0)

@@ -19,17 +19,21 @@ JOIN_TIMEOUT_S = 30.0
 
 
 class StopRequest:
-    """Set by SIGTERM/SIGINT; the engine stops at the next item and rolls back what is staged.
+    """A stop flag the engine checks between items: once set, the run stops at the next item and
+    rolls back what is staged. The engine never touches signals itself; whoever runs it sets
+    the event: the CLI and `up`'s workers from SIGTERM/SIGINT (`with StopRequest(...)` installs
+    those handlers), a program embedding Syncline however it likes.
 
-    A second signal falls through to the default action (immediate exit), so a
-    stuck run can still be killed.
+    With the handlers installed, a second signal falls through to the default action
+    (immediate exit), so a stuck run can still be killed.
     """
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self.event = event if event is not None else threading.Event()
         self._saved: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequest:
+        """Install SIGTERM and SIGINT handlers that set the event (main thread only)."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._saved[sig] = signal.signal(sig, self._handle)
