@@ -49,3 +49,39 @@ def test_demo_syncs_the_whole_shop_then_only_what_changed(tmp_path: Path) -> Non
     con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
     assert con.execute("SELECT status FROM shop.orders WHERE id = ?", [latest[0]]).fetchone()[0] == latest[1]
     con.close()
+
+
+def test_the_demo_ends_with_how_to_run_it_unattended_and_that_command_runs(tmp_path: Path) -> None:
+    import shlex
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    root = tmp_path / "demo"
+    done = _demo(root)
+    assert done.returncode == 0, done.stderr
+    [hint] = [line for line in done.stdout.splitlines() if "-m syncline up" in line]
+    command = shlex.split(hint.split("): ", 1)[1].split("   (")[0])
+    assert command[1:4] == ["-m", "syncline", "up"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    up = subprocess.Popen([*command, "--port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, served = time.monotonic() + 30, None
+        while served is None and time.monotonic() < deadline:
+            try:
+                served = httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=5).json()
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert served is not None
+        assert {c["connection"]: c["health"] for c in served} == {
+            "drops_to_warehouse": "healthy", "shop_to_warehouse": "healthy"}
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(35) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()

@@ -33,6 +33,7 @@ from syncline.cli.common import (
 )
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
+from syncline.cli.up import up
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import StreamSchema
@@ -47,6 +48,7 @@ app = typer.Typer(
 app.add_typer(runs_app)
 app.command()(check)
 app.command()(apply)
+app.command()(up)
 app.command("schema-file")(schema_file)
 
 
@@ -364,6 +366,10 @@ def demo(
         f"query it: {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{root / 'warehouse.duckdb'}')"
         f".sql('{query}'))\"", soft_wrap=True,
     )
+    console.print(
+        f"run it unattended (every connection on its schedule, status on http://127.0.0.1:8765/api/v1/status):"
+        f" {shlex.quote(sys.executable)} -m syncline up -w {shlex.quote(str(root))}"
+        "   (Ctrl-C stops it cleanly)", soft_wrap=True)
     raise typer.Exit(worst)
 
 

@@ -205,3 +205,22 @@ class ScheduleState(Base):
     next_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_entry: Mapped[int | None] = mapped_column(Integer)
+
+
+class Worker(Base):
+    """A worker process: where it runs, what it takes runs from, what it runs now, when it last
+    said so."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # idle | running | stopped | crashed | lost
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    connection: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)

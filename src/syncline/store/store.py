@@ -34,6 +34,7 @@ from syncline.store.records import (
 )
 from syncline.store.revisions import Revisions
 from syncline.store.schedules import ScheduleStates
+from syncline.store.workers import Workers
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
 
@@ -84,6 +85,10 @@ class MetadataStore:
     def leader(self, role: str, holder: str, ttl: dt.timedelta) -> LeaderLease:
         """The lease of a singleton role such as the scheduler (see store/leader.py)."""
         return LeaderLease(self._engine, role, holder, ttl)
+
+    def workers(self) -> Workers:
+        """The worker registry (see store/workers.py)."""
+        return Workers(self._engine)
 
     def schedule_states(self) -> ScheduleStates:
         """Where the scheduler is for each connection (see store/schedules.py)."""

@@ -11,7 +11,6 @@ session of its own, so the whole group can be stopped on an ordinary exit.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -20,20 +19,19 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from syncline.children import die_with_parent
 from syncline.errors import ConfigurationError, SourceError
 
 _TAIL_LINES = 12  # stderr lines quoted in an error message
 _MAX_LINE = 64 << 20  # one Singer message; beyond this the tap is surely broken
 _IDLE_S = 1.0  # a quiet tap gets what it already covered by a STATE committed after this
 _GRACE_S = 5.0  # between SIGTERM and SIGKILL when a tap is stopped
-_PR_SET_PDEATHSIG = 1
 _PREFIX = "singer-"
 _LOCK = "owner.lock"
 
@@ -117,27 +115,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook asking the kernel to SIGKILL the child when its parent dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
-
-    def hook() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the signal was asked for
-            os._exit(1)
-
-    return hook
-
-
 def popen(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
     try:
         # A session of its own, so the whole group (wrapper scripts and all) can be stopped.
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True,
-                                preexec_fn=_die_with_parent())
+                                preexec_fn=die_with_parent())
     except OSError as exc:
         raise ConfigurationError(f"cannot start the tap {argv[0]}: {exc}",
                                  fix="check `command:` names an executable tap (a script needs "

@@ -1,0 +1,203 @@
+"""`syncline up`: one process tree running a workspace unattended.
+
+The main process applies the workspace file as a config revision (and again whenever the
+file changes; an invalid file is reported and the last good revision keeps running), runs
+the scheduler and the HTTP server in threads, and supervises N worker processes. The first
+SIGTERM or Ctrl-C stops taking runs: the scheduler steps down, each worker stops its run
+cleanly (rolled back to the last commit, lease released, queued again), and `up` exits 0
+within 30 s (workers still running then are killed). A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import ipaddress
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from syncline.api.app import ServiceState, create_app
+from syncline.config import Workspace, load_workspace, read_document
+from syncline.errors import ConfigurationError, SynclineError
+from syncline.orchestration.scheduler import Scheduler, Tick
+from syncline.orchestration.supervisor import Supervisor
+from syncline.store.leases import pid_alive
+from syncline.store.revisions import digest
+from syncline.store.store import MetadataStore
+
+SHUTDOWN_S = 30.0
+WORKER_GRACE_S = 25.0  # what is left of SHUTDOWN_S goes to the HTTP server and the store
+WATCH_S = 1.0
+WORKER_SILENT = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    workers: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
+def loopback_only(host: str) -> None:
+    """Until authentication exists the service listens on loopback only."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigurationError(
+            f"--host {host} is not a loopback address: the service has no authentication yet, "
+            "so it listens on this machine only",
+            fix="use --host 127.0.0.1 (the default) or ::1, and put an authenticating reverse "
+            "proxy in front of it to reach it from elsewhere")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(f"port {port} on {host} is in use by another process",
+                                     fix="choose another with --port, or stop that process "
+                                     f"(`lsof -i :{port}` names it)") from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                 fix="choose another --host or --port") from None
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def say(message: str) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+    print(f"{stamp} {message}", file=sys.stderr, flush=True)
+
+
+class Service:
+    def __init__(self, ws: Workspace, options: UpOptions, log: Callable[[str], None] = say) -> None:
+        self.ws, self.options, self.say = ws, options, log
+        self.stop = threading.Event()
+        self.store = MetadataStore(ws.metadata_url())
+        self.state = ServiceState(self.store, ws.file)
+        self._applied: str | None = None
+        self._signals = 0
+        self._supervisor: Supervisor | None = None
+
+    def run(self) -> int:
+        loopback_only(self.options.host)
+        sock = bind(self.options.host, self.options.port)
+        self.apply()
+        self.reap_workers()  # those of an `up` that was killed
+        env = {**os.environ, "SYNCLINE_METADATA_URL": self.ws.metadata_url()}
+        supervisor = self._supervisor = Supervisor(self.store, self.ws.root, self.options.workers,
+                                                   env, self.say)
+        server = uvicorn.Server(uvicorn.Config(create_app(self.state), log_level="warning",
+                                               lifespan="off", access_log=False))
+        scheduler = Scheduler(self.store, self.store.queue())
+        threads = [
+            threading.Thread(target=scheduler.run, args=(self.stop, 1.0, self._ticked),
+                             name="scheduler", daemon=True),
+            threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http",
+                             daemon=True),
+        ]
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            supervisor.start()
+            for t in threads:
+                t.start()
+            host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
+            self.say(f"syncline up: {self.options.workers} worker(s), scheduler, "
+                     f"http://{host}:{self.options.port} (healthz, readyz, /api/v1/status); "
+                     "Ctrl-C stops")
+            while not self.stop.wait(WATCH_S):
+                supervisor.poll()
+                self.apply_if_changed()
+                self.reap_workers()
+            self.say("stopping: no new runs; running syncs stop at their next batch")
+            began = time.monotonic()
+            killed = supervisor.stop(WORKER_GRACE_S)
+            if killed:
+                self.say(f"killed after {WORKER_GRACE_S:.0f}s: {', '.join(killed)}")
+            server.should_exit = True
+            for t in threads:
+                t.join(max(1.0, SHUTDOWN_S - (time.monotonic() - began)))
+            self.say("stopped")
+            return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sock.close()
+            self.store.close()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.stop.set()
+            return
+        self.say("second signal: killing the workers and exiting now")
+        if self._supervisor is not None:
+            self._supervisor.kill()
+        os._exit(128 + signum)
+
+    def reap_workers(self) -> None:
+        """Mark lost the workers that are gone (on this host: their process is gone; on another:
+        silent for WORKER_SILENT), freeing their queue entries; their runs are reaped."""
+        workers = self.store.workers()
+        host = socket.gethostname()
+        gone = [w for w in workers.list() if w.host == host and not pid_alive(w.pid)]
+        gone += [w for w in workers.silent(WORKER_SILENT) if w.host != host]
+        for w in gone:
+            note = f"worker {w.name} (pid {w.pid} on {w.host}) stopped sending heartbeats"
+            workers.ended(w.name, "lost", note)
+            self.store.queue().abandon(w.name, note)
+            self.say(note + "; marked lost")
+        if gone:
+            self.store.reap_stale_runs()
+
+    def _ticked(self, tick: Tick) -> None:
+        if tick.error:
+            self.say(f"scheduler: tick failed ({tick.error}); trying again")
+            return
+        self.state.last_tick = tick.at
+        for entry in tick.queued:
+            self.say(f"scheduler: queued {entry.connection} (due {entry.not_before:%H:%M:%S} UTC)")
+
+    def apply(self) -> None:
+        """Apply the workspace file; on start an invalid file is fatal, later it is reported."""
+        document = read_document(self.ws.file)
+        revision, created = self.store.revisions().apply(document, origin=f"file:{self.ws.file}")
+        self._applied = digest(document)
+        self.say(f"config revision {revision.number} {'applied' if created else 'is current'}")
+
+    def apply_if_changed(self) -> None:
+        try:
+            document = read_document(self.ws.file)
+            if digest(document) == self._applied:
+                return
+            load_workspace(self.ws.file)  # validate fully before it becomes a revision
+            self.apply()
+        except ConfigurationError as exc:
+            key = digest({"error": str(exc)})
+            if self.state.notes.get("config") != key:
+                self.state.notes["config"] = key
+                self.say(f"configuration error, still running the last good revision: {exc}")
+        except SynclineError as exc:
+            self.say(f"cannot apply the workspace file: {exc}")
+
+
+def up(root: Path | None, options: UpOptions) -> int:
+    ws = load_workspace(root)
+    return Service(ws, options).run()

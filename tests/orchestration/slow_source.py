@@ -1,0 +1,33 @@
+"""A custom source that takes its time: `rows` numbered rows in pages of 10, `pause_s` between
+pages, a checkpoint after each; for stopping and killing runs in the middle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from syncline.sdk import Item, SimpleSource, State, Stream
+
+
+class Slow(SimpleSource):
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        rows: int = 100
+        pause_s: float = 0.05
+
+    config: Config
+
+    def streams(self) -> list[Stream]:
+        return [Stream("ticks", primary_key=["id"], cursor="id",
+                       columns={"id": "int64", "label": "string"})]
+
+    def read(self, stream: str, state: dict[str, Any] | None) -> Iterator[Item]:
+        after = int((state or {}).get("after", 0))
+        for start in range(after + 1, self.config.rows + 1, 10):
+            stop = min(start + 10, self.config.rows + 1)
+            yield from ({"id": i, "label": f"tick {i}"} for i in range(start, stop))
+            yield State({"after": stop - 1})
+            time.sleep(self.config.pause_s)
