@@ -33,6 +33,7 @@ from syncline.cli.common import (
 )
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
+from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
 from syncline.cli.up import up
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError, RepeatedKeys
@@ -49,6 +50,8 @@ app.add_typer(runs_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)
+for command in (trigger, pause, resume, cancel, queue, workers):
+    app.command()(command)
 app.command("schema-file")(schema_file)
 
 
@@ -149,19 +152,25 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     from syncline.engine.run import Runner
     from syncline.engine.watch import StopRequest
     from syncline.orchestration.apply import apply_file, revision_workspace
+    from syncline.orchestration.inline import inline_run
+    from syncline.orchestration.queue import RunRequest
 
     store = store_of(ws)
     try:
         _plan, revision = apply_file(ws, store)  # the file as a revision; the run records it
         ws = revision_workspace(ws, revision)
+        ws.connection(connection)  # an unknown name: no queue entry, no worker
         watching: AbstractContextManager[RunObserver] = (
             nullcontext(RunObserver()) if as_json else RichObserver(console))
+        request = RunRequest(connection, "manual", full_refresh, tuple(streams or ()))
         # SIGTERM or Ctrl-C stops the run cleanly (rolled back to the last commit); a second one kills
-        with StopRequest() as stop, watching as observer:
-            result = Runner(ws, store, observer, revision=revision.number, stop=stop.event).sync(
+        with StopRequest() as stop, watching as observer, inline_run(store, request) as held:
+            result = Runner(ws, store, held.observer(observer), revision=revision.number,
+                            stop=stop.event).sync(
                 connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
                 allow_empty=allow_empty,
             )
+            held.note = f"run {result.run_id} {result.status}"
         record = views.run_data(store, result.run_id) if as_json else None
     finally:
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from syncline.engine.plan import StreamPlan
@@ -49,3 +50,30 @@ class RunObserver:
 
     def warning(self, message: str) -> None:
         pass
+
+
+class Announcing(RunObserver):
+    """Another observer, also telling `on_start` the id of the run as soon as it has one (a
+    worker names it in the run queue and the worker registry)."""
+
+    def __init__(self, inner: RunObserver, on_start: Callable[[str, int], None]) -> None:
+        self.inner, self.on_start = inner, on_start
+
+    def run_started(self, connection: str, run_id: int) -> None:
+        self.on_start(connection, run_id)
+        self.inner.run_started(connection, run_id)
+
+    def stream_started(self, plan: StreamPlan, progress: StreamProgress) -> None:
+        self.inner.stream_started(plan, progress)
+
+    def stream_progress(self, progress: StreamProgress) -> None:
+        self.inner.stream_progress(progress)
+
+    def stream_finished(self, progress: StreamProgress, duration_s: float) -> None:
+        self.inner.stream_finished(progress, duration_s)
+
+    def attempt_failed(self, number: int, error: SynclineError, retry_in_s: float | None) -> None:
+        self.inner.attempt_failed(number, error, retry_in_s)
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(message)

@@ -23,6 +23,7 @@ _HEALTH_OF_RUN = {"running": "running", "queued": "queued", "succeeded": "health
 
 def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> list[dict[str, Any]]:
     out = []
+    paused = store.pauses().all()
     for name, conn in sorted(ws.connections.items()):
         last = store.last_run(name)
         ok = store.last_success(name)
@@ -35,6 +36,8 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
         if health in ("healthy", "warning") and sla is not None and freshness is not None \
                 and freshness > sla.total_seconds():
             health = "late"
+        if name in paused and health != "running":  # paused: nothing runs, so nothing is late
+            health = "paused"
         out.append({
             "connection": name,
             "source": conn.source,
@@ -46,6 +49,7 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             "freshness_seconds": freshness,
             "next_due_at": iso(nxt),
             "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
+            "paused_at": iso(paused[name].paused_at) if name in paused else None,
         })
     return out
 

@@ -9,7 +9,8 @@ newest config revision and, for each connection whose schedule is not `manual`:
 * a due connection is put on the run queue, `schedule_jitter` after its due time (the same
   offset for the same tick); the queue coalesces it with a run already queued or running;
 * the next due time is the first tick of the schedule after now: ticks missed while no
-  scheduler ran give one catch-up run, never a storm.
+  scheduler ran give one catch-up run, never a storm;
+* a paused connection is not queued; resumed, it is due at once if a tick was missed.
 
 Schedulers that do not hold the lease do nothing but wait for it: two never queue at once.
 """
@@ -112,6 +113,7 @@ class Scheduler:
             self._timings = (revision.number, timings(revision.document))
         scheduled = self._timings[1]
         states = self.states.load()
+        paused = self.store.pauses().all()
         changed: list[Due] = []
         for name, timing in scheduled.items():
             state = states.get(name)
@@ -119,7 +121,7 @@ class Scheduler:
                 state = Due(name, timing.text, self._first_due(name, timing, now),
                             state.last_due_at if state else None, state.last_entry if state else None)
                 changed.append(state)
-            if state.next_due_at > now:
+            if state.next_due_at > now or name in paused:  # resumed: one catch-up run
                 continue
             due = state.next_due_at
             entry = self.queue.put(RunRequest(name, "schedule",

@@ -22,27 +22,16 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline.config import workspace_file, workspace_from_document
-from syncline.engine.observer import RunObserver
+from syncline.engine.observer import Announcing, RunObserver
 from syncline.engine.run import Runner
 from syncline.engine.watch import StopRequest
 from syncline.errors import ConfigurationError, SynclineError
-from syncline.orchestration.queue import QueuedRun, RunQueue, RunRequest
+from syncline.orchestration.queue import QueuedRun, RunRequest
 from syncline.store.store import MetadataStore
-from syncline.store.workers import Workers
 
 HEARTBEAT_S = 2.0
 POLL_S = 0.5
-
-
-class _Reporting(RunObserver):
-    """Names the run an entry became, in the queue and in the worker registry."""
-
-    def __init__(self, queue: RunQueue, workers: Workers, name: str, entry: QueuedRun) -> None:
-        self.queue, self.workers, self.name, self.entry = queue, workers, name, entry
-
-    def run_started(self, connection: str, run_id: int) -> None:
-        self.queue.started(self.entry.id, run_id)
-        self.workers.beat(self.name, connection=connection, run_id=run_id, running=True)
+CANCEL_POLL_S = 0.5
 
 
 class Worker:
@@ -67,6 +56,11 @@ class Worker:
 
     def run(self, entry: QueuedRun) -> None:
         note, again = "failed before it started", False
+        stop, done = threading.Event(), threading.Event()
+        cancel: list[str] = []  # who asked, once someone has
+        watching = threading.Thread(target=self._watch, args=(entry, stop, done, cancel),
+                                    name="cancel-watch", daemon=True)
+        watching.start()
         try:
             revision = self.store.revisions().latest()
             if revision is None:
@@ -74,21 +68,46 @@ class Worker:
                                          fix="run `syncline apply` (or restart `syncline up`)")
             file = workspace_file(self.root)
             ws = workspace_from_document(revision.document, root=file.parent, file=file)
-            reporting = _Reporting(self.queue, self.workers, self.name, entry)
+            reporting = Announcing(RunObserver(), lambda connection, run_id: self._started(
+                entry, connection, run_id))
             result = Runner(ws, self.store, reporting, revision=revision.number,
-                            stop=self.stop).sync(entry.connection, streams=list(entry.streams) or None,
-                                                 full_refresh=entry.full_refresh,
-                                                 trigger=entry.trigger)
-            note = f"run {result.run_id} {result.status}"
-            again = result.status == "interrupted" and self.stop.is_set()  # a shutdown
+                            stop=stop).sync(entry.connection, streams=list(entry.streams) or None,
+                                            full_refresh=entry.full_refresh, trigger=entry.trigger)
+            if cancel and result.status == "interrupted":
+                self.store.cancelled(result.run_id, cancel[0])
+                note = f"run {result.run_id} cancelled by {cancel[0]}"
+            else:
+                note = f"run {result.run_id} {result.status}"
+                again = result.status == "interrupted" and self.stop.is_set()  # a shutdown
         except SynclineError as exc:
             note = f"{exc.failure_class}: {exc.message}"
         finally:
+            done.set()
             self.queue.finish(entry.id, note=note)
             self.workers.beat(self.name, running=False)
         if again:  # stopped by a shutdown, not by its own doing: the next start runs it
             self.queue.put(RunRequest(entry.connection, entry.trigger, entry.full_refresh,
                                       entry.streams))
+
+    def _started(self, entry: QueuedRun, connection: str, run_id: int) -> None:
+        self.queue.started(entry.id, run_id)
+        self.workers.beat(self.name, connection=connection, run_id=run_id, running=True)
+
+    def _watch(self, entry: QueuedRun, stop: threading.Event, done: threading.Event,
+               cancel: list[str]) -> None:
+        """Stop the run when the worker stops or someone cancels it (`syncline cancel`)."""
+        while not done.wait(CANCEL_POLL_S):
+            if self.stop.is_set():
+                stop.set()
+                return
+            try:
+                current = self.queue.get(entry.id)
+            except SQLAlchemyError:
+                continue
+            if current is not None and current.cancel_requested_by:
+                cancel.append(current.cancel_requested_by)
+                stop.set()
+                return
 
     def _beat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):

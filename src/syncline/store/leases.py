@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import socket
 from dataclasses import dataclass
@@ -18,6 +19,15 @@ from syncline.store.models import Lease
 def now_utc() -> dt.datetime:
     """The control plane's time (see clock.py: tests may drive it)."""
     return clock.now()
+
+
+def who() -> str:
+    """This process, as records name whoever did something: user@host pid N."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
 def pid_alive(pid: int) -> bool:

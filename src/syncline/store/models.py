@@ -182,6 +182,9 @@ class QueueEntry(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+    #: `syncline cancel` asked the worker running it to stop it (who, and when)
+    cancel_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class Leader(Base):
@@ -224,3 +227,13 @@ class Worker(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     connection: Mapped[str | None] = mapped_column(String(255))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Pause(Base):
+    """A paused connection: runtime state, not part of any config revision."""
+
+    __tablename__ = "pauses"
+
+    connection: Mapped[str] = mapped_column(String(255), primary_key=True)
+    paused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    paused_by: Mapped[str] = mapped_column(String(255))

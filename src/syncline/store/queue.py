@@ -55,6 +55,8 @@ class QueuedRun:
     run_id: int | None = None
     ended_at: dt.datetime | None = None
     note: str | None = None
+    cancel_requested_at: dt.datetime | None = None
+    cancel_requested_by: str | None = None
     #: put() found the run already asked for: this is the entry that stands for it
     coalesced: bool = field(default=False, compare=False)
 
@@ -73,7 +75,8 @@ def _record(row: QueueEntry) -> QueuedRun:
         id=row.id, connection=row.connection, trigger=row.trigger,
         full_refresh=bool(options.get("full_refresh")), streams=tuple(options.get("streams") or ()),
         state=row.state, queued_at=row.queued_at, not_before=row.not_before, worker=row.worker,
-        claimed_at=row.claimed_at, run_id=row.run_id, ended_at=row.ended_at, note=row.note)
+        claimed_at=row.claimed_at, run_id=row.run_id, ended_at=row.ended_at, note=row.note,
+        cancel_requested_at=row.cancel_requested_at, cancel_requested_by=row.cancel_requested_by)
 
 
 class StoreQueue:
@@ -130,6 +133,41 @@ class StoreQueue:
             row.state, row.worker, row.claimed_at = "claimed", worker, now
             return _record(row)
 
+    def hold(self, request: RunRequest, holder: str, now: dt.datetime | None = None) -> QueuedRun:
+        """An entry claimed at once by `holder`, a run made outside the queue (`syncline sync`),
+        so the scheduler coalesces its ticks into it and `queue` shows it. It takes over a
+        queued entry asking for the same run."""
+        now = now or now_utc()
+        options = json.dumps(request.options(), sort_keys=True)
+        with self._session.begin() as s:
+            self._serialised(s)
+            row = s.scalars(select(QueueEntry).where(
+                QueueEntry.connection == request.connection, QueueEntry.state == "queued",
+                QueueEntry.options == options).order_by(QueueEntry.id).limit(1)).first()
+            if row is None:
+                row = QueueEntry(connection=request.connection, trigger=request.trigger,
+                                 options=options, queued_at=now, not_before=now)
+                s.add(row)
+            row.state, row.worker, row.claimed_at = "claimed", holder, now
+            s.flush()
+            return _record(row)
+
+    def request_cancel(self, run_id: int, by: str, now: dt.datetime | None = None) -> QueuedRun | None:
+        """Ask the worker running `run_id` to stop it; the entry, or None if no worker runs it."""
+        with self._session.begin() as s:
+            row = s.scalars(select(QueueEntry).where(QueueEntry.run_id == run_id,
+                                                     QueueEntry.state == "claimed")).first()
+            if row is None:
+                return None
+            if row.cancel_requested_at is None:
+                row.cancel_requested_at, row.cancel_requested_by = now or now_utc(), by
+            return _record(row)
+
+    def get(self, entry: int) -> QueuedRun | None:
+        with self._session() as s:
+            row = s.get(QueueEntry, entry)
+            return _record(row) if row is not None else None
+
     def started(self, entry: int, run_id: int) -> None:
         """The claimed entry's run has an id: `queue` and `cancel` can name it."""
         with self._session.begin() as s:
@@ -142,13 +180,13 @@ class StoreQueue:
             row = self._entry(s, entry)
             row.state, row.ended_at, row.note = state, now or now_utc(), note
 
-    def cancel(self, entry: int, now: dt.datetime | None = None) -> QueuedRun:
+    def cancel(self, entry: int, now: dt.datetime | None = None, note: str = "cancelled") -> QueuedRun:
         """A queued entry is cancelled at once; a claimed one is left to its worker."""
         with self._session.begin() as s:
             self._serialised(s)
             row = self._entry(s, entry)
             if row.state == "queued":
-                row.state, row.ended_at, row.note = "cancelled", now or now_utc(), "cancelled"
+                row.state, row.ended_at, row.note = "cancelled", now or now_utc(), note
             return _record(row)
 
     def abandon(self, worker: str, note: str, now: dt.datetime | None = None) -> list[QueuedRun]:

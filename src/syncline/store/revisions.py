@@ -8,11 +8,8 @@ Applying a document equal to the newest revision's is a no-op; a revision is nev
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import hashlib
 import json
-import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.leases import now_utc
+from syncline.store.leases import now_utc, who
 from syncline.store.models import ConfigRevision
 
 
@@ -48,14 +45,6 @@ def _revision(row: ConfigRevision) -> Revision:
                     row.applied_at)
 
 
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no name for this uid (a container)
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
-
-
 class Revisions:
     """The config revisions of one metadata store."""
 
@@ -75,7 +64,7 @@ class Revisions:
                         return _revision(newest), False
                     row = ConfigRevision(
                         number=(newest.number if newest else 0) + 1, digest=sha, document=text,
-                        origin=origin, applied_by=_who(), applied_at=now_utc())
+                        origin=origin, applied_by=who(), applied_at=now_utc())
                     s.add(row)
                 return _revision(row), True
             except IntegrityError:  # another process took this number first: look again

@@ -20,6 +20,7 @@ from syncline.store.db import mask_url, open_engine
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
+from syncline.store.pauses import Pauses
 from syncline.store.queue import StoreQueue
 from syncline.store.records import (
     ATTEMPT_STATUSES,
@@ -85,6 +86,10 @@ class MetadataStore:
     def leader(self, role: str, holder: str, ttl: dt.timedelta) -> LeaderLease:
         """The lease of a singleton role such as the scheduler (see store/leader.py)."""
         return LeaderLease(self._engine, role, holder, ttl)
+
+    def pauses(self) -> Pauses:
+        """Paused connections (see store/pauses.py)."""
+        return Pauses(self._engine)
 
     def workers(self) -> Workers:
         """The worker registry (see store/workers.py)."""
@@ -186,6 +191,14 @@ class MetadataStore:
             run.attempts = attempts
             run.failure_class = failure_class
             run.failure_message = failure_message
+
+    def cancelled(self, run_id: int, by: str) -> None:
+        """A run stopped by `syncline cancel` (the engine ended it as interrupted)."""
+        with self._session.begin() as s:
+            run = self._run(s, run_id)
+            run.status = "cancelled"
+            run.failure_class = None
+            run.failure_message = f"cancelled by {by}; uncommitted rows were rolled back"
 
     @staticmethod
     def _run(s: Session, run_id: int) -> Run:
