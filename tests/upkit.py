@@ -47,13 +47,13 @@ def wait_for(predicate: Callable[[], Any], what: str | Callable[[], str],
 class Up:
     """A `syncline up` process on a workspace, with its clock file and port."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, clocked: bool = True) -> None:
         self.root, self.port = root, free_port()
         self.clock = root / "clock"
         if not self.clock.exists():
             clock.write(self.clock, T0)
         self.log = root / f"up-{self.port}.log"
-        env = {**os.environ, "SYNCLINE_CLOCK": f"file:{self.clock}"}
+        env = {**os.environ, "SYNCLINE_CLOCK": f"file:{self.clock}"} if clocked else dict(os.environ)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncline", "up", "-w", str(root), "--port", str(self.port),
              "--workers", "1", *args], env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)

@@ -186,6 +186,8 @@ class Workspace:
     #: ("sources" | "destinations", name) -> the unset `${env:NAME}` references of that
     #: section, as (key path, variable): only the commands that open it fail on them
     unset_env: Mapping[tuple[str, str], tuple[UnsetRef, ...]] = field(default_factory=dict)
+    #: ("sources" | "destinations", name) -> its `max_concurrent_runs:` (absent: no limit)
+    limits: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -309,17 +311,20 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
         model = WorkspaceModel.model_validate(raw)
     except ValidationError as exc:
         raise _config_error(file.name, exc, ()) from None
+    limits: dict[tuple[str, str], int] = {}
     sources = {
         name: _typed(
             file.name, ("sources", name),
-            resolve_connector(cfg, root, file.name, f"sources.{name}", _interpolate),
+            _limited(file.name, ("sources", name), resolve_connector(
+                cfg, root, file.name, f"sources.{name}", _interpolate), limits),
             source_config_model, by_section.get(("sources", name), ()),
         )
         for name, cfg in model.sources.items()
     }
     destinations = {
-        name: _typed(file.name, ("destinations", name), cfg, destination_config_model,
-                     by_section.get(("destinations", name), ()))
+        name: _typed(file.name, ("destinations", name),
+                     _limited(file.name, ("destinations", name), cfg, limits),
+                     destination_config_model, by_section.get(("destinations", name), ()))
         for name, cfg in model.destinations.items()
     }
     for name, conn in model.connections.items():
@@ -335,7 +340,23 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
-                     unset_env=by_section)
+                     unset_env=by_section, limits=limits)
+
+
+def _limited(file: str, path: tuple[str, str], cfg: dict[str, Any],
+             limits: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """`max_concurrent_runs:` of a source or destination, a key of every type: taken out of
+    the connector's own keys into `limits`."""
+    if "max_concurrent_runs" not in cfg:
+        return cfg
+    cfg = dict(cfg)
+    value = cfg.pop("max_concurrent_runs")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"{file}: {'.'.join(path)}.max_concurrent_runs: got {value!r}; expected a whole "
+            "number of runs, at least 1", fix="set it to e.g. 2, or remove it for no limit")
+    limits[path] = value
+    return cfg
 
 
 def _typed(

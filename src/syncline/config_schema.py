@@ -29,6 +29,11 @@ _CONNECTOR = {
 }
 
 
+_MAX_RUNS = {"type": "integer", "minimum": 1, "description": "At most this many runs use it "
+             "at once across `up`'s workers (others wait in the queue). Default: no limit; a "
+             "DuckDB file always has one writer."}
+
+
 def _builtin_models() -> tuple[dict[str, type[BaseModel]], dict[str, type[BaseModel]]]:
     from syncline.destinations.registry import _TYPES as DESTINATIONS
     from syncline.destinations.registry import destination_config_model
@@ -68,6 +73,8 @@ def workspace_schema() -> dict[str, Any]:
     props["destinations"] = {**props["destinations"],
                              "additionalProperties": _by_type(destinations, refs, connector=False)}
     root["properties"] = props
+    for model in (*sources.values(), *destinations.values()):  # a key of every type
+        defs[model.__name__].setdefault("properties", {})["max_concurrent_runs"] = _MAX_RUNS
     # `streams:` may also be a list of names, and a stream may be listed with no keys
     streams = defs["ConnectionConfig"]["properties"]["streams"]
     streams["anyOf"] = [

@@ -118,3 +118,33 @@ def test_sync_beside_up_is_held_in_the_queue_and_the_schedule_coalesces_into_it(
             sync.kill()
     assert as_json(cli(tmp_path, "queue", "--json")) == []
     assert [r.status for r in runs(tmp_path)] == ["succeeded"]
+
+
+def test_runs_into_one_duckdb_file_never_overlap_and_max_concurrent_runs_holds(
+        tmp_path: Path, running: list[Up]) -> None:
+    workspace(tmp_path, rows=600, pause_s=0.02, schedule="manual")
+    doc = yaml.safe_load((tmp_path / "syncline.yaml").read_text())
+    doc["sources"]["slow"]["max_concurrent_runs"] = 2
+    doc["destinations"]["other"] = {"type": "duckdb", "path": "other.duckdb"}
+    base = doc["connections"]["c"]
+    doc["connections"] = {
+        "a": {**base, "destination_schema": "a"}, "b": {**base, "destination_schema": "b"},
+        "x": {**base, "destination": "other", "destination_schema": "x"},
+        "y": {**base, "destination": "other", "destination_schema": "y"}}
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump(doc))
+    for name in "abxy":  # queued before `up` starts: its three workers find four due runs
+        assert cli(tmp_path, "trigger", name).returncode == 0
+    up = Up(tmp_path, "--workers", "3", clocked=False)  # run times by the real clock
+    running.append(up)
+    wait_for(lambda: [r.status for r in runs(tmp_path)] == ["succeeded"] * 4, "all four runs", 90)
+    done = runs(tmp_path)
+    assert all(r.attempts == 1 for r in done)  # no run met a locked file
+    spans = {r.connection: (r.started_at, r.ended_at) for r in done}
+    for one, two in (("a", "b"), ("x", "y")):  # same file: one after the other
+        (s1, e1), (s2, e2) = spans[one], spans[two]
+        assert e1 <= s2 or e2 <= s1, (one, two, spans)
+    assert len({s for s, _ in spans.values()}) == 4
+    for r in done:  # the source: at most two at a time
+        at_once = [o for o in done if o.started_at <= r.started_at < (o.ended_at or r.started_at)]
+        assert len(at_once) <= 2, spans
+    assert up.stop() == 0

@@ -118,3 +118,22 @@ def test_a_queued_run_survives_the_process_that_queued_it_being_killed(store_url
     with MetadataStore(store_url) as store:
         entry = store.queue().claim("w1")
     assert entry is not None and (entry.connection, entry.streams) == ("orders", ("items",))
+
+
+def test_a_run_waits_while_a_resource_it_needs_has_no_free_slot(store_url: str) -> None:
+    one_file = ("duckdb file /data/wh.duckdb", 1)
+    crm = ("source crm", 2)
+    needs = {"a": (one_file,), "b": (one_file,), "c": (crm,), "d": (crm,), "e": (crm,)}
+    with MetadataStore(store_url) as store:
+        q = store.queue()
+        for name in "abcde":
+            q.put(RunRequest(name, "schedule"), now=T0)
+        taken = [q.claim(f"w{n}", now=later(1), resources=needs) for n in range(5)]
+        assert [t.connection if t else None for t in taken] == ["a", "c", "d", None, None]
+        reasons = {w.entry.connection: w.reason for w in q.pending(now=later(1), resources=needs)}
+        assert reasons == {"b": "waits for a free slot of duckdb file /data/wh.duckdb (1 run at a time)",
+                           "e": "waits for a free slot of source crm (2 runs at a time)"}
+        q.finish(taken[0].id)  # type: ignore[union-attr]
+        q.finish(taken[1].id)  # type: ignore[union-attr]
+        after = [q.claim("w9", now=later(2), resources=needs) for _ in range(3)]
+        assert [t.connection if t else None for t in after] == ["b", "e", None]

@@ -189,11 +189,13 @@ def cancel(
 
 def queue(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Runs in progress and queued runs, in the order they will start, with why each waits."""
-    _ws, store = _open(workspace)
+    from syncline.orchestration.limits import resources
+
+    ws, store = _open(workspace)
     try:
         now = guarded(clock.now)
         running = store.queue().entries(("claimed",))
-        waiting = store.queue().pending(now)
+        waiting = store.queue().pending(now, resources(ws))
     finally:
         store.close()
     if as_json:

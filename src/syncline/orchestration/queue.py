@@ -8,11 +8,12 @@ either way, and every run a worker starts from an entry is named back with `star
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Protocol
 
-from syncline.store.queue import QueuedRun, RunRequest, StoreQueue, Waiting
+from syncline.store.queue import QueuedRun, RunRequest, Slot, StoreQueue, Waiting
 
-__all__ = ["QueuedRun", "RunQueue", "RunRequest", "StoreQueue", "Waiting"]
+__all__ = ["QueuedRun", "RunQueue", "RunRequest", "Slot", "StoreQueue", "Waiting"]
 
 
 class RunQueue(Protocol):
@@ -23,8 +24,10 @@ class RunQueue(Protocol):
         """Queue a run, or return the entry that already stands for it (`coalesced`)."""
         ...
 
-    def claim(self, worker: str, now: dt.datetime | None = None) -> QueuedRun | None:
-        """The next due run for `worker`, or None; never two of one connection at once."""
+    def claim(self, worker: str, now: dt.datetime | None = None,
+              resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:
+        """The next due run for `worker`, or None; never two of one connection at once, nor
+        more runs on a resource than its slots (orchestration/limits.py)."""
         ...
 
     def hold(self, request: RunRequest, holder: str, now: dt.datetime | None = None) -> QueuedRun:
@@ -51,6 +54,7 @@ class RunQueue(Protocol):
         """Free what a lost worker held (its runs are reaped by their leases)."""
         ...
 
-    def pending(self, now: dt.datetime | None = None) -> list[Waiting]:
+    def pending(self, now: dt.datetime | None = None,
+                resources: Mapping[str, tuple[Slot, ...]] | None = None) -> list[Waiting]:
         """Queued runs in claim order, each with why it waits."""
         ...

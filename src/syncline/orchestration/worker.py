@@ -26,7 +26,9 @@ from syncline.engine.observer import Announcing, RunObserver
 from syncline.engine.run import Runner
 from syncline.engine.watch import StopRequest
 from syncline.errors import ConfigurationError, SynclineError
-from syncline.orchestration.queue import QueuedRun, RunRequest
+from syncline.orchestration.limits import resources
+from syncline.orchestration.queue import QueuedRun, RunRequest, Slot
+from syncline.sources.rest.budget import share_budgets
 from syncline.store.store import MetadataStore
 
 HEARTBEAT_S = 2.0
@@ -39,6 +41,7 @@ class Worker:
         self.store, self.root, self.name, self.stop = store, root, name, stop
         self.queue = store.queue()
         self.workers = store.workers()
+        self._limits: tuple[int, dict[str, tuple[Slot, ...]]] | None = None
 
     def serve(self) -> None:
         self.workers.register(self.name, queue=self.queue.name)
@@ -46,7 +49,7 @@ class Worker:
         beating.start()
         try:
             while not self.stop.is_set():
-                entry = self.queue.claim(self.name)
+                entry = self.queue.claim(self.name, resources=self._resources())
                 if entry is None:
                     self.stop.wait(POLL_S)
                     continue
@@ -89,6 +92,20 @@ class Worker:
             self.queue.put(RunRequest(entry.connection, entry.trigger, entry.full_refresh,
                                       entry.streams))
 
+    def _resources(self) -> dict[str, tuple[Slot, ...]]:
+        """What each connection's runs hold, from the newest revision (parsed once per revision)."""
+        revision = self.store.revisions().latest()
+        if revision is None:
+            return {}
+        if self._limits is None or self._limits[0] != revision.number:
+            file = workspace_file(self.root)
+            try:
+                ws = workspace_from_document(revision.document, root=file.parent, file=file)
+                self._limits = (revision.number, resources(ws))
+            except SynclineError:
+                self._limits = (revision.number, {})  # the run itself reports the error
+        return self._limits[1]
+
     def _started(self, entry: QueuedRun, connection: str, run_id: int) -> None:
         self.queue.started(entry.id, run_id)
         self.workers.beat(self.name, connection=connection, run_id=run_id, running=True)
@@ -128,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with StopRequest() as stop, MetadataStore(url) as store:
         signal.signal(signal.SIGHUP, lambda *_: stop.event.set())  # `up` died: stop cleanly
+        share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
         Worker(store, args.workspace, args.name, stop.event).serve()
     return 0
 

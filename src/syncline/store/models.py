@@ -237,3 +237,13 @@ class Pause(Base):
     connection: Mapped[str] = mapped_column(String(255), primary_key=True)
     paused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     paused_by: Mapped[str] = mapped_column(String(255))
+
+
+class Budget(Base):
+    """A token bucket kept in the store, so every process drawing on it shares one budget."""
+
+    __tablename__ = "budgets"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)  # seconds since the epoch

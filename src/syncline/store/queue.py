@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +24,9 @@ from syncline.store.leases import now_utc
 from syncline.store.models import QueueEntry
 
 TRIGGERS = ("manual", "retry", "schedule")  # claim order when several are due
+CANDIDATES = 500  # due entries a claim looks through for one whose resources are free
+#: a resource a run holds (its key) and how many runs may hold it at once
+Slot = tuple[str, int]
 ACTIVE = ("queued", "claimed")
 _PG_QUEUE_LOCK = 0x53594E51  # "SYNQ"
 
@@ -117,21 +122,25 @@ class StoreQueue:
             s.flush()
             return _record(row)
 
-    def claim(self, worker: str, now: dt.datetime | None = None) -> QueuedRun | None:
-        """The next due entry whose connection is not being run, now claimed by `worker`."""
+    def claim(self, worker: str, now: dt.datetime | None = None,
+              resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:
+        """The next due entry whose connection is not being run and whose `resources` (per
+        connection: (key, how many runs may hold it)) all have a free slot, claimed by `worker`."""
         now = now or now_utc()
-        running = select(QueueEntry.connection).where(QueueEntry.state == "claimed")
         order = case({t: i for i, t in enumerate(TRIGGERS)}, value=QueueEntry.trigger)
         with self._session.begin() as s:
             self._serialised(s)
-            row = s.scalars(select(QueueEntry).where(
+            running = list(s.scalars(select(QueueEntry.connection).where(QueueEntry.state == "claimed")))
+            used = _usage(running, resources)
+            candidates = s.scalars(select(QueueEntry).where(
                 QueueEntry.state == "queued", QueueEntry.not_before <= now,
                 QueueEntry.connection.not_in(running))
-                .order_by(order, QueueEntry.not_before, QueueEntry.id).limit(1)).first()
-            if row is None:
-                return None
-            row.state, row.worker, row.claimed_at = "claimed", worker, now
-            return _record(row)
+                .order_by(order, QueueEntry.not_before, QueueEntry.id).limit(CANDIDATES))
+            for row in candidates:
+                if _blocked(row.connection, resources, used) is None:
+                    row.state, row.worker, row.claimed_at = "claimed", worker, now
+                    return _record(row)
+            return None
 
     def hold(self, request: RunRequest, holder: str, now: dt.datetime | None = None) -> QueuedRun:
         """An entry claimed at once by `holder`, a run made outside the queue (`syncline sync`),
@@ -207,11 +216,13 @@ class StoreQueue:
         with self._session() as s:
             return [_record(r) for r in s.scalars(q)]
 
-    def pending(self, now: dt.datetime | None = None) -> list[Waiting]:
+    def pending(self, now: dt.datetime | None = None,
+                resources: Mapping[str, tuple[Slot, ...]] | None = None) -> list[Waiting]:
         """Every queued entry in the order it will be claimed, with why it waits."""
         now = now or now_utc()
         active = self.entries()
         running = {e.connection: e for e in active if e.state == "claimed"}
+        used = _usage(list(running), resources)
         queued = sorted((e for e in active if e.state == "queued"),
                         key=lambda e: (e.not_before > now, TRIGGERS.index(e.trigger),
                                        e.not_before, e.id))
@@ -223,6 +234,9 @@ class StoreQueue:
                 reason = f"waits for {run} of {e.connection} (on {held.worker}) to end"
             elif e.not_before > now:
                 reason = f"due in {_seconds(e.not_before - now)}"
+            elif (full := _blocked(e.connection, resources, used)) is not None:
+                reason = (f"waits for a free slot of {full[0]} ({full[1]} run"
+                          f"{'s' if full[1] > 1 else ''} at a time)")
             else:
                 reason = f"due {_seconds(now - e.not_before)} ago; waits for a free worker"
             waiting.append(Waiting(e, reason))
@@ -235,6 +249,19 @@ class StoreQueue:
             raise ConfigurationError(f"no queued run {entry}",
                                      fix="see `syncline queue` for the runs queued now")
         return row
+
+
+def _usage(running: list[str], resources: Mapping[str, tuple[Slot, ...]] | None) -> Counter[str]:
+    return Counter(key for c in running for key, _ in (resources or {}).get(c, ()))
+
+
+def _blocked(connection: str, resources: Mapping[str, tuple[Slot, ...]] | None,
+             used: Counter[str]) -> Slot | None:
+    """The first resource of `connection` with no free slot, or None."""
+    for key, limit in (resources or {}).get(connection, ()):
+        if used[key] >= limit:
+            return key, limit
+    return None
 
 
 def _seconds(delta: dt.timedelta) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
+from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
@@ -86,6 +87,10 @@ class MetadataStore:
     def leader(self, role: str, holder: str, ttl: dt.timedelta) -> LeaderLease:
         """The lease of a singleton role such as the scheduler (see store/leader.py)."""
         return LeaderLease(self._engine, role, holder, ttl)
+
+    def bucket(self, name: str, requests: int, per_seconds: float) -> StoreBucket:
+        """A request budget every process shares (see store/budgets.py)."""
+        return StoreBucket(self._engine, name, requests, per_seconds)
 
     def pauses(self) -> Pauses:
         """Paused connections (see store/pauses.py)."""

@@ -15,7 +15,7 @@ import httpx
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.sources.rest.auth import Credentials
-from syncline.sources.rest.budget import TokenBucket, shared_bucket
+from syncline.sources.rest.budget import Bucket, shared_bucket
 from syncline.sources.rest.config import RestConfig, RetryConfig
 
 Sleep = Callable[[float], None]
@@ -61,7 +61,7 @@ class RestClient:
 
     def __init__(self, source: str, config: RestConfig, *,
                  transport: httpx.BaseTransport | None = None, sleep: Sleep = time.sleep,
-                 bucket: TokenBucket | None = None) -> None:
+                 bucket: Bucket | None = None) -> None:
         self.source = source
         self.config = config
         self.policy = config.retry
