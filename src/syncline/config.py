@@ -9,7 +9,6 @@ Errors name the file, the key path and what was expected, e.g.::
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncline.connector_files import resolve_connector
+from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
 from syncline.orchestration.schedule import Schedule, parse_duration, zone
 from syncline.schema import declared_types
@@ -27,10 +27,6 @@ from syncline.stream import Mode, Write, lookback_seconds
 WORKSPACE_FILE = "syncline.yaml"
 #: How a stream without `table:` names its destination table.
 TableNames = Literal["last_part", "schema_table"]
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
-_BARE_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME}: a shell habit, not a reference
-#: An unset `${env:NAME}`: the key path where it is written, and NAME.
-UnsetRef = tuple[tuple[str, ...], str]
 
 
 class _Model(BaseModel):
@@ -234,7 +230,7 @@ class Workspace:
     def require_env(self, section: str, name: str) -> None:
         refs = self.unset_env.get((section, name))
         if refs:
-            raise _unset_error(self.file.name, refs)
+            raise unset_error(self.file.name, refs)
 
 
 def find_workspace(path: str | Path | None = None) -> Path:
@@ -288,7 +284,7 @@ def workspace_from_document(document: dict[str, Any], *, root: Path, file: Path)
     """A workspace from a document (read from its file or from a config revision): its
     `${env:...}` references resolved now, in this process."""
     unset: list[UnsetRef] = []
-    raw = _interpolate(document, (), file.name, unset)
+    raw = interpolate(document, (), file.name, unset)
     return parse_workspace(raw, root=root, file=file, unset=unset)
 
 
@@ -316,7 +312,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
         name: _typed(
             file.name, ("sources", name),
             _limited(file.name, ("sources", name), resolve_connector(
-                cfg, root, file.name, f"sources.{name}", _interpolate), limits),
+                cfg, root, file.name, f"sources.{name}", interpolate), limits),
             source_config_model, by_section.get(("sources", name), ()),
         )
         for name, cfg in model.sources.items()
@@ -404,42 +400,3 @@ def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> C
             fix = "set the expected value"
         lines.append(f"{file}: {loc}: {text}")
     return ConfigurationError("\n".join(lines), fix=fix if len(lines) == 1 else "fix each key listed above")
-
-
-def _unset_error(file: str, refs: tuple[UnsetRef, ...]) -> ConfigurationError:
-    path, name = refs[0]
-    more = f" (and {', '.join(n for _, n in refs[1:])})" if refs[1:] else ""
-    return ConfigurationError(
-        f"{file}: {'.'.join(path)}: environment variable {name} is not set{more}",
-        fix=f"export {name}=... before running, or change the reference",
-    )
-
-
-def _interpolate(value: Any, path: tuple[str, ...], file: str,
-                 unset: list[UnsetRef] | None = None) -> Any:
-    """Substitute `${env:NAME}`. With `unset`, a reference inside a source or destination whose
-    variable is not set is kept as written and recorded there (only opening that section
-    fails); anywhere else it is an error at once."""
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), file, unset) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*path, str(i)), file, unset) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-        bare = _BARE_REF.search(value)
-        if bare:
-            raise ConfigurationError(
-                f"{file}: {'.'.join(path)}: ${{{bare.group(1)}}} is not a reference Syncline reads",
-                fix=f"write ${{env:{bare.group(1)}}} to use the environment variable {bare.group(1)}",
-            )
-
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in os.environ:
-                return os.environ[name]
-            if unset is not None and len(path) > 2 and path[0] in ("sources", "destinations"):
-                unset.append((path, name))
-                return match.group(0)
-            raise _unset_error(file, ((path, name),))
-
-        return _ENV_REF.sub(sub, value)
-    return value
