@@ -47,13 +47,15 @@ def wait_for(predicate: Callable[[], Any], what: str | Callable[[], str],
 class Up:
     """A `syncline up` process on a workspace, with its clock file and port."""
 
-    def __init__(self, root: Path, *args: str, clocked: bool = True) -> None:
+    def __init__(self, root: Path, *args: str, clocked: bool = True,
+                 env: dict[str, str] | None = None) -> None:
         self.root, self.port = root, free_port()
         self.clock = root / "clock"
         if not self.clock.exists():
             clock.write(self.clock, T0)
         self.log = root / f"up-{self.port}.log"
-        env = {**os.environ, "SYNCLINE_CLOCK": f"file:{self.clock}"} if clocked else dict(os.environ)
+        env = {**os.environ, **(env or {}),
+               **({"SYNCLINE_CLOCK": f"file:{self.clock}"} if clocked else {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncline", "up", "-w", str(root), "--port", str(self.port),
              "--workers", "1", *args], env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
@@ -93,11 +95,11 @@ def runs(root: Path) -> list[Any]:
 
 
 def workspace(root: Path, rows: int = 30, pause_s: float = 0.0, schedule: str = "every 1m",
-              **more: Any) -> Path:
+              source: dict[str, Any] | None = None, **more: Any) -> Path:
     doc = {
         "version": 1,
         "sources": {"slow": {"type": "python", "class": "slow_source:Slow", "path": str(HERE),
-                             "config": {"rows": rows, "pause_s": pause_s}}},
+                             "config": {"rows": rows, "pause_s": pause_s, **(source or {})}}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
         "connections": {"c": {"source": "slow", "destination": "wh", "destination_schema": "dst",
                               "schedule": schedule, "streams": {"ticks": {

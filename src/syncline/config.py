@@ -73,6 +73,21 @@ class StreamConfig(_Model):
         return value
 
 
+class RunRetry(_Model):
+    """Runs again a run that ended on a transient failure, after its attempts."""
+
+    max_runs: int = Field(1, ge=1, le=100, description="Runs in all, the first included (1: none "
+                          "again). Worst case: max_runs × max_attempts attempts.")
+    backoff: str = Field("5m", description="<N>s|m|h|d between a failed run and the next, doubling "
+                         "each time.")
+
+    @field_validator("backoff")
+    @classmethod
+    def _backoff(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class ConnectionConfig(_Model):
     """A source replicated into a destination."""
 
@@ -115,6 +130,12 @@ class ConnectionConfig(_Model):
         "lets it replace the table)."
     )
 
+    max_run_duration: str | None = Field(
+        None, description="<N>s|m|h|d: under `up`, a run still running after this is stopped "
+        "(cleanly at its next batch, killed 30 s later) and fails. Default: no limit.")
+    run_retry: RunRetry = Field(default_factory=RunRetry, description="Under `up`: run again a "
+                                "run that ended on a transient failure.")
+
     max_cursor_skew: str = Field(
         "1d", description="incremental: a checkpoint never goes further than this (s, m, h or d) "
         "past the source's clock; rows dated beyond it are loaded on every run under merge (and "
@@ -132,9 +153,9 @@ class ConnectionConfig(_Model):
         Schedule.parse(value)
         return value
 
-    @field_validator("schedule_jitter")
+    @field_validator("schedule_jitter", "max_run_duration")
     @classmethod
-    def _jitter(cls, value: str | None) -> str | None:
+    def _durations(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
         return value

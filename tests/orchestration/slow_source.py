@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from syncline.sdk import Item, SimpleSource, State, Stream
+from syncline.sdk import Item, SimpleSource, State, Stream, TransientError
 
 
 class Slow(SimpleSource):
@@ -17,14 +17,19 @@ class Slow(SimpleSource):
         model_config = ConfigDict(extra="forbid")
         rows: int = 100
         pause_s: float = 0.05
+        plan_pause_s: float = 0.0  # listing the streams takes this long (stuck before reading)
+        fail: bool = False  # every read fails as transient
 
     config: Config
 
     def streams(self) -> list[Stream]:
+        time.sleep(self.config.plan_pause_s)
         return [Stream("ticks", primary_key=["id"], cursor="id",
                        columns={"id": "int64", "label": "string"})]
 
     def read(self, stream: str, state: dict[str, Any] | None) -> Iterator[Item]:
+        if self.config.fail:
+            raise TransientError("the service answered 503", fix="it is retried")
         after = int((state or {}).get("after", 0))
         for start in range(after + 1, self.config.rows + 1, 10):
             stop = min(start + 10, self.config.rows + 1)

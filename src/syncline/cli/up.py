@@ -17,12 +17,16 @@ def up(
                                       "until authentication exists.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535,
                                       help="Port of the HTTP server.")] = 8765,
+    max_memory: Annotated[str | None, typer.Option(
+        "--max-memory", help="A worker whose resident memory is over this after a run (e.g. "
+        "512MB, 2GiB) is replaced by a fresh one.")] = None,
 ) -> None:
     """Run the workspace unattended: apply syncline.yaml (again whenever it changes), queue
     each connection on its schedule, run the queue on N worker processes, and serve /healthz,
     /readyz and /api/v1/status. Ctrl-C or SIGTERM stops cleanly; a second one at once."""
-    from syncline.orchestration.service import UpOptions
+    from syncline.orchestration.service import UpOptions, parse_size
     from syncline.orchestration.service import up as serve
 
-    code = guarded(lambda: serve(workspace_path(workspace), UpOptions(workers, host, port)))
+    memory = guarded(lambda: parse_size(max_memory)) if max_memory else None
+    code = guarded(lambda: serve(workspace_path(workspace), UpOptions(workers, host, port, memory)))
     raise typer.Exit(code)

@@ -46,6 +46,7 @@ class UpOptions:
     workers: int = 2
     host: str = "127.0.0.1"
     port: int = 8765
+    max_memory: int | None = None  # bytes
 
 
 def loopback_only(host: str) -> None:
@@ -103,7 +104,7 @@ class Service:
         self.reap_workers()  # those of an `up` that was killed
         env = {**os.environ, "SYNCLINE_METADATA_URL": self.ws.metadata_url()}
         supervisor = self._supervisor = Supervisor(self.store, self.ws.root, self.options.workers,
-                                                   env, self.say)
+                                                   env, self.say, self.options.max_memory)
         server = uvicorn.Server(uvicorn.Config(create_app(self.state), log_level="warning",
                                                lifespan="off", access_log=False))
         scheduler = Scheduler(self.store, self.store.queue())
@@ -196,6 +197,24 @@ class Service:
                 self.say(f"configuration error, still running the last good revision: {exc}")
         except SynclineError as exc:
             self.say(f"cannot apply the workspace file: {exc}")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """`512MB`, `2GiB`, `1.5GB` as bytes; ConfigurationError naming --max-memory otherwise."""
+    number = text.strip().lower().rstrip("bikmg ")
+    unit = text.strip().lower()[len(number):].strip()
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        value = 0
+    if value < 1 << 20:
+        raise ConfigurationError(f"--max-memory {text!r} is not a size of at least 1MiB",
+                                 fix="write e.g. 512MB or 2GiB")
+    return int(value)
 
 
 def up(root: Path | None, options: UpOptions) -> int:

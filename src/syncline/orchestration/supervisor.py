@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncline.children import die_with_parent
+from syncline.orchestration.worker import KILLED, RECYCLE
 from syncline.store.store import MetadataStore
 
 BACKOFF_MAX_S = 60.0
@@ -38,6 +39,7 @@ class Supervisor:
     count: int
     env: dict[str, str]
     say: Callable[[str], None] = print
+    max_memory: int | None = None  # bytes: a worker over it after a run is replaced
     slots: list[Slot] = field(default_factory=list)
 
     def start(self) -> None:
@@ -50,9 +52,10 @@ class Supervisor:
         slot.name = f"{socket.gethostname()}-{os.getpid()}-w{slot.number}"
         if slot.generation > 1:
             slot.name += f".{slot.generation}"
+        memory = ["--max-memory", str(self.max_memory)] if self.max_memory else []
         slot.process = subprocess.Popen(
             [sys.executable, "-m", "syncline.orchestration.worker", "--workspace", str(self.root),
-             "--name", slot.name], env=self.env,
+             "--name", slot.name, *memory], env=self.env,
             # `up` killed: the kernel sends its workers SIGHUP (sometimes more than once), which
             # a worker takes as a request to stop cleanly, never as a second signal
             preexec_fn=die_with_parent(signal.SIGHUP))
@@ -65,6 +68,13 @@ class Supervisor:
             if slot.process is not None and slot.process.poll() is not None:
                 code = slot.process.returncode
                 slot.process = None
+                if code in (RECYCLE, KILLED):  # it ended itself, and said why in the registry
+                    why = "over --max-memory" if code == RECYCLE else "a run did not stop in time"
+                    self.say(f"worker {slot.name} ended ({why}); starting another")
+                    slot.crashes, slot.restart_at = 0, now
+                    self.store.reap_stale_runs()
+                    self._spawn(slot)
+                    continue
                 slot.crashes = 1 if now - slot.started >= STABLE_S else slot.crashes + 1
                 delay = min(BACKOFF_MAX_S, 2.0 ** (slot.crashes - 1))
                 slot.restart_at = now + delay

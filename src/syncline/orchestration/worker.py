@@ -17,6 +17,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,25 +30,50 @@ from syncline.engine.watch import StopRequest
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.limits import resources
 from syncline.orchestration.queue import QueuedRun, RunRequest, Slot
+from syncline.orchestration.schedule import parse_duration
 from syncline.sources.rest.budget import share_budgets
+from syncline.store.leases import now_utc
 from syncline.store.store import MetadataStore
 
 HEARTBEAT_S = 2.0
+RECYCLE = 75  # exit code: over --max-memory, start a fresh worker at once (not a crash)
+KILLED = 76  # exit code: a run did not stop in time after its cancel or deadline
 POLL_S = 0.5
 CANCEL_POLL_S = 0.5
 
 
+@dataclass
+class Watch:
+    """What the watcher of one run knows: when it started, what stopped it, and why."""
+
+    entry: QueuedRun
+    limit: str | None  # max_run_duration as written
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    run_id: int | None = None
+    cancelled_by: str | None = None
+    timed_out: bool = False
+
+    @property
+    def deadline_s(self) -> float | None:
+        return parse_duration(self.limit).total_seconds() if self.limit else None
+
+
 class Worker:
-    def __init__(self, store: MetadataStore, root: Path, name: str, stop: threading.Event) -> None:
+    def __init__(self, store: MetadataStore, root: Path, name: str, stop: threading.Event,
+                 max_memory: int | None = None) -> None:
         self.store, self.root, self.name, self.stop = store, root, name, stop
+        self.max_memory = max_memory
         self.queue = store.queue()
         self.workers = store.workers()
         self._limits: tuple[int, dict[str, tuple[Slot, ...]]] | None = None
 
-    def serve(self) -> None:
+    def serve(self) -> int:
+        """Take runs until stopped (0), or until over `max_memory` after a run (RECYCLE)."""
         self.workers.register(self.name, queue=self.queue.name)
         beating = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         beating.start()
+        note = "stopped by a signal"
         try:
             while not self.stop.is_set():
                 entry = self.queue.claim(self.name, resources=self._resources())
@@ -54,16 +81,18 @@ class Worker:
                     self.stop.wait(POLL_S)
                     continue
                 self.run(entry)
+                rss = resident_bytes()
+                if self.max_memory is not None and rss > self.max_memory:
+                    note = (f"recycled: {rss >> 20} MiB resident after a run, over --max-memory "
+                            f"{self.max_memory >> 20} MiB")
+                    return RECYCLE
+            return 0
         finally:
-            self.workers.ended(self.name, "stopped", "stopped by a signal")
+            self.workers.ended(self.name, "stopped", note)
 
     def run(self, entry: QueuedRun) -> None:
-        note, again = "failed before it started", False
-        stop, done = threading.Event(), threading.Event()
-        cancel: list[str] = []  # who asked, once someone has
-        watching = threading.Thread(target=self._watch, args=(entry, stop, done, cancel),
-                                    name="cancel-watch", daemon=True)
-        watching.start()
+        note, again = "failed before it started", None
+        watch = Watch(entry, None)
         try:
             revision = self.store.revisions().latest()
             if revision is None:
@@ -71,26 +100,47 @@ class Worker:
                                          fix="run `syncline apply` (or restart `syncline up`)")
             file = workspace_file(self.root)
             ws = workspace_from_document(revision.document, root=file.parent, file=file)
+            conn = ws.connection(entry.connection)
+            watch.limit = conn.max_run_duration
+            threading.Thread(target=self._watch, args=(watch,), name="run-watch", daemon=True).start()
             reporting = Announcing(RunObserver(), lambda connection, run_id: self._started(
-                entry, connection, run_id))
+                watch, connection, run_id))
             result = Runner(ws, self.store, reporting, revision=revision.number,
-                            stop=stop).sync(entry.connection, streams=list(entry.streams) or None,
-                                            full_refresh=entry.full_refresh, trigger=entry.trigger)
-            if cancel and result.status == "interrupted":
-                self.store.cancelled(result.run_id, cancel[0])
-                note = f"run {result.run_id} cancelled by {cancel[0]}"
-            else:
-                note = f"run {result.run_id} {result.status}"
-                again = result.status == "interrupted" and self.stop.is_set()  # a shutdown
+                            stop=watch.stop).sync(entry.connection, streams=list(entry.streams) or None,
+                                                  full_refresh=entry.full_refresh, trigger=entry.trigger)
+            note = f"run {result.run_id} {result.status}"
+            if result.status == "interrupted" and (watch.cancelled_by or watch.timed_out):
+                note = self._overrule(watch)
+            elif result.status == "interrupted" and self.stop.is_set():  # a shutdown: run it again
+                again = RunRequest(entry.connection, entry.trigger, entry.full_refresh, entry.streams,
+                                   retry=entry.retry)
+            elif (result.status == "failed" and result.error is not None and result.error.retryable
+                  and entry.retry + 1 < conn.run_retry.max_runs):
+                wait = parse_duration(conn.run_retry.backoff) * 2 ** entry.retry
+                again = RunRequest(entry.connection, "retry", entry.full_refresh, entry.streams,
+                                   not_before=now_utc() + wait, retry=entry.retry + 1)
+                note += f"; runs again in {wait} (run_retry {entry.retry + 2} of {conn.run_retry.max_runs})"
         except SynclineError as exc:
             note = f"{exc.failure_class}: {exc.message}"
         finally:
-            done.set()
+            watch.done.set()
             self.queue.finish(entry.id, note=note)
             self.workers.beat(self.name, running=False)
-        if again:  # stopped by a shutdown, not by its own doing: the next start runs it
-            self.queue.put(RunRequest(entry.connection, entry.trigger, entry.full_refresh,
-                                      entry.streams))
+        if again is not None:
+            self.queue.put(again)
+
+    def _overrule(self, watch: Watch, killed: str = "") -> str:
+        """Record why the service stopped a run; the note for its queue entry."""
+        assert watch.run_id is not None
+        how = killed or "uncommitted rows were rolled back"
+        if watch.cancelled_by:
+            self.store.overrule(watch.run_id, "cancelled", None,
+                                f"cancelled by {watch.cancelled_by}; {how}")
+            return f"run {watch.run_id} cancelled by {watch.cancelled_by}"
+        self.store.overrule(watch.run_id, "failed", "interrupted", f"stopped: it ran longer than "
+                            f"max_run_duration {watch.limit}; {how}\n"
+                            "  fix: raise max_run_duration, or find why the run is slow")
+        return f"run {watch.run_id} stopped at max_run_duration {watch.limit}"
 
     def _resources(self) -> dict[str, tuple[Slot, ...]]:
         """What each connection's runs hold, from the newest revision (parsed once per revision)."""
@@ -106,25 +156,43 @@ class Worker:
                 self._limits = (revision.number, {})  # the run itself reports the error
         return self._limits[1]
 
-    def _started(self, entry: QueuedRun, connection: str, run_id: int) -> None:
-        self.queue.started(entry.id, run_id)
+    def _started(self, watch: Watch, connection: str, run_id: int) -> None:
+        watch.run_id = run_id
+        self.queue.started(watch.entry.id, run_id)
         self.workers.beat(self.name, connection=connection, run_id=run_id, running=True)
 
-    def _watch(self, entry: QueuedRun, stop: threading.Event, done: threading.Event,
-               cancel: list[str]) -> None:
-        """Stop the run when the worker stops or someone cancels it (`syncline cancel`)."""
-        while not done.wait(CANCEL_POLL_S):
+    def _watch(self, watch: Watch) -> None:
+        """Stop the run when the worker stops, someone cancels it (`syncline cancel`) or it
+        passes max_run_duration; if it has not ended `grace` seconds later (a source stuck in a
+        call), record why and end this process: `up` starts another worker."""
+        began = time.monotonic()
+        while not watch.done.wait(CANCEL_POLL_S):
             if self.stop.is_set():
-                stop.set()
+                watch.stop.set()
                 return
+            if watch.deadline_s is not None and time.monotonic() - began > watch.deadline_s:
+                watch.timed_out = True
+                break
             try:
-                current = self.queue.get(entry.id)
+                current = self.queue.get(watch.entry.id)
             except SQLAlchemyError:
                 continue
             if current is not None and current.cancel_requested_by:
-                cancel.append(current.cancel_requested_by)
-                stop.set()
-                return
+                watch.cancelled_by = current.cancel_requested_by
+                break
+        else:
+            return
+        watch.stop.set()
+        if watch.done.wait(grace_s()):
+            return
+        why = "its cancel" if watch.cancelled_by else "max_run_duration"
+        note = f"killed: run {watch.run_id} did not stop within {grace_s():g}s of {why}"
+        if watch.run_id is not None:
+            self._overrule(watch, killed=f"killed after {grace_s():g}s (it did not stop at a "
+                           "batch): uncommitted rows were rolled back by the destination")
+        self.queue.finish(watch.entry.id, note=note)
+        self.workers.ended(self.name, "stopped", note)
+        os._exit(KILLED)
 
     def _beat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
@@ -134,10 +202,26 @@ class Worker:
                 pass  # a missed beat; the next one says the same
 
 
+def grace_s() -> float:
+    return float(os.environ.get("SYNCLINE_CANCEL_GRACE_S", "30"))
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux /proc; elsewhere its peak)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m syncline.orchestration.worker")
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--name", default=f"{socket.gethostname()}-{os.getpid()}")
+    parser.add_argument("--max-memory", type=int, default=None, help="bytes")
     args = parser.parse_args(argv)
     url = os.environ.get("SYNCLINE_METADATA_URL")
     if not url:
@@ -146,8 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     with StopRequest() as stop, MetadataStore(url) as store:
         signal.signal(signal.SIGHUP, lambda *_: stop.event.set())  # `up` died: stop cleanly
         share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
-        Worker(store, args.workspace, args.name, stop.event).serve()
-    return 0
+        return Worker(store, args.workspace, args.name, stop.event, args.max_memory).serve()
 
 
 if __name__ == "__main__":

@@ -40,9 +40,11 @@ class RunRequest:
     full_refresh: bool = False
     streams: tuple[str, ...] = ()
     not_before: dt.datetime | None = None  # None: due at once
+    retry: int = 0  # a run again after a transient failure: how many times so far
 
     def options(self) -> dict[str, Any]:
-        return {"full_refresh": self.full_refresh, "streams": sorted(self.streams)}
+        return {"full_refresh": self.full_refresh, "streams": sorted(self.streams),
+                **({"retry": self.retry} if self.retry else {})}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class QueuedRun:
     note: str | None = None
     cancel_requested_at: dt.datetime | None = None
     cancel_requested_by: str | None = None
+    retry: int = 0
     #: put() found the run already asked for: this is the entry that stands for it
     coalesced: bool = field(default=False, compare=False)
 
@@ -81,7 +84,8 @@ def _record(row: QueueEntry) -> QueuedRun:
         full_refresh=bool(options.get("full_refresh")), streams=tuple(options.get("streams") or ()),
         state=row.state, queued_at=row.queued_at, not_before=row.not_before, worker=row.worker,
         claimed_at=row.claimed_at, run_id=row.run_id, ended_at=row.ended_at, note=row.note,
-        cancel_requested_at=row.cancel_requested_at, cancel_requested_by=row.cancel_requested_by)
+        cancel_requested_at=row.cancel_requested_at, cancel_requested_by=row.cancel_requested_by,
+        retry=int(options.get("retry", 0)))
 
 
 class StoreQueue:

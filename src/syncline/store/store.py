@@ -197,13 +197,15 @@ class MetadataStore:
             run.failure_class = failure_class
             run.failure_message = failure_message
 
-    def cancelled(self, run_id: int, by: str) -> None:
-        """A run stopped by `syncline cancel` (the engine ended it as interrupted)."""
+    def overrule(self, run_id: int, status: str, failure_class: str | None, message: str) -> None:
+        """Say why a run the service stopped ended (cancelled, past its deadline, killed): the
+        engine ended it as interrupted, or it did not end at all."""
+        check_choice("run status", status, RUN_STATUSES - {"running"})
         with self._session.begin() as s:
             run = self._run(s, run_id)
-            run.status = "cancelled"
-            run.failure_class = None
-            run.failure_message = f"cancelled by {by}; uncommitted rows were rolled back"
+            run.status, run.failure_class, run.failure_message = status, failure_class, message
+            if run.ended_at is None:
+                run.ended_at = now_utc()
 
     @staticmethod
     def _run(s: Session, run_id: int) -> Run:
