@@ -1,4 +1,4 @@
-"""Tests of the metadata store on SQLite, and once on a real PostgreSQL server."""
+"""Tests of the metadata store, each on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = MetadataStore(sqlite_url(tmp_path))
+def store(store_url: str) -> Any:
+    """An empty store on SQLite, then on PostgreSQL."""
+    s = MetadataStore(store_url)
     yield s
     s.close()
 

@@ -34,6 +34,7 @@ from syncline.cli.common import (
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
+from syncline.cli.store import store_app
 from syncline.cli.up import up
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError, RepeatedKeys
@@ -47,6 +48,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(runs_app)
+app.add_typer(store_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

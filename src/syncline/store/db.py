@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -46,6 +46,11 @@ def head_revision() -> str | None:
     if _head is None:
         _head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     return _head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision a store's database is at (None: not a store yet)."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -147,3 +152,20 @@ def open_engine(url: str) -> Engine:
             fix=f"{FIX}; the database must be reachable and writable",
         ) from exc
     return engine
+
+
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Migrate the store at `url` to this Syncline's schema: (revision before, revision now).
+    Migrations only add; they run under the database's lock, so workers may keep running."""
+    before: str | None = None
+    try:
+        probe = _make_engine(make_url(url))
+        try:
+            with probe.connect() as conn:
+                before = current_revision(conn)
+        finally:
+            probe.dispose()
+    except Exception:
+        pass
+    open_engine(url).dispose()
+    return before, head_revision()

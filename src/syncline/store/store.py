@@ -8,14 +8,16 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any, Self
+from typing import Any, Self, TextIO
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
+from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
 from syncline.store.leader import LeaderLease
@@ -75,6 +77,14 @@ class MetadataStore:
     def leases(self, timeout: dt.timedelta) -> Leases:
         """Lease management on the same database (see store/leases.py)."""
         return Leases(self._engine, timeout)
+
+    def backup(self, out: TextIO) -> dict[str, int]:
+        """Every table as JSON lines (see store/backup.py); rows per table."""
+        return backup(self._engine, out)
+
+    def restore(self, lines: Iterable[str]) -> dict[str, int]:
+        """Load a backup into this store, which must be empty; rows per table."""
+        return restore(self._engine, lines)
 
     def revisions(self) -> Revisions:
         """The config revisions applied to this store (see store/revisions.py)."""
