@@ -157,25 +157,27 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     from syncline.orchestration.inline import inline_run
     from syncline.orchestration.queue import RunRequest
 
-    store = store_of(ws)
-    try:
-        _plan, revision = apply_file(ws, store)  # the file as a revision; the run records it
-        ws = revision_workspace(ws, revision)
-        ws.connection(connection)  # an unknown name: no queue entry, no worker
-        watching: AbstractContextManager[RunObserver] = (
-            nullcontext(RunObserver()) if as_json else RichObserver(console))
-        request = RunRequest(connection, "manual", full_refresh, tuple(streams or ()))
-        # SIGTERM or Ctrl-C stops the run cleanly (rolled back to the last commit); a second one kills
-        with StopRequest() as stop, watching as observer, inline_run(store, request) as held:
-            result = Runner(ws, store, held.observer(observer), revision=revision.number,
-                            stop=stop.event).sync(
-                connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
-                allow_empty=allow_empty,
-            )
-            held.note = f"run {result.run_id} {result.status}"
-        record = views.run_data(store, result.run_id) if as_json else None
-    finally:
-        store.close()
+    # From here SIGTERM or Ctrl-C stops the run cleanly (rolled back to the last commit), also
+    # one given before the run began; a second signal kills.
+    with StopRequest() as stop:
+        store = store_of(ws)
+        try:
+            _plan, revision = apply_file(ws, store)  # the file as a revision; the run records it
+            ws = revision_workspace(ws, revision)
+            ws.connection(connection)  # an unknown name: no queue entry, no worker
+            watching: AbstractContextManager[RunObserver] = (
+                nullcontext(RunObserver()) if as_json else RichObserver(console))
+            request = RunRequest(connection, "manual", full_refresh, tuple(streams or ()))
+            with watching as observer, inline_run(store, request) as held:
+                result = Runner(ws, store, held.observer(observer), revision=revision.number,
+                                stop=stop.event).sync(
+                    connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
+                    allow_empty=allow_empty,
+                )
+                held.note = f"run {result.run_id} {result.status}"
+            record = views.run_data(store, result.run_id) if as_json else None
+        finally:
+            store.close()
     code = 0 if result.error is None else 2 if isinstance(result.error, ConfigurationError) else 1
     if record is not None:
         print_json(record)

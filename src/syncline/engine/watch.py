@@ -18,6 +18,13 @@ _DONE = object()
 JOIN_TIMEOUT_S = 30.0
 
 
+def set_from_signal(event: threading.Event) -> None:
+    """Set `event` from a signal handler. The handler runs in the main thread between two of its
+    steps, maybe while that thread holds the event's own lock (inside `wait` or `set`), so
+    taking it here could deadlock: another thread takes it instead."""
+    threading.Thread(target=event.set, name="stop-signal", daemon=True).start()
+
+
 class StopRequest:
     """A stop flag the engine checks between items: once set, the run stops at the next item and
     rolls back what is staged. The engine never touches signals itself; whoever runs it sets
@@ -45,8 +52,8 @@ class StopRequest:
         self._saved.clear()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.event.set()
-        signal.signal(signum, self._saved.get(signum, signal.SIG_DFL))
+        signal.signal(signum, self._saved.get(signum, signal.SIG_DFL))  # a second one kills
+        set_from_signal(self.event)
 
     def check(self) -> None:
         if self.event.is_set():

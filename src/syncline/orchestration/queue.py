@@ -24,6 +24,10 @@ class RunQueue(Protocol):
         """Queue a run, or return the entry that already stands for it (`coalesced`)."""
         ...
 
+    def put_many(self, requests: list[RunRequest], now: dt.datetime | None = None) -> list[QueuedRun]:
+        """`put` each, at once (a scheduler tick with many due)."""
+        ...
+
     def claim(self, worker: str, now: dt.datetime | None = None,
               resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:
         """The next due run for `worker`, or None; never two of one connection at once, nor

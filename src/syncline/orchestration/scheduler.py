@@ -114,27 +114,31 @@ class Scheduler:
         scheduled = self._timings[1]
         states = self.states.load()
         paused = self.store.pauses().all()
+        fresh = [n for n, t in scheduled.items() if n not in states or states[n].schedule != t.text]
+        started = self.store.last_started(fresh) if fresh else {}
         changed: list[Due] = []
+        due: list[tuple[str, Timing, dt.datetime]] = []
         for name, timing in scheduled.items():
             state = states.get(name)
             if state is None or state.schedule != timing.text:
-                state = Due(name, timing.text, self._first_due(name, timing, now),
+                state = Due(name, timing.text, self._first_due(timing, now, started.get(name)),
                             state.last_due_at if state else None, state.last_entry if state else None)
                 changed.append(state)
             if state.next_due_at > now or name in paused:  # resumed: one catch-up run
                 continue
-            due = state.next_due_at
-            entry = self.queue.put(RunRequest(name, "schedule",
-                                              not_before=due + timing.jitter(name, due)), now=now)
+            due.append((name, timing, state.next_due_at))
+        entries = self.queue.put_many([RunRequest(name, "schedule", not_before=at + timing.jitter(name, at))
+                                       for name, timing, at in due], now=now) if due else []
+        for (name, timing, at), entry in zip(due, entries, strict=True):
             (done.coalesced if entry.coalesced else done.queued).append(entry)
-            changed.append(Due(name, timing.text, timing.next_after(now, since=due), due, entry.id))
+            changed.append(Due(name, timing.text, timing.next_after(now, since=at), at, entry.id))
         self.states.save(changed, dropped=[n for n in states if n not in scheduled])
         return done
 
-    def _first_due(self, connection: str, timing: Timing, now: dt.datetime) -> dt.datetime:
+    @staticmethod
+    def _first_due(timing: Timing, now: dt.datetime, last_started: dt.datetime | None) -> dt.datetime:
         if timing.schedule.interval is not None:
-            last = self.store.last_run(connection)
-            return last.started_at + timing.schedule.interval if last else now
+            return last_started + timing.schedule.interval if last_started else now
         return timing.next_after(now)
 
     def run(self, stop: threading.Event, every_s: float = 1.0,

@@ -28,6 +28,7 @@ import uvicorn
 
 from syncline.api.app import ServiceState, create_app
 from syncline.config import Workspace, load_workspace, read_document
+from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.scheduler import Scheduler, Tick
 from syncline.orchestration.supervisor import Supervisor
@@ -146,9 +147,9 @@ class Service:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
         if self._signals == 1:
-            self.stop.set()
+            set_from_signal(self.stop)
             return
-        self.say("second signal: killing the workers and exiting now")
+        os.write(2, b"second signal: killing the workers and exiting now\n")  # no locks here
         if self._supervisor is not None:
             self._supervisor.kill()
         os._exit(128 + signum)

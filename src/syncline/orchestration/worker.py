@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncline.config import workspace_file, workspace_from_document
 from syncline.engine.observer import Announcing, RunObserver
 from syncline.engine.run import Runner
-from syncline.engine.watch import StopRequest
+from syncline.engine.watch import StopRequest, set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.limits import resources
 from syncline.orchestration.queue import QueuedRun, RunRequest, Slot
@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         print("worker: SYNCLINE_METADATA_URL is not set", file=sys.stderr)
         return 2
     with StopRequest() as stop, MetadataStore(url) as store:
-        signal.signal(signal.SIGHUP, lambda *_: stop.event.set())  # `up` died: stop cleanly
+        # `up` died: stop cleanly; the kernel may say so more than once, each time the same
+        signal.signal(signal.SIGHUP, lambda *_: set_from_signal(stop.event))
         share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
         return Worker(store, args.workspace, args.name, stop.event, args.max_memory).serve()
 

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, case, select, text
+from sqlalchemy import Engine, case, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.errors import ConfigurationError
 from syncline.store.leases import now_utc
-from syncline.store.models import QueueEntry
+from syncline.store.models import Base, QueueEntry
 
 TRIGGERS = ("manual", "retry", "schedule")  # claim order when several are due
 CANDIDATES = 500  # due entries a claim looks through for one whose resources are free
@@ -78,14 +78,23 @@ class Waiting:
 
 
 def _record(row: QueueEntry) -> QueuedRun:
-    options = json.loads(row.options)
+    return _from(row.id, {c.key: getattr(row, c.key) for c in _TABLE.columns})
+
+
+def _from(entry: int, v: Mapping[str, Any]) -> QueuedRun:
+    """A record from an entry's column values (an ORM row's or an inserted dict)."""
+    options = json.loads(v["options"])
     return QueuedRun(
-        id=row.id, connection=row.connection, trigger=row.trigger,
+        id=entry, connection=v["connection"], trigger=v["trigger"],
         full_refresh=bool(options.get("full_refresh")), streams=tuple(options.get("streams") or ()),
-        state=row.state, queued_at=row.queued_at, not_before=row.not_before, worker=row.worker,
-        claimed_at=row.claimed_at, run_id=row.run_id, ended_at=row.ended_at, note=row.note,
-        cancel_requested_at=row.cancel_requested_at, cancel_requested_by=row.cancel_requested_by,
-        retry=int(options.get("retry", 0)))
+        state=v["state"], queued_at=v["queued_at"], not_before=v["not_before"],
+        worker=v.get("worker"), claimed_at=v.get("claimed_at"), run_id=v.get("run_id"),
+        ended_at=v.get("ended_at"), note=v.get("note"),
+        cancel_requested_at=v.get("cancel_requested_at"),
+        cancel_requested_by=v.get("cancel_requested_by"), retry=int(options.get("retry", 0)))
+
+
+_TABLE = Base.metadata.tables[QueueEntry.__tablename__]
 
 
 class StoreQueue:
@@ -101,30 +110,67 @@ class StoreQueue:
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_QUEUE_LOCK})
 
     def put(self, request: RunRequest, now: dt.datetime | None = None) -> QueuedRun:
-        if request.trigger not in TRIGGERS:
-            raise ConfigurationError(f"a run's trigger is one of {', '.join(TRIGGERS)}, "
-                                     f"not {request.trigger!r}")
+        return self.put_many([request], now)[0]
+
+    def put_many(self, requests: list[RunRequest], now: dt.datetime | None = None) -> list[QueuedRun]:
+        """`put` each request, in one transaction (a scheduler tick with many due)."""
+        for request in requests:
+            if request.trigger not in TRIGGERS:
+                raise ConfigurationError(f"a run's trigger is one of {', '.join(TRIGGERS)}, "
+                                         f"not {request.trigger!r}")
         now = now or now_utc()
-        options = json.dumps(request.options(), sort_keys=True)
-        due = request.not_before or now
+        out: list[QueuedRun | None] = []
         with self._session.begin() as s:
             self._serialised(s)
-            active = list(s.scalars(select(QueueEntry).where(
-                QueueEntry.connection == request.connection, QueueEntry.state.in_(ACTIVE))
-                .order_by(QueueEntry.id)))
-            for row in active:
-                if row.state == "queued" and row.options == options:
-                    if TRIGGERS.index(request.trigger) < TRIGGERS.index(row.trigger):
-                        row.trigger = request.trigger  # a manual trigger lifts a scheduled entry
-                    row.not_before = min(row.not_before, due)
-                    return replace(_record(row), coalesced=True)
-            if request.trigger != "manual" and active:  # queued or running already: covered
-                return replace(_record(active[0]), coalesced=True)
-            row = QueueEntry(connection=request.connection, trigger=request.trigger,
-                             options=options, state="queued", queued_at=now, not_before=due)
-            s.add(row)
-            s.flush()
-            return _record(row)
+            active: dict[str, list[QueueEntry]] = {}
+            names = sorted({r.connection for r in requests})
+            for start in range(0, len(names), 500):
+                for row in s.scalars(select(QueueEntry).where(
+                        QueueEntry.connection.in_(names[start:start + 500]),
+                        QueueEntry.state.in_(ACTIVE)).order_by(QueueEntry.id)):
+                    active.setdefault(row.connection, []).append(row)
+            fresh: list[dict[str, Any]] = []  # rows to insert, in order
+            mine: dict[str, list[int]] = {}  # connection -> its rows in fresh
+            slots: list[tuple[int, int, bool]] = []  # (position in out, row in fresh, coalesced)
+            for request in requests:
+                options = json.dumps(request.options(), sort_keys=True)
+                twin = next((i for i in mine.get(request.connection, ())
+                             if fresh[i]["options"] == options or request.trigger != "manual"), None)
+                if twin is not None:  # asked twice in one call: the first stands for both
+                    slots.append((len(out), twin, True))
+                    out.append(None)
+                    continue
+                found = self._coalesce(request, active.get(request.connection, []), now)
+                if found is not None:
+                    out.append(replace(_record(found), coalesced=True))
+                    continue
+                slots.append((len(out), len(fresh), False))
+                mine.setdefault(request.connection, []).append(len(fresh))
+                out.append(None)
+                fresh.append({"connection": request.connection, "trigger": request.trigger,
+                              "options": options, "state": "queued", "queued_at": now,
+                              "not_before": request.not_before or now})
+            if fresh:  # one statement for all (a tick with thousands due)
+                ids = s.connection().execute(insert(_TABLE).returning(
+                    _TABLE.c.id, sort_by_parameter_order=True), fresh).scalars().all()
+                made = [_from(i, f) for i, f in zip(ids, fresh, strict=True)]
+                for index, which, coalesced in slots:
+                    out[index] = replace(made[which], coalesced=coalesced)
+        return [o for o in out if o is not None]
+
+    @staticmethod
+    def _coalesce(request: RunRequest, active: list[QueueEntry], now: dt.datetime) -> QueueEntry | None:
+        """The active entry that already stands for `request`, updated; None to queue it."""
+        options = json.dumps(request.options(), sort_keys=True)
+        for row in active:
+            if row.state == "queued" and row.options == options:
+                if TRIGGERS.index(request.trigger) < TRIGGERS.index(row.trigger):
+                    row.trigger = request.trigger  # a manual trigger lifts a scheduled entry
+                row.not_before = min(row.not_before, request.not_before or now)
+                return row
+        if request.trigger != "manual" and active:  # queued or running already: covered
+            return active[0]
+        return None
 
     def claim(self, worker: str, now: dt.datetime | None = None,
               resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import sessionmaker
 
 from syncline.store.models import ScheduleState
@@ -27,20 +27,23 @@ class ScheduleStates:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def load(self) -> dict[str, Due]:
-        with self._session() as s:
+        with self._session() as s:  # core rows, not ORM objects: thousands each tick
             return {r.connection: Due(r.connection, r.schedule, r.next_due_at, r.last_due_at,
                                       r.last_entry)
-                    for r in s.scalars(select(ScheduleState))}
+                    for r in s.execute(select(*ScheduleState.__table__.c))}
 
     def save(self, changed: Iterable[Due], dropped: Iterable[str] = ()) -> None:
         """Write what one tick changed, in one transaction."""
         changed, dropped = list(changed), list(dropped)
         if not changed and not dropped:
             return
+        latest = {d.connection: d for d in changed}  # the last word on each connection
+        gone = [*dropped, *latest]
         with self._session.begin() as s:
-            if dropped:
-                s.execute(delete(ScheduleState).where(ScheduleState.connection.in_(dropped)))
-            for d in changed:
-                s.merge(ScheduleState(connection=d.connection, schedule=d.schedule,
-                                      next_due_at=d.next_due_at, last_due_at=d.last_due_at,
-                                      last_entry=d.last_entry))
+            for start in range(0, len(gone), 500):
+                s.execute(delete(ScheduleState).where(
+                    ScheduleState.connection.in_(gone[start:start + 500])))
+            if latest:
+                s.execute(insert(ScheduleState), [
+                    {"connection": d.connection, "schedule": d.schedule, "next_due_at": d.next_due_at,
+                     "last_due_at": d.last_due_at, "last_entry": d.last_entry} for d in latest.values()])

@@ -252,6 +252,17 @@ class MetadataStore:
                 for a in s.scalars(q)
             ]
 
+    def last_started(self, connections: list[str]) -> dict[str, dt.datetime]:
+        """When the newest run of each connection started (those that ran), in one query."""
+        found: dict[str, dt.datetime] = {}
+        with self._session() as s:
+            for start in range(0, len(connections), 500):
+                part = connections[start:start + 500]
+                for name, at in s.execute(select(Run.connection, func.max(Run.started_at))
+                                          .where(Run.connection.in_(part)).group_by(Run.connection)):
+                    found[name] = at
+        return found
+
     def last_run(self, connection: str) -> RunRecord | None:
         found = self.runs(connection, limit=1)
         return found[0] if found else None

@@ -79,7 +79,14 @@ def test_a_stop_signal_ends_a_sync_waiting_on_a_silent_host_as_interrupted(
         tmp_path: Path, silent_port: int) -> None:
     root = workspace(tmp_path, silent_port, max_attempts=20)
     proc = syncline(root, "sync", "c")
-    time.sleep(1.0)  # it waits on the greeting now
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the run is recorded: it waits on the greeting
+        listed = subprocess.run([sys.executable, "-m", "syncline", "runs", "c", "-w", str(root),
+                                 "--json"], capture_output=True, text=True)
+        if listed.returncode == 0 and json.loads(listed.stdout):
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     out, err = proc.communicate(timeout=60)
