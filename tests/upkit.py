@@ -67,6 +67,10 @@ class Up:
         wait_for(lambda: self.get("/readyz").status_code == 200,
                  lambda: f"readiness; log:\n{self.output()}")
 
+    def open_gate(self) -> None:
+        """Let the slow source's reads go at full speed (see `workspace(gate=True)`)."""
+        (self.root / "gate").touch()
+
     def move_clock(self, seconds: float) -> None:
         clock.write(self.clock, T0 + dt.timedelta(seconds=seconds))
 
@@ -95,11 +99,14 @@ def runs(root: Path) -> list[Any]:
 
 
 def workspace(root: Path, rows: int = 30, pause_s: float = 0.0, schedule: str = "every 1m",
-              source: dict[str, Any] | None = None, **more: Any) -> Path:
+              source: dict[str, Any] | None = None, gate: bool = False, **more: Any) -> Path:
+    """A connection `c` from the slow source into wh.duckdb (schema dst); with `gate`, a read's
+    pages after its first come one every 0.2 s until `Up.open_gate`."""
     doc = {
         "version": 1,
         "sources": {"slow": {"type": "python", "class": "slow_source:Slow", "path": str(HERE),
-                             "config": {"rows": rows, "pause_s": pause_s, **(source or {})}}},
+                             "config": {"rows": rows, "pause_s": pause_s, **(source or {}),
+                                        **({"gate": str(root / "gate")} if gate else {})}}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
         "connections": {"c": {"source": "slow", "destination": "wh", "destination_schema": "dst",
                               "schedule": schedule, "streams": {"ticks": {

@@ -1,8 +1,10 @@
 """A custom source that takes its time: `rows` numbered rows in pages of 10, `pause_s` between
-pages, a checkpoint after each; for stopping and killing runs in the middle."""
+pages, a checkpoint after each; with `gate`, a read sends its first page at once and the rest one
+every 0.2 s until the test creates that file, so a test stops or kills a run in the middle."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +21,7 @@ class Slow(SimpleSource):
         pause_s: float = 0.05
         plan_pause_s: float = 0.0  # listing the streams takes this long (stuck before reading)
         fail: bool = False  # every read fails as transient
+        gate: str | None = None  # until this file exists, pages after a read's first are slow
 
     config: Config
 
@@ -32,6 +35,8 @@ class Slow(SimpleSource):
             raise TransientError("the service answered 503", fix="it is retried")
         after = int((state or {}).get("after", 0))
         for start in range(after + 1, self.config.rows + 1, 10):
+            if start > after + 1 and self.config.gate and not os.path.exists(self.config.gate):
+                time.sleep(0.2)  # short enough for the engine to stop the read between pages
             stop = min(start + 10, self.config.rows + 1)
             yield from ({"id": i, "label": f"tick {i}"} for i in range(start, stop))
             yield State({"after": stop - 1})

@@ -34,10 +34,10 @@ def as_json(done: subprocess.CompletedProcess[str]) -> Any:
 
 def test_trigger_wait_exits_with_the_outcome_and_times_out_clearly(
         tmp_path: Path, running: list[Up]) -> None:
-    up = Up(workspace(tmp_path, rows=2000, pause_s=0.05, schedule="manual"))
+    up = Up(workspace(tmp_path, rows=2000, schedule="manual", gate=True))
     running.append(up)
     up.ready()
-    slow = cli(tmp_path, "trigger", "c", "--wait", "--timeout", "1", up=up)
+    slow = cli(tmp_path, "trigger", "c", "--wait", "--timeout", "1", up=up)  # held at the gate
     assert slow.returncode == 1 and "still running after 1s: the run goes on" in slow.stderr
     entry = as_json(cli(tmp_path, "trigger", "c", "--json", up=up))  # queued behind the first
     assert entry["coalesced"] is False and entry["state"] == "queued"
@@ -48,21 +48,24 @@ def test_trigger_wait_exits_with_the_outcome_and_times_out_clearly(
     [worker] = as_json(cli(tmp_path, "workers", "--json", up=up))
     assert (worker["state"], worker["run_id"], worker["region"], worker["queue"]) == (
         "running", now["run_id"], "default", "store")
-    done = cli(tmp_path, "trigger", "c", "--wait", up=up)  # coalesced into the queued entry
+    again = as_json(cli(tmp_path, "trigger", "c", "--json", up=up))  # the same run asked again
+    assert (again["entry"], again["coalesced"]) == (entry["entry"], True)
+    up.open_gate()
+    done = cli(tmp_path, "trigger", "c", "--wait", up=up)
     assert done.returncode == 0, done.stderr
-    assert "already queued as entry" in done.stdout and "succeeded" in done.stdout
-    assert [r.trigger for r in runs(tmp_path)] == ["manual", "manual"]
+    assert "succeeded" in done.stdout
+    assert [r.trigger for r in runs(tmp_path)][:2] == ["manual", "manual"]
     unknown = cli(tmp_path, "trigger", "nope", up=up)
     assert unknown.returncode == 2 and "no connection named 'nope'" in unknown.stderr
     assert up.stop() == 0
 
 
 def test_cancel_stops_a_running_run_which_is_not_run_again(tmp_path: Path, running: list[Up]) -> None:
-    up = Up(workspace(tmp_path, rows=2000, pause_s=0.05, schedule="manual"))
+    up = Up(workspace(tmp_path, rows=2000, schedule="manual", gate=True))
     running.append(up)
     up.ready()
     assert cli(tmp_path, "trigger", "c", up=up).returncode == 0
-    wait_for(lambda: committed(tmp_path), "a first commit")
+    wait_for(lambda: committed(tmp_path), "a first commit")  # then held at the gate
     [run] = runs(tmp_path)
     asked = cli(tmp_path, "cancel", str(run.id), up=up)
     assert asked.returncode == 0 and "to stop it at its next batch" in asked.stdout
@@ -72,7 +75,7 @@ def test_cancel_stops_a_running_run_which_is_not_run_again(tmp_path: Path, runni
     assert len(runs(tmp_path)) == 1 and as_json(cli(tmp_path, "queue", "--json", up=up)) == []
     assert up.stop() == 0
     [(rows, keys)] = dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ticks")
-    assert rows == keys and 0 < rows < 2000 and rows % 10 == 0
+    assert rows == keys and 0 < rows < 2000 and rows % 10 == 0  # whole batches only
     again = cli(tmp_path, "cancel", str(run.id))
     assert again.returncode == 2 and f"run {run.id} is not running (it is cancelled)" in again.stderr
 
@@ -98,7 +101,7 @@ def test_a_paused_connection_is_not_scheduled_until_resumed_and_a_new_revision_k
 
 
 def test_sync_beside_up_is_held_in_the_queue_and_the_schedule_coalesces_into_it(tmp_path: Path) -> None:
-    workspace(tmp_path, rows=1500, pause_s=0.05)
+    workspace(tmp_path, rows=2000, gate=True)
     sync = subprocess.Popen([sys.executable, "-m", "syncline", "sync", "c", "-w", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -112,6 +115,7 @@ def test_sync_beside_up_is_held_in_the_queue_and_the_schedule_coalesces_into_it(
             # `up`'s scheduler, two minutes on: the connection (every 1m) is due during the sync
             tick = Scheduler(store, store.queue()).tick(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2))
         assert tick.queued == [] and [e.id for e in tick.coalesced] == [held["entry"]]
+        (tmp_path / "gate").touch()
         assert sync.wait(120) == 0
     finally:
         if sync.poll() is None:

@@ -52,9 +52,9 @@ def test_scheduled_runs_happen_on_time_and_the_status_api_is_status_json(
 
 def test_sigterm_mid_run_stops_cleanly_and_the_next_start_finishes_the_run(
         tmp_path: Path, running: list[Up]) -> None:
-    up = Up(workspace(tmp_path, rows=2000, pause_s=0.05))
+    up = Up(workspace(tmp_path, rows=2000, gate=True))
     running.append(up)
-    wait_for(lambda: committed(tmp_path), "the run to commit a first batch")
+    wait_for(lambda: committed(tmp_path), "the run to commit a first batch")  # then at the gate
     began = time.monotonic()
     assert up.stop() == 0
     assert time.monotonic() - began < 30
@@ -67,6 +67,7 @@ def test_sigterm_mid_run_stops_cleanly_and_the_next_start_finishes_the_run(
         assert waiting.connection == "c"
     again = Up(tmp_path)
     running.append(again)
+    again.open_gate()
     wait_for(lambda: runs(tmp_path)[-1].status == "succeeded", "the run queued again", 60)
     assert again.stop() == 0
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ticks") == [(2000, 2000)]
@@ -92,7 +93,7 @@ def test_a_crashed_worker_is_restarted_and_the_crash_recorded(tmp_path: Path, ru
 
 
 def test_a_killed_up_loses_no_queued_run(tmp_path: Path, running: list[Up]) -> None:
-    up = Up(workspace(tmp_path, rows=2000, pause_s=0.05, schedule="manual"))
+    up = Up(workspace(tmp_path, rows=2000, schedule="manual", gate=True))
     running.append(up)
     up.ready()
     with store_of(tmp_path) as store:
@@ -103,6 +104,7 @@ def test_a_killed_up_loses_no_queued_run(tmp_path: Path, running: list[Up]) -> N
     up.proc.wait(10)
     again = Up(tmp_path)
     running.append(again)
+    again.open_gate()
     wait_for(lambda: [r.status for r in runs(tmp_path)][-2:] == ["succeeded", "succeeded"],
              "both runs after the restart", 90)
     statuses = [r.status for r in runs(tmp_path)]
