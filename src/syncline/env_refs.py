@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from typing import Any
 
 from syncline.errors import ConfigurationError
@@ -20,8 +21,10 @@ def unset_error(file: str, refs: tuple[UnsetRef, ...]) -> ConfigurationError:
     path, name = refs[0]
     more = f" (and {', '.join(n for _, n in refs[1:])})" if refs[1:] else ""
     return ConfigurationError(
-        f"{file}: {'.'.join(path)}: environment variable {name} is not set{more}",
-        fix=f"export {name}=... before running, or change the reference",
+        f"{file}: {'.'.join(path)}: environment variable {name} is not set{more} on "
+        f"{socket.gethostname()}",
+        fix=f"export {name}=... before running (for `up`, in the environment it starts in), or "
+        "change the reference",
     )
 
 
