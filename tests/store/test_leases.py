@@ -1,4 +1,5 @@
-"""Leases: one run per connection, takeover of dead or silent holders, fencing of zombies."""
+"""Leases: one run per connection, takeover of dead or silent holders (on SQLite and
+PostgreSQL stores), fencing of zombies."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from syncline.destinations.base import LoadTarget
 from syncline.destinations.duckdb.destination import DuckDBConfig, DuckDBDestination
 from syncline.errors import ConcurrencyError
 from syncline.schema import INT64, Column, StreamSchema
+from syncline.store.models import Lease
 from syncline.store.store import MetadataStore
 
 from syncfixtures import dest_query, make_items, run_sync, write_ws
@@ -24,32 +27,27 @@ from syncfixtures import dest_query, make_items, run_sync, write_ws
 TIMEOUT = dt.timedelta(seconds=60)
 
 
-def _store(tmp_path: Path) -> MetadataStore:
-    return MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
-
-
-def test_tokens_grow_and_a_live_holder_elsewhere_is_respected(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_tokens_grow_and_a_live_holder_elsewhere_is_respected(store_url: str) -> None:
+    store = MetadataStore(store_url)
     leases = store.leases(TIMEOUT)
     first = leases.acquire("c")
     leases.release(first)
     second = leases.acquire("c")
     assert second.token == first.token + 1
-    db = sqlite3.connect(tmp_path / "meta.db")
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-    db.execute("UPDATE leases SET holder_host = 'worker-7', heartbeat_at = ?", [now])
-    db.commit()
+
+    def holder_elsewhere(beat: dt.datetime) -> None:
+        with store._engine.begin() as conn:
+            conn.execute(update(Lease).values(holder_host="worker-7", heartbeat_at=beat))
+
+    holder_elsewhere(dt.datetime.now(dt.UTC))
     with pytest.raises(ConcurrencyError) as err:
         leases.acquire("c")
     assert "already being synced by pid" in str(err.value) and "worker-7" in str(err.value)
-    stale = (dt.datetime.now(dt.UTC) - TIMEOUT - dt.timedelta(seconds=5)).replace(tzinfo=None)
-    db.execute("UPDATE leases SET heartbeat_at = ?", [stale.isoformat(sep=" ")])
-    db.commit()
+    holder_elsewhere(dt.datetime.now(dt.UTC) - TIMEOUT - dt.timedelta(seconds=5))
     third = leases.acquire("c")  # silent for longer than the timeout: taken over
     assert third.token == second.token + 1 and third.took_over_from is not None
     with pytest.raises(ConcurrencyError):
         leases.heartbeat(second)  # the old holder learns it lost the lease
-    db.close()
     store.close()
 
 
