@@ -105,12 +105,14 @@ class Scheduler:
         done = Tick(now, self.lease.hold(now))
         if not done.leadership or not done.leadership.mine:
             return done
-        revision = self.store.revisions().latest()
-        if revision is None:
+        number = self.store.revisions().latest_number()
+        if number is None:
             return done
-        done.revision = revision.number
-        if self._timings is None or self._timings[0] != revision.number:
-            self._timings = (revision.number, timings(revision.document))
+        if self._timings is None or self._timings[0] != number:  # read once per revision
+            revision = self.store.revisions().get(number)
+            assert revision is not None
+            self._timings = (number, timings(revision.document))
+        done.revision = number
         scheduled = self._timings[1]
         states = self.states.load()
         paused = self.store.pauses().all()

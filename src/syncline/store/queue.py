@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, case, insert, select, text
+from sqlalchemy import Engine, case, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.errors import ConfigurationError
@@ -151,11 +151,15 @@ class StoreQueue:
                               "options": options, "state": "queued", "queued_at": now,
                               "not_before": request.not_before or now})
             if fresh:  # one statement for all (a tick with thousands due)
-                ids = s.connection().execute(insert(_TABLE).returning(
-                    _TABLE.c.id, sort_by_parameter_order=True), fresh).scalars().all()
+                conn = s.connection()
+                # ids come in insertion order, and nobody else inserts while the queue is held
+                before = conn.execute(select(func.coalesce(func.max(_TABLE.c.id), 0))).scalar_one()
+                conn.execute(insert(_TABLE), fresh)
+                ids = conn.execute(select(_TABLE.c.id).where(_TABLE.c.id > before)
+                                   .order_by(_TABLE.c.id)).scalars().all()
                 made = [_from(i, f) for i, f in zip(ids, fresh, strict=True)]
                 for index, which, coalesced in slots:
-                    out[index] = replace(made[which], coalesced=coalesced)
+                    out[index] = replace(made[which], coalesced=True) if coalesced else made[which]
         return [o for o in out if o is not None]
 
     @staticmethod

@@ -76,6 +76,11 @@ class Revisions:
                             .limit(1)).first()
             return _revision(row) if row is not None else None
 
+    def latest_number(self) -> int | None:
+        """The newest revision's number, without reading its document (a scheduler tick)."""
+        with self._session() as s:
+            return s.scalar(select(func.max(ConfigRevision.number)))
+
     def get(self, number: int) -> Revision | None:
         with self._session() as s:
             row = s.get(ConfigRevision, number)

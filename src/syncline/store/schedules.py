@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.models import ScheduleState
+from syncline.store.models import Base, ScheduleState
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class ScheduleStates:
             for start in range(0, len(gone), 500):
                 s.execute(delete(ScheduleState).where(
                     ScheduleState.connection.in_(gone[start:start + 500])))
-            if latest:
-                s.execute(insert(ScheduleState), [
+            if latest:  # core, not the ORM's bulk path: thousands of rows in one statement
+                s.connection().execute(insert(Base.metadata.tables[ScheduleState.__tablename__]), [
                     {"connection": d.connection, "schedule": d.schedule, "next_due_at": d.next_due_at,
                      "last_due_at": d.last_due_at, "last_entry": d.last_entry} for d in latest.values()])
