@@ -22,7 +22,7 @@ from syncline.errors import (
     SynclineError,
     TransientError,
 )
-from syncline.orchestration.schedule import Schedule
+from syncline.schedule import Schedule
 
 from syncfixtures import make_items, run_sync, write_ws
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
-from syncline.orchestration.schedule import Schedule, parse_duration, zone
+from syncline.schedule import Schedule, parse_duration, zone
 from syncline.schema import declared_types
 from syncline.stream import Mode, Write, lookback_seconds
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import syncline.cli.app as cli
 from syncline.cli.views import connection_status
 from syncline.config import load_workspace
-from syncline.orchestration.schedule import Schedule
+from syncline.schedule import Schedule
 from syncline.store.store import MetadataStore
 
 from syncfixtures import make_items, write_ws

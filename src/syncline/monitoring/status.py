@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from syncline.config import Workspace
-from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.schedule import Schedule, parse_duration
 from syncline.store.store import MetadataStore, RunRecord
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncline import clock
 from syncline.errors import SynclineError
 from syncline.orchestration.queue import QueuedRun, RunQueue, RunRequest
-from syncline.orchestration.schedule import Schedule, parse_duration
+from syncline.schedule import Schedule, parse_duration
 from syncline.store.leader import Leadership
 from syncline.store.schedules import Due
 from syncline.store.store import MetadataStore

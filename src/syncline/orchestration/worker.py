@@ -30,7 +30,7 @@ from syncline.engine.watch import StopRequest, set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.limits import resources
 from syncline.orchestration.queue import QueuedRun, RunRequest, Slot
-from syncline.orchestration.schedule import parse_duration
+from syncline.schedule import parse_duration
 from syncline.sources.rest.budget import share_budgets
 from syncline.store.leases import now_utc
 from syncline.store.store import MetadataStore
@@ -144,10 +144,12 @@ class Worker:
 
     def _resources(self) -> dict[str, tuple[Slot, ...]]:
         """What each connection's runs hold, from the newest revision (parsed once per revision)."""
-        revision = self.store.revisions().latest()
-        if revision is None:
+        number = self.store.revisions().latest_number()  # every poll: the document only on change
+        if number is None:
             return {}
-        if self._limits is None or self._limits[0] != revision.number:
+        if self._limits is None or self._limits[0] != number:
+            revision = self.store.revisions().get(number)
+            assert revision is not None
             file = workspace_file(self.root)
             try:
                 ws = workspace_from_document(revision.document, root=file.parent, file=file)
