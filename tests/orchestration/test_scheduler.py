@@ -102,8 +102,12 @@ def test_only_the_leader_queues_and_another_takes_over_when_it_stops(store: Meta
     assert took.leadership.mine and took.leadership.term == 2  # type: ignore[union-attr]
     assert [e.not_before for e in took.queued] == [at(1)]
     assert one.tick(at(1, 32)).leadership.mine is False  # type: ignore[union-attr]
+    run_everything(store, at(1, 32))
     two.lease.release()  # a clean stop hands over at once
-    assert one.tick(at(1, 33)).leadership.mine is True  # type: ignore[union-attr]
+    back = one.tick(at(1, 33))
+    assert back.leadership.mine is True  # type: ignore[union-attr]
+    assert back.queued == []  # "two" ran the 12:01 tick: "one" reads where it left off
+    assert [e.not_before for e in one.tick(at(2, 1)).queued] == [at(2)]
 
 
 def test_a_schedule_removed_or_made_manual_stops_queuing(store: MetadataStore) -> None:

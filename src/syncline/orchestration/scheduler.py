@@ -99,6 +99,9 @@ class Scheduler:
         self.lease = store.leader(ROLE, self.name, lease_ttl)
         self.states = store.schedule_states()
         self._timings: tuple[int, dict[str, Timing]] | None = None
+        #: the schedule states as this scheduler last wrote them, and the leader term they
+        #: belong to: nobody else writes them while the term lasts, so a tick need not re-read
+        self._states: tuple[int, dict[str, Due]] | None = None
 
     def tick(self, now: dt.datetime | None = None) -> Tick:
         now = now or clock.now()
@@ -114,7 +117,10 @@ class Scheduler:
             self._timings = (number, timings(revision.document))
         done.revision = number
         scheduled = self._timings[1]
-        states = self.states.load()
+        term = done.leadership.term
+        if self._states is None or self._states[0] != term:
+            self._states = (term, self.states.load())
+        states = self._states[1]
         paused = self.store.pauses().all()
         fresh = [n for n, t in scheduled.items() if n not in states or states[n].schedule != t.text]
         started = self.store.last_started(fresh) if fresh else {}
@@ -134,7 +140,12 @@ class Scheduler:
         for (name, timing, at), entry in zip(due, entries, strict=True):
             (done.coalesced if entry.coalesced else done.queued).append(entry)
             changed.append(Due(name, timing.text, timing.next_after(now, since=at), at, entry.id))
-        self.states.save(changed, dropped=[n for n in states if n not in scheduled])
+        dropped = [n for n in states if n not in scheduled]
+        self._states = None  # unknown until the write below succeeds
+        self.states.save(changed, dropped=dropped)
+        kept = {n: d for n, d in states.items() if n in scheduled}
+        kept.update((d.connection, d) for d in changed)
+        self._states = (term, kept)
         return done
 
     @staticmethod

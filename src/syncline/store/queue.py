@@ -130,23 +130,28 @@ class StoreQueue:
                         QueueEntry.state.in_(ACTIVE)).order_by(QueueEntry.id)):
                     active.setdefault(row.connection, []).append(row)
             fresh: list[dict[str, Any]] = []  # rows to insert, in order
+            asked: list[RunRequest] = []  # the request of each row in fresh
             mine: dict[str, list[int]] = {}  # connection -> its rows in fresh
             slots: list[tuple[int, int, bool]] = []  # (position in out, row in fresh, coalesced)
+            texts: dict[tuple[bool, tuple[str, ...], int], str] = {}  # options as stored
             for request in requests:
-                options = json.dumps(request.options(), sort_keys=True)
+                key = (request.full_refresh, request.streams, request.retry)
+                options = texts.get(key) or texts.setdefault(
+                    key, json.dumps(request.options(), sort_keys=True))
                 twin = next((i for i in mine.get(request.connection, ())
                              if fresh[i]["options"] == options or request.trigger != "manual"), None)
                 if twin is not None:  # asked twice in one call: the first stands for both
                     slots.append((len(out), twin, True))
                     out.append(None)
                     continue
-                found = self._coalesce(request, active.get(request.connection, []), now)
+                found = self._coalesce(request, options, active.get(request.connection, []), now)
                 if found is not None:
                     out.append(replace(_record(found), coalesced=True))
                     continue
                 slots.append((len(out), len(fresh), False))
                 mine.setdefault(request.connection, []).append(len(fresh))
                 out.append(None)
+                asked.append(request)
                 fresh.append({"connection": request.connection, "trigger": request.trigger,
                               "options": options, "state": "queued", "queued_at": now,
                               "not_before": request.not_before or now})
@@ -157,15 +162,20 @@ class StoreQueue:
                 conn.execute(insert(_TABLE), fresh)
                 ids = conn.execute(select(_TABLE.c.id).where(_TABLE.c.id > before)
                                    .order_by(_TABLE.c.id)).scalars().all()
-                made = [_from(i, f) for i, f in zip(ids, fresh, strict=True)]
+                made = [QueuedRun(id=i, connection=r.connection, trigger=r.trigger,
+                                  full_refresh=r.full_refresh, streams=tuple(sorted(r.streams)),
+                                  state="queued", queued_at=now, not_before=f["not_before"],
+                                  retry=r.retry)
+                        for i, f, r in zip(ids, fresh, asked, strict=True)]
                 for index, which, coalesced in slots:
                     out[index] = replace(made[which], coalesced=True) if coalesced else made[which]
         return [o for o in out if o is not None]
 
     @staticmethod
-    def _coalesce(request: RunRequest, active: list[QueueEntry], now: dt.datetime) -> QueueEntry | None:
-        """The active entry that already stands for `request`, updated; None to queue it."""
-        options = json.dumps(request.options(), sort_keys=True)
+    def _coalesce(request: RunRequest, options: str, active: list[QueueEntry],
+                  now: dt.datetime) -> QueueEntry | None:
+        """The active entry that already stands for `request` (whose stored `options` are
+        given), updated; None to queue it."""
         for row in active:
             if row.state == "queued" and row.options == options:
                 if TRIGGERS.index(request.trigger) < TRIGGERS.index(row.trigger):
