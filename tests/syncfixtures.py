@@ -60,7 +60,7 @@ def make_items(path: Path, n: int, *, tie: bool = False) -> None:
 
 
 def write_ws(root: Path, streams: dict[str, Any] | None, *, batch_size: int = 1000,
-             source_path: str = "src.db", max_attempts: int = 1) -> Path:
+             source_path: str = "src.db", max_attempts: int = 1, metadata: str | None = None) -> Path:
     conn: dict[str, Any] = {
         "source": "src", "destination": "wh", "destination_schema": "dst",
         "batch_size": batch_size, "max_attempts": max_attempts,
@@ -72,6 +72,7 @@ def write_ws(root: Path, streams: dict[str, Any] | None, *, batch_size: int = 10
         "sources": {"src": {"type": "sqlite", "path": source_path}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
         "connections": {"c": conn},
+        **({"metadata": metadata} if metadata else {}),
     }
     (root / "syncline.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     return root

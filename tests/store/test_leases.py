@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from syncline.destinations.base import LoadTarget
 from syncline.destinations.duckdb.destination import DuckDBConfig, DuckDBDestination
@@ -58,28 +58,31 @@ def _sync_proc(root: Path, failpoints: str) -> subprocess.Popen[bytes]:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _wait_for_lease(root: Path, pid: int) -> None:
+def _wait_for_lease(url: str, pid: int) -> None:
+    engine = create_engine(url)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            db = sqlite3.connect(root / ".syncline" / "metadata.db")
-            rows = db.execute("SELECT holder_pid FROM leases").fetchall()
-            db.close()
-            if rows == [(pid,)]:
-                return
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.1)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with engine.connect() as conn:
+                    if conn.execute(select(Lease.holder_pid)).scalars().all() == [pid]:
+                        return
+            except (OperationalError, ProgrammingError):  # the store not made yet, or busy
+                pass
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
     raise AssertionError("the first sync never took its lease")
 
 
-def test_second_concurrent_sync_is_refused_and_a_dead_holder_is_replaced_at_once(tmp_path: Path) -> None:
+def test_second_concurrent_sync_is_refused_and_a_dead_holder_is_replaced_at_once(
+        tmp_path: Path, store_url: str) -> None:
     make_items(tmp_path / "src.db", 400)
     write_ws(tmp_path, {"items": {"mode": "incremental", "write": "merge", "cursor": "updated_at"}},
-             batch_size=50)
+             batch_size=50, metadata=store_url)
     holder = _sync_proc(tmp_path, "after_commit:2=hang")
     try:
-        _wait_for_lease(tmp_path, holder.pid)
+        _wait_for_lease(store_url, holder.pid)
         with pytest.raises(ConcurrencyError) as err:
             run_sync(tmp_path)
         assert f"already being synced by pid {holder.pid}" in str(err.value)
