@@ -93,6 +93,10 @@ def test_check_offline_plans_from_the_file_without_reaching_anything(
     assert (order_items["table"], order_items["write"], order_items["primary_key"]) == (
         "order_items", None, None)
     assert not (tmp_path / "wh.duckdb").exists() and not (tmp_path / "absent.db").exists()
+    skipped = outcomes[2]["skipped"]  # what CI cannot know, said rather than passed in silence
+    assert "privileges (with the GRANTs to run)" in skipped and "connect and authenticate" in outcomes[1]["skipped"]
+    shown = CliRunner().invoke(cli.app, ["check", "-w", str(tmp_path), "--offline"])
+    assert "skipped offline" in shown.stdout and "cursor columns exist and can be ordered" in shown.stdout
     # online, the same workspace cannot be reached
     assert _check_json(tmp_path)[0] == 2  # the unset variable is a configuration error there
 

@@ -31,13 +31,16 @@ class Outcome:
     failure_class: str | None = None
     message: str | None = None
     plan: list[dict[str, Any]] = field(default_factory=list)
+    #: the checks left out (offline)
+    skipped: list[str] = field(default_factory=list)
     #: the exit code this outcome asks for: 2 a configuration error, 1 unreachable
     code: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "ok": self.ok,
                 "failure_class": self.failure_class, "message": self.message,
-                **({"plan": self.plan} if self.kind == "connection" else {})}
+                **({"plan": self.plan} if self.kind == "connection" else {}),
+                **({"skipped": self.skipped} if self.skipped else {})}
 
 
 def _targets(ws: Workspace, name: str | None) -> list[tuple[str, str]]:
@@ -63,7 +66,7 @@ def _next_run(plan: Any, state: dict[str, Any] | None) -> str:
 
 def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     """Plan a connection as `sync` would, writing nothing: one entry per stream."""
-    from syncline.engine.plan import plan_streams
+    from syncline.engine.preflight import preflight
     from syncline.engine.run import open_destination, open_source
 
     conn = ws.connection(name)
@@ -71,7 +74,7 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     try:
         destination = open_destination(ws, conn.destination)
         try:
-            plans = plan_streams(name, conn, source, destination)
+            plans = preflight(name, conn, source, destination)
             states = destination.all_states(conn.destination_schema or name)
         finally:
             destination.close()
@@ -106,16 +109,30 @@ def offline_plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
              "next_run": "not known offline"} for p in plans]
 
 
+#: what `check` does and `check --offline` cannot: it needs the source or destination
+SKIPPED_OFFLINE = {
+    "source": ["connect and authenticate", "list the streams it may read"],
+    "destination": ["connect and authenticate"],
+    "connection": ["discover the streams, their columns, keys and cursor candidates",
+                   "cursor columns exist and can be ordered", "privileges (with the GRANTs to run)",
+                   "loaded tables' write, key and cursor, and their checkpoints",
+                   "the source's prerequisites of these reads (late commits, CDC settings)"],
+}
+
+
 def _offline(ws: Workspace, kind: str, item: str) -> Outcome:
     section = "sources" if kind == "source" else "destinations"
+    skipped = SKIPPED_OFFLINE[kind]
     try:
         if kind == "connection":
-            return Outcome(kind, item, plan=offline_plan_of(ws, item))
+            return Outcome(kind, item, plan=offline_plan_of(ws, item), skipped=skipped)
     except SynclineError as exc:
-        return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc), code=2)
+        exc.at(connection=item)
+        return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc), code=2,
+                       skipped=skipped)
     unset = [n for _, n in ws.unset_env.get((section, item), ())]
     return Outcome(kind, item, message=("not reached (offline); needs " + ", ".join(unset) + " at run time")
-                   if unset else "not reached (offline)")
+                   if unset else "not reached (offline)", skipped=skipped)
 
 
 def _outcome(ws: Workspace, kind: str, item: str, offline: bool = False) -> Outcome:
@@ -133,6 +150,8 @@ def _outcome(ws: Workspace, kind: str, item: str, offline: bool = False) -> Outc
             obj.close()
         return Outcome(kind, item)
     except SynclineError as exc:
+        if kind == "connection":
+            exc.at(connection=item)  # as a run of it says
         return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc),
                        code=2 if isinstance(exc, ConfigurationError) else 1)
 
@@ -182,6 +201,10 @@ def check(
     for o in outcomes:
         if o.ok and o.plan:
             console.print(_plan_table(o.name, o.plan))
+    if offline:
+        console.print("skipped offline, checked by `syncline check` where the databases are:")
+        for kind, checks in SKIPPED_OFFLINE.items():
+            console.print(f"  {kind}s: " + "; ".join(checks))
     if worst:
         err_console.print("[red]check failed[/]: see the results above")
     raise typer.Exit(worst)

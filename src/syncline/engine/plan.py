@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, DataType, StreamSchema
 from syncline.sources.late_commits import TEMPORAL
+from syncline.sources.privileges import denied
 from syncline.stream import Mode, Write, lookback_seconds
 
 if TYPE_CHECKING:
@@ -50,13 +51,17 @@ class SourceAbilities:
     #: Why an incremental read by a date or time cursor cannot be held back from late commits
     #: here (a missing privilege), and the fix; None when it can (see `sources.late_commits`).
     late_commits_refusal: tuple[str, str] | None = None
+    #: Streams the source found but may not read, with the GRANTs to run (`Source.unreadable`).
+    unreadable: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Whether the source can compare a column's values, as a cursor needs (`Source.orderable`).
+    orderable: Callable[[Column], bool] = field(default=lambda column: True, compare=False)
 
     @classmethod
     def of(cls, source: Source) -> SourceAbilities:
         """What a configured source can do, from its class attributes and configuration."""
         return cls(modes=source.modes, incremental_needs_cursor=source.incremental_needs_cursor,
                    incremental_needs_key=source.incremental_needs_key, lookback=source.lookback(),
-                   sql_cursor=source.sql_cursor)
+                   sql_cursor=source.sql_cursor, orderable=source.orderable)
 
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -99,6 +104,7 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
     discovered = source.discover()
     abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal(),
+                        unreadable=source.unreadable(),
                         cursorless=frozenset(s.name for s in discovered
                                              if source.incremental_without_cursor(s)))
     return plan_connection(name, conn, discovered, abilities, only, loaded)
@@ -121,6 +127,9 @@ def plan_connection(
     else:
         wanted = {k: v for k, v in conn.streams.items() if v.selected}
     missing = [s for s in wanted if s not in by_name]
+    refused = [s for s in missing if s in abilities.unreadable]
+    if refused:
+        raise denied(conn.source, refused, abilities.unreadable, connection=name)
     if missing:
         raise ConfigurationError(
             f"stream(s) {', '.join(missing)} not found in source '{conn.source}'",
@@ -171,9 +180,17 @@ def _plan_stream(
             raise fail(f"primary_key column '{col}' does not exist",
                        f"use columns of the stream: {', '.join(stream.column_names)}")
     cursor = cfg.cursor
-    if cursor is not None and stream.column(cursor) is None:
+    named = stream.column(cursor) if cursor is not None else None
+    if cursor is not None and named is None:
         raise fail(f"cursor column '{cursor}' does not exist",
                    f"use one of: {', '.join(stream.cursor_candidates or stream.column_names)}")
+    if named is not None and not abilities.orderable(named):
+        usable = [*stream.cursor_candidates, *(c.name for c in stream.columns if abilities.orderable(c)
+                                               and c.name not in stream.cursor_candidates)]
+        raise fail(f"cursor column '{cursor}' ({named.native_type or named.type}) has no order the "
+                   "source can compare, so it cannot mark how far a read got",
+                   "set `cursor:` to a column that grows on every change: "
+                   f"{', '.join(usable) or '(the stream has none; use mode: full_refresh)'}")
     # a column that is never NULL first: a row with no cursor value is found only by re-reading
     auto_cursors = sorted((c for c in stream.cursor_candidates if _safe_default_cursor(stream, c)),
                           key=lambda c: _nullable(stream, c))
@@ -197,12 +214,10 @@ def _plan_stream(
         raise fail(f"mode {mode} is not supported by this source",
                    f"use one of: {', '.join(sorted(abilities.modes))}")
     if mode == "incremental" and abilities.incremental_needs_cursor and cursor is None:
-        if cfg.mode is not None and not auto_cursors:
+        if not auto_cursors:  # only when asked for: else the mode would be full_refresh
             raise fail("incremental mode needs a cursor column and this stream has no candidate",
                        "set `cursor:` to a column that grows on every change, or use mode: full_refresh")
-        cursor = auto_cursors[0] if auto_cursors else None
-        if cursor is None:
-            raise fail("incremental mode needs a cursor column", "set `cursor:` for this stream")
+        cursor = auto_cursors[0]
     write: Write
     if cfg.write is not None:
         write = cfg.write

@@ -14,7 +14,8 @@ from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
 from syncline.engine.observer import RunObserver, StreamProgress
-from syncline.engine.plan import StreamPlan, plan_streams
+from syncline.engine.plan import StreamPlan
+from syncline.engine.preflight import preflight
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
 from syncline.errors import ConfigurationError, InternalError, Interrupted, SynclineError
@@ -326,7 +327,7 @@ class Runner:
             source.check()
             destination.check()
             self._count_crashed_runs(connection, schema, destination)
-            plans = plan_streams(connection, conn, source, destination, only)
+            plans = preflight(connection, conn, source, destination, only, flags.full_refresh)
             if destination.supports_fencing:  # after planning: a configuration error writes nothing
                 destination.fence(schema, connection, lease.grant.token)
             history = self._recent_rows(connection)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from syncline.schema import StreamSchema
+from syncline.schema import Column, StreamSchema
 from syncline.stream import ReadRequest, StreamItem
 
 #: Column names that mark a row's last change: offered first as cursors.
@@ -71,6 +71,21 @@ class Source(ABC):
         again says False, and such a stream is planned as a full refresh unless a `cursor:` is
         named."""
         return not self.incremental_needs_cursor
+
+    def orderable(self, column: Column) -> bool:
+        """Whether the source can compare the column's values in its own queries (find their
+        largest), as a cursor needs; a source that cannot (PostgreSQL's uuid, jsonb) says False."""
+        return True
+
+    def preflight(self, requests: list[ReadRequest]) -> None:
+        """Raise a ConfigurationError for what these reads need and the source lacks (a server
+        setting, a privilege), before any row is read: `check` and `sync` both ask."""
+
+    def unreadable(self) -> dict[str, str]:
+        """Streams the last `discover` found but the source's user may not read, each with the
+        statements that grant it (so a stream named in the workspace is refused as a missing
+        privilege, not as a missing table)."""
+        return {}
 
     def late_commits_refusal(self) -> tuple[str, str] | None:
         """Why this source cannot hold an incremental read back from rows that transactions

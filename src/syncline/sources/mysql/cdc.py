@@ -125,6 +125,15 @@ class CdcReader:
         finally:
             close_quietly(self.con)
 
+    def check(self) -> None:
+        """The server settings and privileges a read needs, checked before any row is read."""
+        try:
+            self._preconditions()
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, f"checking the binlog for {self.name}") from None
+        finally:
+            close_quietly(self.con)
+
     # -- server ------------------------------------------------------------------------
 
     def _query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

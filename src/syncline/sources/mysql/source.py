@@ -218,6 +218,13 @@ class MysqlSource(Source):
         finally:
             close_quietly(con)
 
+    def preflight(self, requests: list[ReadRequest]) -> None:
+        cdc = [r for r in requests if r.mode == "cdc"]
+        if cdc:
+            from syncline.sources.mysql.cdc import CdcReader
+
+            CdcReader(self, cdc[0]).check()
+
     def late_commits_refusal(self) -> tuple[str, str] | None:
         con = self._connect()
         try:

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from syncline.errors import ConfigurationError, SourceError
 from syncline.schema import BOOLEAN, INT64, Column, StreamSchema
+from syncline.sources.postgres.privileges import quoted
 from syncline.sources.postgres.types import text_to_batch
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
@@ -77,6 +78,27 @@ def slot_name(base: str, stream: str) -> str:
 def strip_lsn(stream: StreamSchema) -> StreamSchema:
     """The table's own columns: what the COPY snapshot selects."""
     return dataclasses.replace(stream, columns=tuple(c for c in stream.columns if c.name != LSN_COLUMN))
+
+
+def prerequisites(conn: psycopg.Connection[Any], source: str, stream: str) -> None:
+    """What a cdc read needs of the server and its user, checked before any row is read:
+    logical decoding on, a replication slot free, the REPLICATION attribute."""
+    row = conn.execute(
+        "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int, "
+        "r.rolreplication OR r.rolsuper, current_user FROM pg_roles r WHERE r.rolname = current_user"
+    ).fetchone()
+    assert row is not None
+    wal_level, slots, replication, user = row
+    if not replication:
+        raise ConfigurationError(
+            f"source '{source}': mode: cdc needs a user with the REPLICATION attribute, and {user} "
+            "has not", stream=stream, fix=f"ALTER ROLE {quoted(user)} REPLICATION; (or use a superuser)")
+    if wal_level != "logical" or slots < 1:
+        setting = f"wal_level is {wal_level}" if wal_level != "logical" else "max_replication_slots is 0"
+        raise ConfigurationError(
+            f"source '{source}': mode: cdc needs logical decoding, and the server's {setting}",
+            stream=stream, fix="set wal_level = logical (and max_replication_slots > 0) on the server "
+            "and restart it")
 
 
 class CdcReader:

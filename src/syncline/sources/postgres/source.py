@@ -13,11 +13,11 @@ import psycopg
 from psycopg import sql
 
 from syncline.errors import ConfigurationError, SourceError, TransientError
-from syncline.schema import StreamSchema
+from syncline.schema import Column, StreamSchema
 from syncline.sources.base import Source
 from syncline.sources.cursor_position import with_null_rows
 from syncline.sources.late_commits import TEMPORAL, future_notice
-from syncline.sources.postgres import arrow, horizon, resume
+from syncline.sources.postgres import arrow, horizon, privileges, resume, types
 from syncline.sources.postgres.catalog import (
     COLUMNS_SQL,
     NOT_OURS,
@@ -34,6 +34,7 @@ from syncline.sources.postgres.read import (
     result_types,
     texts_by_ctid,
 )
+from syncline.sources.privileges import denied
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 _READ_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, *arrow.ERRORS)
@@ -57,6 +58,7 @@ class PostgresSource(Source):
         super().__init__(*args, **kwargs)
         self._meta: psycopg.Connection[Any] | None = None
         self._relations: dict[str, tuple[str, str]] = {}
+        self._denied: dict[str, str] = {}  # stream -> the GRANTs its reading needs
 
     # -- connections -------------------------------------------------------------------
 
@@ -156,6 +158,19 @@ class PostgresSource(Source):
     def lookback(self) -> str | None:
         return self.config.lookback
 
+    def orderable(self, column: Column) -> bool:
+        return types.orderable(column)
+
+    def preflight(self, requests: list[ReadRequest]) -> None:
+        cdc = [r.stream.name for r in requests if r.mode == "cdc"]
+        if cdc:
+            from syncline.sources.postgres.cdc import prerequisites
+
+            try:
+                prerequisites(self._meta_conn(), self.name, cdc[0])
+            except psycopg.Error as exc:
+                raise self._classify(exc, f"source '{self.name}': reading the server's settings") from None
+
     def late_commits_refusal(self) -> tuple[str, str] | None:
         conn = self._meta_conn()
         try:
@@ -177,7 +192,8 @@ class PostgresSource(Source):
         self._selected(conn)
 
     def _selected(self, conn: psycopg.Connection[Any]) -> list[tuple[int, str, str]]:
-        """(oid, schema, table) of every relation to offer, checked against `schemas:`/`tables:`."""
+        """(oid, schema, table) of every relation to offer, checked against `schemas:`/`tables:`;
+        the ones in scope its user may not read are kept aside with their GRANTs."""
         kinds = ["r", "p", "f", "v", "m"] if self.config.include_views else ["r", "p", "f"]
         where = "n.nspname = ANY(%s)" if self.config.schemas else f"{SYSTEM_SCHEMAS} AND {NOT_OURS}"
         params: list[Any] = [kinds] + ([self.config.schemas] if self.config.schemas else [])
@@ -192,25 +208,37 @@ class PostgresSource(Source):
                         f"source '{self.name}': schema(s) {', '.join(missing)} not found",
                         fix=f"check `schemas:` of source '{self.name}'")
             rows = conn.execute(
-                "SELECT c.oid, n.nspname, c.relname FROM pg_class c "
+                "SELECT c.oid, n.nspname, c.relname, has_schema_privilege(n.oid, 'USAGE'), "
+                "has_table_privilege(c.oid, 'SELECT'), current_user FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind = ANY(%s) AND NOT c.relispartition "
-                f"AND has_table_privilege(c.oid, 'SELECT') AND {where} AND {OWN_TABLES} ORDER BY 2, 3",
+                f"AND {where} AND {OWN_TABLES} ORDER BY 2, 3",
                 params,
             ).fetchall()
         except psycopg.Error as exc:
             raise self._classify(exc, f"source '{self.name}': listing tables") from None
+        self._denied = {f"{s}.{t}": privileges.grants(str(user), s, t, usage, select)
+                        for _, s, t, usage, select, user in rows if not (usage and select)}
+        readable = [(int(oid), s, t) for oid, s, t, usage, select, _ in rows if usage and select]
         if self.config.tables:
-            names = {f"{s}.{t}" for _, s, t in rows}
+            names = {f"{s}.{t}" for _, s, t in readable}
+            named = [t for t in self.config.tables if t in self._denied]
+            if named:
+                raise denied(self.name, named, self._denied)
             missing = [t for t in self.config.tables if t not in names]
             if missing:
                 raise ConfigurationError(
-                    f"source '{self.name}': table(s) {', '.join(missing)} not found or not readable",
-                    fix="check `tables:` (schema.table), `schemas:` and `include_views:`, and that the "
-                    f"user may SELECT them; available: {', '.join(sorted(names))[:500] or '(none)'}",
+                    f"source '{self.name}': table(s) {', '.join(missing)} not found",
+                    fix="check `tables:` (schema.table), `schemas:` and `include_views:`; "
+                    f"available: {', '.join(sorted(names))[:500] or '(none)'}",
                 )
-            rows = [r for r in rows if f"{r[1]}.{r[2]}" in self.config.tables]
-        return [(int(oid), s, t) for oid, s, t in rows]
+            readable = [r for r in readable if f"{r[1]}.{r[2]}" in self.config.tables]
+        elif not readable and self._denied:  # nothing to offer but what it may not read: say why
+            raise denied(self.name, sorted(self._denied), self._denied)
+        return readable
+
+    def unreadable(self) -> dict[str, str]:
+        return dict(self._denied)
 
     def discover(self) -> list[StreamSchema]:
         conn = self._meta_conn()

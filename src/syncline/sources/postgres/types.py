@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,21 @@ def _numeric(typmod: int, declared: str) -> tuple[DataType, str | None]:
     if precision > MAX_DECIMAL_PRECISION:
         return STRING, f"{declared} is wider than decimal(38): carried as text"
     return DataType("decimal", precision, scale), None
+
+
+#: Types PostgreSQL has no max() or ordering of values for (besides arrays and ranges): such a
+#: column cannot be a cursor.
+_UNORDERED = {"uuid", "json", "jsonb", "boolean", "bytea", "xml", "point", "line", "lseg", "box",
+              "path", "polygon", "circle", "tsvector", "tsquery", "bit", "bit varying", "txid_snapshot",
+              "pg_snapshot", "macaddr", "macaddr8", "aclitem"}
+
+
+def orderable(column: Column) -> bool:
+    """Whether PostgreSQL can find the largest of the column's values (see `_UNORDERED`)."""
+    native = (column.native_type or "").lower()
+    if native.endswith("]") or native.endswith("range") or column.type.kind in ("json", "binary"):
+        return False
+    return re.sub(r"\(.*\)$", "", native).strip() not in _UNORDERED
 
 
 def cursor_candidates(columns: Sequence[Column], serial: set[str]) -> tuple[str, ...]:
