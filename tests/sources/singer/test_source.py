@@ -384,6 +384,8 @@ def test_failing_discovery_quotes_the_taps_stderr(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="exited with code 2 during discovery") as err:
         source(tmp_path, str(bad)).discover()
     assert "config is missing api_key" in str(err.value)
+    with pytest.raises(SourceError, match="config is missing api_key"):  # `check` runs the tap
+        source(tmp_path, str(bad)).check()
 
 
 

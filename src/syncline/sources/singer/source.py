@@ -184,9 +184,10 @@ class SingerSource(Source):
         return {aliases[w]: entries[aliases[w]] for w in wanted}
 
     def check(self) -> None:
+        """The tap runs: its catalog file is read, or its `--discover` run (a tap that cannot
+        reach its own source fails here, not at the first sync), and `streams:` are its own."""
         self._command()
-        if self.config.catalog:
-            self._load_catalog()
+        self._entries()
 
     def discover(self) -> list[StreamSchema]:
         return [catalog_schema(e) for e in self._entries().values()]
