@@ -193,7 +193,7 @@ def load_stream(
     last_source_state = checkpoint
     uncommitted = 0
     try:
-        for item in watched(source.read(request), options.source_timeout_s, stop):
+        for item in watched(source.read(request), options.source_timeout_s, stop, source.abandon):
             if isinstance(item, pa.RecordBatch):
                 failpoint("after_read")
                 progress.rows_read += item.num_rows

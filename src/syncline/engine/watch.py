@@ -6,7 +6,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -63,12 +63,14 @@ class StopRequest:
             )
 
 
-def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | None = None
-            ) -> Iterator[StreamItem]:
+def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | None = None,
+            abandon: Callable[[], None] | None = None) -> Iterator[StreamItem]:
     """Yield ``items`` produced by a background thread, at most two ahead (bounded memory).
 
     Reading the next batch overlaps the destination's commit of the previous one. If
-    the source produces nothing for ``timeout_s`` the attempt fails as transient.
+    the source produces nothing for ``timeout_s`` the attempt fails as transient. Left
+    early (a failure, a stop), a reader still inside the source after a moment is handed to
+    ``abandon`` (`Source.abandon`), which unblocks one waiting on another process.
     """
     q: queue.Queue[Any] = queue.Queue(maxsize=2)
     cancelled = threading.Event()
@@ -121,6 +123,10 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
                 stop.check()
     finally:
         cancelled.set()
+        if abandon is not None and thread.is_alive():
+            thread.join(timeout=0.5)  # a reader between two items ends by itself
+            if thread.is_alive():
+                abandon()
         # The reader may be inside native code (a driver, Arrow); left running, it would be torn
         # down mid-call when the interpreter exits, which aborts the process. It ends at its next
         # item, so wait for that, within bounds: a hung source is closed by the caller instead.

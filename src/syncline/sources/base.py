@@ -130,6 +130,11 @@ class Source(ABC):
         """Whether the stream's rows may have changed since ``fingerprint()`` returned this value."""
         return self.fingerprint(stream) != fingerprint
 
+    def abandon(self) -> None:
+        """Called from another thread when the engine stops waiting for a read in progress (a
+        failed commit, a stop): a read that may block on another process unblocks it (a Singer
+        tap is killed). By default nothing: the read ends at its next item."""
+
     def close(self) -> None:
         """Release connections and files."""
 

@@ -247,9 +247,12 @@ class SingerSource(Source):
         # it is on) and reads from its first row again when given it.
         return False
 
-    def close(self) -> None:
+    def abandon(self) -> None:
         # A read abandoned by the engine (a watchdog, a failed commit) may still wait on its
         # tap; killing it ends that read, whose own thread then closes the pipes.
         for tap in list(self._taps):
             tap.kill()
+
+    def close(self) -> None:
+        self.abandon()
 
