@@ -21,7 +21,7 @@ from syncline.store.store import MetadataStore
 OLD_WORKER = """
 import datetime as dt, json, os, socket, sys, time
 from pathlib import Path
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 url, stop, progress = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
 done, errors = 0, []

@@ -69,16 +69,23 @@ class Timing:
 def timings(document: dict[str, Any]) -> dict[str, Timing]:
     """The scheduled connections of a revision's document (validated when it was applied)."""
     out = {}
+    seen: dict[tuple[str, str, str], Timing | None] = {}  # thousands of connections, few schedules
     for name, conn in (document.get("connections") or {}).items():
-        text = str(conn.get("schedule") or "manual")
-        schedule = Schedule.parse(text)
-        if schedule.interval is None and schedule.cron is None:
-            continue
-        tz = str(conn.get("schedule_timezone") or "UTC")
-        jitter = conn.get("schedule_jitter")
-        jitter_s = int(parse_duration(jitter).total_seconds()) if jitter else 0
-        out[str(name)] = Timing(f"{text} [{tz}]", schedule, tz, jitter_s)
+        key = (str(conn.get("schedule") or "manual"), str(conn.get("schedule_timezone") or "UTC"),
+               str(conn.get("schedule_jitter") or ""))
+        if key not in seen:
+            seen[key] = _timing(*key)
+        if (timing := seen[key]) is not None:
+            out[str(name)] = timing
     return out
+
+
+def _timing(text: str, tz: str, jitter: str) -> Timing | None:
+    schedule = Schedule.parse(text)
+    if schedule.interval is None and schedule.cron is None:
+        return None  # manual
+    jitter_s = int(parse_duration(jitter).total_seconds()) if jitter else 0
+    return Timing(f"{text} [{tz}]", schedule, tz, jitter_s)
 
 
 @dataclass
@@ -142,7 +149,7 @@ class Scheduler:
             changed.append(Due(name, timing.text, timing.next_after(now, since=at), at, entry.id))
         dropped = [n for n in states if n not in scheduled]
         self._states = None  # unknown until the write below succeeds
-        self.states.save(changed, dropped=dropped)
+        self.states.save(changed, dropped=dropped, stored=states)
         kept = {n: d for n, d in states.items() if n in scheduled}
         kept.update((d.connection, d) for d in changed)
         self._states = (term, kept)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Text
@@ -35,6 +37,18 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError(f"metadata store timestamps must be timezone-aware, got {value!r}")
         utc = value.astimezone(dt.UTC)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The conversion above, remembered for recent values: a scheduler tick writes
+        thousands of rows that share a few timestamps (the tick's time, the due times)."""
+        convert = super().bind_processor(dialect)
+        if convert is None:
+            return None
+        remembered = functools.lru_cache(maxsize=512)(convert)
+
+        def process(value: Any) -> Any:
+            return None if value is None else remembered(value)
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:

@@ -4,7 +4,7 @@ next due, the due time it last queued and the queue entry that stands for it."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, insert, select
@@ -32,13 +32,15 @@ class ScheduleStates:
                                       r.last_entry)
                     for r in s.execute(select(*ScheduleState.__table__.c))}
 
-    def save(self, changed: Iterable[Due], dropped: Iterable[str] = ()) -> None:
-        """Write what one tick changed, in one transaction."""
+    def save(self, changed: Iterable[Due], dropped: Iterable[str] = (),
+             stored: Container[str] | None = None) -> None:
+        """Write what one tick changed, in one transaction; `stored`: the connections that
+        have a row now (None: unknown), whose rows are replaced."""
         changed, dropped = list(changed), list(dropped)
         if not changed and not dropped:
             return
         latest = {d.connection: d for d in changed}  # the last word on each connection
-        gone = [*dropped, *latest]
+        gone = [*dropped, *(n for n in latest if stored is None or n in stored)]
         with self._session.begin() as s:
             for start in range(0, len(gone), 500):
                 s.execute(delete(ScheduleState).where(
