@@ -9,12 +9,28 @@ import re
 import socket
 from typing import Any
 
+from pydantic import SecretStr
+
 from syncline.errors import ConfigurationError
 
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _BARE_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME}: a shell habit, not a reference
 #: An unset `${env:NAME}`: the key path where it is written, and NAME.
 UnsetRef = tuple[tuple[str, ...], str]
+
+
+_SHELL_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def literal_hint(secret: SecretStr | str | None) -> str:
+    """When a password that failed is written `$NAME` (a shell habit, taken literally), the
+    fix: how to read the variable instead; else empty. Names only the variable."""
+    text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    match = _SHELL_VAR.match(text or "")
+    if match is None:
+        return ""
+    return (f"; the password is the literal text ${match[1]}: to read the environment variable, "
+            f"write password: ${{env:{match[1]}}}")
 
 
 def unset_error(file: str, refs: tuple[UnsetRef, ...]) -> ConfigurationError:

@@ -4,6 +4,7 @@
     ├── ConfigurationError        the user must act; never retried        (exit 2)
     │   └── TableShapeChanged     the stream's write, key or cursor no longer fits its table
     ├── TransientError            retried with backoff and jitter
+    │   └── RetriesSpent          its client already retried it as far as its budget goes
     ├── SourceError               the source failed or misbehaved; not retried
     ├── DestinationError          the destination refused or failed; not retried
     ├── DataError                 a record is invalid; it goes to quarantine
@@ -82,6 +83,12 @@ class TransientError(SynclineError):
 
     failure_class = "transient"
     retryable = True
+
+
+class RetriesSpent(TransientError):
+    """A transient failure that a source's own client already retried as far as its budget
+    goes (a REST source's `retry.max_attempts`): the run does not start another attempt for it,
+    so one outage costs one budget of requests; `run_retry` may run the connection again."""
 
 
 class SourceError(SynclineError):

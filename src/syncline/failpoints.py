@@ -2,8 +2,8 @@
 
 ``SYNCLINE_FAILPOINTS="after_commit:3=kill,after_read:1=raise"`` fires the action
 the N-th time the point is reached in this process: ``kill`` (SIGKILL self), ``term``
-(SIGTERM self: the graceful stop, at an exact place), ``raise`` (a transient error) or
-``hang``. Unset, ``failpoint`` returns at once.
+(SIGTERM self: the graceful stop, at an exact place), ``int`` (SIGINT self: Ctrl-C there),
+``raise`` (a transient error) or ``hang``. Unset, ``failpoint`` returns at once.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def configure(spec: str | None) -> None:
             continue
         name, _, rest = part.partition(":")
         count, _, action = rest.partition("=")
-        if action not in ("kill", "term", "raise", "hang") or not count.isdigit():
-            raise ValueError(f"bad failpoint {part!r}; expected name:N=kill|term|raise|hang")
+        if action not in ("kill", "term", "int", "raise", "hang") or not count.isdigit():
+            raise ValueError(f"bad failpoint {part!r}; expected name:N=kill|term|int|raise|hang")
         _SPEC[name] = (int(count), action)
 
 
@@ -45,8 +45,8 @@ def failpoint(name: str) -> None:
     action = rule[1]
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    elif action == "term":
-        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before this returns
+    elif action in ("term", "int"):  # the handler runs before this returns
+        os.kill(os.getpid(), signal.SIGTERM if action == "term" else signal.SIGINT)
     elif action == "raise":
         raise TransientError(f"failpoint {name} raised (hit {rule[0]})")
     else:

@@ -181,6 +181,10 @@ def test_state_reset_of_a_stream_without_checkpoint_exits_2(ws: Path) -> None:
     result = run("state", "c", "--reset", "orders", "--workspace", ws)
     assert result.exit_code == 2
     assert "no checkpoint for stream 'orders' of c" in result.stderr
+    assert "fix: reset one of: items" in result.stderr
+    shown = run("state", "c", "--workspace", ws)  # the whole position, never cut short
+    position = json.dumps(run_json("state", "c", "--workspace", ws)["items"]["source"])
+    assert position.replace(" ", "") in "".join(shown.stdout.split()).replace("│", "")
     assert list(run_json("state", "c", "--workspace", ws)) == ["items"]  # the real one is untouched
 
 

@@ -25,6 +25,12 @@ def test_every_command_has_a_section_in_the_cli_docs() -> None:
     assert documented == set(_commands())
 
 
+def test_the_docs_name_no_command_the_cli_lacks() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    named = set(re.findall(r"`syncline ([a-z][\w-]*)", text))
+    assert named - set(_commands()) == set()
+
+
 def test_every_option_of_every_command_is_documented() -> None:
     text = DOCS.read_text(encoding="utf-8")
     missing = [

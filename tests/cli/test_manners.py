@@ -135,3 +135,53 @@ def test_a_sync_that_fails_before_reading_prints_its_error_and_no_empty_table(tm
     assert failed.exit_code in (1, 2)
     assert "run 1 failed after 1 attempt(s)" in failed.stderr and "src.db" in failed.stderr
     assert "quarantined" not in failed.stdout  # no table of zero streams
+
+
+def test_the_last_line_says_what_the_run_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    make_items(tmp_path / "src.db", 20)
+    write_ws(tmp_path, STREAMS)
+    plain = run("sync", "c", "-w", tmp_path)
+    assert plain.stdout.strip().splitlines()[-1].startswith("run 1 succeeded: 20 rows committed")
+    again = run("sync", "c", "-w", tmp_path, "--full-refresh")
+    assert "run 2: succeeded (full refresh: every stream read from its start)" in again.stdout
+    assert "incremental/merge (full refresh)" in again.stdout
+    con = sqlite3.connect(tmp_path / "src.db")
+    con.execute("UPDATE items SET born = 'not a date', updated_at = '2027-01-01 00:00:00' WHERE id = 3")
+    con.commit()
+    con.close()
+    warned = run("sync", "c", "-w", tmp_path)
+    assert warned.exit_code == 0
+    assert "items: 1 row quarantined (not loaded); see them with: SELECT" in warned.stdout
+    last = warned.stdout.strip().splitlines()[-1]
+    assert last.startswith("run 3 warning: ") and last.endswith("1 quarantined (see the warnings above)")
+
+
+def test_h_is_help_and_errors_under_json_are_json_with_the_same_exit_code(tmp_path: Path) -> None:
+    for args in (["-h"], ["sync", "-h"], ["runs", "-h"], ["store", "-h"]):
+        shown = run(*args)
+        assert shown.exit_code == 0 and "Usage: syncline" in shown.stdout, args
+    make_items(tmp_path / "src.db", 5)
+    write_ws(tmp_path, STREAMS)
+    for args in (["sync", "nope"], ["runs", "show", "99"], ["state", "c", "--reset", "nope"],
+                 ["cancel", "99"]):
+        plain = run(*args, "-w", tmp_path)
+        as_json = run(*args, "-w", tmp_path, "--json")
+        assert as_json.exit_code == plain.exit_code == 2, (args, as_json.output)
+        error = json.loads(as_json.stdout)["error"]
+        assert error["failure_class"] == "configuration" and error["fix"], args
+        assert error["message"] in " ".join(plain.stderr.split()), args
+
+
+def test_init_and_demo_take_json(tmp_path: Path) -> None:
+    made = run("init", "-w", tmp_path / "a", "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["file"] == str(tmp_path / "a" / "syncline.yaml")
+    again = run("init", "-w", tmp_path / "a", "--json")  # refuses to overwrite, in JSON
+    assert again.exit_code == 2 and json.loads(again.stdout)["error"]["failure_class"] == "configuration"
+    demo = run("demo", "-w", tmp_path / "d", "--orders", "50", "--json")
+    assert demo.exit_code == 0, demo.output
+    doc = json.loads(demo.stdout)  # one document: nothing else on stdout
+    assert {r["status"] for r in doc["runs"]} == {"succeeded"} and doc["up"].endswith(str(tmp_path / "d"))
+    assert [s["health"] for s in doc["status"]] == ["healthy"] * len(doc["runs"])

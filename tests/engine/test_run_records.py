@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,11 +49,14 @@ def test_an_interrupted_run_is_interrupted_with_its_committed_rows(tmp_path: Pat
     make_items(tmp_path / "src.db", 250)
     write_ws(tmp_path, STREAM, batch_size=50)
     stopped = _cli(tmp_path, "sync", "c", failpoints="after_commit:2=term")
-    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr  # 143, as a shell says
+    assert "run 1 interrupted after 1 attempt(s)" in stopped.stderr
     run = _runs_json(tmp_path)[0]
     assert (run["status"], run["failure_class"], run["rows_committed"]) == ("interrupted", "interrupted", 100)
     status = json.loads(_cli(tmp_path, "status", "--json").stdout)[0]
     assert status["health"] == "warning"  # stopped at a commit; the next run resumes there
+    ctrl_c = _cli(tmp_path, "sync", "c", failpoints="after_commit:1=int")
+    assert ctrl_c.returncode == 130 and "run 2 interrupted" in ctrl_c.stderr, ctrl_c.stderr
 
 
 def test_a_killed_run_is_never_shown_running_and_its_commits_are_counted(tmp_path: Path) -> None:

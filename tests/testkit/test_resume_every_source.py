@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from syncline.config import load_workspace
-from syncline.engine.run import open_source
+from syncline.engine.endpoints import open_source
 from syncline.testkit import CheckResult, run_checks
 
 from services import HOST, postgres_schema, require_mariadb

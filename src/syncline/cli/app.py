@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import shlex
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -21,11 +22,13 @@ from syncline.cli import views
 from syncline.cli.apply import apply
 from syncline.cli.check import check
 from syncline.cli.common import (
+    HELP,
     JsonOpt,
     WorkspaceOpt,
     console,
     err_console,
     guarded,
+    json_mode,
     print_json,
     set_global_workspace,
     store_of,
@@ -41,6 +44,7 @@ from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import StreamSchema
 
 app = typer.Typer(
+    context_settings=HELP,
     name="syncline",
     help="Replicate databases, APIs and files into a warehouse: complete, correct and fresh.\n\n"
     "Exit codes: 0 success, 1 a run, check or verify failed, 2 bad usage or configuration.",
@@ -79,23 +83,30 @@ def _options(
 def init(
     workspace: WorkspaceOpt = None,
     demo: Annotated[bool, typer.Option("--demo", help="Write the demo workspace and its sample data.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace file (syncline.yaml) in the workspace folder."""
     from syncline.demo.workspace import write_workspace
 
     root = find_workspace(workspace_path(workspace))
 
-    def run() -> None:
+    def run() -> dict[str, Any]:
         file = write_workspace(root, demo=demo)
+        rows: dict[str, int] = {}
         if demo:
             from syncline.demo.shop import generate_shop
 
-            with console.status("generating the sample shop database"):
-                stats = generate_shop(root / "data" / "shop.db")
-            console.print(f"sample shop: {', '.join(f'{k} {v:,}' for k, v in stats.rows.items())}")
-        console.print(f"[green]wrote[/] {file}")
+            with console.status("generating the sample shop database") if not as_json else nullcontext():
+                rows = dict(generate_shop(root / "data" / "shop.db").rows)
+            if not as_json:
+                console.print(f"sample shop: {', '.join(f'{k} {v:,}' for k, v in rows.items())}")
+        if not as_json:
+            console.print(f"[green]wrote[/] {file}")
+        return {"workspace": str(root), "file": str(file), "sample_rows": rows}
 
-    guarded(run)
+    done = guarded(run)
+    if as_json:
+        print_json(done)
 
 
 @app.command()
@@ -105,7 +116,7 @@ def discover(
     as_json: JsonOpt = False,
 ) -> None:
     """List the streams of a source with their columns, types, keys and cursor candidates."""
-    from syncline.engine.run import open_source
+    from syncline.engine.endpoints import open_source
 
     def run() -> list[Any]:
         ws = load_workspace(workspace_path(workspace))
@@ -179,6 +190,8 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
         finally:
             store.close()
     code = 0 if result.error is None else 2 if isinstance(result.error, ConfigurationError) else 1
+    if result.status == "interrupted" and stop.signum is not None:
+        code = 128 + stop.signum  # as a shell reports a command a signal stopped: 130 for Ctrl-C
     if record is not None:
         print_json(record)
         return code
@@ -187,15 +200,17 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
     if result.error is not None:
         label = "configuration error" if isinstance(result.error, ConfigurationError) else \
             f"{result.error.failure_class} error"
-        err_console.print(f"[red]run {result.run_id} failed after {result.attempts} attempt(s): "
-                          f"{label}:[/] {escape(str(result.error))}")
+        err_console.print(f"[red]run {result.run_id} {result.status} after {result.attempts} "
+                          f"attempt(s): {label}:[/] {escape(str(result.error))}")
         if isinstance(result.error, RepeatedKeys) and result.error.samples:  # shown, never stored
             err_console.print("  repeated key values: " + escape("; ".join(
                 ", ".join(str(v) for v in sample) for sample in result.error.samples)))
         return code
+    warned = result.status == "warning"
     console.print(
-        f"[green]run {result.run_id} succeeded:[/] {result.rows_committed:,} rows committed, "
-        f"{result.rows_quarantined:,} quarantined"
+        f"[{'yellow' if warned else 'green'}]run {result.run_id} {result.status}:[/] "
+        f"{result.rows_committed:,} rows committed, {result.rows_quarantined:,} quarantined"
+        + (" (see the warnings above)" if warned else "")
     )
     return 0
 
@@ -218,7 +233,8 @@ def sync(
     stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON, no progress.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON, no progress "
+                                          "(errors too).", callback=json_mode)] = False,
 ) -> None:
     """Run a connection now, with a live progress bar per stream; exit 1 when the run fails."""
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
@@ -255,7 +271,7 @@ def state(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the checkpoints of a connection (as committed in the destination), or reset one."""
-    from syncline.engine.run import open_destination
+    from syncline.engine.endpoints import open_destination
 
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     conn = guarded(lambda: ws.connection(connection))
@@ -264,12 +280,13 @@ def state(
     try:
         if reset is not None:
             existed = guarded(lambda: dest.reset_state(schema, reset))
+            if not existed:
+                known = ", ".join(sorted(guarded(lambda: dest.all_states(schema)))) or "(none yet)"
+                guarded(lambda: _refuse(f"no checkpoint for stream '{reset}' of {connection}",
+                                        f"reset one of: {known}"))
             store = store_of(ws)
             store.mirror_checkpoint(connection, reset, None)
             store.close()
-            if not existed:
-                err_console.print(f"[yellow]no checkpoint for stream '{reset}' of {connection}[/]")
-                raise typer.Exit(2)
             console.print(f"[green]reset[/] {connection}/{reset}: the next sync reads it from the start")
             return
         states = guarded(lambda: dest.all_states(schema))
@@ -280,10 +297,10 @@ def state(
         return
     t = Table(title=f"checkpoints of {connection} (in {conn.destination}.{schema})")
     for col in ("stream", "mode", "phase", "position", "updated"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # a position is shown whole, never cut
     for stream_name, st in sorted(states.items()):
         t.add_row(stream_name, str(st.get("mode", "?")), str(st.get("phase", "corrupt")),
-                  json.dumps(st.get("source"), default=str)[:80], str(st.get("updated_at", ""))[:19])
+                  escape(json.dumps(st.get("source"), default=str)), str(st.get("updated_at", ""))[:19])
     console.print(t)
 
 
@@ -346,8 +363,10 @@ def demo(
     workspace: Annotated[Path | None, typer.Option(
         "--workspace", "-w", help="Demo workspace folder (default: ./syncline-demo).")] = None,
     orders: Annotated[int, typer.Option(help="Orders in the sample shop (first run only).")] = 100_000,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Create (or update) the demo workspace, sync it into DuckDB and print the status."""
+    """Create (or update) the demo workspace, sync it into DuckDB and print the status (with
+    --json: one document of the workspace, each run's record and how to go on)."""
     from syncline.demo.shop import generate_shop, update_shop
     from syncline.demo.workspace import write_workspace
 
@@ -355,19 +374,38 @@ def demo(
     shop = root / "data" / "shop.db"
 
     def prepare() -> None:
+        quiet = as_json
         if not (root / "syncline.yaml").exists():
             write_workspace(root, demo=True)
         if shop.exists():
-            with console.status("simulating a day of shop activity"):
+            with nullcontext() if quiet else console.status("simulating a day of shop activity"):
                 update_shop(shop, seed=int(dt.datetime.now(dt.UTC).timestamp()))
         else:
-            with console.status(f"generating the sample shop database ({orders:,} orders)"):
+            with nullcontext() if quiet else console.status(
+                    f"generating the sample shop database ({orders:,} orders)"):
                 generate_shop(shop, orders=orders)
-        console.print(f"demo workspace: {root}")
+        if not quiet:
+            console.print(f"demo workspace: {root}")
 
     guarded(prepare)
     ws = guarded(lambda: load_workspace(root))
     worst = 0
+    up = f"{shlex.quote(sys.executable)} -m syncline up -w {shlex.quote(str(root))}"
+    if as_json:
+        runs = []
+        for name in ws.connections:
+            with redirect_stdout(io.StringIO()) as record:
+                worst = max(worst, guarded(partial(run_sync, ws, name, None, False, trigger="demo",
+                                                   as_json=True)))
+            runs.append(json.loads(record.getvalue()))
+        store = store_of(ws)
+        try:
+            health = views.connection_status(ws, store, clock.now())
+        finally:
+            store.close()
+        print_json({"workspace": str(root), "warehouse": str(root / "warehouse.duckdb"), "runs": runs,
+                    "status": health, "up": up})
+        raise typer.Exit(worst)
     for name in ws.connections:
         worst = max(worst, guarded(partial(run_sync, ws, name, None, False, trigger="demo")))
     try:
@@ -381,10 +419,13 @@ def demo(
     )
     console.print(
         f"run it unattended (every connection on its schedule, status on http://127.0.0.1:8765/api/v1/status):"
-        f" {shlex.quote(sys.executable)} -m syncline up -w {shlex.quote(str(root))}"
-        "   (Ctrl-C stops it cleanly)", soft_wrap=True)
+        f" {up}   (Ctrl-C stops it cleanly)", soft_wrap=True)
     raise typer.Exit(worst)
 
 
 def main() -> None:
     app()
+
+
+def _refuse(message: str, fix: str) -> NoReturn:
+    raise ConfigurationError(message, fix=fix)

@@ -65,24 +65,38 @@ def _next_run(plan: Any, state: dict[str, Any] | None) -> str:
 
 
 def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
-    """Plan a connection as `sync` would, writing nothing: one entry per stream."""
+    """Plan a connection as `sync` would, writing nothing: one entry per stream that can run.
+    Streams `sync` would refuse raise the very error its run would end with."""
+    from syncline.engine.endpoints import open_destination, open_source
+    from syncline.engine.outcome import streams_failed
     from syncline.engine.preflight import preflight
-    from syncline.engine.run import open_destination, open_source
 
     conn = ws.connection(name)
     source = open_source(ws, conn.source)
     try:
         destination = open_destination(ws, conn.destination)
         try:
-            plans = preflight(name, conn, source, destination)
+            planned = preflight(name, conn, source, destination)
             states = destination.all_states(conn.destination_schema or name)
         finally:
             destination.close()
     finally:
         source.close()
-    return [{"stream": p.stream.name, "table": p.table, "mode": p.mode, "write": p.write,
+    rows = [{"stream": p.stream.name, "table": p.table, "mode": p.mode, "write": p.write,
              "cursor": p.cursor, "cursor_nullable": _nullable(p), "primary_key": list(p.primary_key),
-             "next_run": _next_run(p, states.get(p.stream.name))} for p in plans]
+             "next_run": _next_run(p, states.get(p.stream.name))} for p in planned.plans]
+    if planned.refused:
+        raise Refused(streams_failed(planned.refused), rows)
+    return rows
+
+
+class Refused(Exception):
+    """Some streams of a connection would be refused: the run's error, and the plan of the
+    streams that would run beside them."""
+
+    def __init__(self, error: SynclineError, plan: list[dict[str, Any]]) -> None:
+        super().__init__(str(error))
+        self.error, self.plan = error, plan
 
 
 def _nullable(p: Any) -> bool | None:
@@ -136,13 +150,18 @@ def _offline(ws: Workspace, kind: str, item: str) -> Outcome:
 
 
 def _outcome(ws: Workspace, kind: str, item: str, offline: bool = False) -> Outcome:
-    from syncline.engine.run import open_destination, open_source
+    from syncline.engine.endpoints import open_destination, open_source
 
     if offline:
         return _offline(ws, kind, item)
     try:
         if kind == "connection":
-            return Outcome(kind, item, plan=plan_of(ws, item))
+            try:
+                return Outcome(kind, item, plan=plan_of(ws, item))
+            except Refused as refused:
+                exc = refused.error.at(connection=item)
+                return Outcome(kind, item, ok=False, failure_class=exc.failure_class, message=str(exc),
+                               plan=refused.plan, code=2 if isinstance(exc, ConfigurationError) else 1)
         obj = open_source(ws, item) if kind == "source" else open_destination(ws, item)
         try:
             obj.check()
@@ -199,7 +218,7 @@ def check(
         table.add_row(o.kind, o.name, result)
     console.print(table)
     for o in outcomes:
-        if o.ok and o.plan:
+        if o.plan:  # beside a refusal, the streams that would run
             console.print(_plan_table(o.name, o.plan))
     if offline:
         console.print("skipped offline, checked by `syncline check` where the databases are:")

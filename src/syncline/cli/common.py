@@ -3,6 +3,7 @@ place Syncline errors become a message and an exit code (1 failed, 2 usage or co
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 from collections.abc import Callable
@@ -25,7 +26,19 @@ err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isa
 
 WORKSPACE_HELP = "Workspace folder (default: $SYNCLINE_WORKSPACE, else the current folder)."
 WorkspaceOpt = Annotated[Path | None, typer.Option("--workspace", "-w", help=WORKSPACE_HELP)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+_JSON_ERRORS = contextvars.ContextVar("json_errors", default=False)
+
+
+def json_mode(value: bool) -> bool:
+    """`--json` also makes errors JSON: set while the command's options are read."""
+    _JSON_ERRORS.set(bool(value))
+    return value
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (errors too).",
+                                       callback=json_mode)]
+#: -h is --help, on every command
+HELP = {"help_option_names": ["-h", "--help"]}
 
 T = TypeVar("T")
 
@@ -47,15 +60,21 @@ def workspace_path(given: Path | None, default: Path | None = None) -> Path | No
 
 
 def guarded(fn: Callable[[], T]) -> T:
-    """Turn Syncline errors into a clear message and the documented exit code."""
+    """Turn Syncline errors into a clear message and the documented exit code; under `--json`,
+    a JSON object on stdout (`{"error": {...}}`) with the same exit code."""
     try:
         return fn()
-    except ConfigurationError as exc:
-        err_console.print(f"[red]configuration error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
     except SynclineError as exc:
-        err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        code = 2 if isinstance(exc, ConfigurationError) else 1
+        if _JSON_ERRORS.get():
+            print_json({"error": {"failure_class": exc.failure_class, "message": exc.message,
+                                  "connection": exc.connection, "stream": exc.stream,
+                                  "fix": exc.fix, "exit_code": code}})
+        elif code == 2:
+            err_console.print(f"[red]configuration error:[/] {escape(str(exc))}")
+        else:
+            err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
+        raise typer.Exit(code) from None
 
 
 def store_of(ws: Workspace) -> MetadataStore:

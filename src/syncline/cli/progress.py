@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -72,6 +73,11 @@ class RichObserver(RunObserver):
         if task is not None:
             self.progress.update(task, total=progress.rows_read, completed=progress.rows_read)
             self.progress.stop_task(task)
+
+    def stream_failed(self, stream: str, error: SynclineError) -> None:
+        if not error.retryable:  # a transient one is retried, as attempt_failed says
+            self.console.print(f"[red]stream {escape(stream)} failed ({error.failure_class}); the "
+                               f"others go on:[/] {escape(error.message)}")
 
     def attempt_failed(self, number: int, error: SynclineError, retry_in_s: float | None) -> None:
         if retry_in_s is not None:

@@ -3,17 +3,17 @@ run in full (`runs show RUN_ID`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from syncline.cli import views
 from syncline.cli.common import (
+    HELP,
     JsonOpt,
     WorkspaceOpt,
     console,
-    err_console,
     guarded,
     print_json,
     store_of,
@@ -31,7 +31,7 @@ class _ListByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-runs_app = typer.Typer(name="runs", cls=_ListByDefault,
+runs_app = typer.Typer(context_settings=HELP, name="runs", cls=_ListByDefault,
                        help="Run history: `runs list [CONNECTION]`, `runs show RUN_ID`.")
 
 
@@ -73,10 +73,15 @@ def show_run(
     finally:
         store.close()
     if found is None:
-        err_console.print(f"[red]no run {run_id}[/] in this workspace\n"
-                          "  fix: see `syncline runs list` for the run numbers")
-        raise typer.Exit(2)
+        guarded(lambda: _no_run(run_id))
     if as_json:
         print_json(found)
     else:
         console.print(views.run_detail(found))
+
+
+def _no_run(run_id: int) -> NoReturn:
+    from syncline.errors import ConfigurationError
+
+    raise ConfigurationError(f"no run {run_id} in this workspace",
+                             fix="see `syncline runs list` for the run numbers")

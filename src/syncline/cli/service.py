@@ -5,7 +5,7 @@ a run triggered while `up` is down waits in the queue for its next start."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,7 @@ from syncline.cli.common import (
 )
 from syncline.cli.views import age, iso
 from syncline.config import Workspace, load_workspace
+from syncline.errors import ConfigurationError
 from syncline.store.store import MetadataStore
 
 ConnectionArg = Annotated[str, typer.Argument(help="Name of a connection in the workspace.")]
@@ -56,7 +57,7 @@ def trigger(
 ) -> None:
     """Queue a run of a connection now (manual runs go before scheduled ones); with --wait,
     exit with its outcome, for cron, Airflow or dbt."""
-    from syncline.engine.run import check_selected
+    from syncline.engine.endpoints import check_selected
     from syncline.orchestration.apply import apply_file, revision_workspace
     from syncline.orchestration.queue import RunRequest
 
@@ -161,8 +162,7 @@ def cancel(
         if entry:
             found = store.queue().get(run)
             if found is None:
-                err_console.print(f"[red]no queue entry {run}[/]\n  fix: see `syncline queue`")
-                raise typer.Exit(2)
+                guarded(lambda: _refuse(f"no queue entry {run}", "see `syncline queue`"))
             if found.state == "claimed" and found.run_id is not None:
                 run, entry = found.run_id, False
             else:
@@ -172,10 +172,9 @@ def cancel(
             asked = store.queue().request_cancel(run, who())
             record = store.run(run)
             if asked is None:
-                state = record.status if record else None
-                err_console.print(f"[red]run {run} is not running[/]" + (f" (it is {state})" if state else
-                                  "") + "\n  fix: see `syncline queue` for runs in progress")
-                raise typer.Exit(2)
+                state = f" (it is {record.status})" if record else ""
+                guarded(lambda: _refuse(f"run {run} is not running{state}",
+                                        "see `syncline queue` for runs in progress"))
             result = {"run_id": run, "entry": asked.id, "cancel_requested": True, "worker": asked.worker}
     finally:
         store.close()
@@ -239,3 +238,7 @@ def workers(workspace: WorkspaceOpt = None, as_json: JsonOpt = False,
                   f"{w.connection} #{w.run_id}" if w.run_id else "—", age(w.heartbeat_at, now),
                   escape(w.note or ""))
     console.print(t)
+
+
+def _refuse(message: str, fix: str) -> NoReturn:
+    raise ConfigurationError(message, fix=fix)

@@ -50,7 +50,7 @@ def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
     return t
 
 
-_RUN_STYLE = {"succeeded": "green", "warning": "yellow", "failed": "red", "crashed": "red"}
+_RUN_STYLE = {"succeeded": "green", "warning": "yellow", "partial": "red", "failed": "red", "crashed": "red"}
 
 
 def _duration(r: dict[str, Any]) -> str:
@@ -108,13 +108,16 @@ def run_detail(r: dict[str, Any]) -> Group:
 
 
 def stream_summary_table(result: Any) -> Table:
-    t = Table(title=f"run {result.run_id}: {result.status}")
+    t = Table(title=f"run {result.run_id}: {result.status}"
+              + (" (full refresh: every stream read from its start)" if result.full_refresh else ""))
     deletes = any(s.rows_deleted for s in result.streams)
     numbers = ("read", "committed", "quarantined", *(("deleted",) if deletes else ()))
     for col in ("stream", "table", "mode", *numbers):
         t.add_column(col, justify="right" if col in numbers else "left")
     for s in result.streams:
-        t.add_row(s.stream, s.table, f"{s.mode}/{s.write}", f"{s.rows_read:,}",
+        t.add_row(s.stream, s.table, f"{s.mode}/{s.write}" + (" (full refresh)" if result.full_refresh
+                                                              and s.mode != "full_refresh" else ""),
+                  f"{s.rows_read:,}",
                   f"{s.rows_committed:,}", f"{s.rows_quarantined:,}",
                   *((f"{s.rows_deleted:,}",) if deletes else ()))
     return t

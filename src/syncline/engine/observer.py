@@ -45,6 +45,9 @@ class RunObserver:
     def stream_finished(self, progress: StreamProgress, duration_s: float) -> None:
         pass
 
+    def stream_failed(self, stream: str, error: SynclineError) -> None:
+        """A stream failed alone (the run goes on with the others)."""
+
     def attempt_failed(self, number: int, error: SynclineError, retry_in_s: float | None) -> None:
         pass
 
@@ -71,6 +74,9 @@ class Announcing(RunObserver):
 
     def stream_finished(self, progress: StreamProgress, duration_s: float) -> None:
         self.inner.stream_finished(progress, duration_s)
+
+    def stream_failed(self, stream: str, error: SynclineError) -> None:
+        self.inner.stream_failed(stream, error)
 
     def attempt_failed(self, number: int, error: SynclineError, retry_in_s: float | None) -> None:
         self.inner.attempt_failed(number, error, retry_in_s)

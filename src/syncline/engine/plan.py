@@ -97,8 +97,23 @@ def default_table(stream: str, style: TableNames, loaded_as: str | None = None) 
     return normalize_table_name(stream.replace(".", "_"))
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A connection's plan: the streams that can run, and each one refused with its reason
+    (it fails alone; the others run)."""
+
+    plans: list[StreamPlan]
+    refused: dict[str, ConfigurationError] = field(default_factory=dict)
+
+    def checked(self) -> list[StreamPlan]:
+        """The plans, or the first refusal raised (for callers that need every stream)."""
+        for exc in self.refused.values():
+            raise exc
+        return self.plans
+
+
 def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination: Destination,
-                 only: list[str] | None = None) -> list[StreamPlan]:
+                 only: list[str] | None = None) -> Planned:
     """Discover the source and plan the connection, keeping the tables its committed states name."""
     states = destination.all_states(conn.destination_schema or name)
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
@@ -107,7 +122,7 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
                         unreadable=source.unreadable(),
                         cursorless=frozenset(s.name for s in discovered
                                              if source.incremental_without_cursor(s)))
-    return plan_connection(name, conn, discovered, abilities, only, loaded)
+    return plan_each(name, conn, discovered, abilities, only, loaded)
 
 
 def plan_connection(
@@ -118,25 +133,28 @@ def plan_connection(
     only: list[str] | None = None,
     loaded: Mapping[str, str] | None = None,
 ) -> list[StreamPlan]:
+    """`plan_each`, raising the first refusal."""
+    return plan_each(name, conn, discovered, abilities, only, loaded).checked()
+
+
+def plan_each(
+    name: str,
+    conn: ConnectionConfig,
+    discovered: list[StreamSchema],
+    abilities: SourceAbilities,
+    only: list[str] | None = None,
+    loaded: Mapping[str, str] | None = None,
+) -> Planned:
     """The plan of every selected stream (or `only` these); `loaded` maps streams to the
-    tables their committed state records, so a loaded table keeps its name."""
+    tables their committed state records, so a loaded table keeps its name. A stream the
+    source lacks or that breaks a rule is refused alone; an unknown `--stream` or two streams
+    writing one table refuse the connection."""
     by_name = {s.name: s for s in discovered}
     wanted: dict[str, StreamConfig]
     if conn.streams is None:
         wanted = {s.name: StreamConfig() for s in discovered}
     else:
         wanted = {k: v for k, v in conn.streams.items() if v.selected}
-    missing = [s for s in wanted if s not in by_name]
-    refused = [s for s in missing if s in abilities.unreadable]
-    if refused:
-        raise denied(conn.source, refused, abilities.unreadable, connection=name)
-    if missing:
-        raise ConfigurationError(
-            f"stream(s) {', '.join(missing)} not found in source '{conn.source}'",
-            connection=name,
-            fix=f"use discovered streams: {', '.join(sorted(by_name)) or '(none)'}; "
-            f"see `syncline discover {conn.source}`",
-        )
     if only:
         unknown = [s for s in only if s not in wanted]
         if unknown:
@@ -148,8 +166,29 @@ def plan_connection(
     tables = {s: cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s))
               for s, cfg in wanted.items()}
     refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
-    return [_plan_stream(name, by_name[s], cfg, abilities, tables[s])
-            for s, cfg in wanted.items() if not only or s in only]
+    planned = Planned([])
+    for s, cfg in wanted.items():
+        if only and s not in only:
+            continue
+        try:
+            if s not in by_name:
+                raise _absent(conn, s, sorted(by_name), abilities)
+            planned.plans.append(_plan_stream(name, by_name[s], cfg, abilities, tables[s]))
+        except ConfigurationError as exc:
+            planned.refused[s] = exc
+            exc.at(connection=name, stream=s)
+    return planned
+
+
+def _absent(conn: ConnectionConfig, stream: str, found: list[str],
+            abilities: SourceAbilities) -> ConfigurationError:
+    """Why a stream named in `streams:` is not among the source's: a privilege, or gone."""
+    if stream in abilities.unreadable:
+        return denied(conn.source, [stream], abilities.unreadable)
+    return ConfigurationError(
+        f"source '{conn.source}' has no such stream (renamed or dropped?)",
+        fix=f"use discovered streams: {', '.join(found) or '(none)'}; "
+        f"see `syncline discover {conn.source}`")
 
 
 def refuse_shared_tables(connection: str, tables: dict[str, str]) -> None:

@@ -4,28 +4,36 @@
 `check` never says ok for what `sync` refuses a second later: the plan (streams, modes,
 cursors, keys, tables), each loaded table's checkpoint and shape (an `append` table is not
 turned into a `merge` one), and what the source needs for these reads (privileges, CDC
-settings).
+settings). A stream refused here fails alone: the others run.
 """
 
 from __future__ import annotations
 
 from syncline.config import ConnectionConfig
 from syncline.destinations.base import Destination
-from syncline.engine.plan import StreamPlan, plan_streams
+from syncline.engine.plan import Planned, plan_streams
 from syncline.engine.stream_load import unreadable
 from syncline.engine.table_shape import check_shape
+from syncline.errors import ConfigurationError
 from syncline.sources.base import Source
 from syncline.stream import ReadRequest
 
 
 def preflight(name: str, conn: ConnectionConfig, source: Source, destination: Destination,
-              only: list[str] | None = None, full_refresh: bool = False) -> list[StreamPlan]:
-    """The connection's plan, or the ConfigurationError the run would stop on before reading."""
-    plans = plan_streams(name, conn, source, destination, only)
+              only: list[str] | None = None, full_refresh: bool = False) -> Planned:
+    """The connection's plan: the streams that can run, and the ones refused with why."""
+    planned = plan_streams(name, conn, source, destination, only)
     states = destination.all_states(conn.destination_schema or name)
-    for plan in plans:
-        state = states.get(plan.stream.name)
-        unreadable(state, plan, name)
-        check_shape(state, plan, full_refresh, name)
-    source.preflight([ReadRequest(p.stream, p.mode, p.cursor, p.primary_key) for p in plans])
-    return plans
+    ready = Planned([], dict(planned.refused))
+    for plan in planned.plans:
+        try:
+            state = states.get(plan.stream.name)
+            unreadable(state, plan, name)
+            check_shape(state, plan, full_refresh, name)
+            source.preflight([ReadRequest(plan.stream, plan.mode, plan.cursor, plan.primary_key)])
+        except ConfigurationError as exc:
+            exc.at(connection=name, stream=plan.stream.name)
+            ready.refused[plan.stream.name] = exc
+            continue
+        ready.plans.append(plan)
+    return ready

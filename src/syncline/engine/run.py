@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from syncline.backoff import full_jitter
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
-from syncline.destinations.registry import build_destination
+from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.observer import RunObserver, StreamProgress
+from syncline.engine.outcome import RunResult, run_status, streams_failed
 from syncline.engine.plan import StreamPlan
 from syncline.engine.preflight import preflight
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
-from syncline.errors import ConfigurationError, InternalError, Interrupted, SynclineError
+from syncline.errors import (
+    ConcurrencyError,
+    InternalError,
+    Interrupted,
+    RetriesSpent,
+    SynclineError,
+)
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
-from syncline.sources.registry import build_source
 from syncline.store.leases import LeaseGrant, Leases
 from syncline.store.store import MetadataStore, StreamStats
 from syncline.stream import lookback_seconds
@@ -30,32 +36,9 @@ from syncline.stream import lookback_seconds
 MIRROR_EVERY_S = 1.0
 
 
-@dataclass
-class RunResult:
-    run_id: int
-    connection: str
-    status: str
-    attempts: int
-    streams: list[StreamProgress] = field(default_factory=list)
-    error: SynclineError | None = None
-
-    @property
-    def rows_read(self) -> int:
-        return sum(s.rows_read for s in self.streams)
-
-    @property
-    def rows_committed(self) -> int:
-        return sum(s.rows_committed for s in self.streams)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return sum(s.rows_quarantined for s in self.streams)
-
-
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter; SYNCLINE_RETRY_BASE_S scales it (tests use 0)."""
-    base = float(os.environ.get("SYNCLINE_RETRY_BASE_S", "1.0"))
-    return random.uniform(0, min(60.0, base * 2 ** (attempt - 1)))
+    """The wait before the next attempt (`backoff`); SYNCLINE_RETRY_BASE_S scales it (tests use 0)."""
+    return full_jitter(attempt, float(os.environ.get("SYNCLINE_RETRY_BASE_S", "1.0")), 60.0)
 
 
 def lease_timeout() -> dt.timedelta:
@@ -76,15 +59,6 @@ class Lease:
         if force or now - self._last >= 5.0:
             self.leases.heartbeat(self.grant)
             self._last = now
-
-
-def run_status(result: RunResult) -> str:
-    """The run's outcome in the one vocabulary of ``store.records.RUN_STATUSES``."""
-    if isinstance(result.error, Interrupted):
-        return "interrupted"
-    if result.error is not None:
-        return "failed"
-    return "warning" if any(st.notices for st in result.streams) else "succeeded"
 
 
 @dataclass(frozen=True)
@@ -127,55 +101,6 @@ def _load_totals(destination: Destination, schema: str, run_ids: list[int]
 def _stream_loads(destination: Destination, schema: str, run_id: int) -> dict[str, tuple[int, int]]:
     """Rows committed and quarantined per stream of this run, as the destination recorded them."""
     return {stream: counts for (_, stream), counts in _load_totals(destination, schema, [run_id]).items()}
-
-
-def check_selected(ws: Workspace, connection: str, only: list[str] | None) -> None:
-    """`--stream` names streams of the connection: a typo is a usage error, never a run, and
-    leaves the connection's health as it was. A source that cannot be reached to list its
-    streams is left to the run, which records and retries that failure."""
-    if not only:
-        return
-    conn = ws.connection(connection)
-    if conn.streams is not None:
-        known = {s for s, cfg in conn.streams.items() if cfg.selected}
-    else:
-        try:
-            source = open_source(ws, conn.source)
-            try:
-                known = {s.name for s in source.discover()}
-            finally:
-                source.close()
-        except SynclineError:
-            return
-    unknown = [s for s in only if s not in known]
-    if unknown:
-        raise ConfigurationError(
-            f"--stream {', '.join(unknown)} is not a stream of this connection",
-            connection=connection, fix=f"choose from: {', '.join(sorted(known)) or '(none)'}",
-        )
-
-
-def open_source(ws: Workspace, name: str) -> Source:
-    return build_source(name, ws.source(name), str(ws.root), own_schemas(ws, name), str(ws.state_dir))
-
-
-def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
-    """The destination schemas of the workspace's connections into the database a PostgreSQL
-    source reads: it must never read Syncline's own output back."""
-    config = ws.source(source)
-    if getattr(config, "type", None) != "postgres":
-        return ()
-    from syncline.sources.postgres.config import database_address
-
-    here = database_address(config)
-    return tuple(sorted({
-        conn.destination_schema or name for name, conn in ws.connections.items()
-        if getattr(ws.destinations.get(conn.destination), "type", None) == "postgres"
-        and database_address(ws.destinations[conn.destination]) == here}))
-
-
-def open_destination(ws: Workspace, name: str) -> Destination:
-    return build_destination(name, ws.destination(name), str(ws.root))
 
 
 class Runner:
@@ -255,19 +180,21 @@ class Runner:
     ) -> RunResult:
         conn = self.ws.connection(connection)
         self.observer.run_started(connection, run_id)
-        result = RunResult(run_id=run_id, connection=connection, status="running", attempts=0)
+        result = RunResult(run_id=run_id, connection=connection, status="running", attempts=0,
+                           full_refresh=flags.full_refresh)
         done: dict[str, StreamProgress] = {}
         loads: dict[str, tuple[int, int]] = {}  # committed, quarantined per stream, as the destination counts them
         for number in range(1, conn.max_attempts + 1):
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, lease, streams, flags, done, loads)
+                self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
                 result.error = exc
-                if exc.retryable and number < conn.max_attempts and not self.stop.event.is_set():
+                if (exc.retryable and not isinstance(exc, RetriesSpent) and number < conn.max_attempts
+                        and not self.stop.event.is_set()):
                     delay = retry_delay(number)
                     self.observer.attempt_failed(number, exc, delay)
                     if not self.stop.event.wait(delay):  # a stop signal cuts the backoff short
@@ -296,6 +223,8 @@ class Runner:
                 result.error = None
                 break
         result.streams = list(done.values())
+        if result.error is None and result.failed:  # the others ran: the run is partial
+            result.error = streams_failed(result.failed).at(connection=connection)
         result.status = run_status(result)
         # a failed stream's commits are published too: count them where they landed
         committed = sum(n for n, _ in loads.values()) if loads else result.rows_committed
@@ -318,7 +247,11 @@ class Runner:
         flags: Flags,
         done: dict[str, StreamProgress],
         loads: dict[str, tuple[int, int]],
+        failed: dict[str, SynclineError],
     ) -> None:
+        """Run every stream not yet done or failed. A stream that fails alone (its plan refused,
+        a configuration, source or destination error of its own) is recorded and the others go
+        on; a transient failure is raised after them, for the next attempt to retry."""
         conn = self.ws.connection(connection)
         schema = conn.destination_schema or connection
         source = open_source(self.ws, conn.source)
@@ -327,22 +260,50 @@ class Runner:
             source.check()
             destination.check()
             self._count_crashed_runs(connection, schema, destination)
-            plans = preflight(connection, conn, source, destination, only, flags.full_refresh)
+            planned = preflight(connection, conn, source, destination, only, flags.full_refresh)
+            for name, refusal in planned.refused.items():
+                if name not in failed and name not in done:
+                    failed[name] = refusal
+                    self._refused(run_id, name, refusal)
+            if not planned.plans:
+                return
             if destination.supports_fencing:  # after planning: a configuration error writes nothing
                 destination.fence(schema, connection, lease.grant.token)
             history = self._recent_rows(connection)
-            for plan in plans:
-                if plan.stream.name in done:
-                    continue  # finished in an earlier attempt of this run
-                done[plan.stream.name] = self._stream(
-                    connection, schema, plan, source, destination, run_id,
-                    conn.batch_size or batch_rows(source, destination, plan.stream),
-                    flags, lease, history.get(plan.stream.name, ()),
-                )
+            retry: SynclineError | None = None
+            for plan in planned.plans:
+                name = plan.stream.name
+                if name in done or name in failed:
+                    continue  # finished, or failed for good, in an earlier attempt of this run
+                try:
+                    done[name] = self._stream(
+                        connection, schema, plan, source, destination, run_id,
+                        conn.batch_size or batch_rows(source, destination, plan.stream),
+                        flags, lease, history.get(name, ()),
+                    )
+                except SynclineError as exc:
+                    if isinstance(exc, (Interrupted, ConcurrencyError)) or self.stop.event.is_set():
+                        raise  # the run itself must stop: a signal, a lost lease
+                    if exc.retryable:
+                        retry = retry or exc
+                    else:
+                        failed[name] = exc
+                    self.observer.stream_failed(name, exc)
+            if retry is not None:
+                raise retry
         finally:
             loads.update(_stream_loads(destination, schema, run_id))
             source.close()
             destination.close()
+
+    def _refused(self, run_id: int, stream: str, error: SynclineError) -> None:
+        """A stream refused before reading: recorded as failed, with why."""
+        now = dt.datetime.now(dt.UTC)
+        self.store.record_stream(run_id, StreamStats(
+            stream=stream, table_name="", mode="", write="", status="failed", rows_read=0,
+            rows_committed=0, rows_quarantined=0, bytes=0, duration_s=0.0, started_at=now,
+            ended_at=now, message=str(error)))
+        self.observer.stream_failed(stream, error)
 
     def _count_crashed_runs(self, connection: str, schema: str, destination: Destination) -> None:
         """A killed run could not record what it committed; its load records in the destination can."""

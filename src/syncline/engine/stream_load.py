@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from syncline.destinations.base import Destination, LoadTarget, StreamLoader
+from syncline.destinations.base import QUARANTINE_TABLE, Destination, LoadTarget, StreamLoader
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
 from syncline.engine.table_shape import check_shape
@@ -237,6 +237,13 @@ def load_stream(
     except BaseException:
         loader.abort()
         raise
+    if progress.rows_quarantined:  # the run says so: a warning, with where to look
+        progress.notices.append(
+            f"{progress.rows_quarantined:,} row{'s' * (progress.rows_quarantined != 1)} quarantined "
+            "(not loaded); see them with: "
+            f"SELECT record, error FROM {schema}.{QUARANTINE_TABLE} WHERE run_id = {run_id} "
+            f"AND stream = '{plan.stream.name}'")
+        observer.warning(f"{plan.stream.name}: {progress.notices[-1]}")
     observer.stream_progress(progress)
     return progress, time.monotonic() - started
 

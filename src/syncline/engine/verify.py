@@ -275,7 +275,7 @@ def _explain(hasher: _Hasher, src: Iterator[pa.RecordBatch], dst: Iterator[pa.Re
 def verify_connection(ws: Workspace, connection: str, only: list[str] | None = None
                       ) -> list[StreamVerdict]:
     """Verify every selected stream of a connection (or ``only`` these)."""
-    from syncline.engine.run import open_destination, open_source
+    from syncline.engine.endpoints import open_destination, open_source
 
     conn = ws.connection(connection)
     schema = conn.destination_schema or connection
@@ -283,7 +283,7 @@ def verify_connection(ws: Workspace, connection: str, only: list[str] | None = N
     destination = open_destination(ws, conn.destination)
     try:
         source.check()
-        plans = plan_streams(connection, conn, source, destination, only)
+        plans = plan_streams(connection, conn, source, destination, only).checked()
         return [_verify_one(connection, source, destination, schema, p, conn.batch_size) for p in plans]
     finally:
         source.close()

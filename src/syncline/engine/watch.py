@@ -38,6 +38,7 @@ class StopRequest:
     def __init__(self, event: threading.Event | None = None) -> None:
         self.event = event if event is not None else threading.Event()
         self._saved: dict[int, Any] = {}
+        self.signum: int | None = None  # the signal that set the event, if one did
 
     def __enter__(self) -> StopRequest:
         """Install SIGTERM and SIGINT handlers that set the event (main thread only)."""
@@ -53,6 +54,7 @@ class StopRequest:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         signal.signal(signum, self._saved.get(signum, signal.SIG_DFL))  # a second one kills
+        self.signum = self.signum or signum
         set_from_signal(self.event)
 
     def check(self) -> None:

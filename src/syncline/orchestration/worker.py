@@ -114,7 +114,8 @@ class Worker:
             elif result.status == "interrupted" and self.stop.is_set():  # a shutdown: run it again
                 again = RunRequest(entry.connection, entry.trigger, entry.full_refresh, entry.streams,
                                    retry=entry.retry)
-            elif (result.status == "failed" and result.error is not None and result.error.retryable
+            elif (result.status in ("failed", "partial") and result.error is not None
+                  and result.error.retryable
                   and entry.retry + 1 < conn.run_retry.max_runs):
                 wait = parse_duration(conn.run_retry.backoff) * 2 ** entry.retry
                 again = RunRequest(entry.connection, "retry", entry.full_refresh, entry.streams,

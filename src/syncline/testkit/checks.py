@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncline.config import ConnectionConfig, StreamConfig, Workspace
+from syncline.engine.endpoints import open_source
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
-from syncline.engine.run import open_source
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
 from syncline.testkit.reading import Read, beyond_end, read_stream, show

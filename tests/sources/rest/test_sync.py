@@ -290,3 +290,15 @@ def test_a_field_new_mid_refresh_lands_in_the_rebuilt_table(tmp_path: Path, smal
     second = run_sync(tmp_path)
     assert second.status == "succeeded", second.error
     assert dest_query(tmp_path, "SELECT count(*), max(coupon) FROM dst.items") == [(300, "LAST")]
+
+
+def test_one_outage_costs_one_retry_budget_of_requests(tmp_path: Path, api: ApiServer) -> None:
+    # the engine would make 3 attempts; the client's 6 requests are the whole budget
+    write_ws(tmp_path, api, {"items": {"path": "/items/pages", "primary_key": ["id"],
+                                       "pagination": PAGES}}, max_attempts=3)
+    api.inject("503", "/items", times=100)
+    failed = run_sync(tmp_path)
+    assert failed.status == "failed" and failed.attempts == 1
+    assert failed.error is not None and failed.error.failure_class == "transient"
+    assert "failed 6 times" in str(failed.error)
+    assert len(api.requests_to("/items")) == RETRY["max_attempts"]

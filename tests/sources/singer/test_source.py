@@ -325,7 +325,7 @@ def test_bad_values_are_quarantined_and_unknown_fields_reported_once(tmp_path: P
     assert result.status == "warning", result.error
     assert (result.rows_read, result.rows_committed, result.rows_quarantined) == (4, 1, 3)
     notices = [n for s in result.streams for n in s.notices]
-    assert len(notices) == 1 and "surprise" in notices[0]
+    assert len(notices) == 2 and "surprise" in notices[0] and "3 rows quarantined" in notices[1]
     errors = dest_query(tmp_path, "SELECT error FROM dst._syncline_quarantine ORDER BY error")
     assert [e.split(":")[0] for (e,) in errors] == ["column amount", "column born", "column id"]
 

@@ -27,6 +27,7 @@ from syncline.destinations.base import (
     StreamLoader,
 )
 from syncline.destinations.postgres.types import canonical_from_pg, pg_type
+from syncline.env_refs import literal_hint
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -141,7 +142,8 @@ class PostgresDestination(Destination):
                                        "no password supplied")):
                 raise ConfigurationError(
                     f"{where}: cannot connect: {text}",
-                    fix=f"check the user, password and database of destination '{self.name}'",
+                    fix=f"check the user, password and database of destination '{self.name}'"
+                    + literal_hint(self.config.password),
                 ) from None
             raise TransientError(
                 f"{where}: cannot connect: {text}",

@@ -6,6 +6,7 @@ import pymysql
 import pymysql.converters
 import pymysql.cursors
 
+from syncline.env_refs import literal_hint
 from syncline.errors import (
     ConfigurationError,
     SourceError,
@@ -43,7 +44,8 @@ def classify(exc: pymysql.MySQLError, what: str, *, source: str, password: str,
                                   "and that the user may read it: GRANT SELECT, SHOW VIEW ON db.* TO user")
     if code in CREDENTIAL_CODES:
         return ConfigurationError(message, stream=stream,
-                                  fix=f"check `user` and `password` (or the `dsn`) of source '{source}'")
+                                  fix=f"check `user` and `password` (or the `dsn`) of source '{source}'"
+                                  + literal_hint(password))
     if code == 1049:
         return ConfigurationError(message, stream=stream,
                                   fix=f"check `database` (or the path of `dsn`) of source '{source}'")

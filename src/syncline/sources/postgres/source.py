@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from syncline.env_refs import literal_hint
 from syncline.errors import ConfigurationError, SourceError, TransientError
 from syncline.schema import Column, StreamSchema
 from syncline.sources.base import Source
@@ -103,7 +104,7 @@ class PostgresSource(Source):
         keys = "`dsn:`" if self.config.dsn is not None else None
         if "password authentication failed" in text or re.search(r'role ".*" does not exist', text):
             return ConfigurationError(what, fix=f"check {keys or '`user:` and `password:`'} of source "
-                                      f"'{self.name}'")
+                                      f"'{self.name}'" + literal_hint(self.config.password))
         if re.search(r'database ".*" does not exist', text):
             return ConfigurationError(what, fix=f"check {keys or '`database:`'} of source '{self.name}'")
         if "pg_hba.conf" in text or "permission denied" in text:

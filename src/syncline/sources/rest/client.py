@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from syncline.errors import ConfigurationError, SourceError, TransientError
+from syncline.backoff import full_jitter
+from syncline.errors import ConfigurationError, RetriesSpent, SourceError
 from syncline.sources.rest.auth import Credentials
 from syncline.sources.rest.budget import Bucket, shared_bucket
 from syncline.sources.rest.config import RestConfig, RetryConfig
@@ -51,9 +51,8 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
 
 
 def backoff_delay(attempt: int, policy: RetryConfig) -> float:
-    """Exponential backoff with full jitter before retry number ``attempt`` (1-based)."""
-    ceiling = min(policy.max_backoff_s, policy.backoff_base_s * 2 ** (attempt - 1))
-    return random.uniform(0, ceiling)
+    """The wait before retry number ``attempt`` (1-based), by the source's `retry:` policy."""
+    return full_jitter(attempt, policy.backoff_base_s, policy.max_backoff_s)
 
 
 class RestClient:
@@ -140,10 +139,11 @@ class RestClient:
                 else:
                     raise self._refused(method, shown, resp, stream, authed)
             if attempt >= self.policy.max_attempts:
-                raise TransientError(
+                raise RetriesSpent(
                     f"source '{self.source}': {method} {shown} failed {attempt} times; last: {problem}",
                     stream=stream,
-                    fix="the run is retried; if it keeps failing, check the API's status, or raise "
+                    fix="the next run resumes from the last committed page; if it keeps failing, "
+                        "check the API's status, or raise "
                         f"`retry.max_attempts` / `timeout_s` of sources.{self.source}")
             delay = wait if wait is not None else backoff_delay(attempt, self.policy)
             self.waited_s += delay
