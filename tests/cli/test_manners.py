@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner, Result
 
 import syncline.cli.app as cli
@@ -172,6 +174,21 @@ def test_h_is_help_and_errors_under_json_are_json_with_the_same_exit_code(tmp_pa
         error = json.loads(as_json.stdout)["error"]
         assert error["failure_class"] == "configuration" and error["fix"], args
         assert error["message"] in " ".join(plain.stderr.split()), args
+
+
+def _command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    below = getattr(command, "commands", {})
+    return [path, *(p for name, sub in below.items() for p in _command_paths(sub, (*path, name)))]
+
+
+def test_every_commands_help_shows_flags_without_a_value() -> None:
+    paths = _command_paths(typer.main.get_command(cli.app))
+    assert ("sync",) in paths and ("runs", "show") in paths and ("store", "upgrade") in paths
+    for path in paths:
+        shown = run(*path, "-h")
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "<bool>" not in shown.stdout, path
+        assert "--help" in shown.stdout and "Show this message and exit." in shown.stdout, path
 
 
 def test_init_and_demo_take_json(tmp_path: Path) -> None:

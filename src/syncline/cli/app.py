@@ -23,6 +23,7 @@ from syncline.cli.apply import apply
 from syncline.cli.check import check
 from syncline.cli.common import (
     HELP,
+    Commands,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -45,6 +46,7 @@ from syncline.schema import StreamSchema
 
 app = typer.Typer(
     context_settings=HELP,
+    cls=Commands,
     name="syncline",
     help="Replicate databases, APIs and files into a warehouse: complete, correct and fresh.\n\n"
     "Exit codes: 0 success, 1 a run, check or verify failed, 2 bad usage or configuration.",
@@ -230,7 +232,7 @@ ALLOW_EMPTY_HELP = (
 def sync(
     connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
     workspace: WorkspaceOpt = None,
-    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", metavar="STREAM", help="Only this stream (repeatable).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON, no progress "
@@ -308,7 +310,7 @@ def state(
 def verify(
     connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
     workspace: WorkspaceOpt = None,
-    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", metavar="STREAM", help="Only this stream (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Reconcile source and destination: counts, keys and content hashes; exit 1 on a mismatch."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextvars
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from syncline.config import Workspace
 from syncline.errors import ConfigurationError, SynclineError
@@ -39,6 +40,28 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
                                        callback=json_mode)]
 #: -h is --help, on every command
 HELP = {"help_option_names": ["-h", "--help"]}
+
+
+def _no_value_shown(params: Iterable[Any]) -> None:
+    """A flag takes no value: its help row shows none (Typer would print `<bool>`)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+
+
+class Commands(TyperGroup):
+    """Every Syncline command group: flags are shown as flags in `-h`, here and below."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        _no_value_shown(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, TyperGroup):
+            _no_value_shown(command.get_params(ctx))
+        return command
 
 T = TypeVar("T")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
 from syncline.cli import views
 from syncline.cli.common import (
     HELP,
+    Commands,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -22,7 +22,7 @@ from syncline.cli.common import (
 from syncline.config import load_workspace
 
 
-class _ListByDefault(TyperGroup):
+class _ListByDefault(Commands):
     """`runs` and `runs CONNECTION` mean `runs list ...`: the older spelling keeps working."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:

@@ -48,7 +48,7 @@ def trigger(
     connection: ConnectionArg,
     workspace: WorkspaceOpt = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Queue a full refresh.")] = False,
-    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", help="Only this stream (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", "-s", metavar="STREAM", help="Only this stream (repeatable).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the run and exit with its outcome "
                                        "(0 succeeded or warning, 1 otherwise).")] = False,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="With --wait: give up "

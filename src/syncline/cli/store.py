@@ -9,6 +9,7 @@ import typer
 
 from syncline.cli.common import (
     HELP,
+    Commands,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -20,7 +21,7 @@ from syncline.cli.common import (
 from syncline.config import load_workspace
 from syncline.store.db import mask_url
 
-store_app = typer.Typer(context_settings=HELP, name="store", help="The metadata store: upgrade its schema, back it up, "
+store_app = typer.Typer(context_settings=HELP, cls=Commands, name="store", help="The metadata store: upgrade its schema, back it up, "
                         "restore it (SQLite or PostgreSQL, either way).", no_args_is_help=True)
 FileArg = Annotated[Path, typer.Argument(help="The backup file (JSON lines).")]
 
