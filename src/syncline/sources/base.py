@@ -65,6 +65,13 @@ class Source(ABC):
         """The window re-read below the last cursor on every incremental read (e.g. 5m), if any."""
         return None
 
+    def reread(self, stream: StreamSchema) -> tuple[str, float] | None:
+        """The cursor column and the seconds below its last value that the source itself asks
+        for again on every incremental read of ``stream`` (a REST cursor's ``lookback_s``),
+        besides the ``lookback:`` window the engine passes in the request; None when it re-reads
+        nothing. Re-reading that window is not going back."""
+        return None
+
     def incremental_without_cursor(self, stream: StreamSchema) -> bool:
         """Whether an incremental read of the stream with no cursor still reads only what changed
         (file offsets, page tokens, a change log). A source that would read the whole stream

@@ -12,11 +12,13 @@ from syncline.engine.endpoints import open_source
 from syncline.engine.plan import SourceAbilities, StreamPlan, plan_connection
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
-from syncline.testkit.reading import Read, beyond_end, read_stream, show
+from syncline.testkit.reading import Read, beyond_end, read_stream, show, window_low
 
 SOURCE_CHECKS = ("config", "check", "discover")
 STREAM_CHECKS = ("full_read", "second_full_read", "incremental", "future_checkpoint", "kill_and_resume")
 NOT_APPLICABLE = "not applicable: "
+#: checkpoints a read must yield for a kill at the middle one to land mid-read
+KILL_MARKS = 4
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,13 @@ def _stream_checks(ws: Workspace, source_name: str, source: Source, discovered: 
 
     def full_read() -> str:
         plan = box["plan"] = plan_stream(ws, source_name, source, discovered, schema)
+        # a window the source re-reads on every incremental read (its own, or `lookback:`)
+        reread = source.reread(plan.stream) if plan.mode == "incremental" else None
+        cursor = plan.cursor or (reread[0] if reread else None)
+        box["window"] = (plan.lookback_s if plan.cursor else 0) + (
+            reread[1] if reread and reread[0] == cursor else 0.0)
         # the column a checkpoint's position is made of, when the kit can tell
-        box["track"] = plan.cursor if plan.mode == "incremental" else (
+        box["track"] = cursor if plan.mode == "incremental" else (
             plan.primary_key[0] if len(plan.primary_key) == 1 else None)
         full = box["full"] = read_stream(source, plan, checkpoint=None, batch_size=batch_size,
                                          track=box["track"])
@@ -143,14 +150,17 @@ def _stream_checks(ws: Workspace, source_name: str, source: Source, discovered: 
     full: Read = box["full"]
 
     def again(checkpoint: dict[str, Any] | None, **kw: Any) -> Read:
-        return read_stream(source, plan, checkpoint=checkpoint, batch_size=batch_size, **kw)
+        return read_stream(source, plan, checkpoint=checkpoint, **{"batch_size": batch_size, **kw})
 
+    track: str | None = box["track"]
+    window: float = box["window"]
     results.run("second_full_read", lambda: _second_read(full, again(None)), on)
-    results.run("incremental", lambda: _incremental(plan, full, again), on)
-    results.run("future_checkpoint", lambda: _future(full, box["track"], again), on)
+    results.run("incremental", lambda: _incremental(plan, full, again, track, window), on)
+    results.run("future_checkpoint", lambda: _future(full, track, again), on)
     # the engine's own rule: a full refresh the source cannot resume starts its build over
     resumes = plan.mode != "full_refresh" or source.full_refresh_resumes(plan.stream)
-    results.run("kill_and_resume", lambda: _kill_and_resume(full, again, resumes), on)
+    results.run("kill_and_resume",
+                lambda: _kill_and_resume(full, again, resumes, batch_size, track, window), on)
 
 
 def _second_read(full: Read, second: Read) -> str:
@@ -164,7 +174,8 @@ def _second_read(full: Read, second: Read) -> str:
     return f"the same {second.total} records again"
 
 
-def _incremental(plan: StreamPlan, full: Read, again: Callable[..., Read]) -> str:
+def _incremental(plan: StreamPlan, full: Read, again: Callable[..., Read], cursor: str | None,
+                 window: float) -> str:
     if plan.mode != "incremental":
         return NOT_APPLICABLE + f"the stream is read in {plan.mode} mode"
     if full.total == 0:
@@ -172,8 +183,10 @@ def _incremental(plan: StreamPlan, full: Read, again: Callable[..., Read]) -> st
     if full.final is None:
         raise _Failed(f"the incremental read yielded {full.total} records but no checkpoint, so every "
                       "run would read them all again")
-    cursor = plan.cursor
-    after = again(full.final, track=cursor, below=full.high if cursor else None)
+    low = window_low(full.high, window) if cursor else None
+    after = again(full.final, track=cursor, below=low)
+    lowest = "the largest of the full read" + (
+        f", {show(full.high)}, less the {window:g} s lookback window the source documents" if window else "")
     problems = []
     trailing = full.total - full.checkpoints[-1][0]
     if trailing:
@@ -182,14 +195,17 @@ def _incremental(plan: StreamPlan, full: Read, again: Callable[..., Read]) -> st
                         "checkpoint (SDK: yield State(...) after the last record)")
     if cursor and after.older:
         problems.append(f"reading from the final checkpoint {_text(full.final)} yielded {after.older} "
-                        f"record(s) with {cursor} below {show(full.high)}, the largest of the full read, "
+                        f"record(s) with {cursor} below {show(low)}, {lowest}, "
                         f"e.g. {after.sample(after.rows)}: a resumed read must not go back")
     if not cursor and after.total:
         problems.append(f"reading from the final checkpoint {_text(full.final)} yielded {after.total} "
                         f"record(s), e.g. {after.sample(after.rows)}; nothing changed, so it must yield none")
     if problems:
         raise _Failed("; ".join(problems))
-    bound = f", none with {cursor} below {show(full.high)}" if cursor and after.total else ""
+    bound = ""
+    if cursor and after.total:
+        bound = (f", none with {cursor} below {show(low)}, {lowest}" if low is not None else
+                 f"; a {window:g} s window below {cursor} {show(full.high)} cannot be checked on text")
     return f"reading from the final checkpoint yielded {after.total} record(s){bound}"
 
 
@@ -208,37 +224,50 @@ def _future(full: Read, track: str | None, again: Callable[..., Read]) -> str:
     return f"a checkpoint beyond the end, {_text(future)}, yielded nothing"
 
 
-def _kill_and_resume(full: Read, again: Callable[..., Read], resumes: bool = True) -> str:
-    """Stop a read at a checkpoint and go on as the engine would: from that checkpoint, or,
-    for a full refresh the source says it cannot resume, from the start into a new build."""
-    marks = len(full.checkpoints)
-    if marks == 0:
-        return NOT_APPLICABLE + "the full read yielded no checkpoint to resume from"
-    stop = min(2, marks)
-    before = again(None, stop_at=stop)
+def _kill_and_resume(full: Read, again: Callable[..., Read], resumes: bool, batch_size: int,
+                     track: str | None, window: float) -> str:
+    """Stop a read halfway, at a checkpoint, and go on as the engine would: from that checkpoint,
+    or, for a full refresh the source says it cannot resume, from the start into a new build.
+    A read with too few checkpoints for a kill to land mid-read is read again in smaller
+    batches; records re-read in a documented lookback window may arrive twice, none older."""
+    marks, size = len(full.checkpoints), batch_size
+    if marks < KILL_MARKS and full.total > marks:
+        size = max(1, full.total // (KILL_MARKS + 1))
+        marks = len(again(None, batch_size=size).checkpoints)
+    if marks < 2:
+        return NOT_APPLICABLE + (
+            f"the read yields {'no checkpoint' if not marks else 'one checkpoint, at its end'}, even "
+            f"in batches of {size}: a killed read starts over from the previous run's checkpoint")
+    stop = (marks + 1) // 2
+    before = again(None, stop_at=stop, batch_size=size, track=track)
     if before.final is None:
         raise _Failed(f"the read yielded no checkpoint this time, where the full read yielded {marks}")
+    low = window_low(before.high, window) if track and window else None
     if resumes:
-        after = again(before.final)
+        after = again(before.final, batch_size=size, track=track, below=low)
         union = before.rows + after.rows
         where = (f"stopped at checkpoint {stop} of {marks} after {before.total} records and resumed "
                  f"from {_text(before.final)}")
     else:  # the partial build is dropped: only the new read is published
-        after = again(None)
+        after = again(None, batch_size=size)
         union = after.rows
         where = (f"stopped at checkpoint {stop} of {marks} after {before.total} records; the source "
                  "cannot resume a full refresh, so the build restarted from the first record")
     lost, twice = full.rows - union, union - full.rows
-    if lost or twice:
+    overlap = sum(twice.values()) if window and not after.older else 0
+    if lost or (twice and not overlap):
         parts = []
         if lost:
             parts.append(f"{sum(lost.values())} record(s) lost, e.g. {full.sample(lost)}")
         if twice:
-            parts.append(f"{sum(twice.values())} record(s) read twice, e.g. {after.sample(twice)}")
+            older = f", {after.older} of them below {show(low)}, outside the lookback window" if window else ""
+            parts.append(f"{sum(twice.values())} record(s) read twice{older}, e.g. {after.sample(twice)}")
         raise _Failed(f"{where}: " + "; ".join(parts))
-    only = " (the only checkpoint: a smaller batch_size tests more)" if marks == 1 else ""
+    batches = f" (in batches of {size})" if size != batch_size else ""
     which = "the other" if resumes else "all"
-    return f"{where}: {which} {after.total} arrived, none lost, none twice{only}"
+    twice_text = (f"none lost, {overlap} re-read in the {window:g} s lookback window" if overlap
+                  else "none lost, none twice")
+    return f"{where}{batches}: {which} {after.total} arrived, {twice_text}"
 
 
 def _text(value: Any) -> str:

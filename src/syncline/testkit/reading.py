@@ -60,7 +60,8 @@ def read_stream(source: Source, plan: StreamPlan, *, checkpoint: dict[str, Any] 
                 track: str | None = None, below: Any = None, stop_at: int | None = None) -> Read:
     """Read ``plan``'s stream after ``checkpoint``; stop at the ``stop_at``-th checkpoint, like a kill."""
     request = ReadRequest(stream=plan.stream, mode=plan.mode, cursor=plan.cursor,
-                          primary_key=plan.primary_key, checkpoint=checkpoint, batch_size=batch_size)
+                          primary_key=plan.primary_key, checkpoint=checkpoint, batch_size=batch_size,
+                          lookback_s=plan.lookback_s)
     expected = plan.stream.arrow_schema()
     names = plan.stream.column_names
     out = Read()
@@ -118,6 +119,20 @@ def _add_batch(out: Read, batch: pa.RecordBatch, names: list[str], track: str | 
         out.high = high
     if below is not None:
         out.older += int(pc.sum(pc.less(column, pa.scalar(below, type=column.type))).as_py() or 0)
+
+
+def window_low(high: Any, seconds: float) -> Any:
+    """The lowest cursor value a read may yield that re-reads ``seconds`` below ``high``, or
+    None when a time window cannot move the cursor's values (text)."""
+    if seconds <= 0 or high is None:
+        return high
+    if isinstance(high, (dt.datetime, dt.date)):
+        return high - dt.timedelta(seconds=seconds)
+    if isinstance(high, decimal.Decimal):
+        return high - decimal.Decimal(str(seconds))
+    if isinstance(high, (int, float)) and not isinstance(high, bool):
+        return high - seconds
+    return None
 
 
 def show(value: Any) -> str:

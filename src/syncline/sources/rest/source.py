@@ -59,6 +59,13 @@ class RestSource(Source):
             self._samples[stream] = self.walker.sample(stream)
         return self._samples[stream]
 
+    def reread(self, stream: StreamSchema) -> tuple[str, float] | None:
+        spec = self.config.streams.get(stream.name)
+        cursor = spec.cursor if spec is not None else None
+        if cursor is None or cursor.format == "raw" or not cursor.lookback_s:
+            return None  # raw values are sent back untouched
+        return cursor.field, cursor.lookback_s
+
     def check(self) -> None:
         for name, spec in self.config.streams.items():
             if spec.parent is None:
