@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,6 +192,10 @@ class Destination(ABC):
         self.name = name
         self.config = config
         self.root = root
+        #: set by the engine to its stop request: a stop cuts a wait (for a lock) short
+        self.stop = threading.Event()
+        #: whether opening waits for a lock another process holds; False for a glance
+        self.wait_for_lock = True
 
     @abstractmethod
     def check(self) -> None:

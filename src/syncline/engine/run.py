@@ -163,6 +163,7 @@ class Runner:
             destination = open_destination(self.ws, conn.destination)
         except SynclineError:
             return 0, 0
+        destination.wait_for_lock = False  # a glance: the attempt waits, and reports a held file
         try:
             return destination.history(conn.destination_schema or connection, connection)
         except SynclineError:
@@ -256,6 +257,7 @@ class Runner:
         schema = conn.destination_schema or connection
         source = open_source(self.ws, conn.source)
         destination = open_destination(self.ws, conn.destination)
+        destination.stop = self.stop.event  # a stop cuts the wait for a held file short
         try:
             source.check()
             destination.check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
     DestinationError,
-    TransientError,
+    Interrupted,
 )
 from syncline.schema import DataType
 
@@ -50,6 +51,10 @@ class DuckDBConfig(BaseModel):
         "against a large table needs more than plain appends."
     )
     threads: int | None = Field(None, ge=1, description="DuckDB threads; default: all cores.")
+    lock_timeout_s: float = Field(
+        60.0, ge=0, description="How long a run waits for the file while another process holds it "
+        "(DuckDB allows one process to write, and none while another has it open, even read-only: "
+        "a BI tool, a notebook, a `duckdb` shell); then the run fails naming that process.")
 
 
     @field_validator("memory_limit", "merge_memory_limit")
@@ -90,19 +95,36 @@ class DuckDBDestination(Destination):
         cfg: dict[str, Any] = {"memory_limit": self.config.memory_limit}
         if self.config.threads:
             cfg["threads"] = self.config.threads
-        try:
-            con = duckdb.connect(str(self.path), config=cfg)
-            con.execute("SET TimeZone = 'UTC'")
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise TransientError(
-                    f"destination '{self.name}': {self.path} is in use by another process",
-                    fix="wait for the other sync to finish; it is retried automatically",
-                ) from None
-            raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
-        except duckdb.Error as exc:
-            raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
-        return con
+        deadline = time.monotonic() + (self.config.lock_timeout_s if self.wait_for_lock else 0.0)
+        delay = 0.1
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), config=cfg)
+                con.execute("SET TimeZone = 'UTC'")
+                return con
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise self._held(exc) from None
+                if self.stop.wait(min(delay, max(0.0, deadline - time.monotonic()))):
+                    raise Interrupted(f"destination '{self.name}': stopped while waiting for "
+                                      f"{self.path}, which another process holds") from None
+                delay = min(delay * 2, 1.0)
+            except duckdb.Error as exc:
+                raise DestinationError(f"destination '{self.name}': cannot open {self.path}: {exc}") from None
+
+    def _held(self, exc: duckdb.IOException) -> DestinationError:
+        """The file is held by another process: name it (DuckDB says which) and the way out."""
+        found = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", str(exc))
+        holder = f" ({found[1]}, PID {found[2]})" if found else ""
+        waited = f" after waiting {self.config.lock_timeout_s:g} s" if self.wait_for_lock else ""
+        return DestinationError(
+            f"destination '{self.name}': another process{holder} holds {self.path}{waited}; DuckDB "
+            "lets no other process write the file while one has it open, even read-only",
+            fix="close that program's connection to the file (a BI tool, notebook or duckdb shell), "
+                "or have it read a copy; or raise `lock_timeout_s` of destination "
+                f"'{self.name}' to wait longer")
 
     def check(self) -> None:
         self.con.execute("SELECT 1").fetchall()
