@@ -235,6 +235,10 @@ class StreamSchema:
     primary_key: tuple[str, ...] = ()
     cursor_candidates: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: The source has nothing to describe the stream by now (an emptied drop folder): the
+    #: engine takes the columns of the table already loaded, and refuses the stream when
+    #: none is (``notes`` says why).
+    placeholder: bool = field(default=False, compare=False)
 
     def column(self, name: str) -> Column | None:
         for c in self.columns:

@@ -63,6 +63,7 @@ def ws(tmp_path: Path) -> Path:
     con.close()
     (tmp_path / "drop").mkdir()
     (tmp_path / "drop" / "a.csv").write_text("id,v\n1,a\n")
+    (tmp_path / "empty").mkdir()
     (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
         "version": 1, "sources": {"src": {"type": "sqlite", "path": "src.db"}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
@@ -97,6 +98,8 @@ SQLITE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
                      "streams 'items' and 'plain' would both write table 't'"),
     "lookback outside SQL": ({"streams": {"src": {"lookback": "5m"}}}, FILES,
                              "`lookback:` is read by PostgreSQL, MySQL and SQLite sources only"),
+    "empty folder never loaded": ({}, {"type": "files", "path": "empty/*.csv"},
+                                  "no file matches 'empty/*.csv', and the stream was never loaded"),
     "fields outside SQL": ({"streams": {"src": {"fields": {"id": "string"}}}}, FILES,
                            "`fields:` of a connection's stream is read by PostgreSQL, MySQL and SQLite"),
 }

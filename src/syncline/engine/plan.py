@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
+from syncline.destinations.base import SYSTEM_COLUMNS
 from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, DataType, StreamSchema
 from syncline.sources.late_commits import TEMPORAL
@@ -117,12 +118,41 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
     """Discover the source and plan the connection, keeping the tables its committed states name."""
     states = destination.all_states(conn.destination_schema or name)
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
-    discovered = source.discover()
+    discovered = [_as_loaded(s, conn, destination, conn.destination_schema or name, loaded)
+                  if s.placeholder else s
+                  for s in source.discover()]
     abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal(),
                         unreadable=source.unreadable(),
                         cursorless=frozenset(s.name for s in discovered
                                              if source.incremental_without_cursor(s)))
-    return plan_each(name, conn, discovered, abilities, only, loaded)
+    planned = plan_each(name, conn, discovered, abilities, only, loaded)
+    unknown = {s.name: s for s in discovered if s.placeholder}
+    wanted = {p.stream.name for p in planned.plans} | set(planned.refused)
+    planned.plans[:] = [p for p in planned.plans if p.stream.name not in unknown]
+    for stream in unknown.values():  # what the planner said of its stand-in columns is beside the point
+        if stream.name in wanted:
+            planned.refused[stream.name] = ConfigurationError(
+                f"{'; '.join(stream.notes)}, and the stream was never loaded, so its columns are unknown",
+                connection=name, stream=stream.name,
+                fix=f"put at least one file there before its first sync, or correct `path:` of source "
+                    f"'{conn.source}'")
+    return planned
+
+
+def _as_loaded(stream: StreamSchema, conn: ConnectionConfig, destination: Destination, schema: str,
+               loaded: Mapping[str, str]) -> StreamSchema:
+    """A stream the source cannot describe now (`StreamSchema.placeholder`) with the columns
+    of its loaded table, which a read of nothing keeps as they are."""
+    cfg = (conn.streams or {}).get(stream.name)
+    table = (cfg.table if cfg is not None else None) or default_table(
+        stream.name, conn.table_names, loaded.get(stream.name))
+    held = destination.table_columns(schema, table)
+    if not held:
+        return stream
+    own = {c.name for c in stream.columns}
+    columns = stream.columns + tuple(Column(n, t) for n, t in held.items()
+                                     if n not in own and n not in SYSTEM_COLUMNS)
+    return replace(stream, columns=columns, placeholder=False)
 
 
 def plan_connection(

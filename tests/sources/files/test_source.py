@@ -193,8 +193,8 @@ def test_appended_jsonl_lines_are_read_once(tmp_path: Path) -> None:
     path = tmp_path / "feed" / "x.jsonl"
     write(path, JSONL)
     source = make(tmp_path, path="feed/*.ndjson", format="jsonl")  # pattern matches nothing yet
-    with pytest.raises(ConfigurationError, match="no file matches"):
-        source.discover()
+    [nothing] = source.discover()
+    assert nothing.placeholder and nothing.notes == ("source 'drops': no file matches 'feed/*.ndjson'",)
     source = make(tmp_path, path="feed/*.jsonl")
     [stream] = source.discover()
     first = collect(source, stream)
@@ -326,12 +326,47 @@ def test_missing_folder_is_a_configuration_error_naming_source_and_path(tmp_path
         assert "drops" in text and "nowhere/*.csv" in text and info.value.fix
 
 
-def test_empty_folder_passes_check_but_not_discover(tmp_path: Path) -> None:
+def test_an_empty_folder_is_described_by_the_loaded_table_or_refused_naming_the_pattern(
+        tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     source = make(tmp_path, path="inbox/*.csv")
     source.check()
-    with pytest.raises(ConfigurationError, match=r"no file matches 'inbox/\*\.csv'"):
-        source.discover()
+    [stream] = source.discover()  # nothing to describe it by: the engine takes the loaded table
+    assert stream.placeholder and [c.name for c in stream.columns] == ["_file", "_line"]
+    _one_stream_workspace(tmp_path)
+    never = run_sync(tmp_path)  # never loaded: its columns are unknown
+    assert never.status == "failed"
+    assert "no file matches 'inbox/*.csv', and the stream was never loaded" in str(never.error)
+
+
+def _one_stream_workspace(root: Path, **source: Any) -> None:
+    import yaml
+
+    (root / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1,
+        "sources": {"drops": {"type": "files", "path": "inbox/*.csv", "primary_key": ["id"], **source}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"c": {"source": "drops", "destination": "wh", "max_attempts": 1}},
+    }))
+
+
+@pytest.mark.parametrize("require_files", [False, True])
+def test_an_emptied_drop_folder_reads_nothing_and_keeps_the_table(tmp_path: Path,
+                                                                  require_files: bool) -> None:
+    write(tmp_path / "inbox" / "a.csv", CSV)
+    _one_stream_workspace(tmp_path, require_files=require_files)
+    assert run_sync(tmp_path).status == "succeeded"
+    (tmp_path / "inbox" / "a.csv").unlink()  # processed files moved away, as drop folders are
+    again = run_sync(tmp_path)
+    assert again.error is None and again.rows_read == 0
+    assert again.status == ("warning" if require_files else "succeeded")
+    notices = [n for s in again.streams for n in s.notices]
+    assert notices == (["no file matches 'inbox/*.csv' (require_files: true)"] if require_files else [])
+    assert dest_query(tmp_path, "SELECT id, name FROM c.drops ORDER BY id") == [
+        (1, "Ana"), (2, "Bo"), (3, "Cé, Jr")]
+    write(tmp_path / "inbox" / "b.csv", "id,name,amount,created_at,zip\n4,Di,1,2024-03-01T00:00:00,00001\n")
+    assert run_sync(tmp_path).rows_read == 1  # the next drop is read as usual
+    assert dest_query(tmp_path, "SELECT count(*) FROM c.drops") == [(4,)]
 
 
 def test_corrupt_parquet_is_a_source_error_naming_the_file(tmp_path: Path) -> None:

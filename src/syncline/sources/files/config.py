@@ -69,6 +69,9 @@ class FilesConfig(BaseModel):
     stream: str | None = Field(None, description="Stream name (default: the source's name).")
     primary_key: list[str] | None = Field(None, description="Key columns (default: _file, _line).")
     csv: CsvOptions = Field(default_factory=lambda: CsvOptions(), description="CSV parsing options.")
+    require_files: bool = Field(
+        False, description="A run that finds no file warns (the run ends `warning`); by default an "
+        "emptied folder reads nothing and the run succeeds.")
     streams: dict[str, FileStream] | None = Field(
         None, description="Several patterns, one stream each, by stream name (instead of path).")
 

@@ -39,7 +39,7 @@ from syncline.schema import (
 from syncline.sources.base import Source
 from syncline.sources.files.config import FilesConfig, FileStream, Format
 from syncline.sources.rest.infer import kind_of, merge_type
-from syncline.stream import BadRecord, Checkpoint, ReadRequest, StreamItem
+from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, StreamItem
 
 FILE, LINE = "_file", "_line"
 # Types come from a bounded sample of each file; a later value that does not fit becomes a
@@ -158,11 +158,11 @@ class FilesSource(Source):
 
     def _describe(self, name: str, spec: FileStream) -> StreamSchema:
         files = self._files(spec)
-        if not files:
-            raise ConfigurationError(
-                f"source '{self.name}': no file matches '{spec.path}'",
-                fix=f"put at least one {spec.fmt} file there before discovering, "
-                    f"or correct `path:` of source '{self.name}'")
+        if not files:  # an emptied drop folder: the loaded table's columns stand
+            system = (Column(FILE, STRING, nullable=False), Column(LINE, INT64, nullable=False))
+            return StreamSchema(name, system, tuple(spec.primary_key or (FILE, LINE)), (),
+                                (f"source '{self.name}': no file matches '{spec.path}'",),
+                                placeholder=True)
         types: dict[str, DataType | None] = {}
         notes: dict[str, None] = {}
         for rel, path in files:
@@ -303,6 +303,8 @@ class FilesSource(Source):
         # A full refresh reads every file, unless it resumes its own half-built table.
         if request.mode != "full_refresh" or request.checkpoint:
             old = dict((request.checkpoint or {}).get("files") or {})
+        if not files and self.config.require_files:
+            yield Notice(f"no file matches '{spec.path}' (require_files: true)")
         present = {rel for rel, _ in files}
         # Files gone from the folder are forgotten, so the map stays as small as the folder.
         state = {rel: dict(e) for rel, e in old.items() if rel in present}
