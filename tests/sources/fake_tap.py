@@ -79,6 +79,15 @@ def selected(catalog: dict[str, Any], name: str) -> bool:
     return False
 
 
+class OperationalError(Exception):
+    """A database driver's error, as a real tap's driver raises it."""
+
+
+def connect(database: str) -> None:
+    raise OperationalError(f'connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+                           f'database "{database}" does not exist')
+
+
 def main(argv: list[str]) -> int:
     opts = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
     cfg = load(opts["--config"])
@@ -88,6 +97,9 @@ def main(argv: list[str]) -> int:
         with open(cfg["log"], "a", encoding="utf-8") as f:
             f.write(json.dumps({"argv": argv, "pid": os.getpid(), "catalog": catalog, "state": state,
                                 "mark": os.environ.get("FAKE_TAP_MARK")}) + "\n")
+    if cfg.get("database", "test") != "test":  # as a database tap fails on a wrong setting
+        print("fake-tap | INFO | connecting", file=sys.stderr)
+        connect(cfg["database"])
     if "--discover" in argv:
         print(json.dumps(CATALOG, indent=2))
         return 0

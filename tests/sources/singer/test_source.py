@@ -389,6 +389,36 @@ def test_failing_discovery_quotes_the_taps_stderr(tmp_path: Path) -> None:
 
 
 
+def test_a_tap_failing_on_a_wrong_setting_shows_its_own_error_first_and_the_setting(
+        tmp_path: Path) -> None:
+    write_ws(tmp_path, FAKE, {"database": "shop_prod", "password": "hunter2"},
+             {"items": {"write": "merge"}})
+    for command in ("check", "sync"):
+        done = CliRunner().invoke(cli.app, [command, "c", "-w", str(tmp_path), "--json"])
+        assert done.exit_code == 1, done.output
+        doc = json.loads(done.stdout)
+        [failed] = [o for o in doc if o["kind"] == "source"] if command == "check" else [doc]
+        message = failed["message"] if command == "check" else failed["failure_message"]
+        first, fix = message.split("\n  fix: ")
+        assert first.removeprefix("connection 'c': ").startswith("source 'tap': the tap exited with code 1 during discovery "
+                                '(--discover): OperationalError: connection to server at '
+                                '"127.0.0.1", port 5432 failed: FATAL:  database "shop_prod" does '
+                                "not exist (raised at "), first
+        assert first.endswith("in connect); the error quotes setting `database` ('shop_prod')"), first
+        assert "Traceback" not in message and "hunter2" not in message + fix, message
+        assert fix.startswith("check the tap's settings under `sources.tap.config`, starting with "
+                              "`database`"), fix
+
+
+def test_a_real_tap_failing_on_its_config_shows_the_exception_not_the_traceback(
+        tmp_path: Path) -> None:
+    with pytest.raises(SourceError) as err:
+        source(tmp_path, require_tap_jsonl(), config={"path": 5, "stream_name": "things"}).discover()
+    text = str(err.value)
+    assert ": TypeError: expected str, bytes or os.PathLike object, not int (raised at " in text, text
+    assert "Traceback" not in text and "^^^" not in text, text
+
+
 def test_no_tap_process_is_left_when_the_engine_fails_mid_stream(tmp_path: Path) -> None:
     log = tmp_path / "argv.log"
     write_ws(tmp_path, FAKE, {"records": 100, "hang_after": 3, "log": str(log)},

@@ -181,10 +181,10 @@ class Tap:
         if partial:
             yield bytes(partial)
 
-    def stderr_text(self) -> str:
+    def stderr_lines(self) -> list[str]:
+        """The last lines the tap printed on stderr (once it has ended)."""
         self._drain.join(timeout=2.0)
-        lines = list(self.tail)
-        return ("; its last messages:\n    " + "\n    ".join(lines)) if lines else " and printed nothing"
+        return list(self.tail)
 
     def kill(self) -> None:
         """Stop the tap's process group if it still runs, and reap it."""
@@ -205,9 +205,12 @@ class Tap:
                 pipe.close()
 
 
-def stderr_tail(err: bytes) -> str:
-    """The last lines a finished tap printed on stderr, for an error message."""
-    lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-    if not lines:
-        return " and printed nothing"
-    return "; its last messages:\n    " + "\n    ".join(ln[:1000] for ln in lines[-_TAIL_LINES:])
+def stderr_lines(err: bytes) -> list[str]:
+    """The last lines a finished tap printed on stderr."""
+    lines = [ln.rstrip()[:1000] for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-_TAIL_LINES:]
+
+
+def told(lines: list[str]) -> str:
+    """The lines for an error message."""
+    return ("; its last messages:\n    " + "\n    ".join(lines)) if lines else " and printed nothing"

@@ -23,7 +23,8 @@ from syncline.sources.singer.process import (
     kill_group,
     popen,
     signal_name,
-    stderr_tail,
+    stderr_lines,
+    told,
 )
 from syncline.sources.singer.schema import (
     Batcher,
@@ -33,6 +34,7 @@ from syncline.sources.singer.schema import (
     select_stream,
     stream_id,
 )
+from syncline.sources.singer.tap_errors import own_error
 from syncline.stream import ReadRequest, StreamItem
 
 _TRANSIENT_EXIT = {75}  # EX_TEMPFAIL
@@ -106,15 +108,30 @@ class SingerSource(Source):
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_")}
         return {**inherited, **self.config.env}
 
-    def _tap_failed(self, what: str, rc: int, tail: str) -> SourceError | TransientError:
+    def _tap_failed(self, what: str, rc: int, lines: list[str], *,
+                    committed: bool = False) -> SourceError | TransientError:
+        """A failed tap, its own error first (see `tap_errors`), the setting it names, the fix."""
         how = f"exited with code {rc}"
         if rc < 0:
             how = f"was killed by {signal_name(-rc)}"
-        message = f"source '{self.name}': the tap {how} during {what}{tail}"
+        resumes = ("; rows up to its last STATE are committed and the next run resumes from there"
+                   if committed else "")
+        error = own_error(lines, self.config.config) if rc > 0 else None
+        if error is None:
+            message = f"source '{self.name}': the tap {how} during {what}{told(lines)}"
+            fix = "read the tap's messages above and fix its config"
+        else:
+            message = f"source '{self.name}': the tap {how} during {what}: {error.text}"
+            if error.at:
+                message += f" (raised at {error.at})"
+            fix = f"check the tap's settings under `sources.{self.name}.config`"
+            if error.setting is not None:
+                key, value = error.setting
+                message += f"; the error quotes setting `{key}` ({value!r})"
+                fix += f", starting with `{key}`"
         if rc < 0 or rc in _TRANSIENT_EXIT:
             return TransientError(message, fix="the attempt is retried from the last committed STATE")
-        return SourceError(message, fix="read the tap's messages above and fix its config; rows up "
-                           "to its last STATE are committed and the next run resumes from there")
+        return SourceError(message, fix=fix + resumes)
 
     def _folder(self) -> TapFolder:
         return TapFolder(self.context.private_dir() / "tmp")
@@ -152,7 +169,7 @@ class SingerSource(Source):
                     f"{self.config.discover_timeout_s:g}s",
                     fix="raise `discover_timeout_s`, or give a `catalog:` file") from None
         if proc.returncode != 0:
-            raise self._tap_failed("discovery (--discover)", proc.returncode, stderr_tail(err))
+            raise self._tap_failed("discovery (--discover)", proc.returncode, stderr_lines(err))
         try:
             doc = json.loads(out)
         except ValueError as exc:
@@ -239,7 +256,7 @@ class SingerSource(Source):
         yield from batch.commit()
         if rc != 0:
             raise self._tap_failed(f"the read of stream '{request.stream.name}'", rc,
-                                   tap.stderr_text())
+                                   tap.stderr_lines(), committed=True)
         yield from batch.flush()
 
     def full_refresh_resumes(self, stream: StreamSchema) -> bool:
