@@ -265,7 +265,7 @@ def test_stream_the_source_does_not_have(tmp_path: Path) -> None:
     make_items(tmp_path / "src.db", 3)
     write_ws(tmp_path, {"orders": {}})
     err = str(sync_error(tmp_path))
-    assert "connection 'c': stream(s) orders not found in source 'src'" in err
+    assert "connection 'c', stream 'orders': source 'src' has no such stream (renamed or dropped?)" in err
     assert "fix: use discovered streams: items; see `syncline discover src`" in err
 
 

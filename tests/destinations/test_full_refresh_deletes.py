@@ -41,8 +41,9 @@ def test_a_merge_refresh_keeps_rows_the_source_deleted_as_soft_deleted(
     assert wh.query("SELECT v FROM {s}.items WHERE id = 9") == [("new",)]
     assert wh.query("SELECT count(*) FROM {s}.items") == [(20,)]
     mode = streams["items"]["mode"]  # type: ignore[index]
-    # the run summary: 18 read and committed, 0 quarantined, 2 deleted
-    assert f"{mode}/merge | 18 | 18 | 0 | 2 |" in out.replace("│", "|")
+    # the run summary: 18 read and committed, 0 quarantined, 2 deleted; a forced one says so
+    shown = f"{mode}/merge" + (" (full refresh)" if forced else "")
+    assert f"{shown} | 18 | 18 | 0 | 2 |" in " ".join(out.replace("│", "|").split())
     verified = CliRunner().invoke(cli.app, ["verify", "c", "--workspace", str(wh.root), "--json"])
     assert verified.exit_code == 0, verified.output  # soft-deleted rows count as absent
 
