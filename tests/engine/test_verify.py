@@ -13,7 +13,7 @@ import duckdb
 from syncline.config import load_workspace
 from syncline.engine.verify import verify_connection
 
-from syncfixtures import item_row, make_items, run_sync, write_ws
+from syncfixtures import item_row, make_items, rebuild_t, run_sync, sqlite_script, write_ws
 
 
 def _verify_cli(root: Path) -> tuple[int, list[dict[str, object]]]:
@@ -80,3 +80,25 @@ def test_quarantined_rows_are_not_reported_missing(tmp_path: Path) -> None:
     run_sync(tmp_path)
     verdict = verify_connection(load_workspace(tmp_path), "c")[0]
     assert verdict.ok and verdict.quarantined_at_source == 1 and verdict.destination_rows == 49
+
+
+def test_verify_after_a_source_type_change_says_so_and_passes_after_the_next_sync(tmp_path: Path) -> None:
+    db = tmp_path / "src.db"
+    sqlite_script(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, qty INTEGER, u TEXT);"
+                      "INSERT INTO t VALUES (1, 5, '2026-01-01'), (2, 6, '2026-01-02');")
+    write_ws(tmp_path, {"t": {"mode": "incremental", "write": "merge", "cursor": "u"}})
+    assert run_sync(tmp_path).status == "succeeded"
+    rebuild_t(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, qty TEXT, u TEXT)", "id, qty, u",
+              "(3, 'five', '2026-01-03')")
+    out = subprocess.run([sys.executable, "-m", "syncline", "verify", "c", "--json", "-w", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out
+    error = json.loads(out.stdout)["error"]
+    message = error["message"]
+    assert error["failure_class"] == "data" and error["fix"].startswith("run `syncline sync`"), error
+    assert ("column 'qty' is int64 in the loaded table, but the source now gives string values such "
+            "as 'five' that are not: the column's type changed in the source") in message, error
+    assert "Syncline bug" not in out.stdout and "ArrowInvalid" not in out.stdout
+    assert run_sync(tmp_path).status == "succeeded"  # the column widens to text
+    code, report = _verify_cli(tmp_path)
+    assert code == 0 and report[0]["ok"] is True, report

@@ -23,7 +23,7 @@ from syncline.destinations.base import Destination
 from syncline.destinations.duckdb.types import qi  # the verifier hashes in DuckDB too
 from syncline.engine.plan import StreamPlan, plan_streams
 from syncline.engine.stream_load import batch_rows
-from syncline.errors import InternalError, SynclineError
+from syncline.errors import DataError, InternalError, SynclineError
 from syncline.schema import Column, DataType, from_arrow
 from syncline.sources.base import OWN_TABLE_PREFIX, Source
 from syncline.stream import BadRecord, ReadRequest
@@ -223,12 +223,34 @@ def _conform(batch: pa.RecordBatch, target: pa.Schema, json_cols: frozenset[str]
             arrays.append(_canonical_json(col.cast(pa.string())))
             continue
         if not col.type.equals(f.type):
-            if from_arrow(col.type) == from_arrow(f.type) or pa.types.is_string(f.type):
-                col = col.cast(f.type)
-            else:
-                col = col.cast(f.type, safe=False)
+            try:
+                if from_arrow(col.type) == from_arrow(f.type) or pa.types.is_string(f.type):
+                    col = col.cast(f.type)
+                else:
+                    col = col.cast(f.type, safe=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                raise _type_changed(f, col) from None
         arrays.append(col)
     return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _type_changed(field: pa.Field, col: pa.Array) -> DataError:
+    """The source's values of a column no longer fit the loaded table's type: say so, with one."""
+    sample = next((v for v in col.to_pylist() if v is not None and not _fits(v, col.type, field.type)), None)
+    such = f" such as {sample!r}" if sample is not None else ""
+    return DataError(
+        f"column '{field.name}' is {from_arrow(field.type)} in the loaded table, but the source now "
+        f"gives {from_arrow(col.type)} values{such} that are not: the column's type changed in the source",
+        fix="run `syncline sync` for this connection first: it widens the table's column to take "
+            "the source's values; then verify compares the two")
+
+
+def _fits(value: object, kind: pa.DataType, target: pa.DataType) -> bool:
+    try:
+        pa.array([value], type=kind).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def _buckets(hasher: _Hasher, batches: Iterator[pa.RecordBatch]) -> tuple[dict[int, tuple[int, int]], int]:
