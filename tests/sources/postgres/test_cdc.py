@@ -281,3 +281,27 @@ def test_plan_of_a_cdc_stream() -> None:
     keyless = StreamSchema(name="s.t", columns=(Column("id", INT64),))
     with pytest.raises(ConfigurationError, match="primary key"):
         plan_connection("c", conn, [keyless], abilities)
+
+
+def test_a_first_attempt_that_cannot_make_its_slot_leaves_no_publication(
+        server: tuple[str, int], schema: str, tmp_path: Path) -> None:
+    make_table(server, schema)
+    fillers = []
+    try:  # every slot the server allows is taken, as by other tools' forgotten slots
+        for n in range(20):
+            pg(server, f"SELECT pg_create_logical_replication_slot('{schema}_filler{n}', 'pgoutput')")
+            fillers.append(f"{schema}_filler{n}")
+    except psycopg.errors.ConfigurationLimitExceeded:
+        pass
+    try:
+        root = write_ws(tmp_path, server, schema, ["items"])
+        failed = run_sync(root)
+        assert failed.status == "failed"
+        assert pg(server, f"SELECT count(*) FROM pg_publication WHERE pubname = '{schema}'") == [(0,)]
+        assert "all replication slots are in use" in str(failed.error), failed.error
+        assert "pg_drop_replication_slot" in str(failed.error), failed.error
+    finally:
+        for slot in fillers:
+            pg(server, f"SELECT pg_drop_replication_slot('{slot}')")
+    assert run_sync(root).status == "succeeded"  # once a slot is free, the first sync goes through
+    assert pg(server, f"SELECT count(*) FROM pg_publication WHERE pubname = '{schema}'") == [(1,)]

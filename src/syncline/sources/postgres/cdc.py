@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -119,13 +120,15 @@ class CdcReader:
 
     # -- slot and publication ------------------------------------------------------------
 
-    def _publication(self, create: bool) -> None:
+    def _publication(self, create: bool) -> str | None:
+        """Make sure the publication holds the table: "created" or "added" when this call
+        made it so (for `_undo`), None when it already did."""
         exists, has_table = self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %s), EXISTS (SELECT 1 FROM "
             "pg_publication_tables WHERE pubname = %s AND schemaname = %s AND tablename = %s)",
             [self.publication, self.publication, self.schema, self.table]).fetchone() or (False, False)
         if exists and has_table:
-            return
+            return None
         rel = sql.Identifier(self.schema, self.table)
         pub = sql.Identifier(self.publication)
         if not create or not self.src.config.create_publication:
@@ -138,14 +141,25 @@ class CdcReader:
         try:
             if exists:
                 self.conn.execute(sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(pub, rel))
-            else:
-                self.conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(pub, rel))
+                return "added"
+            self.conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(pub, rel))
+            return "created"
         except psycopg.errors.InsufficientPrivilege as exc:
             raise ConfigurationError(
                 f"cannot create publication '{self.publication}': {exc}", stream=self.req.stream.name,
                 fix="GRANT CREATE ON DATABASE to the source user (and make it the table owner), or "
                 f"create it yourself: CREATE PUBLICATION {self.publication} FOR TABLE "
                 f"{self.schema}.{self.table}") from None
+
+    def _undo(self, made: str | None) -> None:
+        """Take back what `_publication` did for a read that then failed to start: a failed
+        first attempt leaves the database as it found it."""
+        pub, rel = sql.Identifier(self.publication), sql.Identifier(self.schema, self.table)
+        statement = {"created": sql.SQL("DROP PUBLICATION IF EXISTS {}").format(pub),
+                     "added": sql.SQL("ALTER PUBLICATION {} DROP TABLE {}").format(pub, rel)}.get(made or "")
+        if statement is not None:
+            with contextlib.suppress(psycopg.Error):  # the first failure is the one to report
+                self.conn.execute(statement)
 
     def _recreate_slot(self) -> int:
         """A fresh slot: every change committed after its LSN will be decoded."""
@@ -163,6 +177,12 @@ class CdcReader:
                 f"cannot create replication slot '{self.slot}': {exc}", stream=self.req.stream.name,
                 fix="set wal_level = logical (and max_replication_slots > 0) on the server and "
                 "restart it") from None
+        except psycopg.errors.ConfigurationLimitExceeded as exc:
+            raise ConfigurationError(
+                f"cannot create replication slot '{self.slot}': {exc}", stream=self.req.stream.name,
+                fix="drop slots no longer used (SELECT slot_name FROM pg_replication_slots WHERE NOT "
+                "active; SELECT pg_drop_replication_slot('<name>')) or raise max_replication_slots "
+                "on the server and restart it") from None
         assert row is not None
         return lsn_int(row[0])
 
@@ -184,8 +204,13 @@ class CdcReader:
     def read(self) -> Iterator[StreamItem]:
         cp = self.req.checkpoint
         if cp is None:
-            self._publication(create=True)
-            yield from self._snapshot(self._recreate_slot(), None)
+            made = self._publication(create=True)
+            try:
+                start = self._recreate_slot()
+            except BaseException:
+                self._undo(made)
+                raise
+            yield from self._snapshot(start, None)
         elif cp.get("phase") == "snapshot":
             self._publication(create=False)
             confirmed, _ = self._slot_status()
