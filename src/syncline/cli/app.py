@@ -289,7 +289,10 @@ def state(
             store = store_of(ws)
             store.mirror_checkpoint(connection, reset, None)
             store.close()
-            console.print(f"[green]reset[/] {connection}/{reset}: the next sync reads it from the start")
+            if as_json:
+                print_json({"connection": connection, "stream": reset, "reset": True})
+            else:
+                console.print(f"[green]reset[/] {connection}/{reset}: the next sync reads it from the start")
             return
         states = guarded(lambda: dest.all_states(schema))
     finally:

@@ -32,7 +32,7 @@ _HEALTH_STYLE = {"healthy": "green", "failing": "red", "late": "red", "running":
 def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
     t = Table(title="Syncline connections")
     for col in ("connection", "health", "last run", "rows", "freshness", "schedule", "failure"):
-        t.add_column(col, justify="right" if col == "rows" else "left")
+        t.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
     for r in rows:
         last = r["last_run"]
         style = _HEALTH_STYLE.get(r["health"], "dim")
@@ -45,7 +45,8 @@ def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
             f"{last['rows_committed']:,}" if last else "—",
             age(ok_at, now),
             r["schedule"],
-            (last["failure_class"] or "") if last else "",
+            "; ".join([*([last["failure_class"]] if last and last["failure_class"] else []),
+                       *(f"orphaned table {o['table']} (stream {o['stream']})" for o in r["orphaned"])]),
         )
     return t
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from syncline.engine.observer import StreamProgress
+from syncline.engine.plan import Orphan
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -38,6 +39,8 @@ class RunResult:
     failed: dict[str, SynclineError] = field(default_factory=dict)
     #: `--full-refresh`: every stream was read from its start into a table built beside
     full_refresh: bool = False
+    #: streams with a loaded table the source or the connection no longer has, with why
+    orphaned: dict[str, Orphan] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -59,7 +62,7 @@ def run_status(result: RunResult) -> str:
         return "interrupted"
     if result.error is not None or result.failed:
         return "partial" if result.streams else "failed"
-    return "warning" if any(st.notices for st in result.streams) else "succeeded"
+    return "warning" if result.orphaned or any(st.notices for st in result.streams) else "succeeded"
 
 
 def streams_failed(failed: Mapping[str, SynclineError]) -> SynclineError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.destinations.base import SYSTEM_COLUMNS
@@ -98,6 +98,13 @@ def default_table(stream: str, style: TableNames, loaded_as: str | None = None) 
     return normalize_table_name(stream.replace(".", "_"))
 
 
+class Orphan(NamedTuple):
+    """A loaded table whose stream is gone from the source or the connection, and why."""
+
+    table: str
+    error: ConfigurationError
+
+
 @dataclass(frozen=True)
 class Planned:
     """A connection's plan: the streams that can run, and each one refused with its reason
@@ -105,6 +112,9 @@ class Planned:
 
     plans: list[StreamPlan]
     refused: dict[str, ConfigurationError] = field(default_factory=dict)
+    #: streams with a committed state (a loaded table) that neither the source nor the
+    #: connection's `streams:` has any more, with why: their tables are no longer updated
+    orphaned: dict[str, Orphan] = field(default_factory=dict)
 
     def checked(self) -> list[StreamPlan]:
         """The plans, or the first refusal raised (for callers that need every stream)."""
@@ -126,6 +136,7 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
                         cursorless=frozenset(s.name for s in discovered
                                              if source.incremental_without_cursor(s)))
     planned = plan_each(name, conn, discovered, abilities, only, loaded)
+    planned.orphaned.update(_orphaned(name, conn, states, discovered))
     unknown = {s.name: s for s in discovered if s.placeholder}
     wanted = {p.stream.name for p in planned.plans} | set(planned.refused)
     planned.plans[:] = [p for p in planned.plans if p.stream.name not in unknown]
@@ -137,6 +148,27 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
                 fix=f"put at least one file there before its first sync, or correct `path:` of source "
                     f"'{conn.source}'")
     return planned
+
+
+def _orphaned(name: str, conn: ConnectionConfig, states: Mapping[str, Mapping[str, object]],
+              discovered: list[StreamSchema]) -> dict[str, Orphan]:
+    """Streams loaded before that the source (under default streams) or the connection's
+    `streams:` no longer has: a renamed or dropped table leaves its old table behind, stale."""
+    known = set(conn.streams) if conn.streams is not None else {s.name for s in discovered}
+    schema = conn.destination_schema or name
+    out = {}
+    for stream, state in sorted(states.items()):
+        if stream in known:
+            continue
+        table = state.get("table")
+        table = table if isinstance(table, str) else default_table(stream, conn.table_names)
+        where = "the connection's `streams:`" if conn.streams is not None else f"source '{conn.source}'"
+        out[stream] = Orphan(table, ConfigurationError(
+            f"table {schema}.{table} of stream '{stream}' is no longer updated: {where} has no such "
+            "stream any more (renamed or dropped?)", connection=name, stream=stream,
+            fix=f"drop the table if it is no longer wanted, then `syncline state {name} --reset "
+                f"{stream}` to forget the stream"))
+    return out
 
 
 def _as_loaded(stream: StreamSchema, conn: ConnectionConfig, destination: Destination, schema: str,

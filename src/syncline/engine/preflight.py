@@ -24,7 +24,7 @@ def preflight(name: str, conn: ConnectionConfig, source: Source, destination: De
     """The connection's plan: the streams that can run, and the ones refused with why."""
     planned = plan_streams(name, conn, source, destination, only)
     states = destination.all_states(conn.destination_schema or name)
-    ready = Planned([], dict(planned.refused))
+    ready = Planned([], dict(planned.refused), dict(planned.orphaned))
     for plan in planned.plans:
         try:
             state = states.get(plan.stream.name)

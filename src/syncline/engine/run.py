@@ -15,7 +15,7 @@ from syncline.destinations.base import Destination
 from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.outcome import RunResult, run_status, streams_failed
-from syncline.engine.plan import StreamPlan
+from syncline.engine.plan import Orphan, StreamPlan
 from syncline.engine.preflight import preflight
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
@@ -189,7 +189,8 @@ class Runner:
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed)
+                self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed,
+                              result.orphaned)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
@@ -249,6 +250,7 @@ class Runner:
         done: dict[str, StreamProgress],
         loads: dict[str, tuple[int, int]],
         failed: dict[str, SynclineError],
+        orphaned: dict[str, Orphan],
     ) -> None:
         """Run every stream not yet done or failed. A stream that fails alone (its plan refused,
         a configuration, source or destination error of its own) is recorded and the others go
@@ -263,6 +265,10 @@ class Runner:
             destination.check()
             self._count_crashed_runs(connection, schema, destination)
             planned = preflight(connection, conn, source, destination, only, flags.full_refresh)
+            for name, stale in planned.orphaned.items():
+                if name not in orphaned:
+                    orphaned[name] = stale
+                    self._record(run_id, name, stale.error, "orphaned", stale.table)
             for name, refusal in planned.refused.items():
                 if name not in failed and name not in done:
                     failed[name] = refusal
@@ -300,12 +306,19 @@ class Runner:
 
     def _refused(self, run_id: int, stream: str, error: SynclineError) -> None:
         """A stream refused before reading: recorded as failed, with why."""
+        self._record(run_id, stream, error, "failed")
+        self.observer.stream_failed(stream, error)
+
+    def _record(self, run_id: int, stream: str, error: SynclineError, status: str,
+                table: str = "") -> None:
+        """A stream that read nothing in this run: failed (refused) or orphaned, with why."""
         now = dt.datetime.now(dt.UTC)
         self.store.record_stream(run_id, StreamStats(
-            stream=stream, table_name="", mode="", write="", status="failed", rows_read=0,
+            stream=stream, table_name=table, mode="", write="", status=status, rows_read=0,
             rows_committed=0, rows_quarantined=0, bytes=0, duration_s=0.0, started_at=now,
             ended_at=now, message=str(error)))
-        self.observer.stream_failed(stream, error)
+        if status == "orphaned":
+            self.observer.warning(str(error))
 
     def _count_crashed_runs(self, connection: str, schema: str, destination: Destination) -> None:
         """A killed run could not record what it committed; its load records in the destination can."""

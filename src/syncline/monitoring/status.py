@@ -50,6 +50,9 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             "next_due_at": iso(nxt),
             "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
             "paused_at": iso(paused[name].paused_at) if name in paused else None,
+            # loaded tables whose stream the source or the connection no longer has: stale
+            "orphaned": [{"stream": s.stream, "table": s.table_name, "message": s.message}
+                         for s in (last.streams if last else []) if s.status == "orphaned"],
         })
     return out
 

@@ -21,7 +21,8 @@ HEALTH_STATES = frozenset({
 })
 RUN_TRIGGERS = frozenset({"manual", "schedule", "retry", "demo"})
 ATTEMPT_STATUSES = frozenset({"running", "succeeded", "failed"})
-STREAM_STATUSES = frozenset({"succeeded", "failed", "skipped"})
+#: `orphaned`: a stream with a loaded table that neither the source nor the connection has any more
+STREAM_STATUSES = frozenset({"succeeded", "failed", "skipped", "orphaned"})
 
 
 @dataclass
