@@ -47,8 +47,10 @@ class StreamConfig(_Model):
     cursor: str | None = Field(None, description="Column whose growth marks new or changed rows.")
     primary_key: list[str] | None = Field(None, description="Default: the source's primary key.")
     table: str | None = Field(
-        None, description="Destination table, used as written; default: named by the connection's "
-        "`table_names:` (normalized to snake_case).")
+        None, description="Destination table, normalized to snake_case as stream names are "
+        "(`Order Lines` → order_lines); `SCHEMA.TABLE` where SCHEMA is the connection's "
+        "destination schema; a table already loaded under its written name keeps it. Default: "
+        "named by the connection's `table_names:`.")
     selected: bool = Field(True, description="false leaves the stream out of the connection.")
     max_shrink: float | None = Field(
         None, ge=0, le=1, description="Default: the connection's `max_shrink`."
@@ -93,7 +95,10 @@ class ConnectionConfig(_Model):
 
     source: str = Field(description="Name of a source in `sources:`.")
     destination: str = Field(description="Name of a destination in `destinations:`.")
-    destination_schema: str | None = Field(None, description="Default: the connection's name.")
+    destination_schema: str | None = Field(
+        None, description="Schema of the connection's tables, normalized to snake_case as stream "
+        "names are (`Sales-EU` → sales_eu; a schema already loaded under its written name keeps "
+        "it). Default: the connection's name.")
     table_names: TableNames = Field(
         "last_part", description="Tables of streams without `table:`: last_part (`public.orders` → "
         "orders) or schema_table (`public.orders` → public_orders); two streams may never share one.")

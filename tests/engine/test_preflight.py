@@ -98,6 +98,8 @@ SQLITE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
                      "streams 'items' and 'plain' would both write table 't'"),
     "lookback outside SQL": ({"streams": {"src": {"lookback": "5m"}}}, FILES,
                              "`lookback:` is read by PostgreSQL, MySQL and SQLite sources only"),
+    "dotted table in another schema": ({"streams": {"items": {"table": "analytics.items"}}}, None,
+                                       "`table: analytics.items` names schema 'analytics'"),
     "empty folder never loaded": ({}, {"type": "files", "path": "empty/*.csv"},
                                   "no file matches 'empty/*.csv', and the stream was never loaded"),
     "fields outside SQL": ({"streams": {"src": {"fields": {"id": "string"}}}}, FILES,

@@ -274,12 +274,13 @@ def state(
 ) -> None:
     """Show the checkpoints of a connection (as committed in the destination), or reset one."""
     from syncline.engine.endpoints import open_destination
+    from syncline.engine.plan import destination_schema
 
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     conn = guarded(lambda: ws.connection(connection))
-    schema = conn.destination_schema or connection
     dest = guarded(lambda: open_destination(ws, conn.destination))
     try:
+        schema = guarded(lambda: destination_schema(connection, conn, dest))
         if reset is not None:
             existed = guarded(lambda: dest.reset_state(schema, reset))
             if not existed:

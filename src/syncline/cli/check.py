@@ -69,6 +69,7 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     Streams `sync` would refuse raise the very error its run would end with."""
     from syncline.engine.endpoints import open_destination, open_source
     from syncline.engine.outcome import streams_failed
+    from syncline.engine.plan import destination_schema
     from syncline.engine.preflight import preflight
 
     conn = ws.connection(name)
@@ -77,7 +78,7 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
         destination = open_destination(ws, conn.destination)
         try:
             planned = preflight(name, conn, source, destination)
-            states = destination.all_states(conn.destination_schema or name)
+            states = destination.all_states(destination_schema(name, conn, destination))
         finally:
             destination.close()
     finally:

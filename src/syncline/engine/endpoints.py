@@ -50,10 +50,13 @@ def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
     from syncline.sources.postgres.config import database_address
 
     here = database_address(config)
-    return tuple(sorted({
-        conn.destination_schema or name for name, conn in ws.connections.items()
+    from syncline.engine.plan import destination_schema
+
+    return tuple(sorted({  # as written and normalized: either may be the one loaded
+        schema for name, conn in ws.connections.items()
         if getattr(ws.destinations.get(conn.destination), "type", None) == "postgres"
-        and database_address(ws.destinations[conn.destination]) == here}))
+        and database_address(ws.destinations[conn.destination]) == here
+        for schema in (conn.destination_schema or name, destination_schema(name, conn))}))
 
 
 def open_destination(ws: Workspace, name: str) -> Destination:

@@ -35,6 +35,35 @@ class StreamPlan:
     lookback_s: int = 0
 
 
+def destination_schema(name: str, conn: ConnectionConfig, destination: Destination | None = None) -> str:
+    """The schema connection ``name`` writes: its `destination_schema:` (default: its name),
+    normalized as stream names are (``Sales-EU`` → ``sales_eu``); a schema ``destination``
+    already holds under the written name (loaded before names were normalized) keeps it."""
+    written = conn.destination_schema or name
+    plain = normalize_table_name(written)
+    if plain != written and destination is not None and destination.all_states(written):
+        return written
+    return plain
+
+
+def configured_table(written: str, schemas: tuple[str, ...], loaded_as: str | None = None) -> str:
+    """The table a stream's `table:` names, normalized as stream names are; ``schema.table``
+    whose schema is the connection's own (one of ``schemas``, as written or normalized) names
+    that table. A table already loaded under its written name keeps it."""
+    if loaded_as == written:
+        return written
+    schema, dot, table = written.rpartition(".")
+    if dot:
+        if schema not in schemas and normalize_table_name(schema) not in schemas:
+            raise ConfigurationError(
+                f"`table: {written}` names schema '{schema}', but every stream of a connection lands "
+                f"in the connection's one schema ('{schemas[0]}')",
+                fix=f"set `destination_schema: {schema}` on this connection, or move the stream to a "
+                    f"connection of its own with that `destination_schema:`, and write `table: {table}`")
+        written = table
+    return normalize_table_name(written)
+
+
 @dataclass(frozen=True)
 class SourceAbilities:
     modes: frozenset[str]
@@ -126,9 +155,10 @@ class Planned:
 def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination: Destination,
                  only: list[str] | None = None) -> Planned:
     """Discover the source and plan the connection, keeping the tables its committed states name."""
-    states = destination.all_states(conn.destination_schema or name)
+    schema = destination_schema(name, conn, destination)
+    states = destination.all_states(schema)
     loaded = {s: st["table"] for s, st in states.items() if isinstance(st.get("table"), str)}
-    discovered = [_as_loaded(s, conn, destination, conn.destination_schema or name, loaded)
+    discovered = [_as_loaded(s, conn, destination, schema, loaded)
                   if s.placeholder else s
                   for s in source.discover()]
     abilities = replace(SourceAbilities.of(source), late_commits_refusal=source.late_commits_refusal(),
@@ -136,7 +166,7 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
                         cursorless=frozenset(s.name for s in discovered
                                              if source.incremental_without_cursor(s)))
     planned = plan_each(name, conn, discovered, abilities, only, loaded)
-    planned.orphaned.update(_orphaned(name, conn, states, discovered))
+    planned.orphaned.update(_orphaned(name, schema, conn, states, discovered))
     unknown = {s.name: s for s in discovered if s.placeholder}
     wanted = {p.stream.name for p in planned.plans} | set(planned.refused)
     planned.plans[:] = [p for p in planned.plans if p.stream.name not in unknown]
@@ -150,12 +180,12 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
     return planned
 
 
-def _orphaned(name: str, conn: ConnectionConfig, states: Mapping[str, Mapping[str, object]],
-              discovered: list[StreamSchema]) -> dict[str, Orphan]:
+def _orphaned(name: str, schema: str, conn: ConnectionConfig,
+              states: Mapping[str, Mapping[str, object]], discovered: list[StreamSchema]
+              ) -> dict[str, Orphan]:
     """Streams loaded before that the source (under default streams) or the connection's
     `streams:` no longer has: a renamed or dropped table leaves its old table behind, stale."""
     known = set(conn.streams) if conn.streams is not None else {s.name for s in discovered}
-    schema = conn.destination_schema or name
     out = {}
     for stream, state in sorted(states.items()):
         if stream in known:
@@ -225,14 +255,23 @@ def plan_each(
                 connection=name,
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
-    tables = {s: cfg.table or default_table(s, conn.table_names, (loaded or {}).get(s))
-              for s, cfg in wanted.items()}
+    schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
+    tables: dict[str, str] = {}
+    misnamed: dict[str, ConfigurationError] = {}
+    for s, cfg in wanted.items():
+        try:
+            tables[s] = (configured_table(cfg.table, schemas, (loaded or {}).get(s)) if cfg.table
+                         else default_table(s, conn.table_names, (loaded or {}).get(s)))
+        except ConfigurationError as exc:
+            misnamed[s] = exc
     refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
     planned = Planned([])
     for s, cfg in wanted.items():
         if only and s not in only:
             continue
         try:
+            if s in misnamed:
+                raise misnamed[s]
             if s not in by_name:
                 raise _absent(conn, s, sorted(by_name), abilities)
             planned.plans.append(_plan_stream(name, by_name[s], cfg, abilities, tables[s]))

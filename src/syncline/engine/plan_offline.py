@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncline.config import ConnectionConfig, StreamConfig
-from syncline.engine.plan import SourceAbilities, default_table, refuse_shared_tables
+from syncline.engine.plan import (
+    SourceAbilities,
+    configured_table,
+    default_table,
+    destination_schema,
+    refuse_shared_tables,
+)
 from syncline.errors import ConfigurationError
 from syncline.stream import Mode, Write, lookback_seconds
 
@@ -32,7 +38,9 @@ def plan_offline(name: str, conn: ConnectionConfig, abilities: SourceAbilities) 
     if conn.streams is None:
         return []
     wanted = {s: cfg for s, cfg in conn.streams.items() if cfg.selected}
-    tables = {s: cfg.table or default_table(s, conn.table_names) for s, cfg in wanted.items()}
+    schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
+    tables = {s: configured_table(cfg.table, schemas) if cfg.table else default_table(s, conn.table_names)
+              for s, cfg in wanted.items()}
     refuse_shared_tables(name, tables)
     return [_plan(name, s, cfg, abilities, tables[s]) for s, cfg in wanted.items()]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from syncline.config import ConnectionConfig
 from syncline.destinations.base import Destination
-from syncline.engine.plan import Planned, plan_streams
+from syncline.engine.plan import Planned, destination_schema, plan_streams
 from syncline.engine.stream_load import unreadable
 from syncline.engine.table_shape import check_shape
 from syncline.errors import ConfigurationError
@@ -23,7 +23,7 @@ def preflight(name: str, conn: ConnectionConfig, source: Source, destination: De
               only: list[str] | None = None, full_refresh: bool = False) -> Planned:
     """The connection's plan: the streams that can run, and the ones refused with why."""
     planned = plan_streams(name, conn, source, destination, only)
-    states = destination.all_states(conn.destination_schema or name)
+    states = destination.all_states(destination_schema(name, conn, destination))
     ready = Planned([], dict(planned.refused), dict(planned.orphaned))
     for plan in planned.plans:
         try:

@@ -15,7 +15,7 @@ from syncline.destinations.base import Destination
 from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.outcome import RunResult, run_status, streams_failed
-from syncline.engine.plan import Orphan, StreamPlan
+from syncline.engine.plan import Orphan, StreamPlan, destination_schema
 from syncline.engine.preflight import preflight
 from syncline.engine.stream_load import LoadOptions, batch_rows, load_stream
 from syncline.engine.watch import StopRequest
@@ -165,7 +165,7 @@ class Runner:
             return 0, 0
         destination.wait_for_lock = False  # a glance: the attempt waits, and reports a held file
         try:
-            return destination.history(conn.destination_schema or connection, connection)
+            return destination.history(destination_schema(connection, conn, destination), connection)
         except SynclineError:
             return 0, 0
         finally:
@@ -256,11 +256,11 @@ class Runner:
         a configuration, source or destination error of its own) is recorded and the others go
         on; a transient failure is raised after them, for the next attempt to retry."""
         conn = self.ws.connection(connection)
-        schema = conn.destination_schema or connection
         source = open_source(self.ws, conn.source)
         destination = open_destination(self.ws, conn.destination)
         destination.stop = self.stop.event  # a stop cuts the wait for a held file short
         try:
+            schema = destination_schema(connection, conn, destination)
             source.check()
             destination.check()
             self._count_crashed_runs(connection, schema, destination)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.duckdb.types import qi  # the verifier hashes in DuckDB too
-from syncline.engine.plan import StreamPlan, plan_streams
+from syncline.engine.plan import StreamPlan, destination_schema, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.errors import DataError, InternalError, SynclineError
 from syncline.schema import Column, DataType, from_arrow
@@ -300,9 +300,9 @@ def verify_connection(ws: Workspace, connection: str, only: list[str] | None = N
     from syncline.engine.endpoints import open_destination, open_source
 
     conn = ws.connection(connection)
-    schema = conn.destination_schema or connection
     source = open_source(ws, conn.source)
     destination = open_destination(ws, conn.destination)
+    schema = destination_schema(connection, conn, destination)
     try:
         source.check()
         plans = plan_streams(connection, conn, source, destination, only).checked()
