@@ -48,8 +48,8 @@ class StreamConfig(_Model):
     primary_key: list[str] | None = Field(None, description="Default: the source's primary key.")
     table: str | None = Field(
         None, description="Destination table, normalized to snake_case as stream names are "
-        "(`Order Lines` → order_lines); `SCHEMA.TABLE` where SCHEMA is the connection's "
-        "destination schema; a table already loaded under its written name keeps it. Default: "
+        "(`Order Lines` → order_lines); `SCHEMA.TABLE` writes it into schema SCHEMA (its state stays "
+        "in the connection's schema); a table already loaded under its written name keeps it. Default: "
         "named by the connection's `table_names:`.")
     selected: bool = Field(True, description="false leaves the stream out of the connection.")
     max_shrink: float | None = Field(

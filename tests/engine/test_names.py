@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 import syncline.engine.plan as plan_module
 from syncline.cli.app import app
 
+from services import HOST, postgres_schema
 from syncfixtures import run_sync
 
 
@@ -53,15 +55,47 @@ def test_schema_and_table_names_are_normalized_and_a_dotted_table_names_its_tabl
     assert sorted(p["table"] for p in connection["plan"]) == ["order_heads", "order_lines"]
 
 
-def test_a_dotted_table_in_another_schema_fails_alone_naming_the_way_out(tmp_path: Path) -> None:
-    root = workspace(tmp_path, {"lines": {"table": "analytics.order_lines"}, "heads": {}})
-    run = run_sync(root)
-    assert run.status == "partial" and [s.stream for s in run.streams] == ["heads"]
-    text = str(run.error)
-    assert ("`table: analytics.order_lines` names schema 'analytics', but every stream of a "
-            "connection lands in the connection's one schema ('c')") in text, text
-    assert "set `destination_schema: analytics` on this connection" in text
-    assert ("analytics.order_lines" not in [t for _, t in tables(root)]) and tables(root) == [("c", "heads")]
+def test_a_dotted_table_in_another_schema_lands_there_with_its_state_at_home(tmp_path: Path) -> None:
+    root = workspace(tmp_path, {"lines": {"table": "Analytics.Order Lines"}, "heads": {}})
+    assert run_sync(root).status == "succeeded"
+    assert tables(root) == [("analytics", "order_lines"), ("c", "heads")]  # never a dotted name
+    con = sqlite3.connect(root / "src.db")
+    con.execute("INSERT INTO lines VALUES (3, 'z')")
+    con.commit()
+    con.close()
+    again = run_sync(root)  # incremental by the state kept in the connection's schema
+    assert again.status == "succeeded"
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT id, v FROM analytics.order_lines ORDER BY id").fetchall() == [
+            (1, "x"), (2, "y"), (3, "z")]
+        [(state,)] = con.execute("SELECT state FROM c._syncline_state WHERE stream = 'lines'").fetchall()
+    assert json.loads(state)["table_schema"] == "analytics" and json.loads(state)["table"] == "order_lines"
+    rebuilt = run_sync(root, full_refresh=True)  # built beside, in its schema, and swapped in
+    assert rebuilt.status == "succeeded" and rebuilt.rows_committed == 4, rebuilt.error
+    assert tables(root) == [("analytics", "order_lines"), ("c", "heads")]
+    verified = CliRunner().invoke(app, ["verify", "c", "-w", str(root), "--json"])
+    assert verified.exit_code == 0 and all(v["ok"] for v in json.loads(verified.stdout)), verified.output
+    plan = json.loads(CliRunner().invoke(app, ["check", "c", "-w", str(root), "--json"]).stdout)
+    [connection] = [o for o in plan if o["kind"] == "connection"]
+    assert sorted(p["table"] for p in connection["plan"]) == ["analytics.order_lines", "heads"]
+
+
+def test_a_dotted_table_in_another_postgresql_schema(tmp_path: Path) -> None:
+    with postgres_schema("syncline_names") as home, postgres_schema("syncline_other") as other:
+        root = workspace(tmp_path, {"lines": {"table": f"{other}.order_lines"}, "heads": {}}, schema=home)
+        doc = yaml.safe_load((root / "syncline.yaml").read_text())
+        doc["destinations"]["wh"] = {"type": "postgres", "host": HOST, "port": 5432, "user": "postgres",
+                                     "database": "test"}
+        (root / "syncline.yaml").write_text(yaml.safe_dump(doc))
+        for _ in range(2):
+            assert run_sync(root).status == "succeeded"
+        with psycopg.connect(f"host={HOST} port=5432 user=postgres dbname=test") as con:
+            assert con.execute(f"SELECT id, v FROM {other}.order_lines ORDER BY id").fetchall() == [
+                (1, "x"), (2, "y")]
+            assert con.execute(f"SELECT count(*) FROM {home}.heads").fetchone() == (1,)
+            names = {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [other])}
+        assert names == {"order_lines"}  # the state, loads and quarantine stay at home
 
 
 def test_a_schema_and_table_loaded_under_their_written_names_keep_them(

@@ -83,7 +83,8 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
             destination.close()
     finally:
         source.close()
-    rows = [{"stream": p.stream.name, "table": p.table, "mode": p.mode, "write": p.write,
+    rows = [{"stream": p.stream.name,
+             "table": f"{p.table_schema}.{p.table}" if p.table_schema else p.table, "mode": p.mode, "write": p.write,
              "cursor": p.cursor, "cursor_nullable": _nullable(p), "primary_key": list(p.primary_key),
              "next_run": _next_run(p, states.get(p.stream.name))} for p in planned.plans]
     if planned.refused:

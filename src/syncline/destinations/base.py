@@ -35,6 +35,7 @@ class LoadTarget:
     """Where one stream of one run lands and how."""
 
     connection: str
+    #: the connection's schema: its state, loads, quarantine and fence tables
     schema: str
     table: str
     stream: StreamSchema
@@ -59,6 +60,13 @@ class LoadTarget:
     #: A full refresh may not publish a table that lost more than this share of its live rows
     #: (or all of them); None allows any shrink (``sync --allow-empty``).
     max_shrink: float | None = 0.9
+    #: the schema of ``table`` when a dotted `table:` names another than the connection's
+    table_schema: str | None = None
+
+    @property
+    def data_schema(self) -> str:
+        """The schema the stream's table (and a table built beside it) is in."""
+        return self.table_schema or self.schema
 
 
 @dataclass(frozen=True)

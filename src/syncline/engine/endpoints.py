@@ -3,6 +3,8 @@ command names before any run begins."""
 
 from __future__ import annotations
 
+import contextlib
+
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
 from syncline.destinations.registry import build_destination
@@ -50,13 +52,20 @@ def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
     from syncline.sources.postgres.config import database_address
 
     here = database_address(config)
-    from syncline.engine.plan import destination_schema
+    from syncline.engine.plan import configured_table, destination_schema
 
-    return tuple(sorted({  # as written and normalized: either may be the one loaded
-        schema for name, conn in ws.connections.items()
-        if getattr(ws.destinations.get(conn.destination), "type", None) == "postgres"
-        and database_address(ws.destinations[conn.destination]) == here
-        for schema in (conn.destination_schema or name, destination_schema(name, conn))}))
+    out: set[str] = set()
+    for name, conn in ws.connections.items():
+        if (getattr(ws.destinations.get(conn.destination), "type", None) != "postgres"
+                or database_address(ws.destinations[conn.destination]) != here):
+            continue
+        schemas = (conn.destination_schema or name, destination_schema(name, conn))
+        out.update(schemas)  # as written and normalized: either may be the one loaded
+        for cfg in (conn.streams or {}).values():  # and the schemas dotted `table:`s name
+            if cfg.table and "." in cfg.table:
+                with contextlib.suppress(ConfigurationError):
+                    out.add(configured_table(cfg.table, schemas)[0] or schemas[-1])
+    return tuple(sorted(out))
 
 
 def open_destination(ws: Workspace, name: str) -> Destination:

@@ -33,6 +33,9 @@ class StreamPlan:
     table: str
     #: incremental: seconds re-read below the last date or time cursor value on every run
     lookback_s: int = 0
+    #: the schema of `table` when a dotted `table:` names another than the connection's
+    #: (its state, loads and quarantine stay in the connection's schema)
+    table_schema: str | None = None
 
 
 def destination_schema(name: str, conn: ConnectionConfig, destination: Destination | None = None) -> str:
@@ -46,22 +49,23 @@ def destination_schema(name: str, conn: ConnectionConfig, destination: Destinati
     return plain
 
 
-def configured_table(written: str, schemas: tuple[str, ...], loaded_as: str | None = None) -> str:
-    """The table a stream's `table:` names, normalized as stream names are; ``schema.table``
-    whose schema is the connection's own (one of ``schemas``, as written or normalized) names
-    that table. A table already loaded under its written name keeps it."""
+def configured_table(written: str, schemas: tuple[str, ...],
+                     loaded_as: str | None = None) -> tuple[str | None, str]:
+    """(schema, table) a stream's `table:` names, each normalized as stream names are; the
+    schema is None for the connection's own (one of ``schemas``, as written or normalized):
+    ``analytics.order_lines`` is table order_lines in schema analytics. A table already loaded
+    under its written name keeps it."""
     if loaded_as == written:
-        return written
+        return None, written
     schema, dot, table = written.rpartition(".")
-    if dot:
-        if schema not in schemas and normalize_table_name(schema) not in schemas:
-            raise ConfigurationError(
-                f"`table: {written}` names schema '{schema}', but every stream of a connection lands "
-                f"in the connection's one schema ('{schemas[0]}')",
-                fix=f"set `destination_schema: {schema}` on this connection, or move the stream to a "
-                    f"connection of its own with that `destination_schema:`, and write `table: {table}`")
-        written = table
-    return normalize_table_name(written)
+    if not dot:
+        return None, normalize_table_name(written)
+    if not schema or not table:
+        raise ConfigurationError(f"`table: {written}` is not a table name",
+                                 fix="write `table: NAME` or `table: SCHEMA.NAME`")
+    if schema in schemas or normalize_table_name(schema) in schemas:
+        return None, normalize_table_name(table)
+    return normalize_table_name(schema), normalize_table_name(table)
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,9 @@ def _orphaned(name: str, schema: str, conn: ConnectionConfig,
         table = state.get("table")
         table = table if isinstance(table, str) else default_table(stream, conn.table_names)
         where = "the connection's `streams:`" if conn.streams is not None else f"source '{conn.source}'"
+        held = state.get("table_schema")
         out[stream] = Orphan(table, ConfigurationError(
-            f"table {schema}.{table} of stream '{stream}' is no longer updated: {where} has no such "
+            f"table {held if isinstance(held, str) else schema}.{table} of stream '{stream}' is no longer updated: {where} has no such "
             "stream any more (renamed or dropped?)", connection=name, stream=stream,
             fix=f"drop the table if it is no longer wanted, then `syncline state {name} --reset "
                 f"{stream}` to forget the stream"))
@@ -206,9 +211,13 @@ def _as_loaded(stream: StreamSchema, conn: ConnectionConfig, destination: Destin
     """A stream the source cannot describe now (`StreamSchema.placeholder`) with the columns
     of its loaded table, which a read of nothing keeps as they are."""
     cfg = (conn.streams or {}).get(stream.name)
-    table = (cfg.table if cfg is not None else None) or default_table(
-        stream.name, conn.table_names, loaded.get(stream.name))
-    held = destination.table_columns(schema, table)
+    try:
+        table_schema, table = (configured_table(cfg.table, (schema,), loaded.get(stream.name))
+                               if cfg is not None and cfg.table else
+                               (None, default_table(stream.name, conn.table_names, loaded.get(stream.name))))
+    except ConfigurationError:
+        return stream  # the plan refuses the name itself
+    held = destination.table_columns(table_schema or schema, table)
     if not held:
         return stream
     own = {c.name for c in stream.columns}
@@ -256,15 +265,15 @@ def plan_each(
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
     schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
-    tables: dict[str, str] = {}
+    tables: dict[str, tuple[str | None, str]] = {}
     misnamed: dict[str, ConfigurationError] = {}
     for s, cfg in wanted.items():
         try:
             tables[s] = (configured_table(cfg.table, schemas, (loaded or {}).get(s)) if cfg.table
-                         else default_table(s, conn.table_names, (loaded or {}).get(s)))
+                         else (None, default_table(s, conn.table_names, (loaded or {}).get(s))))
         except ConfigurationError as exc:
             misnamed[s] = exc
-    refuse_shared_tables(name, tables)  # also when only some streams run: any of them may run later
+    refuse_shared_tables(name, {s: f"{schema}.{t}" if schema else t for s, (schema, t) in tables.items()})  # also when only some streams run: any of them may run later
     planned = Planned([])
     for s, cfg in wanted.items():
         if only and s not in only:
@@ -274,7 +283,9 @@ def plan_each(
                 raise misnamed[s]
             if s not in by_name:
                 raise _absent(conn, s, sorted(by_name), abilities)
-            planned.plans.append(_plan_stream(name, by_name[s], cfg, abilities, tables[s]))
+            schema, table = tables[s]
+            planned.plans.append(replace(_plan_stream(name, by_name[s], cfg, abilities, table),
+                                         table_schema=schema))
         except ConfigurationError as exc:
             planned.refused[s] = exc
             exc.at(connection=name, stream=s)

@@ -39,8 +39,8 @@ def plan_offline(name: str, conn: ConnectionConfig, abilities: SourceAbilities) 
         return []
     wanted = {s: cfg for s, cfg in conn.streams.items() if cfg.selected}
     schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
-    tables = {s: configured_table(cfg.table, schemas) if cfg.table else default_table(s, conn.table_names)
-              for s, cfg in wanted.items()}
+    tables = {s: ".".join(p for p in configured_table(cfg.table, schemas) if p) if cfg.table
+              else default_table(s, conn.table_names) for s, cfg in wanted.items()}
     refuse_shared_tables(name, tables)
     return [_plan(name, s, cfg, abilities, tables[s]) for s, cfg in wanted.items()]
 

@@ -63,6 +63,7 @@ def state_checkpoint(
         and state.get("mode") == plan.mode
         and state.get("cursor_field") == plan.cursor
         and state.get("table") == plan.table
+        and state.get("table_schema") == plan.table_schema
     )
     building = same_shape and state is not None and state.get("phase") == "building"
     if same_shape and state is not None and state.get("phase") == "refused":
@@ -127,7 +128,7 @@ def load_stream(
         observer.warning(f"{plan.stream.name}: {rebuild}, so the table is rebuilt by a full refresh")
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection,
                                                          rebuild is not None)
-    existing = destination.table_columns(schema, plan.table)
+    existing = destination.table_columns(plan.table_schema or schema, plan.table)
     if existing:  # a loaded table keeps its text, and until rebuilt its booleans
         plan = replace(plan, stream=plan.stream.keeping_loaded(
             existing, but=tuple(c for c in (plan.cursor,) if c), booleans=not build_beside))
@@ -151,7 +152,8 @@ def load_stream(
     keys_once = (checkpoint is None and plan.mode in source.snapshot_modes
                  and bool(plan.primary_key) and tuple(plan.primary_key) == tuple(plan.stream.primary_key))
     target = LoadTarget(
-        connection=connection, schema=schema, table=plan.table, stream=plan.stream,
+        connection=connection, schema=schema, table=plan.table, table_schema=plan.table_schema,
+        stream=plan.stream,
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
         build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
         keys_once=keys_once, max_shrink=options.max_shrink,
@@ -173,7 +175,7 @@ def load_stream(
     observer.stream_started(plan, progress)
 
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
-        return {
+        return ({"table_schema": plan.table_schema} if plan.table_schema else {}) | {
             "version": STATE_VERSION, "mode": plan.mode, "write": plan.write,
             "cursor_field": plan.cursor, "primary_key": list(plan.primary_key), "table": plan.table,
             "phase": phase, "beside": build_beside,

@@ -16,7 +16,8 @@ from syncline.errors import TableShapeChanged
 
 def shape_change(state: dict[str, Any] | None, plan: StreamPlan) -> str | None:
     """What changed since the table was built, when it cannot simply continue; else None."""
-    if state is None or "corrupt" in state or state.get("table") != plan.table:
+    if (state is None or "corrupt" in state or state.get("table") != plan.table
+            or state.get("table_schema") != plan.table_schema):
         return None
     if plan.mode == "full_refresh" and plan.write == "replace":
         return None  # every run rebuilds the table anyway

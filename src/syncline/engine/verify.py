@@ -119,6 +119,7 @@ def verify_stream(
     source: Source, destination: Destination, schema: str, plan: StreamPlan, batch_size: int = 50_000
 ) -> StreamVerdict:
     verdict = StreamVerdict(stream=plan.stream.name, table=plan.table)
+    schema = plan.table_schema or schema  # the table's own, when a dotted `table:` names another
     dest_types = destination.table_columns(schema, plan.table)
     if dest_types is None:
         verdict.note = "the destination table does not exist yet: run a sync first"

@@ -136,6 +136,10 @@ class DuckDBDestination(Destination):
 
     # -- metadata tables --------------------------------------------------------------
 
+    def ensure_schema(self, schema: str) -> None:
+        """The schema of a table a dotted `table:` names (no system tables in it)."""
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
+
     def ensure_system_tables(self, schema: str) -> None:
         s = qi(schema)
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
@@ -253,6 +257,8 @@ class DuckDBDestination(Destination):
         from syncline.destinations.duckdb.loader import DuckDBLoader
 
         self.ensure_system_tables(target.schema)
+        if target.data_schema != target.schema:
+            self.ensure_schema(target.data_schema)
         return DuckDBLoader(self, target)
 
     def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None:

@@ -76,7 +76,7 @@ class DuckDBLoader(StreamLoader):
         self.spilled = False
         self.bad: list[BadRecord] = []
         self.seq = 0
-        self.stage = f"_syncline_stage_{abs(hash((target.schema, target.table))) % 10**8}"
+        self.stage = f"_syncline_stage_{abs(hash((target.data_schema, target.table))) % 10**8}"
         self.table = target.table
         if target.build_beside:
             self.table = target.table + BUILDING_SUFFIX
@@ -91,7 +91,7 @@ class DuckDBLoader(StreamLoader):
 
     @property
     def fq(self) -> str:
-        return f"{self.qi(self.target.schema)}.{self.qi(self.table)}"
+        return f"{self.qi(self.target.data_schema)}.{self.qi(self.table)}"
 
     def _incoming(self) -> list[Column]:
         return [*self.target.stream.columns, Column(SYNCED_AT, TIMESTAMPTZ), Column(DELETED, BOOLEAN)]
@@ -101,7 +101,7 @@ class DuckDBLoader(StreamLoader):
         con = self.dest.con
         if self.target.build_beside and self.target.restart_build:
             con.execute(f"DROP TABLE IF EXISTS {self.fq}")
-        existing = self.dest.table_columns(self.target.schema, self.table)
+        existing = self.dest.table_columns(self.target.data_schema, self.table)
         if existing is None:
             cols = ", ".join(f"{self.qi(c.name)} {duckdb_type(c.type)}" for c in self._incoming())
             con.execute(f"CREATE TABLE {self.fq} ({cols})")
@@ -111,7 +111,7 @@ class DuckDBLoader(StreamLoader):
         bad = [c for c in changes if c.action == "incompatible"]
         if bad:
             raise ContractError(
-                "; ".join(c.describe() for c in bad) + f" (table {self.target.schema}.{self.target.table})",
+                "; ".join(c.describe() for c in bad) + f" (table {self.target.data_schema}.{self.target.table})",
                 connection=self.target.connection,
                 stream=self.target.stream.name,
                 fix="run `syncline sync --full-refresh` for this stream to rebuild the table, or "
@@ -341,7 +341,7 @@ class DuckDBLoader(StreamLoader):
                 if refused is not None:
                     self._refuse(state)
                     raise refused
-                final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
+                final = f"{self.qi(self.target.data_schema)}.{self.qi(self.target.table)}"
                 if self.target.write == "merge" and self.target.primary_key:
                     self.soft_deleted = self._keep_missing(final)
                 con.execute(f"DROP TABLE IF EXISTS {final}")
@@ -394,8 +394,8 @@ class DuckDBLoader(StreamLoader):
         mismatch = build_mismatch(self.target, rows, self.built)
         if mismatch is not None:
             raise mismatch
-        final = f"{self.qi(self.target.schema)}.{self.qi(self.target.table)}"
-        if self.dest.table_columns(self.target.schema, self.target.table) is None:
+        final = f"{self.qi(self.target.data_schema)}.{self.qi(self.target.table)}"
+        if self.dest.table_columns(self.target.data_schema, self.target.table) is None:
             return None
         return shrink_refused(self.target, self._count(final, live=True), rows, "replacing the table")
 

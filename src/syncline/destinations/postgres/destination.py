@@ -220,6 +220,16 @@ class PostgresDestination(Destination):
         except psycopg.Error as exc:
             raise self.classify(exc, f"creating schema {schema}", schema=schema) from None
 
+    def ensure_schema(self, schema: str) -> None:
+        """The schema of a table a dotted `table:` names (no system tables in it)."""
+        try:
+            if not self.con.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s",
+                                    [schema]).fetchall():
+                with self.con.transaction():
+                    self.con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        except psycopg.Error as exc:
+            raise self.classify(exc, f"creating schema {schema}", schema=schema) from None
+
     def _table_exists(self, schema: str, table: str) -> bool:
         return bool(self.con.execute("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s AND "
                                      "tablename = %s", [schema, table]).fetchall())
@@ -368,6 +378,8 @@ class PostgresDestination(Destination):
         from syncline.destinations.postgres.loader import PostgresLoader
 
         self.ensure_system_tables(target.schema)
+        if target.data_schema != target.schema:
+            self.ensure_schema(target.data_schema)
         return PostgresLoader(self, target)
 
     def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None:

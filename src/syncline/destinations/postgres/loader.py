@@ -97,13 +97,13 @@ class PostgresLoader(StreamLoader):
             self.changes = self._prepare()
             self._create_stage()
         except psycopg.Error as exc:
-            raise self._classify(exc, f"preparing table {self.target.schema}.{self.table}") from None
+            raise self._classify(exc, f"preparing table {self.target.data_schema}.{self.table}") from None
 
     # -- table preparation ---------------------------------------------------------------
 
     @property
     def fq(self) -> sql.Identifier:
-        return sql.Identifier(self.target.schema, self.table)
+        return sql.Identifier(self.target.data_schema, self.table)
 
     def _cols(self, alias: str | None = None) -> sql.Composable:
         return sql.SQL(", ").join(
@@ -111,7 +111,7 @@ class PostgresLoader(StreamLoader):
         )
 
     def _check_names(self) -> None:
-        names = [self.target.schema, self.target.table + BUILDING_SUFFIX, *self.names]
+        names = [self.target.data_schema, self.target.table + BUILDING_SUFFIX, *self.names]
         for name in names:
             if len(name.encode()) > MAX_NAME_BYTES:
                 raise ConfigurationError(
@@ -129,7 +129,7 @@ class PostgresLoader(StreamLoader):
         with con.transaction():  # DDL is transactional: the table evolves completely or not at all
             if self.target.build_beside and self.target.restart_build:
                 con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.fq))
-            existing = self.dest.table_columns(self.target.schema, self.table)
+            existing = self.dest.table_columns(self.target.data_schema, self.table)
             if existing is None:
                 cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), pg_type(c.type))
                         for c in self._incoming()]
@@ -146,13 +146,13 @@ class PostgresLoader(StreamLoader):
             bad = [c for c in changes if c.action == "incompatible"]
             if bad:
                 raise ContractError(
-                    "; ".join(c.describe() for c in bad) + f" (table {self.target.schema}.{self.target.table})",
+                    "; ".join(c.describe() for c in bad) + f" (table {self.target.data_schema}.{self.target.table})",
                     fix="run `syncline sync --full-refresh` for this stream to rebuild the table, or "
                     "restore the source column's type", **self.where,
                 )
-            if not self.merge and self.dest.has_primary_key(self.target.schema, self.table):
+            if not self.merge and self.dest.has_primary_key(self.target.data_schema, self.table):
                 raise ConfigurationError(
-                    f"table {self.target.schema}.{self.table} has a primary key (made for write: merge) "
+                    f"table {self.target.data_schema}.{self.table} has a primary key (made for write: merge) "
                     f"and write: {self.target.write} would add a second row per key",
                     fix="keep write: merge, or run `syncline sync --full-refresh` to rebuild the table "
                     "without the key", **self.where,
@@ -167,9 +167,9 @@ class PostgresLoader(StreamLoader):
                     con.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
                         self.fq, sql.Identifier(c.column), pg_type(c.result),
                         widen_using(sql.Identifier(c.column), c.old, c.result)))
-            self.dest.set_system_defaults(self.target.schema, self.table)
+            self.dest.set_system_defaults(self.target.data_schema, self.table)
             self.upsert = self.merge and self.dest.key_is_unique(
-                self.target.schema, self.table, self.target.primary_key)
+                self.target.data_schema, self.table, self.target.primary_key)
         return changes
 
     def _create_stage(self) -> None:
@@ -269,7 +269,7 @@ class PostgresLoader(StreamLoader):
                      len(self.bad), dt.datetime.now(dt.UTC)],
                 )
         except psycopg.Error as exc:
-            raise self._classify(exc, f"committing to {self.target.schema}.{self.table}") from None
+            raise self._classify(exc, f"committing to {self.target.data_schema}.{self.table}") from None
         self.built = built
         failpoint("after_commit")
         result = CommitResult(rows=written.rows, quarantined=len(self.bad), skipped=written.skipped,
@@ -378,22 +378,22 @@ class PostgresLoader(StreamLoader):
                     con.execute(sql.SQL("DROP TABLE {}").format(self.fq))
                     state = {**state, "phase": "refused", "source": None}
                 elif self.target.build_beside:
-                    final = sql.Identifier(self.target.schema, self.target.table)
+                    final = sql.Identifier(self.target.data_schema, self.target.table)
                     if self.target.write == "merge" and self.target.primary_key:
                         self.soft_deleted = self._keep_missing(final)
                     con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(final))
                     failpoint("in_swap")
                     con.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                         self.fq, sql.Identifier(self.target.table)))
-                    self.dest.rename_primary_key(self.target.schema, self.target.table)
+                    self.dest.rename_primary_key(self.target.data_schema, self.target.table)
                 self.dest.write_state(self.target.schema, self.target.stream.name, state,
                                       self.target.run_id)
         except psycopg.errors.DependentObjectsStillExist as exc:
-            raise self._classify(exc, f"replacing {self.target.schema}.{self.target.table}",
+            raise self._classify(exc, f"replacing {self.target.data_schema}.{self.target.table}",
                                  fix="views depend on the table: drop them before a full refresh "
                                  "and recreate them after") from None
         except psycopg.Error as exc:
-            raise self._classify(exc, f"replacing {self.target.schema}.{self.target.table}") from None
+            raise self._classify(exc, f"replacing {self.target.data_schema}.{self.target.table}") from None
         self._drop_stage()
         if refused is not None:
             raise refused
@@ -415,9 +415,9 @@ class PostgresLoader(StreamLoader):
         mismatch = build_mismatch(self.target, rows, self.built)
         if mismatch is not None:
             raise mismatch
-        if self.dest.table_columns(self.target.schema, self.target.table) is None:
+        if self.dest.table_columns(self.target.data_schema, self.target.table) is None:
             return None
-        final = sql.Identifier(self.target.schema, self.target.table)
+        final = sql.Identifier(self.target.data_schema, self.target.table)
         return shrink_refused(self.target, self._count(final, live=True), rows, "replacing the table")
 
     def abort(self) -> None:
