@@ -39,7 +39,7 @@ from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
 from syncline.cli.store import store_app
-from syncline.cli.up import up
+from syncline.cli.up import scheduler, up, worker
 from syncline.config import Workspace, find_workspace, load_workspace
 from syncline.errors import ConfigurationError, RepeatedKeys
 from syncline.schema import StreamSchema
@@ -58,6 +58,8 @@ app.add_typer(store_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)
+app.command()(scheduler)
+app.command()(worker)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)

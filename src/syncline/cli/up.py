@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, NoReturn
 
 import typer
 
 from syncline.cli.common import WorkspaceOpt, guarded, workspace_path
+from syncline.errors import ConfigurationError
 
 
 def up(
@@ -30,3 +32,51 @@ def up(
     memory = guarded(lambda: parse_size(max_memory)) if max_memory else None
     code = guarded(lambda: serve(workspace_path(workspace), UpOptions(workers, host, port, memory)))
     raise typer.Exit(code)
+
+
+BrokerOpt = Annotated[str | None, typer.Option(
+    "--broker", envvar="SYNCLINE_BROKER_URL", show_envvar=True,
+    help="Celery broker: redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672//.")]
+
+
+def _broker(broker: str | None) -> str:
+    if not broker:
+        guarded(_no_broker)
+    assert broker is not None
+    return broker
+
+
+def _no_broker() -> NoReturn:
+    raise ConfigurationError("no broker given",
+                             fix="pass --broker redis://HOST:6379/0 (or set SYNCLINE_BROKER_URL)")
+
+
+def scheduler(workspace: WorkspaceOpt = None, broker: BrokerOpt = None) -> None:
+    """Distributed mode: apply syncline.yaml to the metadata store (again whenever it changes),
+    queue each connection on its schedule and wake Celery workers for every queued run. The
+    store (`metadata:`, on PostgreSQL) is shared with the workers; several schedulers may run:
+    one leads at a time. Ctrl-C or SIGTERM stops it."""
+    from syncline.orchestration.service import UpOptions
+    from syncline.orchestration.service import up as serve
+
+    options = UpOptions(workers=0, broker=_broker(broker), http=False)
+    raise typer.Exit(guarded(lambda: serve(workspace_path(workspace), options)))
+
+
+def worker(
+    workspace: WorkspaceOpt = None,
+    broker: BrokerOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Worker processes on this machine (default 2).")] = 2,
+) -> None:
+    """Distributed mode: run Celery worker processes that take runs woken for by `syncline
+    scheduler`, reading each connection's config from the metadata store
+    (SYNCLINE_METADATA_URL, else the workspace's `metadata:`). SIGTERM lets the running runs
+    finish and stops; a second signal stops at once, and those runs are delivered again."""
+    from syncline.config import load_workspace
+    from syncline.orchestration.celery_queue import serve
+
+    url = _broker(broker)
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    os.environ.setdefault("SYNCLINE_METADATA_URL", ws.metadata_url())
+    raise typer.Exit(guarded(lambda: serve(url, ws.root, workers)))

@@ -14,6 +14,7 @@ import datetime as dt
 import errno
 import ipaddress
 import os
+import re
 import signal
 import socket
 import sys
@@ -48,6 +49,10 @@ class UpOptions:
     host: str = "127.0.0.1"
     port: int = 8765
     max_memory: int | None = None  # bytes
+    #: Celery's broker: runs go to Celery workers (no local workers are started)
+    broker: str | None = None
+    #: serve /healthz, /readyz and /api/v1/status (`syncline scheduler` serves none)
+    http: bool = True
 
 
 def loopback_only(host: str) -> None:
@@ -100,7 +105,12 @@ class Service:
 
     def run(self) -> int:
         loopback_only(self.options.host)
-        sock = bind(self.options.host, self.options.port)
+        sock = bind(self.options.host, self.options.port) if self.options.http else None
+        waker = None
+        if self.options.broker is not None:
+            from syncline.orchestration.celery_queue import Waker, make_app
+
+            waker = Waker(make_app(self.options.broker))
         self.apply()
         self.reap_workers()  # those of an `up` that was killed
         env = {**os.environ, "SYNCLINE_METADATA_URL": self.ws.metadata_url()}
@@ -109,25 +119,29 @@ class Service:
         server = uvicorn.Server(uvicorn.Config(create_app(self.state), log_level="warning",
                                                lifespan="off", access_log=False))
         scheduler = Scheduler(self.store, self.store.queue())
-        threads = [
-            threading.Thread(target=scheduler.run, args=(self.stop, 1.0, self._ticked),
-                             name="scheduler", daemon=True),
-            threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http",
-                             daemon=True),
-        ]
+        threads = [threading.Thread(target=scheduler.run, args=(self.stop, 1.0, self._ticked),
+                                    name="scheduler", daemon=True)]
+        if sock is not None:
+            threads.append(threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http",
+                                            daemon=True))
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             supervisor.start()
             for t in threads:
                 t.start()
             host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
-            self.say(f"syncline up: {self.options.workers} worker(s), scheduler, "
-                     f"http://{host}:{self.options.port} (healthz, readyz, /api/v1/status); "
+            runs = (f"runs on Celery ({redact(self.options.broker)})" if self.options.broker
+                    else f"{self.options.workers} worker(s)")
+            http = (f", http://{host}:{self.options.port} (healthz, readyz, /api/v1/status)"
+                    if sock is not None else "")
+            self.say(f"syncline {'up' if sock is not None else 'scheduler'}: {runs}, scheduler{http}; "
                      "Ctrl-C stops")
             while not self.stop.wait(WATCH_S):
                 supervisor.poll()
                 self.apply_if_changed()
                 self.reap_workers()
+                if waker is not None:
+                    self._wake(waker)
             self.say("stopping: no new runs; running syncs stop at their next batch")
             began = time.monotonic()
             killed = supervisor.stop(WORKER_GRACE_S)
@@ -141,7 +155,8 @@ class Service:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            sock.close()
+            if sock is not None:
+                sock.close()
             self.store.close()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -153,6 +168,20 @@ class Service:
         if self._supervisor is not None:
             self._supervisor.kill()
         os._exit(128 + signum)
+
+    def _wake(self, waker: Callable[[list[tuple[int, dt.datetime]], dt.datetime], int]) -> None:
+        """A wake on the broker for each queued run not yet woken for (see `celery_queue`)."""
+        try:
+            queued = [(e.id, e.queued_at) for e in self.store.queue().entries(("queued",))]
+            waker(queued, dt.datetime.now(dt.UTC))
+        except Exception as exc:  # the broker or the store away: the queue keeps the runs
+            key = digest({"broker": type(exc).__name__})
+            if self.state.notes.get("broker") != key:
+                self.state.notes["broker"] = key
+                self.say(f"cannot wake workers ({type(exc).__name__}: {exc}); the runs stay queued "
+                         "and are woken for once it answers")
+            return
+        self.state.notes.pop("broker", None)
 
     def reap_workers(self) -> None:
         """Mark lost the workers that are gone (on this host: their process is gone; on another:
@@ -216,6 +245,11 @@ def parse_size(text: str) -> int:
         raise ConfigurationError(f"--max-memory {text!r} is not a size of at least 1MiB",
                                  fix="write e.g. 512MB or 2GiB")
     return int(value)
+
+
+def redact(url: str) -> str:
+    """A URL without its password, for a log line."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def up(root: Path | None, options: UpOptions) -> int:
