@@ -21,7 +21,9 @@ from syncline import clock
 from syncline.store.store import MetadataStore
 
 HERE = Path(__file__).resolve().parent / "orchestration"
-T0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+#: The fake clock's start: noon tomorrow, always after the real time, so a run the test queues
+#: with the real clock is due for processes on the fake one (a fixed date would pass one day)
+T0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def free_port() -> int:
