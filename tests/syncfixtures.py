@@ -6,6 +6,8 @@ import datetime as dt
 import decimal
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,3 +159,25 @@ def failpoints_on(spec: str) -> Iterator[None]:
         yield
     finally:
         failpoints.configure(None)
+
+
+@contextmanager
+def holding_lock(duckdb_path: Path, seconds: float = 3600,
+                 read_only: bool = False) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holds ``duckdb_path`` open (DuckDB's file lock: read-write, or read-only
+    as a BI tool keeps it) for ``seconds`` or until the caller kills it."""
+    code = ("import duckdb, sys, time\n"
+            "con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == 'ro')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n"
+            "con.close()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(duckdb_path), str(seconds),
+                             "ro" if read_only else "rw"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        if proc.stdout.readline().strip() != b"locked":
+            raise AssertionError(f"the lock holder did not start: {proc.stderr.read()!r}")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()

@@ -361,27 +361,6 @@ def sqlite_pipeline(scenario: Scenario, root: Path, stream: dict[str, Any], size
 
 
 @contextlib.contextmanager
-def holding_lock(duckdb_path: Path, seconds: float = 3600) -> Iterator[subprocess.Popen[bytes]]:
-    """Another process holds ``duckdb_path`` open read-write (DuckDB's file lock) for ``seconds``
-    or until the caller kills it."""
-    code = ("import duckdb, sys, time\n"
-            "con = duckdb.connect(sys.argv[1])\n"
-            "print('locked', flush=True)\n"
-            "time.sleep(float(sys.argv[2]))\n"
-            "con.close()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(duckdb_path), str(seconds)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        if proc.stdout.readline().strip() != b"locked":
-            raise AssertionError(f"the lock holder did not start: {proc.stderr.read()!r}")
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@contextlib.contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of ``size`` mounted at ``path`` (root only); skips the test (fails it in CI) if mounting is not allowed."""
     path.mkdir(parents=True, exist_ok=True)

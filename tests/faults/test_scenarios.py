@@ -30,7 +30,6 @@ from faults.harness import (
     Scenario,
     Size,
     finish,
-    holding_lock,
     killed_on_error,
     matrix,
     remount,
@@ -41,6 +40,7 @@ from faults.live import LiveMariaTable, LivePostgresTable, LiveTable, live_write
 from faults.oracle import Expected, PostgresTable
 from faults.proxy import FaultProxy
 from services import HOST, mariadb_reader, postgres_reader, postgres_schema, require_mariadb
+from syncfixtures import holding_lock
 
 MODES = {"merge": MERGE, "append": APPEND}
 INCREMENTAL_POINTS = ["source_read", "after_read", "after_staging", "in_commit", "after_commit",

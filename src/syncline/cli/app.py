@@ -11,7 +11,7 @@ import sys
 from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,7 @@ from syncline.cli.common import (
     guarded,
     json_mode,
     print_json,
+    refuse,
     set_global_workspace,
     store_of,
     workspace_path,
@@ -287,8 +288,7 @@ def state(
             existed = guarded(lambda: dest.reset_state(schema, reset))
             if not existed:
                 known = ", ".join(sorted(guarded(lambda: dest.all_states(schema)))) or "(none yet)"
-                guarded(lambda: _refuse(f"no checkpoint for stream '{reset}' of {connection}",
-                                        f"reset one of: {known}"))
+                refuse(f"no checkpoint for stream '{reset}' of {connection}", f"reset one of: {known}")
             store = store_of(ws)
             store.mirror_checkpoint(connection, reset, None)
             store.close()
@@ -433,7 +433,3 @@ def demo(
 
 def main() -> None:
     app()
-
-
-def _refuse(message: str, fix: str) -> NoReturn:
-    raise ConfigurationError(message, fix=fix)

@@ -69,7 +69,6 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     Streams `sync` would refuse raise the very error its run would end with."""
     from syncline.engine.endpoints import open_destination, open_source
     from syncline.engine.outcome import streams_failed
-    from syncline.engine.plan import destination_schema
     from syncline.engine.preflight import preflight
 
     conn = ws.connection(name)
@@ -78,15 +77,13 @@ def plan_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
         destination = open_destination(ws, conn.destination)
         try:
             planned = preflight(name, conn, source, destination)
-            states = destination.all_states(destination_schema(name, conn, destination))
         finally:
             destination.close()
     finally:
         source.close()
-    rows = [{"stream": p.stream.name,
-             "table": f"{p.table_schema}.{p.table}" if p.table_schema else p.table, "mode": p.mode, "write": p.write,
+    rows = [{"stream": p.stream.name, "table": p.qualified_table, "mode": p.mode, "write": p.write,
              "cursor": p.cursor, "cursor_nullable": _nullable(p), "primary_key": list(p.primary_key),
-             "next_run": _next_run(p, states.get(p.stream.name))} for p in planned.plans]
+             "next_run": _next_run(p, planned.states.get(p.stream.name))} for p in planned.plans]
     if planned.refused:
         raise Refused(streams_failed(planned.refused), rows)
     return rows

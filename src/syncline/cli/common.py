@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -98,6 +98,16 @@ def guarded(fn: Callable[[], T]) -> T:
         else:
             err_console.print(f"[red]{exc.failure_class} error:[/] {escape(str(exc))}")
         raise typer.Exit(code) from None
+
+
+def refuse(message: str, fix: str) -> NoReturn:
+    """A command line the workspace cannot honour (no such run, stream, broker): the message
+    and its fix, exit 2, as `guarded` reports any configuration error."""
+    def fail() -> NoReturn:
+        raise ConfigurationError(message, fix=fix)
+
+    guarded(fail)
+    raise AssertionError("guarded exits")
 
 
 def store_of(ws: Workspace) -> MetadataStore:

@@ -57,8 +57,7 @@ class RichObserver(RunObserver):
         self.console.print(f"[bold]sync[/] {connection} · run {run_id}")
 
     def stream_started(self, plan: StreamPlan, progress: StreamProgress) -> None:
-        table = f"{plan.table_schema}.{plan.table}" if plan.table_schema else plan.table
-        label = f"{plan.stream.name} → {table} ({plan.mode}, {plan.write})"
+        label = f"{plan.stream.name} → {plan.qualified_table} ({plan.mode}, {plan.write})"
         self.tasks[plan.stream.name] = self.progress.add_task(label, total=progress.expected, note="")
         for change in progress.schema_changes:
             self.console.print(f"  [yellow]schema[/] {plan.stream.name}: {change}")

@@ -3,7 +3,7 @@ run in full (`runs show RUN_ID`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +16,7 @@ from syncline.cli.common import (
     console,
     guarded,
     print_json,
+    refuse,
     store_of,
     workspace_path,
 )
@@ -73,15 +74,9 @@ def show_run(
     finally:
         store.close()
     if found is None:
-        guarded(lambda: _no_run(run_id))
+        refuse(f"no run {run_id} in this workspace", "see `syncline runs list` for the run numbers")
     if as_json:
         print_json(found)
     else:
         console.print(views.run_detail(found))
 
-
-def _no_run(run_id: int) -> NoReturn:
-    from syncline.errors import ConfigurationError
-
-    raise ConfigurationError(f"no run {run_id} in this workspace",
-                             fix="see `syncline runs list` for the run numbers")

@@ -5,7 +5,7 @@ a run triggered while `up` is down waits in the queue for its next start."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,12 +19,12 @@ from syncline.cli.common import (
     err_console,
     guarded,
     print_json,
+    refuse,
     store_of,
     workspace_path,
 )
 from syncline.cli.views import age, iso
 from syncline.config import Workspace, load_workspace
-from syncline.errors import ConfigurationError
 from syncline.store.store import MetadataStore
 
 ConnectionArg = Annotated[str, typer.Argument(help="Name of a connection in the workspace.")]
@@ -162,7 +162,7 @@ def cancel(
         if entry:
             found = store.queue().get(run)
             if found is None:
-                guarded(lambda: _refuse(f"no queue entry {run}", "see `syncline queue`"))
+                refuse(f"no queue entry {run}", "see `syncline queue`")
             if found.state == "claimed" and found.run_id is not None:
                 run, entry = found.run_id, False
             else:
@@ -173,8 +173,7 @@ def cancel(
             record = store.run(run)
             if asked is None:
                 state = f" (it is {record.status})" if record else ""
-                guarded(lambda: _refuse(f"run {run} is not running{state}",
-                                        "see `syncline queue` for runs in progress"))
+                refuse(f"run {run} is not running{state}", "see `syncline queue` for runs in progress")
             result = {"run_id": run, "entry": asked.id, "cancel_requested": True, "worker": asked.worker}
     finally:
         store.close()
@@ -238,7 +237,3 @@ def workers(workspace: WorkspaceOpt = None, as_json: JsonOpt = False,
                   f"{w.connection} #{w.run_id}" if w.run_id else "—", age(w.heartbeat_at, now),
                   escape(w.note or ""))
     console.print(t)
-
-
-def _refuse(message: str, fix: str) -> NoReturn:
-    raise ConfigurationError(message, fix=fix)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from syncline.cli.common import WorkspaceOpt, guarded, workspace_path
-from syncline.errors import ConfigurationError
+from syncline.cli.common import WorkspaceOpt, guarded, refuse, workspace_path
 
 
 def up(
@@ -41,14 +40,8 @@ BrokerOpt = Annotated[str | None, typer.Option(
 
 def _broker(broker: str | None) -> str:
     if not broker:
-        guarded(_no_broker)
-    assert broker is not None
+        refuse("no broker given", "pass --broker redis://HOST:6379/0 (or set SYNCLINE_BROKER_URL)")
     return broker
-
-
-def _no_broker() -> NoReturn:
-    raise ConfigurationError("no broker given",
-                             fix="pass --broker redis://HOST:6379/0 (or set SYNCLINE_BROKER_URL)")
 
 
 def scheduler(workspace: WorkspaceOpt = None, broker: BrokerOpt = None) -> None:

@@ -52,19 +52,19 @@ def own_schemas(ws: Workspace, source: str) -> tuple[str, ...]:
     from syncline.sources.postgres.config import database_address
 
     here = database_address(config)
-    from syncline.engine.plan import configured_table, destination_schema
+    from syncline.engine.plan import configured_table, schema_names
 
     out: set[str] = set()
     for name, conn in ws.connections.items():
         if (getattr(ws.destinations.get(conn.destination), "type", None) != "postgres"
                 or database_address(ws.destinations[conn.destination]) != here):
             continue
-        schemas = (conn.destination_schema or name, destination_schema(name, conn))
+        schemas = schema_names(name, conn)
         out.update(schemas)  # as written and normalized: either may be the one loaded
         for cfg in (conn.streams or {}).values():  # and the schemas dotted `table:`s name
             if cfg.table and "." in cfg.table:
                 with contextlib.suppress(ConfigurationError):
-                    out.add(configured_table(cfg.table, schemas)[0] or schemas[-1])
+                    out.add(configured_table(cfg.table, schemas)[0] or schemas[0])
     return tuple(sorted(out))
 
 

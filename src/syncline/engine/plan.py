@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from syncline.config import ConnectionConfig, StreamConfig, TableNames
 from syncline.destinations.base import SYSTEM_COLUMNS
@@ -37,6 +37,11 @@ class StreamPlan:
     #: (its state, loads and quarantine stay in the connection's schema)
     table_schema: str | None = None
 
+    @property
+    def qualified_table(self) -> str:
+        """The table as the user names it: ``schema.table`` when it is in another schema."""
+        return f"{self.table_schema}.{self.table}" if self.table_schema else self.table
+
 
 def destination_schema(name: str, conn: ConnectionConfig, destination: Destination | None = None) -> str:
     """The schema connection ``name`` writes: its `destination_schema:` (default: its name),
@@ -47,6 +52,11 @@ def destination_schema(name: str, conn: ConnectionConfig, destination: Destinati
     if plain != written and destination is not None and destination.all_states(written):
         return written
     return plain
+
+
+def schema_names(name: str, conn: ConnectionConfig) -> tuple[str, ...]:
+    """The connection's own schema as a `table:` may name it: normalized, and as written."""
+    return tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
 
 
 def configured_table(written: str, schemas: tuple[str, ...],
@@ -148,6 +158,8 @@ class Planned:
     #: streams with a committed state (a loaded table) that neither the source nor the
     #: connection's `streams:` has any more, with why: their tables are no longer updated
     orphaned: dict[str, Orphan] = field(default_factory=dict)
+    #: the committed state of each loaded stream, as planning read it from the destination
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def checked(self) -> list[StreamPlan]:
         """The plans, or the first refusal raised (for callers that need every stream)."""
@@ -171,6 +183,7 @@ def plan_streams(name: str, conn: ConnectionConfig, source: Source, destination:
                                              if source.incremental_without_cursor(s)))
     planned = plan_each(name, conn, discovered, abilities, only, loaded)
     planned.orphaned.update(_orphaned(name, schema, conn, states, discovered))
+    planned.states.update(states)
     unknown = {s.name: s for s in discovered if s.placeholder}
     wanted = {p.stream.name for p in planned.plans} | set(planned.refused)
     planned.plans[:] = [p for p in planned.plans if p.stream.name not in unknown]
@@ -264,7 +277,7 @@ def plan_each(
                 connection=name,
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
-    schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
+    schemas = schema_names(name, conn)
     tables: dict[str, tuple[str | None, str]] = {}
     misnamed: dict[str, ConfigurationError] = {}
     for s, cfg in wanted.items():

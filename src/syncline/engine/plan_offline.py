@@ -14,8 +14,8 @@ from syncline.engine.plan import (
     SourceAbilities,
     configured_table,
     default_table,
-    destination_schema,
     refuse_shared_tables,
+    schema_names,
 )
 from syncline.errors import ConfigurationError
 from syncline.stream import Mode, Write, lookback_seconds
@@ -38,7 +38,7 @@ def plan_offline(name: str, conn: ConnectionConfig, abilities: SourceAbilities) 
     if conn.streams is None:
         return []
     wanted = {s: cfg for s, cfg in conn.streams.items() if cfg.selected}
-    schemas = tuple(dict.fromkeys((destination_schema(name, conn), conn.destination_schema or name)))
+    schemas = schema_names(name, conn)
     tables = {s: ".".join(p for p in configured_table(cfg.table, schemas) if p) if cfg.table
               else default_table(s, conn.table_names) for s, cfg in wanted.items()}
     refuse_shared_tables(name, tables)

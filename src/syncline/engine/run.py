@@ -259,6 +259,7 @@ class Runner:
         source = open_source(self.ws, conn.source)
         destination = open_destination(self.ws, conn.destination)
         destination.stop = self.stop.event  # a stop cuts the wait for a held file short
+        schema: str | None = None
         try:
             schema = destination_schema(connection, conn, destination)
             source.check()
@@ -300,7 +301,8 @@ class Runner:
             if retry is not None:
                 raise retry
         finally:
-            loads.update(_stream_loads(destination, schema, run_id))
+            if schema is not None:
+                loads.update(_stream_loads(destination, schema, run_id))
             source.close()
             destination.close()
 

@@ -14,7 +14,6 @@ import datetime as dt
 import errno
 import ipaddress
 import os
-import re
 import signal
 import socket
 import sys
@@ -33,6 +32,7 @@ from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.scheduler import Scheduler, Tick
 from syncline.orchestration.supervisor import Supervisor
+from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
 from syncline.store.revisions import digest
 from syncline.store.store import MetadataStore
@@ -130,7 +130,7 @@ class Service:
             for t in threads:
                 t.start()
             host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
-            runs = (f"runs on Celery ({redact(self.options.broker)})" if self.options.broker
+            runs = (f"runs on Celery ({mask_url(self.options.broker)})" if self.options.broker
                     else f"{self.options.workers} worker(s)")
             http = (f", http://{host}:{self.options.port} (healthz, readyz, /api/v1/status)"
                     if sock is not None else "")
@@ -245,11 +245,6 @@ def parse_size(text: str) -> int:
         raise ConfigurationError(f"--max-memory {text!r} is not a size of at least 1MiB",
                                  fix="write e.g. 512MB or 2GiB")
     return int(value)
-
-
-def redact(url: str) -> str:
-    """A URL without its password, for a log line."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def up(root: Path | None, options: UpOptions) -> int:

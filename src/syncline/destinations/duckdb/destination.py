@@ -142,7 +142,7 @@ class DuckDBDestination(Destination):
 
     def ensure_system_tables(self, schema: str) -> None:
         s = qi(schema)
-        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        self.ensure_schema(schema)
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {s}.{STATE_TABLE} (stream VARCHAR NOT NULL, state VARCHAR "
             "NOT NULL, run_id BIGINT, updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
