@@ -73,22 +73,28 @@ def test_sigterm_mid_run_stops_cleanly_and_the_next_start_finishes_the_run(
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ticks") == [(2000, 2000)]
 
 
-def test_a_crashed_worker_is_restarted_and_the_crash_recorded(tmp_path: Path, running: list[Up]) -> None:
-    up = Up(workspace(tmp_path, schedule="manual"))
+def test_a_worker_killed_mid_run_is_restarted_and_its_run_resumed(tmp_path: Path,
+                                                                  running: list[Up]) -> None:
+    up = Up(workspace(tmp_path, rows=2000, schedule="manual", gate=True))
     running.append(up)
     up.ready()
     with store_of(tmp_path) as store:
         [worker] = store.workers().list()
+        entry = store.queue().put(RunRequest("c", "manual"))
+        wait_for(lambda: committed(tmp_path), "the run to commit")
         os.kill(worker.pid, signal.SIGKILL)
         reborn = wait_for(lambda: [w for w in store.workers().list() if w.name != worker.name],
                           "a new worker")
         crashed = {w.name: w for w in store.workers().list(include_ended=True)}[worker.name]
         assert crashed.state == "crashed" and "killed by signal 9" in (crashed.note or "")
-        store.queue().put(RunRequest("c", "manual"))
-    wait_for(lambda: runs(tmp_path) and runs(tmp_path)[-1].status == "succeeded",
-             "a run on the new worker")
+    up.open_gate()
+    wait_for(lambda: runs(tmp_path)[-1].status == "succeeded", "the run queued again", 60)
     assert reborn[0].pid != worker.pid
     assert "died (killed by signal 9); restarting in 1s" in up.output()
+    assert f"c: run 1 lost; queued again as entry {entry.id + 1}" in up.output()
+    first, second = runs(tmp_path)
+    assert first.status == "crashed" and 0 < second.rows_read < 2000  # from the checkpoint on
+    assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ticks") == [(2000, 2000)]
     assert up.stop() == 0
 
 

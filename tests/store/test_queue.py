@@ -67,15 +67,43 @@ def test_a_lost_worker_frees_its_connection_and_a_cancelled_entry_never_runs(sto
         held = q.claim("w1", now=T0)
         assert held is not None and held.connection == "a"
         assert q.cancel(entry.id, now=later(1)).state == "cancelled"
+        q.put(RunRequest("a", "schedule"), now=later(1))  # covered by the running run
         lost = q.abandon("w1", "worker w1 stopped sending heartbeats", now=later(2))
         assert [(e.id, e.state) for e in lost] == [(held.id, "lost")]
-        assert q.claim("w2", now=later(3)) is None
-        q.put(RunRequest("a", "schedule"), now=later(4))
-        again = q.claim("w2", now=later(5))
-        assert again is not None and again.connection == "a"
+        again = q.claim("w2", now=later(3))  # its run is queued again, still a manual one
+        assert again is not None and (again.connection, again.trigger, again.retry) == ("a", "manual", 1)
+        assert q.claim("w3", now=later(3)) is None
         ended = {e.id: (e.state, e.note) for e in store.queue().entries(("lost", "cancelled"))}
-        assert ended == {held.id: ("lost", "worker w1 stopped sending heartbeats"),
+        assert ended == {held.id: ("lost", f"worker w1 stopped sending heartbeats; queued again as "
+                                           f"entry {again.id}"),
                          entry.id: ("cancelled", "cancelled")}
+
+
+def test_a_run_whose_worker_is_lost_again_and_again_stops_being_queued(store_url: str) -> None:
+    with MetadataStore(store_url) as store:
+        q = store.queue()
+        q.put(RunRequest("a", "schedule", full_refresh=True), now=T0)
+        notes = []
+        for n in range(3):
+            held = q.claim(f"w{n}", now=later(n))
+            assert held is not None and held.full_refresh, n
+            [lost] = q.abandon(f"w{n}", "lost", now=later(n))
+            notes.append(q.get(lost.id).note)  # type: ignore[union-attr]
+        assert q.claim("w9", now=later(9)) is None
+        assert "not queued again: tried 3 times" in notes[-1] and "syncline trigger a" in notes[-1]
+        q.put(RunRequest("b", "schedule"), now=later(10))
+        cancelled = q.claim("w1", now=later(10))
+        assert cancelled is not None
+        q.started(cancelled.id, run_id=5)
+        q.request_cancel(5, "ann")
+        q.abandon("w1", "lost", now=later(11))
+        assert q.claim("w2", now=later(12)) is None  # a run being cancelled is not run again
+        q.put(RunRequest("c", "schedule"), now=later(13))
+        running = q.claim("w1", now=later(13))
+        waiting = q.put(RunRequest("c", "manual"), now=later(14))
+        q.abandon("w1", "lost", now=later(15))  # the queued manual run stands for the lost one
+        assert running is not None and q.get(running.id).note == f"lost; entry {waiting.id} runs it again"  # type: ignore[union-attr]
+        assert [e.id for e in q.entries(("queued",))] == [waiting.id]
 
 
 def _claim_all(url: str, worker: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

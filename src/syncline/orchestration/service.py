@@ -31,7 +31,7 @@ from syncline.config import Workspace, load_workspace, read_document
 from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.scheduler import Scheduler, Tick
-from syncline.orchestration.supervisor import Supervisor
+from syncline.orchestration.supervisor import Supervisor, lost_lines
 from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
 from syncline.store.revisions import digest
@@ -193,8 +193,10 @@ class Service:
         for w in gone:
             note = f"worker {w.name} (pid {w.pid} on {w.host}) stopped sending heartbeats"
             workers.ended(w.name, "lost", note)
-            self.store.queue().abandon(w.name, note)
+            lost = self.store.queue().abandon(w.name, note)
             self.say(note + "; marked lost")
+            for line in lost_lines(lost, note):
+                self.say(line)
         if gone:
             self.store.reap_stale_runs()
 

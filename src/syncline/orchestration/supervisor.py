@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncline.children import die_with_parent
+from syncline.orchestration.queue import QueuedRun
 from syncline.orchestration.worker import KILLED, RECYCLE
 from syncline.store.store import MetadataStore
 
@@ -81,9 +82,11 @@ class Supervisor:
                 how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 note = f"worker process {slot.name} died ({how}); restarting in {delay:.0f}s"
                 self.store.workers().ended(slot.name, "crashed", note)
-                self.store.queue().abandon(slot.name, note)
+                lost = self.store.queue().abandon(slot.name, note)
                 self.store.reap_stale_runs()
                 self.say(note)
+                for line in lost_lines(lost, note):
+                    self.say(line)
             if slot.process is None and slot.restart_at is not None and now >= slot.restart_at:
                 self._spawn(slot)
                 self.say(f"worker {slot.name} started")
@@ -115,3 +118,9 @@ class Supervisor:
         for slot in self.slots:
             if slot.process is not None and slot.process.poll() is None:
                 slot.process.kill()
+
+
+def lost_lines(lost: list[QueuedRun], note: str) -> list[str]:
+    """What became of each run a lost worker held, in a line each."""
+    return [f"{e.connection}: {f'run {e.run_id}' if e.run_id else f'entry {e.id}'} lost"
+            f"{(e.note or '').removeprefix(note)}" for e in lost]

@@ -28,6 +28,8 @@ CANDIDATES = 500  # due entries a claim looks through for one whose resources ar
 #: a resource a run holds (its key) and how many runs may hold it at once
 Slot = tuple[str, int]
 ACTIVE = ("queued", "claimed")
+#: a run whose worker is lost this many times in a row is not queued again
+LOST_RUNS = 3
 _PG_QUEUE_LOCK = 0x53594E51  # "SYNQ"
 
 
@@ -263,14 +265,43 @@ class StoreQueue:
             return _record(row)
 
     def abandon(self, worker: str, note: str, now: dt.datetime | None = None) -> list[QueuedRun]:
-        """The entries a lost worker held are marked lost, freeing their connections."""
+        """The entries a lost worker held are marked lost, freeing their connections, and each
+        run is queued again at once (its next run resumes from the last committed checkpoint),
+        unless someone had cancelled it or its worker was lost `LOST_RUNS` times in a row."""
+        now = now or now_utc()
         with self._session.begin() as s:
             self._serialised(s)
             rows = list(s.scalars(select(QueueEntry).where(
                 QueueEntry.state == "claimed", QueueEntry.worker == worker)))
             for row in rows:
-                row.state, row.ended_at, row.note = "lost", now or now_utc(), note
+                row.state, row.ended_at, row.note = "lost", now, note + self._again(s, row, now)
             return [_record(r) for r in rows]
+
+    @staticmethod
+    def _again(s: Session, lost: QueueEntry, now: dt.datetime) -> str:
+        """Queue the run of a lost entry again; what was done, for its note."""
+        if lost.cancel_requested_at is not None:
+            return "; it was being cancelled: not queued again"
+        options = json.loads(lost.options)
+        tries = int(options.get("retry", 0)) + 1
+        if tries >= LOST_RUNS:
+            return (f"; not queued again: tried {tries} times, the last on a worker that was lost "
+                    "(does the run kill its worker, e.g. out of memory?); "
+                    f"`syncline trigger {lost.connection}` runs it again")
+        same = {k: v for k, v in options.items() if k != "retry"}
+        for row in s.scalars(select(QueueEntry).where(
+                QueueEntry.connection == lost.connection, QueueEntry.state == "queued")):
+            if {k: v for k, v in json.loads(row.options).items() if k != "retry"} == same:
+                if TRIGGERS.index(lost.trigger) < TRIGGERS.index(row.trigger):
+                    row.trigger = lost.trigger
+                row.not_before = min(row.not_before, now)
+                return f"; entry {row.id} runs it again"
+        again = QueueEntry(connection=lost.connection, trigger=lost.trigger, state="queued",
+                           options=json.dumps({**options, "retry": tries}, sort_keys=True),
+                           queued_at=now, not_before=now)
+        s.add(again)
+        s.flush()
+        return f"; queued again as entry {again.id}"
 
     def entries(self, states: tuple[str, ...] = ACTIVE, connection: str | None = None,
                 limit: int = 1000) -> list[QueuedRun]:
