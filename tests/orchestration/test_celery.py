@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,12 @@ import duckdb
 import pytest
 import redis
 import yaml
+from upkit import wait_for
+from upkit import workspace as slow_workspace
 
 from syncline.errors import ConfigurationError
 from syncline.orchestration.celery_queue import PAYLOAD_VERSION, make_app, wake
+from syncline.store.store import MetadataStore
 
 from services import require_redis
 
@@ -60,45 +63,100 @@ def workspace(root: Path) -> Path:
     return root
 
 
-def test_a_triggered_run_goes_through_celery_to_a_worker(tmp_path: Path, broker: str,
-                                                         require_pg_database: str) -> None:
-    root = workspace(tmp_path)
-    store = require_pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
-    env = {**os.environ, "SYNCLINE_BROKER_URL": broker, "SYNCLINE_METADATA_URL": store,
-           "SYNCLINE_BIN": SYNCLINE}
-    script = subprocess.Popen([str(REPO / "deploy" / "celery-local.sh"), str(root)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
-    try:
+class Deployment:
+    """deploy/celery-local.sh on a workspace: a scheduler and two Celery workers."""
+
+    def __init__(self, root: Path, broker: str, store: str) -> None:
+        self.root = root
+        self.store = store.replace("postgresql://", "postgresql+psycopg://", 1)
+        self.env = {**os.environ, "SYNCLINE_BROKER_URL": broker, "SYNCLINE_METADATA_URL": self.store,
+                    "SYNCLINE_BIN": SYNCLINE}
+        self.log = root / "deploy.log"
+        self.script = subprocess.Popen([str(REPO / "deploy" / "celery-local.sh"), str(root)],
+                                       env=self.env, stdout=self.log.open("wb"),
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return syncline(self.root, self.env, *args)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def workers(self) -> list[dict[str, Any]]:
+        listed = self("workers", "--json")
+        return list(json.loads(listed.stdout)) if listed.returncode == 0 else []
+
+    def ready(self) -> None:
+        """Both workers registered and the scheduler's revision applied."""
         deadline = time.monotonic() + 60
-        workers: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:  # both workers registered, the revision applied
-            listed = syncline(root, env, "workers", "--json")
-            workers = json.loads(listed.stdout) if listed.returncode == 0 else []
-            if len(workers) == 2 and syncline(root, env, "queue", "--json").returncode == 0:
-                break
-            assert script.poll() is None, script.stdout.read() if script.stdout else ""
-            time.sleep(0.5)
-        assert len(workers) == 2 and {w["queue"] for w in workers} == {"celery"}, workers
-        done = None
         while time.monotonic() < deadline:
-            done = syncline(root, env, "trigger", "c", "--wait", "--timeout", "60")
-            if "no config revision" not in done.stdout + done.stderr:
-                break
+            if len(self.workers()) == 2 and self._applied():
+                return
+            assert self.script.poll() is None, self.output()
             time.sleep(0.5)
-        assert done is not None and done.returncode == 0, done
-        runs = json.loads(syncline(root, env, "runs", "c", "--json").stdout)
-        assert [r["status"] for r in runs] == ["succeeded"], runs
-        with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
-            assert con.execute("SELECT id, v FROM c.t ORDER BY id").fetchall() == [
-                (1, "x"), (2, "y"), (3, "z")]
-    finally:
-        os.killpg(script.pid, signal.SIGTERM)
-        out, _ = script.communicate(timeout=60)
-    assert script.returncode is not None, out
-    assert "stopped" in out and "Warm shutdown" in out, out
-    left = json.loads(syncline(root, env, "workers", "--json").stdout)
-    assert left == [], left  # each worker process said it ended
+        raise AssertionError(f"the deployment did not start: {self.workers()}\n{self.output()}")
+
+    def _applied(self) -> bool:
+        with MetadataStore(self.store) as store:
+            return store.revisions().latest_number() is not None
+
+    def stop(self) -> int:
+        os.killpg(self.script.pid, signal.SIGTERM)
+        return self.script.wait(timeout=60)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, broker: str, require_pg_database: str) -> Iterator[Callable[[], Deployment]]:
+    started: list[Deployment] = []
+
+    def start() -> Deployment:
+        started.append(Deployment(tmp_path, broker, require_pg_database))
+        started[-1].ready()
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.script.poll() is None:
+            d.stop()
+
+
+def test_a_triggered_run_goes_through_celery_to_a_worker(tmp_path: Path,
+                                                         deployment: Callable[[], Deployment]) -> None:
+    workspace(tmp_path)
+    d = deployment()
+    assert {w["queue"] for w in d.workers()} == {"celery"}
+    done = d("trigger", "c", "--wait", "--timeout", "60")
+    assert done.returncode == 0, done
+    runs = json.loads(d("runs", "c", "--json").stdout)
+    assert [r["status"] for r in runs] == ["succeeded"], runs
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT id, v FROM c.t ORDER BY id").fetchall() == [
+            (1, "x"), (2, "y"), (3, "z")]
+    assert d.stop() is not None
+    assert "stopped" in d.output() and "Warm shutdown" in d.output(), d.output()
+    assert d.workers() == [], d.workers()  # each worker process said it ended
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_no_row(tmp_path: Path,
+                                                          deployment: Callable[[], Deployment]) -> None:
+    slow_workspace(tmp_path, rows=2000, schedule="manual", gate=True, streams={
+        "ticks": {"mode": "incremental", "cursor": "id", "write": "append"}})
+    d = deployment()
+    assert d("trigger", "c").returncode == 0
+    running = wait_for(lambda: [w for w in d.workers() if w["run_id"]], "a worker running the run")
+    with MetadataStore(d.store) as store:
+        wait_for(lambda: store.checkpoints("c"), "the run's first commit")
+    os.kill(running[0]["pid"], signal.SIGKILL)
+    wait_for(lambda: "c: run 1 lost; queued again as entry 2" in d.output(), d.output)
+    (tmp_path / "gate").touch()
+    wait_for(lambda: [r["status"] for r in json.loads(d("runs", "c", "--json").stdout)]
+             == ["succeeded", "crashed"], lambda: d("runs", "c").stdout, 90)
+    again = json.loads(d("runs", "c", "--json").stdout)[0]
+    assert 0 < again["rows_read"] < 2000, again  # resumed from the committed checkpoint
+    assert d.stop() is not None
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:  # the oracle
+        assert con.execute("SELECT count(*), count(DISTINCT id), min(id), max(id) "
+                           "FROM dst.ticks").fetchall() == [(2000, 2000, 1, 2000)]
 
 
 def test_a_wake_of_a_newer_payload_is_refused_and_a_broker_must_be_redis_or_rabbitmq() -> None:
