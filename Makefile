@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 faults: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -m faults_full tests/faults -s
+	$(BIN)/pytest -q -p no:cacheprovider -m faults_full tests/faults tests/orchestration -s
 
 # a mutation test of the loaders' commit and merge code (tens of minutes; not part of `make test`)
 mutants: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -38,6 +39,12 @@ BrokerOpt = Annotated[str | None, typer.Option(
     help="Celery broker: redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672//.")]
 
 
+class LogLevel(StrEnum):
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
 def _broker(broker: str | None) -> str:
     if not broker:
         refuse("no broker given", "pass --broker redis://HOST:6379/0 (or set SYNCLINE_BROKER_URL)")
@@ -61,6 +68,9 @@ def worker(
     broker: BrokerOpt = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64,
                                          help="Worker processes on this machine (default 2).")] = 2,
+    log_level: Annotated[LogLevel, typer.Option(
+        "--log-level", envvar="SYNCLINE_WORKER_LOG_LEVEL", show_envvar=True,
+        help="info: also each wake received and what it did.")] = LogLevel.warning,
 ) -> None:
     """Distributed mode: run Celery worker processes that take runs woken for by `syncline
     scheduler`, reading each connection's config from the metadata store
@@ -72,4 +82,4 @@ def worker(
     url = _broker(broker)
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     os.environ.setdefault("SYNCLINE_METADATA_URL", ws.metadata_url())
-    raise typer.Exit(guarded(lambda: serve(url, ws.root, workers)))
+    raise typer.Exit(guarded(lambda: serve(url, ws.root, workers, loglevel=log_level.value.upper())))

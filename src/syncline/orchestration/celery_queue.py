@@ -35,6 +35,8 @@ WAKE_TASK = "syncline.wake"
 DEFAULT_QUEUE = "syncline.default"
 #: A queued entry still not claimed this long after its wake is woken for again.
 REWAKE_S = 30.0
+#: Redis redelivers a task not acknowledged this long after delivery (Redis's own default)
+VISIBILITY_TIMEOUT_S = 3600.0
 
 
 def make_app(broker: str) -> Celery:
@@ -43,6 +45,14 @@ def make_app(broker: str) -> Celery:
         raise ConfigurationError(f"broker {broker!r} is not a Redis or RabbitMQ URL",
                                  fix="use redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672//")
     app = Celery("syncline", broker=broker, set_as_current=False)
+    if broker.startswith(("redis://", "rediss://")):
+        # Redis hands an unacknowledged task to another worker after this long; a run longer
+        # than it gets a second wake, which finds its entry claimed and ends at once (sweeps
+        # for such tasks every 10 s, or twice per timeout if shorter)
+        timeout = visibility_timeout_s()
+        app.conf.broker_transport_options = {
+            "visibility_timeout": timeout, "unacked_restore_throttle": 1,
+            "unacked_restore_interval": max(1, min(10, int(timeout / 2)))}
     app.conf.update(
         task_acks_late=True,  # a run's task is acknowledged when the run has ended
         task_reject_on_worker_lost=True,  # a killed worker's task goes back to the broker
@@ -54,6 +64,18 @@ def make_app(broker: str) -> Celery:
     )
     app.task(name=WAKE_TASK, bind=False, acks_late=True)(wake)
     return app
+
+
+def visibility_timeout_s() -> float:
+    raw = os.environ.get("SYNCLINE_BROKER_VISIBILITY_TIMEOUT", str(VISIBILITY_TIMEOUT_S))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ConfigurationError(f"SYNCLINE_BROKER_VISIBILITY_TIMEOUT is {raw!r}",
+                                 fix="give it in seconds, e.g. 3600")
+    return seconds
 
 
 def wake(payload: dict[str, Any]) -> str:
@@ -126,7 +148,8 @@ def _app_of_process() -> Celery:
     return _APP
 
 
-def serve(broker: str, root: Path, processes: int, name: str | None = None) -> int:
+def serve(broker: str, root: Path, processes: int, name: str | None = None,
+          loglevel: str = "WARNING") -> int:
     """Run a Celery worker of ``processes`` processes on ``broker`` until SIGTERM (a warm
     shutdown: running runs finish) or a second signal."""
     global _APP
@@ -136,7 +159,7 @@ def serve(broker: str, root: Path, processes: int, name: str | None = None) -> i
     signals.worker_process_init.connect(_began, weak=False)  # listed in `syncline workers` at once
     signals.worker_process_shutdown.connect(_ended, weak=False)
     worker = app.Worker(hostname=hostname, concurrency=processes, pool="prefork",
-                        queues=[DEFAULT_QUEUE], loglevel="WARNING", without_heartbeat=True,
+                        queues=[DEFAULT_QUEUE], loglevel=loglevel, without_heartbeat=True,
                         without_mingle=True, without_gossip=True, optimization="fair", quiet=True)
     worker.start()
     return int(worker.exitcode or 0)
