@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from syncline import regions
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
@@ -135,6 +136,9 @@ class ConnectionConfig(_Model):
         "lets it replace the table)."
     )
 
+    region: str | None = Field(
+        None, description="Where its runs may run: only workers of this region take them. Default: "
+        "the region its source and destination name, else `default`.")
     max_run_duration: str | None = Field(
         None, description="<N>s|m|h|d: under `up`, a run still running after this is stopped "
         "(cleanly at its next batch, killed 30 s later) and fails. Default: no limit.")
@@ -150,6 +154,13 @@ class ConnectionConfig(_Model):
     @classmethod
     def _skew(cls, value: str) -> str:
         lookback_seconds(value)
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not regions.valid(value):
+            raise ValueError(regions.RULE)
         return value
 
     @field_validator("schedule")
@@ -210,6 +221,8 @@ class Workspace:
     unset_env: Mapping[tuple[str, str], tuple[UnsetRef, ...]] = field(default_factory=dict)
     #: ("sources" | "destinations", name) -> its `max_concurrent_runs:` (absent: no limit)
     limits: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    #: connection -> the region its runs run in (regions.py)
+    regions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -237,6 +250,9 @@ class Workspace:
                 f"no connection named '{name}' in {self.file.name}",
                 fix=f"use one of: {', '.join(sorted(self.connections)) or '(none defined)'}",
             ) from None
+
+    def region(self, connection: str) -> str:
+        return self.regions.get(connection, regions.DEFAULT)
 
     def source(self, name: str) -> BaseModel:
         """The typed configuration of a source, to open it: its `${env:...}` must be set."""
@@ -362,16 +378,18 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
-                     unset_env=by_section, limits=limits)
+                     unset_env=by_section, limits=limits,
+                     regions=regions.connection_regions(raw, file.name))
 
 
 def _limited(file: str, path: tuple[str, str], cfg: dict[str, Any],
              limits: dict[tuple[str, str], int]) -> dict[str, Any]:
-    """`max_concurrent_runs:` of a source or destination, a key of every type: taken out of
-    the connector's own keys into `limits`."""
+    """`max_concurrent_runs:` and `region:` of a source or destination, keys of every type:
+    taken out of the connector's own keys (the first into `limits`; regions are read from the
+    document by regions.connection_regions)."""
+    cfg = {k: v for k, v in cfg.items() if k != "region"}
     if "max_concurrent_runs" not in cfg:
         return cfg
-    cfg = dict(cfg)
     value = cfg.pop("max_concurrent_runs")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(

@@ -32,6 +32,8 @@ _CONNECTOR = {
 _MAX_RUNS = {"type": "integer", "minimum": 1, "description": "At most this many runs use it "
              "at once across `up`'s workers (others wait in the queue). Default: no limit; a "
              "DuckDB file always has one writer."}
+_REGION = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$", "description": "Where its "
+           "data lives: a connection using it runs only on workers of this region. Default: none."}
 
 
 def _builtin_models() -> tuple[dict[str, type[BaseModel]], dict[str, type[BaseModel]]]:
@@ -74,7 +76,8 @@ def workspace_schema() -> dict[str, Any]:
                              "additionalProperties": _by_type(destinations, refs, connector=False)}
     root["properties"] = props
     for model in (*sources.values(), *destinations.values()):  # a key of every type
-        defs[model.__name__].setdefault("properties", {})["max_concurrent_runs"] = _MAX_RUNS
+        defs[model.__name__].setdefault("properties", {}).update(
+            max_concurrent_runs=_MAX_RUNS, region=_REGION)
     # `streams:` may also be a list of names, and a stream may be listed with no keys
     streams = defs["ConnectionConfig"]["properties"]["streams"]
     streams["anyOf"] = [
