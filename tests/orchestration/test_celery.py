@@ -10,13 +10,14 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
-from celerykit import Deployment
+from celerykit import SYNCLINE, Deployment
 from upkit import wait_for
 from upkit import workspace as slow_workspace
 
@@ -105,3 +106,30 @@ def test_a_run_longer_than_the_visibility_timeout_runs_once(tmp_path: Path,
     assert d.stop() is not None
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT id) FROM dst.ticks").fetchall() == [(600, 600)]
+
+
+def test_a_run_goes_only_to_a_worker_of_its_region(tmp_path: Path,
+                                                   deployment: Callable[..., Deployment]) -> None:
+    workspace(tmp_path)
+    doc = yaml.safe_load((tmp_path / "syncline.yaml").read_text())
+    doc["sources"]["src"]["region"] = "eu"
+    doc["connections"]["c"]["schedule"] = "every 1h"  # due at once: the scheduler queues it
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump(doc))
+    d = deployment()  # two workers of region default
+    why = lambda: [e["why"] for e in json.loads(d("queue", "--json").stdout)]  # noqa: E731
+    wait_for(lambda: why() == ["no live worker for region eu"], lambda: str(why()))
+    said = d("trigger", "c")
+    assert said.returncode == 0 and "no live worker for region eu" in said.stderr, said
+    eu = subprocess.Popen([SYNCLINE, "worker", "-w", str(tmp_path), "--region", "eu", "--workers", "1"],
+                          env=d.env, stdout=(tmp_path / "eu.log").open("wb"), stderr=subprocess.STDOUT,
+                          start_new_session=True)
+    try:
+        wait_for(lambda: [r["status"] for r in json.loads(d("runs", "c", "--json").stdout)]
+                 == ["succeeded"], lambda: d("queue").stdout + (tmp_path / "eu.log").read_text(), 60)
+        with MetadataStore(d.store) as store:
+            [done] = store.queue().entries(("done",))
+            regions = {w.name: w.region for w in store.workers().list(include_ended=True)}
+        assert regions[done.worker or ""] == "eu", (done, regions)
+    finally:
+        eu.send_signal(signal.SIGTERM)
+        eu.wait(60)

@@ -113,7 +113,7 @@ def test_the_store_commands(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli.app, ["store", "upgrade", "-w", str(ws), "--json"])
     assert done.exit_code == 0, done.output
     report: dict[str, Any] = json.loads(done.stdout)
-    assert (report["from"], report["to"]) == ("0006", "0007")
+    assert (report["from"], report["to"]) == ("0006", "0008")
     with MetadataStore(old) as store:
         fill(store)
     saved = tmp_path / "store.jsonl"

@@ -165,3 +165,21 @@ def test_a_run_waits_while_a_resource_it_needs_has_no_free_slot(store_url: str) 
         q.finish(taken[1].id)  # type: ignore[union-attr]
         after = [q.claim("w9", now=later(2), resources=needs) for _ in range(3)]
         assert [t.connection if t else None for t in after] == ["b", "e", None]
+
+
+def test_a_run_is_claimed_only_by_a_worker_of_its_region(store_url: str) -> None:
+    with MetadataStore(store_url) as store:
+        q = store.queue()
+        eu = q.put(RunRequest("shop_eu", "manual", region="eu"), now=T0)
+        home = q.put(RunRequest("shop", "schedule"), now=T0)
+        assert q.claim("w-default", now=later(1)).id == home.id  # type: ignore[union-attr]
+        assert q.claim("w-default", now=later(1)) is None  # never the eu run
+        [waiting] = q.pending(now=later(2), live_regions={"default"})
+        assert (waiting.entry.id, waiting.reason) == (eu.id, "no live worker for region eu")
+        [waiting] = q.pending(now=later(2), live_regions={"default", "eu"})
+        assert waiting.reason.endswith("waits for a free worker")
+        taken = q.claim("w-eu", now=later(3), regions=("us", "eu"))
+        assert taken is not None and (taken.id, taken.region) == (eu.id, "eu")
+        [lost] = q.abandon("w-eu", "lost", now=later(4))
+        again = q.claim("w-eu2", now=later(5), regions=("eu",))  # queued again in its region
+        assert again is not None and (again.connection, again.region) == ("shop_eu", "eu")

@@ -82,7 +82,7 @@ def test_open_twice_is_idempotent_and_at_head(tmp_path: Path, monkeypatch: Any) 
         assert [r.id for r in s.runs()] == [run_id]
     db = sqlite3.connect(make_url(url).database or "")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0007",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
@@ -337,7 +337,7 @@ def test_postgres_server(require_pg_database: str) -> None:
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0007",)
+                ("0008",)
             ]
     finally:
         engine.dispose()

@@ -183,7 +183,8 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
             ws.connection(connection)  # an unknown name: no queue entry, no worker
             watching: AbstractContextManager[RunObserver] = (
                 nullcontext(RunObserver()) if as_json else RichObserver(console))
-            request = RunRequest(connection, "manual", full_refresh, tuple(streams or ()))
+            request = RunRequest(connection, "manual", full_refresh, tuple(streams or ()),
+                                 region=ws.region(connection))
             with watching as observer, inline_run(store, request) as held:
                 result = Runner(ws, store, held.observer(observer), revision=revision.number,
                                 stop=stop.event).sync(

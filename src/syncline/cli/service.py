@@ -41,7 +41,7 @@ def _entry_json(e: Any, reason: str | None = None) -> dict[str, Any]:
             "full_refresh": e.full_refresh, "streams": list(e.streams),
             "queued_at": iso(e.queued_at), "due_at": iso(e.not_before), "worker": e.worker,
             "run_id": e.run_id, "claimed_at": iso(e.claimed_at), "note": e.note,
-            "cancel_requested_by": e.cancel_requested_by, "why": reason}
+            "cancel_requested_by": e.cancel_requested_by, "region": e.region, "why": reason}
 
 
 def trigger(
@@ -67,7 +67,8 @@ def trigger(
         current = revision_workspace(ws, revision)
         guarded(lambda: current.connection(connection))
         guarded(lambda: check_selected(current, connection, stream or None))
-        entry = store.queue().put(RunRequest(connection, "manual", full_refresh, tuple(stream or ())))
+        entry = store.queue().put(RunRequest(connection, "manual", full_refresh, tuple(stream or ()),
+                                             region=current.region(connection)))
         alive = store.workers().list()
         paused = connection in store.pauses().all()
         if as_json and not wait:
@@ -75,8 +76,12 @@ def trigger(
         elif not as_json:
             said = f"already queued as entry {entry.id}" if entry.coalesced else f"queued as entry {entry.id}"
             console.print(f"{connection}: {said} (revision {revision.number})")
+            region = current.region(connection)
             if not alive:
                 err_console.print("  note: no worker is running: it waits for `syncline up`")
+            elif region not in store.workers().live_regions():
+                err_console.print(f"  note: no live worker for region {region}: it waits for "
+                                  f"`syncline worker --region {region}`")
             if paused:
                 err_console.print("  note: the connection is paused; this manual run still runs")
         if not wait:
@@ -193,7 +198,7 @@ def queue(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     try:
         now = guarded(clock.now)
         running = store.queue().entries(("claimed",))
-        waiting = store.queue().pending(now, resources(ws))
+        waiting = store.queue().pending(now, resources(ws), store.workers().live_regions())
     finally:
         store.close()
     if as_json:

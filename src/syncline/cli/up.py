@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from syncline import regions
 from syncline.cli.common import WorkspaceOpt, guarded, refuse, workspace_path
 
 
@@ -22,6 +23,8 @@ def up(
     max_memory: Annotated[str | None, typer.Option(
         "--max-memory", help="A worker whose resident memory is over this after a run (e.g. "
         "512MB, 2GiB) is replaced by a fresh one.")] = None,
+    region: Annotated[str, typer.Option("--region", help="The workers take runs of connections "
+                                        "in this region only.")] = "default",
 ) -> None:
     """Run the workspace unattended: apply syncline.yaml (again whenever it changes), queue
     each connection on its schedule, run the queue on N worker processes, and serve /healthz,
@@ -30,7 +33,9 @@ def up(
     from syncline.orchestration.service import up as serve
 
     memory = guarded(lambda: parse_size(max_memory)) if max_memory else None
-    code = guarded(lambda: serve(workspace_path(workspace), UpOptions(workers, host, port, memory)))
+    guarded(lambda: regions.check(region, "--region"))
+    code = guarded(lambda: serve(workspace_path(workspace),
+                                 UpOptions(workers, host, port, memory, region=region)))
     raise typer.Exit(code)
 
 
@@ -71,6 +76,11 @@ def worker(
     log_level: Annotated[LogLevel, typer.Option(
         "--log-level", envvar="SYNCLINE_WORKER_LOG_LEVEL", show_envvar=True,
         help="info: also each wake received and what it did.")] = LogLevel.warning,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="Take the runs of connections in this region (default: default).")] = None,
+    queues: Annotated[str | None, typer.Option(
+        "--queues", help="Region queues to consume, comma-separated (syncline.eu,syncline.us): "
+        "the runs of those regions, with --region's.")] = None,
 ) -> None:
     """Distributed mode: run Celery worker processes that take runs woken for by `syncline
     scheduler`, reading each connection's config from the metadata store
@@ -80,6 +90,16 @@ def worker(
     from syncline.orchestration.celery_queue import serve
 
     url = _broker(broker)
+    serves = guarded(lambda: served(region, queues))
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     os.environ.setdefault("SYNCLINE_METADATA_URL", ws.metadata_url())
-    raise typer.Exit(guarded(lambda: serve(url, ws.root, workers, loglevel=log_level.value.upper())))
+    raise typer.Exit(guarded(lambda: serve(url, ws.root, workers, loglevel=log_level.value.upper(),
+                                           serves=serves)))
+
+
+def served(region: str | None, queues: str | None) -> tuple[str, ...]:
+    """The regions a worker serves: --region's and those of --queues (default: `default`)."""
+    named = [regions.of_queue(q.strip()) for q in (queues or "").split(",") if q.strip()]
+    if region is not None:
+        named.insert(0, regions.check(region, "--region"))
+    return tuple(dict.fromkeys(named)) or (regions.DEFAULT,)

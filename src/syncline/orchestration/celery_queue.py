@@ -26,13 +26,14 @@ from typing import Any
 
 from celery import Celery, signals
 
+from syncline import regions
 from syncline.errors import ConfigurationError
 
 #: The task payload's version: a worker refuses a payload newer than it knows.
 PAYLOAD_VERSION = 1
 WAKE_TASK = "syncline.wake"
-#: The queue of the default region.
-DEFAULT_QUEUE = "syncline.default"
+#: The queue of the default region (each region's runs are woken for on its own queue).
+DEFAULT_QUEUE = regions.queue_of(regions.DEFAULT)
 #: A queued entry still not claimed this long after its wake is woken for again.
 REWAKE_S = 30.0
 #: Redis redelivers a task not acknowledged this long after delivery (Redis's own default)
@@ -86,17 +87,18 @@ def wake(payload: dict[str, Any]) -> str:
             f"a wake task of payload version {version!r}; this worker knows {PAYLOAD_VERSION}",
             fix="upgrade this worker to the Syncline version of the scheduler")
     worker = _process_worker()
-    entry = worker.queue.claim(worker.name, resources=worker.limits())
+    entry = worker.queue.claim(worker.name, resources=worker.limits(), regions=worker.regions)
     if entry is None:
         return "nothing to claim"
     worker.run(entry)
-    if worker.queue.pending():  # a run ended: another may now start
-        send_wake(worker.app)
+    waiting = {w.entry.region for w in worker.queue.pending()}
+    for region in waiting & set(worker.regions):  # a run ended: another may now start
+        send_wake(worker.app, region)
     return f"ran entry {entry.id} ({entry.connection})"
 
 
-def send_wake(app: Celery) -> None:
-    app.send_task(WAKE_TASK, args=[{"v": PAYLOAD_VERSION}], queue=DEFAULT_QUEUE)
+def send_wake(app: Celery, region: str = regions.DEFAULT) -> None:
+    app.send_task(WAKE_TASK, args=[{"v": PAYLOAD_VERSION}], queue=regions.queue_of(region))
 
 
 @dataclass
@@ -106,14 +108,15 @@ class Waker:
     app: Celery
     woken: dict[int, dt.datetime] = field(default_factory=dict)
 
-    def __call__(self, queued: list[tuple[int, dt.datetime]], now: dt.datetime) -> int:
-        """Send the wakes ``queued`` (entry id, queued at) needs now; how many were sent."""
+    def __call__(self, queued: list[tuple[int, str]], now: dt.datetime) -> int:
+        """Send the wakes ``queued`` (entry id, region) needs now, each on its region's
+        queue; how many were sent."""
         sent = 0
-        for entry, _ in queued:
+        for entry, region in queued:
             last = self.woken.get(entry)
             if last is not None and (now - last).total_seconds() < REWAKE_S:
                 continue
-            send_wake(self.app)
+            send_wake(self.app, region)
             self.woken[entry] = now
             sent += 1
         waiting = {e for e, _ in queued}
@@ -136,11 +139,12 @@ def _process_worker() -> Any:
         if _WORKER is None:
             from syncline.orchestration.celery_worker import CeleryWorker
 
-            _WORKER = CeleryWorker.from_environment(_app_of_process())
+            _WORKER = CeleryWorker.from_environment(_app_of_process(), _REGIONS)
         return _WORKER
 
 
 _APP: Celery | None = None
+_REGIONS: tuple[str, ...] = (regions.DEFAULT,)  # those of this worker's processes
 
 
 def _app_of_process() -> Celery:
@@ -149,17 +153,19 @@ def _app_of_process() -> Celery:
 
 
 def serve(broker: str, root: Path, processes: int, name: str | None = None,
-          loglevel: str = "WARNING") -> int:
-    """Run a Celery worker of ``processes`` processes on ``broker`` until SIGTERM (a warm
-    shutdown: running runs finish) or a second signal."""
-    global _APP
+          loglevel: str = "WARNING", serves: tuple[str, ...] = (regions.DEFAULT,)) -> int:
+    """Run a Celery worker of ``processes`` processes on ``broker``, taking the runs of the
+    regions it `serves`, until SIGTERM (a warm shutdown: running runs finish) or a second
+    signal."""
+    global _APP, _REGIONS
     app = _APP = make_app(broker)
+    _REGIONS = serves
     os.environ["SYNCLINE_WORKSPACE"] = str(root)
     hostname = name or f"syncline@{socket.gethostname()}-{os.getpid()}"
     signals.worker_process_init.connect(_began, weak=False)  # listed in `syncline workers` at once
     signals.worker_process_shutdown.connect(_ended, weak=False)
     worker = app.Worker(hostname=hostname, concurrency=processes, pool="prefork",
-                        queues=[DEFAULT_QUEUE], loglevel=loglevel, without_heartbeat=True,
+                        queues=[regions.queue_of(r) for r in serves], loglevel=loglevel, without_heartbeat=True,
                         without_mingle=True, without_gossip=True, optimization="fair", quiet=True)
     worker.start()
     return int(worker.exitcode or 0)

@@ -26,14 +26,15 @@ QUEUE_NAME = "celery"
 
 
 class CeleryWorker(Worker):
-    def __init__(self, store: MetadataStore, root: Path, name: str, app: Any) -> None:
-        super().__init__(store, root, name, threading.Event())
+    def __init__(self, store: MetadataStore, root: Path, name: str, app: Any,
+                 regions: tuple[str, ...]) -> None:
+        super().__init__(store, root, name, threading.Event(), regions=regions)
         self.app = app
-        self.workers.register(self.name, queue=QUEUE_NAME)
+        self.workers.register(self.name, region=",".join(regions), queue=QUEUE_NAME)
         threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
 
     @classmethod
-    def from_environment(cls, app: Any) -> CeleryWorker:
+    def from_environment(cls, app: Any, regions: tuple[str, ...]) -> CeleryWorker:
         url = os.environ.get("SYNCLINE_METADATA_URL")
         if not url:
             raise ConfigurationError("SYNCLINE_METADATA_URL is not set for the Celery worker",
@@ -41,7 +42,7 @@ class CeleryWorker(Worker):
         store = MetadataStore(url)
         share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
         root = Path(os.environ.get("SYNCLINE_WORKSPACE", "."))
-        return cls(store, root, f"{socket.gethostname()}-{os.getpid()}", app)
+        return cls(store, root, f"{socket.gethostname()}-{os.getpid()}", app, regions)
 
     def limits(self) -> dict[str, tuple[Slot, ...]]:
         return self._resources()

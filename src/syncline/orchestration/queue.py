@@ -8,7 +8,7 @@ either way, and every run a worker starts from an entry is named back with `star
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from syncline.store.queue import QueuedRun, RunRequest, Slot, StoreQueue, Waiting
@@ -29,9 +29,11 @@ class RunQueue(Protocol):
         ...
 
     def claim(self, worker: str, now: dt.datetime | None = None,
-              resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:
-        """The next due run for `worker`, or None; never two of one connection at once, nor
-        more runs on a resource than its slots (orchestration/limits.py)."""
+              resources: Mapping[str, tuple[Slot, ...]] | None = None,
+              regions: Collection[str] = ...) -> QueuedRun | None:
+        """The next due run of `regions` (default: `default`) for `worker`, or None; never two
+        of one connection at once, nor more runs on a resource than its slots
+        (orchestration/limits.py)."""
         ...
 
     def hold(self, request: RunRequest, holder: str, now: dt.datetime | None = None) -> QueuedRun:
@@ -59,6 +61,8 @@ class RunQueue(Protocol):
         ...
 
     def pending(self, now: dt.datetime | None = None,
-                resources: Mapping[str, tuple[Slot, ...]] | None = None) -> list[Waiting]:
-        """Queued runs in claim order, each with why it waits."""
+                resources: Mapping[str, tuple[Slot, ...]] | None = None,
+                live_regions: Collection[str] | None = None) -> list[Waiting]:
+        """Queued runs in claim order, each with why it waits (also: no live worker serves
+        its region, given the regions live workers serve)."""
         ...

@@ -32,6 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncline import clock
 from syncline.errors import SynclineError
 from syncline.orchestration.queue import QueuedRun, RunQueue, RunRequest
+from syncline.regions import DEFAULT as DEFAULT_REGION
+from syncline.regions import connection_regions
 from syncline.schedule import Schedule, parse_duration
 from syncline.store.leader import Leadership
 from syncline.store.schedules import Due
@@ -106,6 +108,7 @@ class Scheduler:
         self.lease = store.leader(ROLE, self.name, lease_ttl)
         self.states = store.schedule_states()
         self._timings: tuple[int, dict[str, Timing]] | None = None
+        self._regions: dict[str, str] = {}  # of the revision of _timings
         #: the schedule states as this scheduler last wrote them, and the leader term they
         #: belong to: nobody else writes them while the term lasts, so a tick need not re-read
         self._states: tuple[int, dict[str, Due]] | None = None
@@ -122,6 +125,7 @@ class Scheduler:
             revision = self.store.revisions().get(number)
             assert revision is not None
             self._timings = (number, timings(revision.document))
+            self._regions = connection_regions(revision.document)
         done.revision = number
         scheduled = self._timings[1]
         term = done.leadership.term
@@ -142,8 +146,10 @@ class Scheduler:
             if state.next_due_at > now or name in paused:  # resumed: one catch-up run
                 continue
             due.append((name, timing, state.next_due_at))
-        entries = self.queue.put_many([RunRequest(name, "schedule", not_before=at + timing.jitter(name, at))
-                                       for name, timing, at in due], now=now) if due else []
+        entries = self.queue.put_many([
+            RunRequest(name, "schedule", not_before=at + timing.jitter(name, at),
+                       region=self._regions.get(name, DEFAULT_REGION))
+            for name, timing, at in due], now=now) if due else []
         for (name, timing, at), entry in zip(due, entries, strict=True):
             (done.coalesced if entry.coalesced else done.queued).append(entry)
             changed.append(Due(name, timing.text, timing.next_after(now, since=at), at, entry.id))

@@ -32,6 +32,7 @@ from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.scheduler import Scheduler, Tick
 from syncline.orchestration.supervisor import Supervisor, lost_lines
+from syncline.regions import DEFAULT as DEFAULT_REGION
 from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
 from syncline.store.revisions import digest
@@ -53,6 +54,8 @@ class UpOptions:
     broker: str | None = None
     #: serve /healthz, /readyz and /api/v1/status (`syncline scheduler` serves none)
     http: bool = True
+    #: the region of the local workers' runs
+    region: str = DEFAULT_REGION
 
 
 def loopback_only(host: str) -> None:
@@ -115,7 +118,8 @@ class Service:
         self.reap_workers()  # those of an `up` that was killed
         env = {**os.environ, "SYNCLINE_METADATA_URL": self.ws.metadata_url()}
         supervisor = self._supervisor = Supervisor(self.store, self.ws.root, self.options.workers,
-                                                   env, self.say, self.options.max_memory)
+                                                   env, self.say, self.options.max_memory,
+                                                   self.options.region)
         server = uvicorn.Server(uvicorn.Config(create_app(self.state), log_level="warning",
                                                lifespan="off", access_log=False))
         scheduler = Scheduler(self.store, self.store.queue())
@@ -169,10 +173,10 @@ class Service:
             self._supervisor.kill()
         os._exit(128 + signum)
 
-    def _wake(self, waker: Callable[[list[tuple[int, dt.datetime]], dt.datetime], int]) -> None:
+    def _wake(self, waker: Callable[[list[tuple[int, str]], dt.datetime], int]) -> None:
         """A wake on the broker for each queued run not yet woken for (see `celery_queue`)."""
         try:
-            queued = [(e.id, e.queued_at) for e in self.store.queue().entries(("queued",))]
+            queued = [(e.id, e.region) for e in self.store.queue().entries(("queued",))]
             waker(queued, dt.datetime.now(dt.UTC))
         except Exception as exc:  # the broker or the store away: the queue keeps the runs
             key = digest({"broker": type(exc).__name__})

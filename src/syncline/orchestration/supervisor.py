@@ -16,6 +16,7 @@ from pathlib import Path
 from syncline.children import die_with_parent
 from syncline.orchestration.queue import QueuedRun
 from syncline.orchestration.worker import KILLED, RECYCLE
+from syncline.regions import DEFAULT as DEFAULT_REGION
 from syncline.store.store import MetadataStore
 
 BACKOFF_MAX_S = 60.0
@@ -41,6 +42,7 @@ class Supervisor:
     env: dict[str, str]
     say: Callable[[str], None] = print
     max_memory: int | None = None  # bytes: a worker over it after a run is replaced
+    region: str = DEFAULT_REGION  # the workers take runs of this region only
     slots: list[Slot] = field(default_factory=list)
 
     def start(self) -> None:
@@ -56,7 +58,7 @@ class Supervisor:
         memory = ["--max-memory", str(self.max_memory)] if self.max_memory else []
         slot.process = subprocess.Popen(
             [sys.executable, "-m", "syncline.orchestration.worker", "--workspace", str(self.root),
-             "--name", slot.name, *memory], env=self.env,
+             "--name", slot.name, "--region", self.region, *memory], env=self.env,
             # `up` killed: the kernel sends its workers SIGHUP (sometimes more than once), which
             # a worker takes as a request to stop cleanly, never as a second signal
             preexec_fn=die_with_parent(signal.SIGHUP))

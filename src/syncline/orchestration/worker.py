@@ -30,6 +30,7 @@ from syncline.engine.watch import StopRequest, set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.orchestration.limits import resources
 from syncline.orchestration.queue import QueuedRun, RunRequest, Slot
+from syncline.regions import DEFAULT as DEFAULT_REGION
 from syncline.schedule import parse_duration
 from syncline.sources.rest.budget import share_budgets
 from syncline.store.leases import now_utc
@@ -61,22 +62,23 @@ class Watch:
 
 class Worker:
     def __init__(self, store: MetadataStore, root: Path, name: str, stop: threading.Event,
-                 max_memory: int | None = None) -> None:
+                 max_memory: int | None = None, regions: tuple[str, ...] = (DEFAULT_REGION,)) -> None:
         self.store, self.root, self.name, self.stop = store, root, name, stop
         self.max_memory = max_memory
+        self.regions = regions  # it takes runs of these regions only
         self.queue = store.queue()
         self.workers = store.workers()
         self._limits: tuple[int, dict[str, tuple[Slot, ...]]] | None = None
 
     def serve(self) -> int:
         """Take runs until stopped (0), or until over `max_memory` after a run (RECYCLE)."""
-        self.workers.register(self.name, queue=self.queue.name)
+        self.workers.register(self.name, region=",".join(self.regions), queue=self.queue.name)
         beating = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         beating.start()
         note = "stopped by a signal"
         try:
             while not self.stop.is_set():
-                entry = self.queue.claim(self.name, resources=self._resources())
+                entry = self.queue.claim(self.name, resources=self._resources(), regions=self.regions)
                 if entry is None:
                     self.stop.wait(POLL_S)
                     continue
@@ -113,13 +115,14 @@ class Worker:
                 note = self._overrule(watch)
             elif result.status == "interrupted" and self.stop.is_set():  # a shutdown: run it again
                 again = RunRequest(entry.connection, entry.trigger, entry.full_refresh, entry.streams,
-                                   retry=entry.retry)
+                                   retry=entry.retry, region=entry.region)
             elif (result.status in ("failed", "partial") and result.error is not None
                   and result.error.retryable
                   and entry.retry + 1 < conn.run_retry.max_runs):
                 wait = parse_duration(conn.run_retry.backoff) * 2 ** entry.retry
                 again = RunRequest(entry.connection, "retry", entry.full_refresh, entry.streams,
-                                   not_before=now_utc() + wait, retry=entry.retry + 1)
+                                   not_before=now_utc() + wait, retry=entry.retry + 1,
+                                   region=entry.region)
                 note += f"; runs again in {wait} (run_retry {entry.retry + 2} of {conn.run_retry.max_runs})"
         except SynclineError as exc:
             note = f"{exc.failure_class}: {exc.message}"
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--name", default=f"{socket.gethostname()}-{os.getpid()}")
     parser.add_argument("--max-memory", type=int, default=None, help="bytes")
+    parser.add_argument("--region", default=DEFAULT_REGION)
     args = parser.parse_args(argv)
     url = os.environ.get("SYNCLINE_METADATA_URL")
     if not url:
@@ -234,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         # `up` died: stop cleanly; the kernel may say so more than once, each time the same
         signal.signal(signal.SIGHUP, lambda *_: set_from_signal(stop.event))
         share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
-        return Worker(store, args.workspace, args.name, stop.event, args.max_memory).serve()
+        return Worker(store, args.workspace, args.name, stop.event, args.max_memory,
+                      (args.region,)).serve()
 
 
 if __name__ == "__main__":

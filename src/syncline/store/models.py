@@ -199,6 +199,8 @@ class QueueEntry(Base):
     #: `syncline cancel` asked the worker running it to stop it (who, and when)
     cancel_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancel_requested_by: Mapped[str | None] = mapped_column(String(255))
+    #: only workers of this region claim it (regions.py)
+    region: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
 
 
 class Leader(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, case, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.errors import ConfigurationError
+from syncline.regions import DEFAULT as DEFAULT_REGION
 from syncline.store.leases import now_utc
 from syncline.store.models import Base, QueueEntry
 
@@ -43,6 +44,7 @@ class RunRequest:
     streams: tuple[str, ...] = ()
     not_before: dt.datetime | None = None  # None: due at once
     retry: int = 0  # a run again after a transient failure: how many times so far
+    region: str = DEFAULT_REGION  # only workers of this region claim it
 
     def options(self) -> dict[str, Any]:
         return {"full_refresh": self.full_refresh, "streams": sorted(self.streams),
@@ -67,6 +69,7 @@ class QueuedRun:
     cancel_requested_at: dt.datetime | None = None
     cancel_requested_by: str | None = None
     retry: int = 0
+    region: str = DEFAULT_REGION
     #: put() found the run already asked for: this is the entry that stands for it
     coalesced: bool = field(default=False, compare=False)
 
@@ -93,7 +96,8 @@ def _from(entry: int, v: Mapping[str, Any]) -> QueuedRun:
         worker=v.get("worker"), claimed_at=v.get("claimed_at"), run_id=v.get("run_id"),
         ended_at=v.get("ended_at"), note=v.get("note"),
         cancel_requested_at=v.get("cancel_requested_at"),
-        cancel_requested_by=v.get("cancel_requested_by"), retry=int(options.get("retry", 0)))
+        cancel_requested_by=v.get("cancel_requested_by"), retry=int(options.get("retry", 0)),
+        region=v.get("region") or DEFAULT_REGION)
 
 
 _TABLE = Base.metadata.tables[QueueEntry.__tablename__]
@@ -156,7 +160,7 @@ class StoreQueue:
                 asked.append(request)
                 fresh.append({"connection": request.connection, "trigger": request.trigger,
                               "options": options, "state": "queued", "queued_at": now,
-                              "not_before": request.not_before or now})
+                              "not_before": request.not_before or now, "region": request.region})
             if fresh:  # one statement for all (a tick with thousands due)
                 conn = s.connection()
                 # ids come in insertion order, and nobody else inserts while the queue is held
@@ -167,7 +171,7 @@ class StoreQueue:
                 made = [QueuedRun(id=i, connection=r.connection, trigger=r.trigger,
                                   full_refresh=r.full_refresh, streams=tuple(sorted(r.streams)),
                                   state="queued", queued_at=now, not_before=f["not_before"],
-                                  retry=r.retry)
+                                  retry=r.retry, region=r.region)
                         for i, f, r in zip(ids, fresh, asked, strict=True)]
                 for index, which, coalesced in slots:
                     out[index] = replace(made[which], coalesced=True) if coalesced else made[which]
@@ -183,15 +187,18 @@ class StoreQueue:
                 if TRIGGERS.index(request.trigger) < TRIGGERS.index(row.trigger):
                     row.trigger = request.trigger  # a manual trigger lifts a scheduled entry
                 row.not_before = min(row.not_before, request.not_before or now)
+                row.region = request.region  # as the newest revision says
                 return row
         if request.trigger != "manual" and active:  # queued or running already: covered
             return active[0]
         return None
 
     def claim(self, worker: str, now: dt.datetime | None = None,
-              resources: Mapping[str, tuple[Slot, ...]] | None = None) -> QueuedRun | None:
-        """The next due entry whose connection is not being run and whose `resources` (per
-        connection: (key, how many runs may hold it)) all have a free slot, claimed by `worker`."""
+              resources: Mapping[str, tuple[Slot, ...]] | None = None,
+              regions: Collection[str] = (DEFAULT_REGION,)) -> QueuedRun | None:
+        """The next due entry of one of `regions` whose connection is not being run and whose
+        `resources` (per connection: (key, how many runs may hold it)) all have a free slot,
+        claimed by `worker`."""
         now = now or now_utc()
         order = case({t: i for i, t in enumerate(TRIGGERS)}, value=QueueEntry.trigger)
         with self._session.begin() as s:
@@ -200,7 +207,7 @@ class StoreQueue:
             used = _usage(running, resources)
             candidates = s.scalars(select(QueueEntry).where(
                 QueueEntry.state == "queued", QueueEntry.not_before <= now,
-                QueueEntry.connection.not_in(running))
+                QueueEntry.region.in_(list(regions)), QueueEntry.connection.not_in(running))
                 .order_by(order, QueueEntry.not_before, QueueEntry.id).limit(CANDIDATES))
             for row in candidates:
                 if _blocked(row.connection, resources, used) is None:
@@ -221,7 +228,8 @@ class StoreQueue:
                 QueueEntry.options == options).order_by(QueueEntry.id).limit(1)).first()
             if row is None:
                 row = QueueEntry(connection=request.connection, trigger=request.trigger,
-                                 options=options, queued_at=now, not_before=now)
+                                 options=options, queued_at=now, not_before=now,
+                                 region=request.region)
                 s.add(row)
             row.state, row.worker, row.claimed_at = "claimed", holder, now
             s.flush()
@@ -298,7 +306,7 @@ class StoreQueue:
                 return f"; entry {row.id} runs it again"
         again = QueueEntry(connection=lost.connection, trigger=lost.trigger, state="queued",
                            options=json.dumps({**options, "retry": tries}, sort_keys=True),
-                           queued_at=now, not_before=now)
+                           queued_at=now, not_before=now, region=lost.region)
         s.add(again)
         s.flush()
         return f"; queued again as entry {again.id}"
@@ -312,8 +320,10 @@ class StoreQueue:
             return [_record(r) for r in s.scalars(q)]
 
     def pending(self, now: dt.datetime | None = None,
-                resources: Mapping[str, tuple[Slot, ...]] | None = None) -> list[Waiting]:
-        """Every queued entry in the order it will be claimed, with why it waits."""
+                resources: Mapping[str, tuple[Slot, ...]] | None = None,
+                live_regions: Collection[str] | None = None) -> list[Waiting]:
+        """Every queued entry in the order it will be claimed, with why it waits (given the
+        regions live workers serve, also that none serves its region)."""
         now = now or now_utc()
         active = self.entries()
         running = {e.connection: e for e in active if e.state == "claimed"}
@@ -327,6 +337,8 @@ class StoreQueue:
                 held = running[e.connection]
                 run = f"run {held.run_id}" if held.run_id else f"entry {held.id}"
                 reason = f"waits for {run} of {e.connection} (on {held.worker}) to end"
+            elif live_regions is not None and e.region not in live_regions:
+                reason = f"no live worker for region {e.region}"
             elif e.not_before > now:
                 reason = f"due in {_seconds(e.not_before - now)}"
             elif (full := _blocked(e.connection, resources, used)) is not None:

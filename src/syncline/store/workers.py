@@ -74,6 +74,10 @@ class Workers:
             return [_record(w) for w in s.scalars(select(Worker).where(
                 Worker.state.in_(LIVE), Worker.heartbeat_at < now - timeout))]
 
+    def live_regions(self) -> set[str]:
+        """The regions whose runs a live worker takes (a `sync` in a shell takes none)."""
+        return {r for w in self.list() if w.queue != "inline" for r in w.region.split(",")}
+
     def list(self, include_ended: bool = False) -> list[WorkerRecord]:
         q = select(Worker).order_by(Worker.started_at, Worker.name)
         if not include_ended:
