@@ -62,6 +62,16 @@ def test_unknown_key_names_file_key_path_and_fix(tmp_path: Path) -> None:
     assert "fix: remove it or check its spelling" in msg
 
 
+def test_a_broker_that_is_not_redis_or_rabbitmq_is_named_without_its_password(tmp_path: Path) -> None:
+    (tmp_path / "syncline.yaml").write_text(
+        SOURCES + "broker: http://ops:hunter2@mq.example.com:6379\n", encoding="utf-8")
+    msg = load_error(tmp_path)
+    assert "syncline.yaml: broker: expected a Redis or RabbitMQ URL" in msg, msg
+    assert "hunter2" not in msg
+    (tmp_path / "syncline.yaml").write_text(SOURCES + "broker: redis://127.0.0.1:6379/0\n")
+    assert load_workspace(tmp_path).broker_url() == "redis://127.0.0.1:6379/0"
+
+
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     (tmp_path / "syncline.yaml").write_text(SOURCES + "connection: {}\n", encoding="utf-8")
     msg = load_error(tmp_path)

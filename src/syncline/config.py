@@ -199,12 +199,26 @@ class ConnectionConfig(_Model):
         return value
 
 
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+
+
 class WorkspaceModel(_Model):
     version: Literal[1] = Field(description="Format version of the workspace file.")
     metadata: str | None = Field(None, description="SQLAlchemy URL of the metadata store.")
+    broker: str | None = Field(
+        None, description="Distributed mode: the Celery broker (redis://HOST:6379/0 or "
+        "amqp://USER:PASSWORD@HOST:5672//); `up` then sends runs to Celery workers and starts none.")
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(BROKER_SCHEMES):
+            raise ValueError("expected a Redis or RabbitMQ URL: redis://HOST:6379/0 or "
+                             "amqp://USER:PASSWORD@HOST:5672//")
+        return value
 
 
 @dataclass(frozen=True)
@@ -231,6 +245,10 @@ class Workspace:
     @property
     def state_dir(self) -> Path:
         return self.root / ".syncline"
+
+    def broker_url(self) -> str | None:
+        """The Celery broker of distributed mode (SYNCLINE_BROKER_URL, else `broker:`), or None."""
+        return os.environ.get("SYNCLINE_BROKER_URL") or self.model.broker
 
     def metadata_url(self) -> str:
         url = os.environ.get("SYNCLINE_METADATA_URL") or self.model.metadata
@@ -420,7 +438,8 @@ def _typed(
         raise _config_error(file, exc, path) from None
 
 
-_SECRET_WORDS = ("password", "secret", "token", "dsn", "api_key", "credential", "auth")
+_SECRET_WORDS = ("password", "secret", "token", "dsn", "api_key", "credential", "auth", "broker",
+                 "metadata")
 
 
 def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigurationError:

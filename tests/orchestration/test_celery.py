@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 from celerykit import SYNCLINE, Deployment
-from upkit import wait_for
+from upkit import Up, wait_for
 from upkit import workspace as slow_workspace
 
 from syncline.errors import ConfigurationError
@@ -133,3 +133,29 @@ def test_a_run_goes_only_to_a_worker_of_its_region(tmp_path: Path,
     finally:
         eu.send_signal(signal.SIGTERM)
         eu.wait(60)
+
+
+def test_up_with_a_broker_key_sends_runs_to_celery_and_starts_no_worker(
+        tmp_path: Path, broker: str, require_pg_database: str) -> None:
+    workspace(tmp_path)
+    doc = yaml.safe_load((tmp_path / "syncline.yaml").read_text())
+    store = require_pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    doc.update(broker=broker, metadata=store)
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump(doc))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCLINE_BROKER")}
+    worker = subprocess.Popen([SYNCLINE, "worker", "-w", str(tmp_path), "--workers", "1"], env=env,
+                              stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT,
+                              start_new_session=True)  # its broker from syncline.yaml as well
+    up = Up(tmp_path, clocked=False, env=env)
+    try:
+        up.ready()  # the store answers, a revision is applied, a (Celery) worker is alive
+        assert "runs on Celery (redis://" in up.output(), up.output()
+        done = subprocess.run([SYNCLINE, "trigger", "c", "--wait", "--timeout", "60", "-w", str(tmp_path)],
+                              env=env, capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done
+        with MetadataStore(store) as s:
+            assert {w.queue for w in s.workers().list()} == {"celery"}  # up started none of its own
+    finally:
+        assert up.stop() == 0, up.output()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)

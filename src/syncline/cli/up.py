@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,6 +26,10 @@ def up(
         "512MB, 2GiB) is replaced by a fresh one.")] = None,
     region: Annotated[str, typer.Option("--region", help="The workers take runs of connections "
                                         "in this region only.")] = "default",
+    broker: Annotated[str | None, typer.Option(
+        "--broker", envvar="SYNCLINE_BROKER_URL", show_envvar=True,
+        help="Distributed mode (or `broker:` in syncline.yaml): send runs to Celery workers on "
+        "this broker and start no local workers.")] = None,
 ) -> None:
     """Run the workspace unattended: apply syncline.yaml (again whenever it changes), queue
     each connection on its schedule, run the queue on N worker processes, and serve /healthz,
@@ -34,8 +39,12 @@ def up(
 
     memory = guarded(lambda: parse_size(max_memory)) if max_memory else None
     guarded(lambda: regions.check(region, "--region"))
-    code = guarded(lambda: serve(workspace_path(workspace),
-                                 UpOptions(workers, host, port, memory, region=region)))
+    from syncline.config import load_workspace
+
+    broker = broker or guarded(lambda: load_workspace(workspace_path(workspace))).model.broker
+    options = (UpOptions(0, host, port, memory, broker=broker) if broker
+               else UpOptions(workers, host, port, memory, region=region))
+    code = guarded(lambda: serve(workspace_path(workspace), options))
     raise typer.Exit(code)
 
 
@@ -50,9 +59,14 @@ class LogLevel(StrEnum):
     debug = "debug"
 
 
-def _broker(broker: str | None) -> str:
+def _broker(broker: str | None, workspace: Path | None) -> str:
+    """--broker, else SYNCLINE_BROKER_URL, else the workspace's `broker:`."""
+    from syncline.config import load_workspace
+
+    broker = broker or guarded(lambda: load_workspace(workspace_path(workspace))).model.broker
     if not broker:
-        refuse("no broker given", "pass --broker redis://HOST:6379/0 (or set SYNCLINE_BROKER_URL)")
+        refuse("no broker given", "pass --broker redis://HOST:6379/0, set SYNCLINE_BROKER_URL, or "
+               "set `broker:` in syncline.yaml")
     return broker
 
 
@@ -64,7 +78,7 @@ def scheduler(workspace: WorkspaceOpt = None, broker: BrokerOpt = None) -> None:
     from syncline.orchestration.service import UpOptions
     from syncline.orchestration.service import up as serve
 
-    options = UpOptions(workers=0, broker=_broker(broker), http=False)
+    options = UpOptions(workers=0, broker=_broker(broker, workspace), http=False)
     raise typer.Exit(guarded(lambda: serve(workspace_path(workspace), options)))
 
 
@@ -89,7 +103,7 @@ def worker(
     from syncline.config import load_workspace
     from syncline.orchestration.celery_queue import serve
 
-    url = _broker(broker)
+    url = _broker(broker, workspace)
     serves = guarded(lambda: served(region, queues))
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     os.environ.setdefault("SYNCLINE_METADATA_URL", ws.metadata_url())

@@ -27,6 +27,7 @@ from typing import Any
 from celery import Celery, signals
 
 from syncline import regions
+from syncline.config import BROKER_SCHEMES
 from syncline.errors import ConfigurationError
 
 #: The task payload's version: a worker refuses a payload newer than it knows.
@@ -42,7 +43,7 @@ VISIBILITY_TIMEOUT_S = 3600.0
 
 def make_app(broker: str) -> Celery:
     """The Celery app of a Syncline deployment on ``broker`` (redis:// or amqp://)."""
-    if not broker.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+    if not broker.startswith(BROKER_SCHEMES):
         raise ConfigurationError(f"broker {broker!r} is not a Redis or RabbitMQ URL",
                                  fix="use redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672//")
     app = Celery("syncline", broker=broker, set_as_current=False)
