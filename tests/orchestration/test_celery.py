@@ -5,12 +5,14 @@ a worker process killed mid-run loses and doubles no row (on Redis; on RabbitMQ 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import signal
 import sqlite3
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +20,10 @@ import duckdb
 import pytest
 import yaml
 from celerykit import SYNCLINE, Deployment
-from upkit import Up, wait_for
+from upkit import T0, Up, wait_for
 from upkit import workspace as slow_workspace
 
+from syncline import clock
 from syncline.errors import ConfigurationError
 from syncline.orchestration.celery_queue import PAYLOAD_VERSION, make_app, wake
 from syncline.store.store import MetadataStore
@@ -159,3 +162,44 @@ def test_up_with_a_broker_key_sends_runs_to_celery_and_starts_no_worker(
         assert up.stop() == 0, up.output()
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
+
+
+def test_two_schedulers_on_celery_run_each_due_run_once(tmp_path: Path, broker: str, require_pg_database: str,
+                                                        deployment: Callable[..., Deployment]) -> None:
+    """Two schedulers, one of them killed on the way: each connection runs once a minute on the
+    fake clock all processes share, never twice for one tick."""
+    workspace(tmp_path)
+    doc = yaml.safe_load((tmp_path / "syncline.yaml").read_text())
+    doc["connections"] = {n: {"source": "src", "destination": "wh", "schedule": "every 1m"}
+                          for n in ("a", "b")}
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump(doc))
+    clock_file = tmp_path / "clock"
+    clock.write(clock_file, T0)
+    fake = {"SYNCLINE_CLOCK": f"file:{clock_file}"}
+    store = require_pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    first = subprocess.Popen([SYNCLINE, "scheduler", "-w", str(tmp_path)],
+                             env={**os.environ, **fake, "SYNCLINE_BROKER_URL": broker,
+                                  "SYNCLINE_METADATA_URL": store},
+                             stdout=(tmp_path / "first.log").open("wb"), stderr=subprocess.STDOUT)
+    try:
+        with MetadataStore(store) as s:
+            past = T0 - dt.timedelta(days=1)  # asks who leads without taking the role
+            leader = lambda: s.leader("scheduler", "probe", dt.timedelta(seconds=1)).hold(past).holder  # noqa: E731
+            wait_for(lambda: f"pid {first.pid} " in leader(), "the first scheduler to lead")
+            d = deployment(**fake)  # a second scheduler and two workers
+            for minute in range(4):
+                if minute == 2:  # the leader dies; the other takes over once its lease expires
+                    first.kill()
+                    first.wait(10)
+                clock.write(clock_file, T0 + dt.timedelta(minutes=minute, seconds=1))
+                want = 2 * (minute + 1)
+                wait_for(lambda want=want: len([r for r in s.runs(limit=100)
+                                                if r.status == "succeeded"]) == want,
+                         lambda: d("queue").stdout + d.output(), 60)
+            runs = s.runs(limit=100)
+            assert d.stop() is not None
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert Counter(r.connection for r in runs) == {"a": 4, "b": 4}, runs
+    assert {r.status for r in runs} == {"succeeded"}

@@ -105,6 +105,7 @@ class Service:
         self._applied: str | None = None
         self._signals = 0
         self._supervisor: Supervisor | None = None
+        self._leading = False  # this process's scheduler leads: it alone wakes Celery workers
 
     def run(self) -> int:
         loopback_only(self.options.host)
@@ -144,7 +145,7 @@ class Service:
                 supervisor.poll()
                 self.apply_if_changed()
                 self.reap_workers()
-                if waker is not None:
+                if waker is not None and self._leading:
                     self._wake(waker)
             self.say("stopping: no new runs; running syncs stop at their next batch")
             began = time.monotonic()
@@ -209,6 +210,7 @@ class Service:
             self.say(f"scheduler: tick failed ({tick.error}); trying again")
             return
         self.state.last_tick = tick.at
+        self._leading = bool(tick.leadership and tick.leadership.mine)
         for entry in tick.queued:
             self.say(f"scheduler: queued {entry.connection} (due {entry.not_before:%H:%M:%S} UTC)")
 
