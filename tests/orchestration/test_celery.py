@@ -12,6 +12,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from celerykit import SYNCLINE, Deployment
+from celerykit import SYNCLINE, Deployment, redis_broker
 from upkit import T0, Up, wait_for
 from upkit import workspace as slow_workspace
 
@@ -27,6 +28,8 @@ from syncline import clock
 from syncline.errors import ConfigurationError
 from syncline.orchestration.celery_queue import PAYLOAD_VERSION, make_app, wake
 from syncline.store.store import MetadataStore
+
+from faults.proxy import FaultProxy
 
 
 def workspace(root: Path) -> Path:
@@ -203,3 +206,43 @@ def test_two_schedulers_on_celery_run_each_due_run_once(tmp_path: Path, broker: 
             first.kill()
     assert Counter(r.connection for r in runs) == {"a": 4, "b": 4}, runs
     assert {r.status for r in runs} == {"succeeded"}
+
+
+@pytest.mark.faults_full
+def test_a_broker_that_is_down_loses_no_queued_run(tmp_path: Path, require_pg_database: str) -> None:
+    workspace(tmp_path)
+    store = require_pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    with redis_broker() as real, FaultProxy("127.0.0.1", int(real.split(":")[2].split("/")[0])) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/{real.rsplit('/', 1)[1]}"
+        env = {**os.environ, "SYNCLINE_BROKER_URL": url, "SYNCLINE_METADATA_URL": store}
+        proxy.reset()  # the broker is down: every connection is reset
+        log = tmp_path / "scheduler.log"
+        scheduler = subprocess.Popen([SYNCLINE, "scheduler", "-w", str(tmp_path)], env=env,
+                                     stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        worker: subprocess.Popen[bytes] | None = None
+        try:
+            wait_for(lambda: "cannot wake workers through the broker" in log.read_text(), log.read_text)
+            said = log.read_text()
+            assert f"redis://127.0.0.1:{proxy.port}" in said and "runs stay queued" in said, said
+            queued = subprocess.run([SYNCLINE, "trigger", "c", "-w", str(tmp_path)], env=env,
+                                    capture_output=True, text=True, timeout=60)
+            assert queued.returncode == 0, queued
+            time.sleep(2)  # the scheduler keeps trying; the run waits in the store
+            assert [e["state"] for e in json.loads(subprocess.run(
+                [SYNCLINE, "queue", "--json", "-w", str(tmp_path)], env=env, capture_output=True,
+                text=True, timeout=60).stdout)] == ["queued"]
+            proxy.pass_through()  # the broker is back
+            worker = subprocess.Popen([SYNCLINE, "worker", "-w", str(tmp_path), "--workers", "1"],
+                                      env=env, stdout=(tmp_path / "worker.log").open("wb"),
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+            wait_for(lambda: "the broker answers again: woke 1 queued run" in log.read_text(),
+                     log.read_text)
+            assert log.read_text().count("cannot wake workers") == 1, log.read_text()  # said once
+            with MetadataStore(store) as s:
+                wait_for(lambda: [r.status for r in s.runs()] == ["succeeded"],
+                         lambda: (tmp_path / "worker.log").read_text(), 60)
+        finally:
+            for p in (scheduler, worker):
+                if p is not None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(60)

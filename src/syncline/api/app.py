@@ -2,7 +2,8 @@
 
 `/healthz` says the process answers. `/readyz` says the service can do its work: the
 metadata store answers, a config revision is applied, the scheduler ticked in the last
-few seconds and at least one worker is alive; otherwise 503 with the checks that failed.
+few seconds and at least one worker is alive (in distributed mode, also: the last wake sent
+through the broker went); otherwise 503 with the checks that failed.
 `/api/v1/status` is the document `syncline status --json` prints.
 """
 
@@ -35,6 +36,8 @@ class ServiceState:
     file: Path
     last_tick: dt.datetime | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    #: distributed mode: runs go through a broker; readiness needs it to answer
+    broker: bool = False
 
 
 def create_app(state: ServiceState) -> FastAPI:
@@ -78,4 +81,6 @@ def _checks(state: ServiceState) -> dict[str, dict[str, Any]]:
     age = (now - state.last_tick).total_seconds() if state.last_tick else None
     out["scheduler"] = {"ok": age is not None and age < TICK_STALE_S, "last_tick_seconds_ago": age}
     out["workers"] = {"ok": bool(workers), "alive": len(workers)}
+    if state.broker:
+        out["broker"] = {"ok": "broker" not in state.notes}
     return out

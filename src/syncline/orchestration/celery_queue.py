@@ -125,6 +125,11 @@ class Waker:
             del self.woken[gone]
         return sent
 
+    def ping(self) -> None:
+        """Connect to the broker, or raise why not."""
+        with self.app.connection_for_write() as conn:
+            conn.connect()
+
 
 # -- the worker process side ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -37,6 +38,9 @@ from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
 from syncline.store.revisions import digest
 from syncline.store.store import MetadataStore
+
+if TYPE_CHECKING:  # Celery is imported only in distributed mode
+    from syncline.orchestration.celery_queue import Waker
 
 SHUTDOWN_S = 30.0
 WORKER_GRACE_S = 25.0  # what is left of SHUTDOWN_S goes to the HTTP server and the store
@@ -101,11 +105,12 @@ class Service:
         self.ws, self.options, self.say = ws, options, log
         self.stop = threading.Event()
         self.store = MetadataStore(ws.metadata_url())
-        self.state = ServiceState(self.store, ws.file)
+        self.state = ServiceState(self.store, ws.file, broker=options.broker is not None)
         self._applied: str | None = None
         self._signals = 0
         self._supervisor: Supervisor | None = None
         self._leading = False  # this process's scheduler leads: it alone wakes Celery workers
+        self._reached = False  # the broker answered once
 
     def run(self) -> int:
         loopback_only(self.options.host)
@@ -174,19 +179,26 @@ class Service:
             self._supervisor.kill()
         os._exit(128 + signum)
 
-    def _wake(self, waker: Callable[[list[tuple[int, str]], dt.datetime], int]) -> None:
-        """A wake on the broker for each queued run not yet woken for (see `celery_queue`)."""
+    def _wake(self, waker: Waker) -> None:
+        """A wake on the broker for each queued run not yet woken for (see `celery_queue`);
+        with nothing to wake, the broker is still reached once at start and while it is away,
+        so its absence is said at once and its return too."""
         try:
             queued = [(e.id, e.region) for e in self.store.queue().entries(("queued",))]
-            waker(queued, dt.datetime.now(dt.UTC))
+            if not queued and (not self._reached or "broker" in self.state.notes):
+                waker.ping()
+            sent = waker(queued, dt.datetime.now(dt.UTC))
+            self._reached = True
         except Exception as exc:  # the broker or the store away: the queue keeps the runs
-            key = digest({"broker": type(exc).__name__})
-            if self.state.notes.get("broker") != key:
-                self.state.notes["broker"] = key
-                self.say(f"cannot wake workers ({type(exc).__name__}: {exc}); the runs stay queued "
-                         "and are woken for once it answers")
+            if "broker" not in self.state.notes:  # said once until it answers again
+                self.state.notes["broker"] = type(exc).__name__
+                broker = mask_url(self.options.broker or "")
+                self.say(f"cannot wake workers through the broker {broker} ({type(exc).__name__}: "
+                         f"{str(exc).replace(self.options.broker or '', broker)}); runs stay queued "
+                         f"in the store and are woken for once it answers (trying every {WATCH_S:g}s)")
             return
-        self.state.notes.pop("broker", None)
+        if self.state.notes.pop("broker", None) is not None:
+            self.say(f"the broker answers again: woke {sent} queued run{'s' if sent != 1 else ''}")
 
     def reap_workers(self) -> None:
         """Mark lost the workers that are gone (on this host: their process is gone; on another:
