@@ -1,14 +1,21 @@
 """Benchmark: the scheduler, the run queue and `syncline up` with many connections.
 
 Usage: python bench/scheduler.py [--connections 1000 10000] [--burst 1000] [--workers 4]
+                                 [--modes embedded embedded-pg celery]
                                  [--idle 1000] [--skip-burst] [--skip-idle]
 
 * tick: a metadata store (SQLite file) whose revision holds N connections on `every 1h`;
   the first tick (every connection seen for the first time and due), a steady tick (none
   due) and the tick an hour later (all due again). Goal: 1,000 connections <= 100 ms a
   steady tick, 10,000 <= 1 s.
-* burst: `syncline up --workers W` and N tiny runs queued at once (each connection writes
-  its own DuckDB file): due -> started p50 and p99, and runs per minute.
+* burst: N tiny runs queued at once (each connection writes its own DuckDB file), side by
+  side: `syncline up --workers W` on the SQLite store (embedded), the same on a PostgreSQL
+  store (embedded-pg), and `syncline up --broker` with `syncline worker --workers W` on
+  Celery over Redis with the PostgreSQL store (celery): due -> started p50 and p99, and
+  runs per minute, so Celery's per-run overhead is a figure. PostgreSQL and Redis are
+  those of SYNCLINE_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres; a
+  database syncline_bench is made afresh) and SYNCLINE_BENCH_REDIS (default
+  redis://127.0.0.1:6379/15, emptied).
 * idle: `syncline up` with N manual connections, idle: resident memory of the main process
   and of each worker (goal: < 250 MB and < 200 MB), and the process tree's PSS.
 """
@@ -91,10 +98,13 @@ def workspace(root: Path, n: int, schedule: str) -> Path:
     return root
 
 
-def start_up(root: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_up(root: Path, workers: int, env: dict[str, str] | None = None,
+             broker: str | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "syncline", "up", "-w", str(root), "--port",
-                             str(port), "--workers", str(workers)],
+                             str(port), "--workers", str(workers),
+                             *(["--broker", broker] if broker else [])],
+                            env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=(root / "up.log").open("wb"))
     import httpx
 
@@ -110,10 +120,40 @@ def start_up(root: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"up did not get ready; see {root / 'up.log'}")
 
 
-def burst_figures(n: int, workers: int) -> dict[str, float]:
-    root = workspace(WORK / "burst", n, "manual")
-    proc, _port = start_up(root, workers)
-    url = f"sqlite:///{root / '.syncline' / 'metadata.db'}"
+def fresh_pg() -> str:
+    """A new, empty database syncline_bench: its SQLAlchemy URL."""
+    import psycopg
+
+    server = os.environ.get("SYNCLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(server, autocommit=True) as con:
+        con.execute("DROP DATABASE IF EXISTS syncline_bench WITH (FORCE)")
+        con.execute("CREATE DATABASE syncline_bench")
+    base = server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/syncline_bench"
+
+
+def fresh_redis() -> str:
+    import redis
+
+    url = os.environ.get("SYNCLINE_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def burst_figures(n: int, workers: int, mode: str = "embedded") -> dict[str, float]:
+    root = workspace(WORK / f"burst-{mode}", n, "manual")
+    url = f"sqlite:///{root / '.syncline' / 'metadata.db'}" if mode == "embedded" else fresh_pg()
+    env = {"SYNCLINE_METADATA_URL": url}
+    broker = fresh_redis() if mode == "celery" else None
+    celery = None
+    if broker is not None:  # up starts no worker of its own: these are the workers
+        celery = subprocess.Popen([sys.executable, "-m", "syncline", "worker", "-w", str(root),
+                                   "--broker", broker, "--workers", str(workers)],
+                                  env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                  stderr=(root / "worker.log").open("wb"), start_new_session=True)
+    proc, _port = start_up(root, workers, env, broker)
     try:
         with MetadataStore(url) as store:
             q = store.queue()
@@ -126,6 +166,9 @@ def burst_figures(n: int, workers: int) -> dict[str, float]:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        if celery is not None:
+            celery.send_signal(signal.SIGTERM)
+            celery.wait(60)
     waits = sorted((r.started_at - queued_at).total_seconds() for r in runs)
     span = (max(r.ended_at or r.started_at for r in runs) - queued_at).total_seconds()
     ok = sum(r.status == "succeeded" for r in runs)
@@ -166,6 +209,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--modes", nargs="*", default=["embedded", "embedded-pg", "celery"],
+                        choices=["embedded", "embedded-pg", "celery"])
     parser.add_argument("--skip-burst", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
     args = parser.parse_args()
@@ -176,11 +221,14 @@ def main() -> None:
         goal = "<= 100 ms" if n <= 1000 else "<= 1000 ms"
         print(f"{n:>12,} {t['first']:>14.1f} {t['steady']:>15.1f} {t['hour']:>11.1f}   {goal}")
     if not args.skip_burst:
-        b = burst_figures(args.burst, args.workers)
-        print(f"\nburst: {b['runs']:,} tiny runs queued at once on {args.workers} workers "
-              f"({b['succeeded']:,} succeeded)")
-        print(f"  queued -> started: p50 {b['p50']:.1f} s, p99 {b['p99']:.1f} s; "
-              f"{b['per_minute']:.0f} runs per minute")
+        print(f"\nburst: {args.burst:,} tiny runs queued at once on {args.workers} workers")
+        print(f"{'mode':>12} {'store':>10} {'runs':>6} {'succeeded':>10} {'p50 s':>7} {'p99 s':>7} "
+              f"{'runs/min':>9}")
+        for mode in args.modes:
+            b = burst_figures(args.burst, args.workers, mode)
+            store = "SQLite" if mode == "embedded" else "PostgreSQL"
+            print(f"{mode:>12} {store:>10} {b['runs']:>6,.0f} {b['succeeded']:>10,.0f} {b['p50']:>7.1f} "
+                  f"{b['p99']:>7.1f} {b['per_minute']:>9.0f}", flush=True)
     if not args.skip_idle:
         m = idle_figures(args.idle, 2)
         print(f"\nup idle with {args.idle:,} connections, {m['workers']} workers:")
