@@ -246,3 +246,30 @@ def test_a_broker_that_is_down_loses_no_queued_run(tmp_path: Path, require_pg_da
                 if p is not None:
                     p.send_signal(signal.SIGTERM)
                     p.wait(60)
+
+
+def test_a_worker_names_a_bad_region_and_notes_one_no_connection_is_in(
+        tmp_path: Path, broker: str, require_pg_database: str) -> None:
+    workspace(tmp_path)
+    store = require_pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    env = {**os.environ, "SYNCLINE_BROKER_URL": broker, "SYNCLINE_METADATA_URL": store}
+
+    def worker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SYNCLINE, "worker", "-w", str(tmp_path), *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    bad = worker("--region", "EU West")
+    assert bad.returncode == 2 and "--region: got 'EU West'; a region is lowercase" in bad.stderr, bad
+    bad = worker("--queues", "celery")
+    assert bad.returncode == 2 and "'celery' is not a region's queue" in bad.stderr, bad
+    assert subprocess.run([SYNCLINE, "apply", "-w", str(tmp_path)], env=env, capture_output=True,
+                          timeout=60).returncode == 0
+    mars = subprocess.Popen([SYNCLINE, "worker", "-w", str(tmp_path), "--region", "mars"], env=env,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert mars.stderr is not None
+        said = mars.stderr.readline() + mars.stderr.readline()
+        assert "no connection of config revision 1 is in region mars (its regions: default)" in said, said
+    finally:
+        mars.send_signal(signal.SIGTERM)
+        mars.communicate(timeout=60)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from syncline import regions
-from syncline.cli.common import WorkspaceOpt, guarded, refuse, workspace_path
+from syncline.cli.common import WorkspaceOpt, err_console, guarded, refuse, workspace_path
 
 
 def up(
@@ -107,8 +107,26 @@ def worker(
     serves = guarded(lambda: served(region, queues))
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     os.environ.setdefault("SYNCLINE_METADATA_URL", ws.metadata_url())
+    guarded(lambda: _say_unserved(ws.metadata_url(), serves))
     raise typer.Exit(guarded(lambda: serve(url, ws.root, workers, loglevel=log_level.value.upper(),
                                            serves=serves)))
+
+
+def _say_unserved(store_url: str, serves: tuple[str, ...]) -> None:
+    """A note when no connection of the newest revision is in a region this worker serves
+    (a typo in --region?); it serves it anyway, for connections yet to come."""
+    from syncline.store.store import MetadataStore
+
+    with MetadataStore(store_url) as store:
+        revision = store.revisions().latest()
+    if revision is None:
+        return
+    known = set(regions.connection_regions(revision.document).values())
+    idle = [r for r in serves if r not in known]
+    if idle:
+        err_console.print(f"note: no connection of config revision {revision.number} is in region "
+                          f"{', '.join(idle)} (its regions: {', '.join(sorted(known)) or 'none'}); "
+                          "this worker waits for runs of one")
 
 
 def served(region: str | None, queues: str | None) -> tuple[str, ...]:
