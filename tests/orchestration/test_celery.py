@@ -273,3 +273,22 @@ def test_a_worker_names_a_bad_region_and_notes_one_no_connection_is_in(
     finally:
         mars.send_signal(signal.SIGTERM)
         mars.communicate(timeout=60)
+
+
+def test_cancel_pause_and_queue_work_on_celery_as_embedded(tmp_path: Path,
+                                                          deployment: Callable[..., Deployment]) -> None:
+    slow_workspace(tmp_path, rows=2000, schedule="manual", gate=True)
+    d = deployment()
+    assert d("pause", "c").returncode == 0  # a paused connection's manual run still runs
+    assert d("trigger", "c").returncode == 0
+    running = wait_for(lambda: [e for e in json.loads(d("queue", "--json").stdout)
+                                if e["why"] == "running" and e["run_id"]], "the run to start")
+    done = d("cancel", str(running[0]["run_id"]))
+    assert done.returncode == 0, done
+    wait_for(lambda: [r["status"] for r in json.loads(d("runs", "c", "--json").stdout)] == ["cancelled"],
+             lambda: d("runs", "c").stdout, 60)
+    [run] = json.loads(d("runs", "c", "--json").stdout)
+    assert "cancelled by" in (run["failure_message"] or run.get("note") or ""), run
+    time.sleep(2)  # a cancelled run is not run again
+    assert json.loads(d("queue", "--json").stdout) == []
+    assert [r["status"] for r in json.loads(d("runs", "c", "--json").stdout)] == ["cancelled"]
