@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Syncline in distributed mode on one machine: one scheduler and two Celery workers sharing
 # a broker (Redis or RabbitMQ) and a PostgreSQL metadata store. On several machines, run the
-# same `syncline worker` line on each (and a second scheduler if you like: one leads).
+# same `syncline worker` line on each (and a second scheduler if you like: one leads); on a
+# machine in region eu, `syncline worker --region eu` takes the runs of eu's connections.
 #
 #   SYNCLINE_BROKER_URL=redis://127.0.0.1:6379/0 \
 #   SYNCLINE_METADATA_URL=postgresql+psycopg://syncline@db/syncline \
