@@ -96,6 +96,11 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_run_resumed(tmp_path: Path
     assert first.status == "crashed" and 0 < second.rows_read < 2000  # from the checkpoint on
     assert dest_query(tmp_path, "SELECT count(*), count(DISTINCT id) FROM dst.ticks") == [(2000, 2000)]
     assert up.stop() == 0
+    with store_of(tmp_path) as store:  # the event log tells the story
+        told = [(e.kind, e.run) for e in store.events().read(kinds=["run.", "worker."])]
+    assert told == [("run.queued", None), ("run.started", 1), ("worker.lost", None),
+                    ("run.crashed", 1), ("run.queued", None), ("run.started", 2),
+                    ("run.succeeded", 2)], told
 
 
 def test_a_killed_up_loses_no_queued_run(tmp_path: Path, running: list[Up]) -> None:
@@ -127,6 +132,9 @@ def test_an_invalid_edit_keeps_the_last_good_revision_running(tmp_path: Path, ru
     (tmp_path / "syncline.yaml").write_text("version: 1\nconnections: [\n")
     wait_for(lambda: "still running the last good revision" in up.output(), "the error")
     assert "not valid YAML" in up.output()
+    with store_of(tmp_path) as store:
+        [invalid] = store.events().read(kinds=["config.invalid"])
+        assert "not valid YAML" in invalid.body["message"] and invalid.severity == "error"
     up.move_clock(61)
     wait_for(lambda: len(runs(tmp_path)) == 2, "a run of the last good revision")
     with store_of(tmp_path) as store:

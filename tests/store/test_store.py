@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from syncline.errors import ConfigurationError
+from syncline.store.db import head_revision
 from syncline.store.models import Base
 from syncline.store.store import CRASH_MESSAGE, MetadataStore, StreamStats
 
@@ -82,13 +83,14 @@ def test_open_twice_is_idempotent_and_at_head(tmp_path: Path, monkeypatch: Any) 
         assert [r.id for r in s.runs()] == [run_id]
     db = sqlite3.connect(make_url(url).database or "")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         db.close()
     expected = {"runs", "attempts", "stream_runs", "stream_schemas", "checkpoints", "leases",
-                "config_revisions", "run_queue", "leaders", "schedule_state", "workers", "pauses", "budgets"}
+                "config_revisions", "run_queue", "leaders", "schedule_state", "workers", "pauses", "budgets",
+                    "events"}
     assert tables == expected | {"alembic_version"}
 
 
@@ -337,7 +339,7 @@ def test_postgres_server(require_pg_database: str) -> None:
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0008",)
+                (head_revision(),)
             ]
     finally:
         engine.dispose()

@@ -36,6 +36,7 @@ from syncline.cli.common import (
     store_of,
     workspace_path,
 )
+from syncline.cli.events import events
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
@@ -61,6 +62,7 @@ app.command()(apply)
 app.command()(up)
 app.command()(scheduler)
 app.command()(worker)
+app.command()(events)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)

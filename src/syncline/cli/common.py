@@ -113,7 +113,7 @@ def refuse(message: str, fix: str) -> NoReturn:
 def store_of(ws: Workspace) -> MetadataStore:
     from syncline.store.store import MetadataStore
 
-    return MetadataStore(ws.metadata_url())
+    return MetadataStore(ws.metadata_url(), spool=ws.state_dir)
 
 
 def print_json(data: Any) -> None:

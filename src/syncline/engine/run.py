@@ -26,6 +26,7 @@ from syncline.errors import (
     RetriesSpent,
     SynclineError,
 )
+from syncline.event_kinds import Event
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
 from syncline.store.leases import LeaseGrant, Leases
@@ -143,7 +144,7 @@ class Runner:
             token, last_run = self._history(connection)
             grant = leases.advance(grant, token)  # above what the destination has seen
             run_id = self.store.start_run(connection, trigger, above=last_run,
-                                          revision=self.revision)
+                                          revision=self.revision, region=self.ws.region(connection))
             leases.set_run(grant, run_id)
             if grant.store_behind is not None:
                 self.observer.warning(
@@ -198,6 +199,7 @@ class Runner:
                 if (exc.retryable and not isinstance(exc, RetriesSpent) and number < conn.max_attempts
                         and not self.stop.event.is_set()):
                     delay = retry_delay(number)
+                    self._emit_attempt(connection, run_id, number, exc, delay)
                     self.observer.attempt_failed(number, exc, delay)
                     if not self.stop.event.wait(delay):  # a stop signal cuts the backoff short
                         continue
@@ -211,6 +213,7 @@ class Runner:
                                       connection=connection, fix="run the sync again: it resumes "
                                       "from the last committed checkpoint")
                     result.error = exc
+                self._emit_attempt(connection, run_id, number, exc, None)
                 self.observer.attempt_failed(number, exc, None)
                 break
             except Exception as exc:  # a bug: record it as internal, never as success
@@ -218,6 +221,7 @@ class Runner:
                                     fix="this is a Syncline bug; rerun to retry and report it")
                 self.store.end_attempt(attempt_id, "failed", err.failure_class, str(err))
                 result.error = err
+                self._emit_attempt(connection, run_id, number, err, None)
                 self.observer.attempt_failed(number, err, None)
                 break
             else:
@@ -273,7 +277,7 @@ class Runner:
             for name, refusal in planned.refused.items():
                 if name not in failed and name not in done:
                     failed[name] = refusal
-                    self._refused(run_id, name, refusal)
+                    self._refused(connection, run_id, name, refusal)
             if not planned.plans:
                 return
             if destination.supports_fencing:  # after planning: a configuration error writes nothing
@@ -297,7 +301,7 @@ class Runner:
                         retry = retry or exc
                     else:
                         failed[name] = exc
-                    self.observer.stream_failed(name, exc)
+                    self._stream_failed(connection, run_id, name, exc)
             if retry is not None:
                 raise retry
         finally:
@@ -306,9 +310,27 @@ class Runner:
             source.close()
             destination.close()
 
-    def _refused(self, run_id: int, stream: str, error: SynclineError) -> None:
+    def _emit(self, kind: str, body: dict[str, Any], connection: str, run_id: int,
+              stream: str | None = None, attempt: int | None = None) -> None:
+        self.store.emitter.emit(Event(kind, body, connection=connection, run=run_id, stream=stream,
+                                      attempt=attempt, region=self.ws.region(connection)))
+
+    def _emit_attempt(self, connection: str, run_id: int, number: int, error: SynclineError,
+                      retry_in_s: float | None) -> None:
+        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in_s) if retry_in_s is not None else None
+        self._emit("attempt.failed", {"number": number, "failure_class": error.failure_class,
+                                      "message": str(error), "retry_in_s": retry_in_s,
+                                      "retry_at": at.isoformat() if at else None},
+                   connection, run_id, error.stream, attempt=number)
+
+    def _refused(self, connection: str, run_id: int, stream: str, error: SynclineError) -> None:
         """A stream refused before reading: recorded as failed, with why."""
         self._record(run_id, stream, error, "failed")
+        self._stream_failed(connection, run_id, stream, error)
+
+    def _stream_failed(self, connection: str, run_id: int, stream: str, error: SynclineError) -> None:
+        self._emit("stream.failed", {"failure_class": error.failure_class, "message": str(error)},
+                   connection, run_id, stream)
         self.observer.stream_failed(stream, error)
 
     def _record(self, run_id: int, stream: str, error: SynclineError, status: str,
@@ -374,11 +396,14 @@ class Runner:
         lease.beat(force=True)
 
         mirrored = -MIRROR_EVERY_S
+        window: dict[str, Any] = {"from": self.store.checkpoints(connection).get(plan.stream.name),
+                                  "to": None}
 
         def mirror(state: dict[str, Any], final: bool = False) -> None:
             # the destination's own state row is committed with every batch; the store's
             # copy is for display, so it follows at most once a second (and at the end)
             nonlocal mirrored
+            window["to"] = state
             now = time.monotonic()
             if final or now - mirrored >= MIRROR_EVERY_S:
                 self.store.mirror_checkpoint(connection, plan.stream.name, state)
@@ -419,5 +444,22 @@ class Runner:
             schema_changes=[*dropped, *progress.schema_changes],
             message="; ".join(progress.notices) or None,
         ))
+        self._stream_events(connection, run_id, plan, progress, duration, dropped,
+                            window if window["to"] is not None else None)
         self.observer.stream_finished(progress, duration)
         return progress
+
+    def _stream_events(self, connection: str, run_id: int, plan: StreamPlan, progress: StreamProgress,
+                       duration: float, dropped: list[str], window: dict[str, Any] | None) -> None:
+        name = plan.stream.name
+        self._emit("stream.finished", {
+            "table": plan.qualified_table, "mode": plan.mode, "write": plan.write,
+            "rows_read": progress.rows_read, "rows_committed": progress.rows_committed,
+            "rows_quarantined": progress.rows_quarantined, "bytes": progress.bytes,
+            "seconds": round(duration, 3), "window": window}, connection, run_id, name)
+        changes = [*dropped, *progress.schema_changes]
+        if changes:
+            self._emit("schema.changed", {"changes": changes}, connection, run_id, name)
+        if progress.rows_quarantined:
+            self._emit("rows.quarantined", {"count": progress.rows_quarantined,
+                                            "table": plan.qualified_table}, connection, run_id, name)

@@ -39,9 +39,9 @@ class CeleryWorker(Worker):
         if not url:
             raise ConfigurationError("SYNCLINE_METADATA_URL is not set for the Celery worker",
                                      fix="set it to the store's URL (postgresql+psycopg://...)")
-        store = MetadataStore(url)
-        share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
         root = Path(os.environ.get("SYNCLINE_WORKSPACE", "."))
+        store = MetadataStore(url, spool=root / ".syncline")
+        share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers
         return cls(store, root, f"{socket.gethostname()}-{os.getpid()}", app, regions)
 
     def limits(self) -> dict[str, tuple[Slot, ...]]:

@@ -31,8 +31,9 @@ from syncline.api.app import ServiceState, create_app
 from syncline.config import Workspace, load_workspace, read_document
 from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
+from syncline.event_kinds import Event
 from syncline.orchestration.scheduler import Scheduler, Tick
-from syncline.orchestration.supervisor import Supervisor, lost_lines
+from syncline.orchestration.supervisor import Supervisor, lost_lines, worker_lost
 from syncline.regions import DEFAULT as DEFAULT_REGION
 from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
@@ -104,7 +105,7 @@ class Service:
     def __init__(self, ws: Workspace, options: UpOptions, log: Callable[[str], None] = say) -> None:
         self.ws, self.options, self.say = ws, options, log
         self.stop = threading.Event()
-        self.store = MetadataStore(ws.metadata_url())
+        self.store = MetadataStore(ws.metadata_url(), spool=ws.state_dir)
         self.state = ServiceState(self.store, ws.file, broker=options.broker is not None)
         self._applied: str | None = None
         self._signals = 0
@@ -207,15 +208,16 @@ class Service:
         host = socket.gethostname()
         gone = [w for w in workers.list() if w.host == host and not pid_alive(w.pid)]
         gone += [w for w in workers.silent(WORKER_SILENT) if w.host != host]
+        if gone:
+            self.store.reap_stale_runs()  # their runs crashed, then are queued again
         for w in gone:
             note = f"worker {w.name} (pid {w.pid} on {w.host}) stopped sending heartbeats"
             workers.ended(w.name, "lost", note)
+            worker_lost(self.store, w.name, w.host, w.pid, w.region, note)
             lost = self.store.queue().abandon(w.name, note)
             self.say(note + "; marked lost")
             for line in lost_lines(lost, note):
                 self.say(line)
-        if gone:
-            self.store.reap_stale_runs()
 
     def _ticked(self, tick: Tick) -> None:
         if tick.error:
@@ -245,6 +247,7 @@ class Service:
             if self.state.notes.get("config") != key:
                 self.state.notes["config"] = key
                 self.say(f"configuration error, still running the last good revision: {exc}")
+                self.store.emitter.emit(Event("config.invalid", {"message": str(exc)}))
         except SynclineError as exc:
             self.say(f"cannot apply the workspace file: {exc}")
 

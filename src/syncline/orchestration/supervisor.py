@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncline.children import die_with_parent
+from syncline.event_kinds import Event
 from syncline.orchestration.queue import QueuedRun
 from syncline.orchestration.worker import KILLED, RECYCLE
 from syncline.regions import DEFAULT as DEFAULT_REGION
@@ -69,7 +70,7 @@ class Supervisor:
         now = time.monotonic()
         for slot in self.slots:
             if slot.process is not None and slot.process.poll() is not None:
-                code = slot.process.returncode
+                code, pid = slot.process.returncode, slot.process.pid
                 slot.process = None
                 if code in (RECYCLE, KILLED):  # it ended itself, and said why in the registry
                     why = "over --max-memory" if code == RECYCLE else "a run did not stop in time"
@@ -84,8 +85,9 @@ class Supervisor:
                 how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 note = f"worker process {slot.name} died ({how}); restarting in {delay:.0f}s"
                 self.store.workers().ended(slot.name, "crashed", note)
+                worker_lost(self.store, slot.name, socket.gethostname(), pid, self.region, note)
+                self.store.reap_stale_runs()  # its run crashed, then is queued again
                 lost = self.store.queue().abandon(slot.name, note)
-                self.store.reap_stale_runs()
                 self.say(note)
                 for line in lost_lines(lost, note):
                     self.say(line)
@@ -120,6 +122,11 @@ class Supervisor:
         for slot in self.slots:
             if slot.process is not None and slot.process.poll() is None:
                 slot.process.kill()
+
+
+def worker_lost(store: MetadataStore, name: str, host: str, pid: int, region: str, note: str) -> None:
+    store.emitter.emit(Event("worker.lost", {"worker": name, "host": host, "pid": pid, "note": note},
+                             region=region.split(",")[0]))
 
 
 def lost_lines(lost: list[QueuedRun], note: str) -> list[str]:

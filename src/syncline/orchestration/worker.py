@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if not url:
         print("worker: SYNCLINE_METADATA_URL is not set", file=sys.stderr)
         return 2
-    with StopRequest() as stop, MetadataStore(url) as store:
+    with StopRequest() as stop, MetadataStore(url, spool=args.workspace / ".syncline") as store:
         # `up` died: stop cleanly; the kernel may say so more than once, each time the same
         signal.signal(signal.SIGHUP, lambda *_: set_from_signal(stop.event))
         share_budgets(store.bucket)  # a REST source's rate_limit holds across all workers

@@ -82,6 +82,8 @@ class Run(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: the config revision the run ran (None: a run recorded before revisions existed)
     revision: Mapped[int | None] = mapped_column(Integer)
+    #: the region of its connection when it started (events carry it)
+    region: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
 
     attempt_rows: Mapped[list[Attempt]] = relationship(
         back_populates="run", order_by="Attempt.id", cascade="all, delete-orphan"
@@ -263,3 +265,22 @@ class Budget(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     level: Mapped[float] = mapped_column(Float)
     updated: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class EventRow(Base):
+    """One event of the append-only event log (event_kinds.py names the kinds)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_connection_id", "connection", "id"),
+                      Index("ix_events_kind_id", "kind", "id"), Index("ix_events_time", "time"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    connection: Mapped[str | None] = mapped_column(String(255))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    stream: Mapped[str | None] = mapped_column(String(255))
+    region: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)

@@ -20,7 +20,9 @@ from sqlalchemy import Engine, case, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.errors import ConfigurationError
+from syncline.event_kinds import Event
 from syncline.regions import DEFAULT as DEFAULT_REGION
+from syncline.store.events import Emitter
 from syncline.store.leases import now_utc
 from syncline.store.models import Base, QueueEntry
 
@@ -108,8 +110,9 @@ class StoreQueue:
 
     name = "store"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, emitter: Emitter | None = None) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
+        self._emitter = emitter
 
     def _serialised(self, s: Session) -> None:
         if s.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already is
@@ -175,7 +178,18 @@ class StoreQueue:
                         for i, f, r in zip(ids, fresh, asked, strict=True)]
                 for index, which, coalesced in slots:
                     out[index] = replace(made[which], coalesced=True) if coalesced else made[which]
+        if fresh:
+            self._queued(made)
         return [o for o in out if o is not None]
+
+    def _queued(self, entries: list[QueuedRun]) -> None:
+        if self._emitter is None:
+            return
+        for e in entries:
+            self._emitter.emit(Event(
+                "run.queued", {"entry": e.id, "trigger": e.trigger, "full_refresh": e.full_refresh,
+                               "streams": list(e.streams), "due_at": e.not_before.isoformat()},
+                connection=e.connection, region=e.region))
 
     @staticmethod
     def _coalesce(request: RunRequest, options: str, active: list[QueueEntry],
@@ -281,12 +295,16 @@ class StoreQueue:
             self._serialised(s)
             rows = list(s.scalars(select(QueueEntry).where(
                 QueueEntry.state == "claimed", QueueEntry.worker == worker)))
+            made: list[QueueEntry] = []
             for row in rows:
-                row.state, row.ended_at, row.note = "lost", now, note + self._again(s, row, now)
-            return [_record(r) for r in rows]
+                row.state, row.ended_at, row.note = "lost", now, note + self._again(s, row, now, made)
+            again = [_record(r) for r in made]
+            lost = [_record(r) for r in rows]
+        self._queued(again)
+        return lost
 
     @staticmethod
-    def _again(s: Session, lost: QueueEntry, now: dt.datetime) -> str:
+    def _again(s: Session, lost: QueueEntry, now: dt.datetime, made: list[QueueEntry]) -> str:
         """Queue the run of a lost entry again; what was done, for its note."""
         if lost.cancel_requested_at is not None:
             return "; it was being cancelled: not queued again"
@@ -309,6 +327,7 @@ class StoreQueue:
                            queued_at=now, not_before=now, region=lost.region)
         s.add(again)
         s.flush()
+        made.append(again)
         return f"; queued again as entry {again.id}"
 
     def entries(self, states: tuple[str, ...] = ACTIVE, connection: str | None = None,

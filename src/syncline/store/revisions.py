@@ -17,6 +17,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from syncline.event_kinds import Event
+from syncline.store.events import Emitter
 from syncline.store.leases import now_utc, who
 from syncline.store.models import ConfigRevision
 
@@ -48,8 +50,9 @@ def _revision(row: ConfigRevision) -> Revision:
 class Revisions:
     """The config revisions of one metadata store."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, emitter: Emitter | None = None) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
+        self._emitter = emitter
 
     def apply(self, document: dict[str, Any], origin: str) -> tuple[Revision, bool]:
         """(the revision holding `document`, whether it is new). Two processes applying at once
@@ -66,6 +69,9 @@ class Revisions:
                         number=(newest.number if newest else 0) + 1, digest=sha, document=text,
                         origin=origin, applied_by=who(), applied_at=now_utc())
                     s.add(row)
+                if self._emitter is not None:
+                    self._emitter.emit(Event("config.applied", {"revision": row.number,
+                                                                "origin": origin}))
                 return _revision(row), True
             except IntegrityError:  # another process took this number first: look again
                 continue

@@ -10,16 +10,19 @@ import socket
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Self, TextIO
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, make_url, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
+from syncline.event_kinds import Event, run_end_kind
 from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
+from syncline.store.events import Emitter, EventLog
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -49,6 +52,15 @@ CRASH_MESSAGE = (
 SUCCESS_STATUSES = ("succeeded", "warning")
 
 
+def run_ended(run: Run) -> Event:
+    """The event of a run that ended as its row says."""
+    return Event(run_end_kind(run.status), {
+        "rows_read": run.rows_read, "rows_committed": run.rows_committed,
+        "rows_quarantined": run.rows_quarantined, "attempts": run.attempts,
+        "failure_class": run.failure_class, "message": run.failure_message},
+        connection=run.connection, run=run.id, region=run.region or "default")
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no insignificant whitespace: equal values, equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -57,10 +69,17 @@ def canonical_json(value: Any) -> str:
 class MetadataStore:
     """The metadata database of a workspace; migrated to the latest schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, spool: Path | None = None) -> None:
+        """`spool`: where events the store cannot take now wait for the next process
+        (default: beside a SQLite store's file; none for a server's)."""
         self.url = mask_url(url)
         self._engine = open_engine(url)
         self._session = sessionmaker(self._engine, expire_on_commit=False)
+        database = make_url(url).database if url.startswith("sqlite") else None
+        if spool is None and database and database != ":memory:":
+            spool = Path(database).parent
+        #: the one writer of events of this process's uses of the store (store/events.py)
+        self.emitter = Emitter(EventLog(self._engine), spool)
 
     def __repr__(self) -> str:
         return f"MetadataStore({self.url!r})"
@@ -72,6 +91,7 @@ class MetadataStore:
         self.close()
 
     def close(self) -> None:
+        self.emitter.close()
         self._engine.dispose()
 
     def leases(self, timeout: dt.timedelta) -> Leases:
@@ -88,11 +108,15 @@ class MetadataStore:
 
     def revisions(self) -> Revisions:
         """The config revisions applied to this store (see store/revisions.py)."""
-        return Revisions(self._engine)
+        return Revisions(self._engine, self.emitter)
 
     def queue(self) -> StoreQueue:
         """The run queue kept in this store (see store/queue.py)."""
-        return StoreQueue(self._engine)
+        return StoreQueue(self._engine, self.emitter)
+
+    def events(self) -> EventLog:
+        """The event log (see store/events.py); write through `emitter`."""
+        return EventLog(self._engine)
 
     def leader(self, role: str, holder: str, ttl: dt.timedelta) -> LeaderLease:
         """The lease of a singleton role such as the scheduler (see store/leader.py)."""
@@ -117,10 +141,10 @@ class MetadataStore:
     # runs and attempts
 
     def start_run(self, connection: str, trigger: str = "manual", above: int = 0,
-                  revision: int | None = None) -> int:
+                  revision: int | None = None, region: str = "default") -> int:
         """A new run's id: the store's next, or past `above` (the newest run id the destination
         has load records of), so a new store's runs never share an id with older ones.
-        `revision`: the config revision it runs."""
+        `revision`: the config revision it runs; `region`: its connection's."""
         check_choice("trigger", trigger, RUN_TRIGGERS)
         run = Run(
             connection=connection,
@@ -134,6 +158,7 @@ class MetadataStore:
             rows_quarantined=0,
             attempts=0,
             revision=revision,
+            region=region,
         )
         with self._session.begin() as s:
             newest = s.scalar(select(func.max(Run.id))) or 0
@@ -145,7 +170,9 @@ class MetadataStore:
                 # an explicit id does not move the sequence: move it past this one
                 s.execute(text("SELECT setval(pg_get_serial_sequence('runs', 'id'), :id)"),
                           {"id": run.id})
-            return run.id
+        self.emitter.emit(Event("run.started", {"trigger": trigger, "revision": revision},
+                                connection=connection, run=run.id, region=region))
+        return run.id
 
     def start_attempt(self, run_id: int, number: int) -> int:
         attempt = Attempt(run_id=run_id, number=number, started_at=now_utc(), status="running")
@@ -206,6 +233,8 @@ class MetadataStore:
             run.attempts = attempts
             run.failure_class = failure_class
             run.failure_message = failure_message
+            ended = run_ended(run)
+        self.emitter.emit(ended)
 
     def overrule(self, run_id: int, status: str, failure_class: str | None, message: str) -> None:
         """Say why a run the service stopped ended (cancelled, past its deadline, killed): the
@@ -216,6 +245,8 @@ class MetadataStore:
             run.status, run.failure_class, run.failure_message = status, failure_class, message
             if run.ended_at is None:
                 run.ended_at = now_utc()
+            ended = run_ended(run)
+        self.emitter.emit(ended)
 
     @staticmethod
     def _run(s: Session, run_id: int) -> Run:
@@ -293,6 +324,7 @@ class MetadataStore:
                 run.ended_at = now
                 run.failure_class = "internal"
                 run.failure_message = CRASH_MESSAGE
+            crashed = [run_ended(r) for r in dead]
             if dead:
                 s.execute(
                     update(Attempt)
@@ -304,7 +336,9 @@ class MetadataStore:
                         failure_message=CRASH_MESSAGE,
                     )
                 )
-            return len(dead)
+        for event in crashed:
+            self.emitter.emit(event)
+        return len(dead)
 
     def crashed_runs(self, connection: str, limit: int = 5) -> list[int]:
         """Ids of the newest runs of ``connection`` whose process died before recording them."""

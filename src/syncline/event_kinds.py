@@ -1,0 +1,110 @@
+"""The event log's vocabulary: every kind of event, its severity and the JSON Schema of its body.
+
+An event is one line of an append-only log in the metadata store (store/events.py), written
+by one emitter and read by `syncline events`, and later by metrics, alert rules and the
+dashboard. Kinds are dotted, `<subject>.<what happened>`; `docs/events.md` shows each
+schema (a test holds it to this table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncline import clock
+
+Severity = Literal["info", "warning", "error", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error", "critical")
+
+_INT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_TIME = {"type": "string", "format": "date-time"}
+_SECONDS = {"type": "number", "minimum": 0}
+
+
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": {**required, **(optional or {})},
+            "required": sorted(required), "additionalProperties": False}
+
+
+_RUN_END = _object({"rows_read": _INT, "rows_committed": _INT, "rows_quarantined": _INT,
+                    "attempts": _INT, "failure_class": _MAYBE_TEXT, "message": _MAYBE_TEXT})
+
+
+@dataclass(frozen=True)
+class Kind:
+    severity: Severity
+    summary: str
+    body: dict[str, Any]
+
+
+KINDS: dict[str, Kind] = {
+    "run.queued": Kind("info", "A run was asked for (schedule, trigger, retry) and waits in the queue.",
+                       _object({"entry": _INT, "trigger": _TEXT, "full_refresh": {"type": "boolean"},
+                                "streams": {"type": "array", "items": _TEXT}, "due_at": _TIME})),
+    "run.started": Kind("info", "A worker (or `sync`) started the run.",
+                        _object({"trigger": _TEXT, "revision": {"type": ["integer", "null"]}})),
+    "run.succeeded": Kind("info", "The run ended with every stream loaded.", _RUN_END),
+    "run.warning": Kind("warning", "The run loaded every stream and has something to say "
+                        "(quarantined rows, an orphaned table, a zero-row anomaly...).", _RUN_END),
+    "run.partial": Kind("error", "Some streams failed; the others committed.", _RUN_END),
+    "run.failed": Kind("error", "The run failed; committed batches stay, the next run resumes.", _RUN_END),
+    "run.interrupted": Kind("warning", "The run was stopped (a signal, a shutdown) at a batch.", _RUN_END),
+    "run.cancelled": Kind("warning", "Someone cancelled the run.", _RUN_END),
+    "run.crashed": Kind("error", "The run's process died (SIGKILL, out of memory, power) before "
+                        "it could record its end.", _RUN_END),
+    "attempt.failed": Kind("warning", "An attempt of a run failed; `retry_in_s` says when the "
+                           "next one starts (null: none).",
+                           _object({"number": _INT, "failure_class": _TEXT, "message": _TEXT,
+                                    "retry_in_s": {"type": ["number", "null"]},
+                                    "retry_at": {"type": ["string", "null"], "format": "date-time"}})),
+    "stream.finished": Kind("info", "A stream of a run committed its last batch.",
+                            _object({"table": _TEXT, "mode": _TEXT, "write": _TEXT,
+                                     "rows_read": _INT, "rows_committed": _INT,
+                                     "rows_quarantined": _INT, "bytes": _INT, "seconds": _SECONDS,
+                                     "window": {"type": ["object", "null"], "description":
+                                                "the checkpoints the run read from and to"}})),
+    "stream.failed": Kind("error", "A stream of a run failed (the others went on).",
+                          _object({"failure_class": _TEXT, "message": _TEXT})),
+    "schema.changed": Kind("warning", "A stream's columns changed (added, widened, dropped).",
+                           _object({"changes": {"type": "array", "items": _TEXT}})),
+    "rows.quarantined": Kind("warning", "A stream's run set rows aside instead of loading them.",
+                             _object({"count": _INT, "table": _TEXT})),
+    "worker.lost": Kind("warning", "A worker process died or went silent; its run is queued again.",
+                        _object({"worker": _TEXT, "host": _TEXT, "pid": _INT, "note": _TEXT})),
+    "config.applied": Kind("info", "A new config revision was applied to the store.",
+                           _object({"revision": _INT, "origin": _TEXT})),
+    "config.invalid": Kind("error", "An edit of syncline.yaml was refused; the last good revision "
+                           "keeps running.", _object({"message": _TEXT})),
+}
+
+
+def run_end_kind(status: str) -> str:
+    """The event kind of a run that ended with `status`."""
+    kind = f"run.{status}"
+    if kind not in KINDS:
+        raise ValueError(f"no event kind for run status {status!r}")
+    return kind
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    body: dict[str, Any]
+    connection: str | None = None
+    run: int | None = None
+    attempt: int | None = None
+    stream: str | None = None
+    region: str = "default"
+    severity: Severity | None = None  # None: the kind's
+    time: dt.datetime = field(default_factory=clock.now)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}")
+
+    @property
+    def level(self) -> Severity:
+        return self.severity or KINDS[self.kind].severity
