@@ -102,8 +102,12 @@ class Emitter:
         self._spooled_read = False
 
     def emit(self, event: Event) -> None:
+        self.emit_many([event])
+
+    def emit_many(self, events: Iterable[Event]) -> None:
+        """Several events in one write (a scheduler tick queueing thousands of runs)."""
         with self._lock:
-            self._pending.append(_row(event))
+            self._pending.extend(_row(e) for e in events)
             self._write()
 
     def flush(self) -> bool:

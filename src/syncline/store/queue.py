@@ -185,11 +185,10 @@ class StoreQueue:
     def _queued(self, entries: list[QueuedRun]) -> None:
         if self._emitter is None:
             return
-        for e in entries:
-            self._emitter.emit(Event(
-                "run.queued", {"entry": e.id, "trigger": e.trigger, "full_refresh": e.full_refresh,
-                               "streams": list(e.streams), "due_at": e.not_before.isoformat()},
-                connection=e.connection, region=e.region))
+        self._emitter.emit_many(Event(
+            "run.queued", {"entry": e.id, "trigger": e.trigger, "full_refresh": e.full_refresh,
+                           "streams": list(e.streams), "due_at": e.not_before.isoformat()},
+            connection=e.connection, region=e.region) for e in entries)
 
     @staticmethod
     def _coalesce(request: RunRequest, options: str, active: list[QueueEntry],
