@@ -70,6 +70,10 @@ KINDS: dict[str, Kind] = {
                           _object({"failure_class": _TEXT, "message": _TEXT})),
     "schema.changed": Kind("warning", "A stream's columns changed (added, widened, dropped).",
                            _object({"changes": {"type": "array", "items": _TEXT}})),
+    "zero_rows.anomaly": Kind("warning", "A stream read 0 rows where its recent runs read many: "
+                              "a full refresh fails (the table is kept), other reads warn.",
+                              _object({"expected": _INT, "rows_read": _INT,
+                                       "action": {"enum": ["warned", "failed"]}})),
     "rows.quarantined": Kind("warning", "A stream's run set rows aside instead of loading them.",
                              _object({"count": _INT, "table": _TEXT})),
     "worker.lost": Kind("warning", "A worker process died or went silent; its run is queued again.",

@@ -112,6 +112,11 @@ def test_zero_rows_after_many_fails_a_full_refresh_and_keeps_the_table(tmp_path:
     warned = run_sync(tmp_path, allow_empty=True)
     assert warned.status == "warning" and warned.streams[0].notices
     assert dest_query(tmp_path, "SELECT count(*) FROM dst.items") == [(0,)]
+    with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+        told = [(e.run, e.stream, e.body) for e in store.events().read(kinds=["zero_rows.anomaly"])]
+    assert told == [(2, "items", {"expected": 1500, "rows_read": 0, "action": "failed"}),
+                    (3, "items", {"expected": 1500, "rows_read": 0, "action": "warned"}),
+                    (4, "items", {"expected": 1500, "rows_read": 0, "action": "warned"})], told
 
 
 def _set_state(root: Path, text: str) -> None:

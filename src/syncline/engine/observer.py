@@ -54,6 +54,10 @@ class RunObserver:
     def warning(self, message: str) -> None:
         pass
 
+    def zero_rows(self, stream: str, expected: int, failed: bool) -> None:
+        """A stream read 0 rows where recent runs read about `expected`; `failed`: the stream
+        fails for it (a full refresh), else the run warns."""
+
 
 class Announcing(RunObserver):
     """Another observer, also telling `on_start` the id of the run as soon as it has one (a
@@ -83,3 +87,6 @@ class Announcing(RunObserver):
 
     def warning(self, message: str) -> None:
         self.inner.warning(message)
+
+    def zero_rows(self, stream: str, expected: int, failed: bool) -> None:
+        self.inner.zero_rows(stream, expected, failed)

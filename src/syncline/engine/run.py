@@ -13,7 +13,7 @@ from syncline.backoff import full_jitter
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.engine.endpoints import check_selected, open_destination, open_source
-from syncline.engine.observer import RunObserver, StreamProgress
+from syncline.engine.observer import Announcing, RunObserver, StreamProgress
 from syncline.engine.outcome import RunResult, run_status, streams_failed
 from syncline.engine.plan import Orphan, StreamPlan, destination_schema
 from syncline.engine.preflight import preflight
@@ -423,7 +423,7 @@ class Runner:
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,
                 destination=destination, run_id=run_id, options=options,
-                observer=self.observer, on_commit=mirror, stop=self.stop,
+                observer=_Anomalies(self, connection, run_id), on_commit=mirror, stop=self.stop,
             )
         except SynclineError as exc:
             exc.at(connection=connection, stream=plan.stream.name)
@@ -463,3 +463,17 @@ class Runner:
         if progress.rows_quarantined:
             self._emit("rows.quarantined", {"count": progress.rows_quarantined,
                                             "table": plan.qualified_table}, connection, run_id, name)
+
+
+class _Anomalies(Announcing):
+    """The runner's observer, and an event for each anomaly the load finds."""
+
+    def __init__(self, runner: Runner, connection: str, run_id: int) -> None:
+        super().__init__(runner.observer, lambda _c, _r: None)
+        self.runner, self.connection, self.run_id = runner, connection, run_id
+
+    def zero_rows(self, stream: str, expected: int, failed: bool) -> None:
+        self.runner._emit("zero_rows.anomaly", {"expected": expected, "rows_read": 0,
+                                                "action": "failed" if failed else "warned"},
+                          self.connection, self.run_id, stream)
+        super().zero_rows(stream, expected, failed)

@@ -349,6 +349,7 @@ def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions,
         return
     message = f"read 0 rows where recent runs read about {typical:,}"
     fail = options.zero_rows == "fail" or (options.zero_rows == "auto" and plan.mode == "full_refresh")
+    observer.zero_rows(plan.stream.name, typical, fail)
     if fail:
         raise DataError(
             message + ("; the existing table is kept" if plan.write == "replace" else ""),
