@@ -205,12 +205,22 @@ BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
 class WorkspaceModel(_Model):
     version: Literal[1] = Field(description="Format version of the workspace file.")
     metadata: str | None = Field(None, description="SQLAlchemy URL of the metadata store.")
+    retention: str = Field(
+        "90d", description="<N>s|m|h|d: events, runs (with attempts and stream stats) and ended "
+        "queue entries older than this are deleted (hourly under `up`; `syncline store vacuum` at "
+        "once). Each connection's newest run and newest successful run are kept.")
     broker: str | None = Field(
         None, description="Distributed mode: the Celery broker (redis://HOST:6379/0 or "
         "amqp://USER:PASSWORD@HOST:5672//); `up` then sends runs to Celery workers and starts none.")
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
     @field_validator("broker")
     @classmethod

@@ -85,3 +85,19 @@ def _report(counts: dict[str, int], done: str, as_json: bool) -> None:
         return
     console.print(f"{done}: {sum(counts.values()):,} rows in {sum(1 for n in counts.values() if n)} "
                   "tables (" + ", ".join(f"{t} {n:,}" for t, n in counts.items() if n) + ")")
+
+
+@store_app.command("vacuum")
+def vacuum(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Apply the retention now (`retention:`, default 90d): delete events, runs (with their
+    attempts and stream stats) and ended queue entries older than it, keeping each
+    connection's newest run and newest successful run. `up` does this every hour."""
+    from syncline.schedule import parse_duration
+
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    store = guarded(lambda: store_of(ws))
+    try:
+        counts = guarded(lambda: store.vacuum(parse_duration(ws.model.retention)))
+    finally:
+        store.close()
+    _report(counts, f"deleted what is older than {ws.model.retention}", as_json)

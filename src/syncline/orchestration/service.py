@@ -26,6 +26,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncline.api.app import ServiceState, create_app
 from syncline.config import Workspace, load_workspace, read_document
@@ -35,8 +36,10 @@ from syncline.event_kinds import Event
 from syncline.orchestration.scheduler import Scheduler, Tick
 from syncline.orchestration.supervisor import Supervisor, lost_lines, worker_lost
 from syncline.regions import DEFAULT as DEFAULT_REGION
+from syncline.schedule import parse_duration
 from syncline.store.db import mask_url
 from syncline.store.leases import pid_alive
+from syncline.store.retention import DEFAULT as RETENTION
 from syncline.store.revisions import digest
 from syncline.store.store import MetadataStore
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:  # Celery is imported only in distributed mode
 SHUTDOWN_S = 30.0
 WORKER_GRACE_S = 25.0  # what is left of SHUTDOWN_S goes to the HTTP server and the store
 WATCH_S = 1.0
+VACUUM_EVERY_S = 3600.0
 WORKER_SILENT = dt.timedelta(seconds=30)
 
 
@@ -112,6 +116,7 @@ class Service:
         self._supervisor: Supervisor | None = None
         self._leading = False  # this process's scheduler leads: it alone wakes Celery workers
         self._reached = False  # the broker answered once
+        self._vacuumed: float | None = None  # when the retention was last applied (monotonic)
 
     def run(self) -> int:
         loopback_only(self.options.host)
@@ -153,6 +158,8 @@ class Service:
                 self.reap_workers()
                 if waker is not None and self._leading:
                     self._wake(waker)
+                if self._leading:
+                    self.vacuum_if_due()
             self.say("stopping: no new runs; running syncs stop at their next batch")
             began = time.monotonic()
             killed = supervisor.stop(WORKER_GRACE_S)
@@ -218,6 +225,23 @@ class Service:
             self.say(note + "; marked lost")
             for line in lost_lines(lost, note):
                 self.say(line)
+
+    def vacuum_if_due(self, now: float | None = None) -> None:
+        """Apply the retention of the newest revision, once an hour (the leader only)."""
+        now = time.monotonic() if now is None else now
+        if self._vacuumed is not None and now - self._vacuumed < VACUUM_EVERY_S:
+            return
+        self._vacuumed = now
+        try:
+            revision = self.store.revisions().latest()
+            keep = parse_duration(str((revision.document if revision else {}).get("retention")
+                                      or RETENTION))
+            deleted = self.store.vacuum(keep)
+        except (SQLAlchemyError, SynclineError) as exc:
+            self.say(f"retention: cannot vacuum the store now ({type(exc).__name__}); trying in an hour")
+            return
+        if any(deleted.values()):
+            self.say("retention: deleted " + ", ".join(f"{n:,} {t}" for t, n in deleted.items() if n))
 
     def _ticked(self, tick: Tick) -> None:
         if tick.error:

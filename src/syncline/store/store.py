@@ -39,6 +39,7 @@ from syncline.store.records import (
     check_choice,
     record_from_row,
 )
+from syncline.store.retention import vacuum
 from syncline.store.revisions import Revisions
 from syncline.store.schedules import ScheduleStates
 from syncline.store.workers import Workers
@@ -113,6 +114,11 @@ class MetadataStore:
     def queue(self) -> StoreQueue:
         """The run queue kept in this store (see store/queue.py)."""
         return StoreQueue(self._engine, self.emitter)
+
+    def vacuum(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
+        """Forget what ended more than `older_than` ago (see store/retention.py); rows deleted
+        per table."""
+        return vacuum(self._engine, (now or now_utc()) - older_than)
 
     def events(self) -> EventLog:
         """The event log (see store/events.py); write through `emitter`."""
