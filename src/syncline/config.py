@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from syncline import regions
+from syncline import redact, regions
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
@@ -405,9 +405,33 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                     connection=None,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
+    for typed in (*sources.values(), *destinations.values()):
+        _remember_secrets(typed)
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
                      unset_env=by_section, limits=limits,
                      regions=regions.connection_regions(raw, file.name))
+
+
+#: keys whose text values are secrets (besides every SecretStr field)
+_SECRET_KEYS = ("password", "secret", "token", "dsn", "api_key", "apikey", "credential", "private_key")
+
+
+def _remember_secrets(value: Any, key: str = "") -> None:
+    """Every password, token and key of a source's or destination's config, for the redactor
+    to mask wherever it would appear (redact.py)."""
+    if isinstance(value, SecretStr):
+        redact.remember(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _remember_secrets(getattr(value, name, None), name)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _remember_secrets(v, str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _remember_secrets(v, key)
+    elif isinstance(value, str) and any(w in key.lower() for w in _SECRET_KEYS):
+        redact.remember(value)
 
 
 def _limited(file: str, path: tuple[str, str], cfg: dict[str, Any],

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from syncline.redact import redact
+
 
 class SynclineError(Exception):
     """Base of every error Syncline raises on purpose."""
@@ -58,7 +60,7 @@ class SynclineError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.fix:
             text += f"\n  fix: {self.fix}"
-        return text
+        return redact(text)  # no secret, no row value, wherever it is shown or stored
 
     def at(self, *, connection: str | None = None, stream: str | None = None) -> SynclineError:
         """Fill in where the error happened, if the raiser did not know."""

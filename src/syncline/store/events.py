@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from syncline.event_kinds import Event
+from syncline.redact import redact_all
 from syncline.store.models import Base, EventRow
 
 _TABLE = Base.metadata.tables[EventRow.__tablename__]
@@ -51,7 +52,7 @@ class StoredEvent:
 def _row(e: Event) -> dict[str, Any]:
     return {"time": e.time, "kind": e.kind, "severity": e.level, "connection": e.connection,
             "run_id": e.run, "attempt": e.attempt, "stream": e.stream, "region": e.region,
-            "body": json.dumps(e.body, sort_keys=True, default=str)}
+            "body": json.dumps(redact_all(e.body), sort_keys=True, default=str)}
 
 
 class EventLog:

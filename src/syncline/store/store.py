@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
 from syncline.event_kinds import Event, run_end_kind
+from syncline.redact import redact
 from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
@@ -51,6 +52,11 @@ CRASH_MESSAGE = (
     "the next run resumes from the last committed checkpoint"
 )
 SUCCESS_STATUSES = ("succeeded", "warning")
+
+
+def _redacted(text: str | None) -> str | None:
+    """Stored error texts hold no secret and no row value (see redact.py)."""
+    return redact(text) if text else text
 
 
 def run_ended(run: Run) -> Event:
@@ -203,7 +209,7 @@ class MetadataStore:
             attempt.status = status
             attempt.ended_at = now_utc()
             attempt.failure_class = failure_class
-            attempt.failure_message = failure_message
+            attempt.failure_message = _redacted(failure_message)
 
     def record_stream(self, run_id: int, stats: StreamStats) -> None:
         check_choice("stream status", stats.status, STREAM_STATUSES)
@@ -214,6 +220,7 @@ class MetadataStore:
             fields = asdict(stats)
             fields["schema_changes"] = json.dumps([str(c) for c in stats.schema_changes])
             fields["duration_s"] = float(stats.duration_s)
+            fields["message"] = _redacted(stats.message)
             s.add(StreamRun(run_id=run_id, **fields))
 
     def end_run(
@@ -238,7 +245,7 @@ class MetadataStore:
             run.rows_quarantined = rows_quarantined
             run.attempts = attempts
             run.failure_class = failure_class
-            run.failure_message = failure_message
+            run.failure_message = _redacted(failure_message)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -248,7 +255,7 @@ class MetadataStore:
         check_choice("run status", status, RUN_STATUSES - {"running"})
         with self._session.begin() as s:
             run = self._run(s, run_id)
-            run.status, run.failure_class, run.failure_message = status, failure_class, message
+            run.status, run.failure_class, run.failure_message = status, failure_class, redact(message)
             if run.ended_at is None:
                 run.ended_at = now_utc()
             ended = run_ended(run)
