@@ -90,7 +90,7 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
     run("sync", "from_api")
     run("sync", "from_db")
     for command in (["status", "--json"], ["runs", "--json"], ["runs", "show", "1"],
-                    ["runs", "show", "2"], ["events", "--json"], ["queue", "--json"], ["check"],
+                    ["runs", "show", "2"], ["events", "--json"], ["logs", "1", "--json"], ["logs", "2"], ["queue", "--json"], ["check"],
                     ["store", "backup", str(tmp_path / "store.jsonl")]):
         run(*command)
     stored = (tmp_path / "store.jsonl").read_text()

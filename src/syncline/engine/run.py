@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from syncline.backoff import full_jitter
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
+from syncline.engine import run_log
 from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.observer import Announcing, RunObserver, StreamProgress
 from syncline.engine.outcome import RunResult, run_status, streams_failed
@@ -35,6 +37,8 @@ from syncline.stream import lookback_seconds
 
 #: Seconds between copies of a stream's checkpoint into the metadata store (for display).
 MIRROR_EVERY_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def retry_delay(attempt: int) -> float:
@@ -112,7 +116,7 @@ class Runner:
         self.ws = ws
         self.store = store
         self.revision = revision  # the config revision `ws` was built from, recorded on each run
-        self.observer = observer or RunObserver()
+        self.observer: RunObserver = _Logged(observer or RunObserver())
         self.stop = StopRequest(stop)  # set it to stop the run cleanly; no signal is touched
         self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
 
@@ -151,8 +155,17 @@ class Runner:
                     f"the metadata store had no record of this connection's runs up to fencing "
                     f"token {grant.store_behind} (a new or lost store): the run continues from "
                     "the checkpoints in the destination, which are the truth")
-            return self._run(connection, run_id, Lease(leases, grant), streams,
-                             Flags(full_refresh, allow_empty))
+            with run_log.running(self.store.run_logs(), run_id):
+                log.info("run %d of %s started (%s%s%s)", run_id, connection, trigger,
+                         f", revision {self.revision}" if self.revision else "",
+                         ", full refresh" if full_refresh else "")
+                result = self._run(connection, run_id, Lease(leases, grant), streams,
+                                   Flags(full_refresh, allow_empty))
+                log.log(logging.INFO if result.status in ("succeeded", "warning") else logging.ERROR,
+                        "run %d %s after %d attempt(s): %s rows read, %s committed%s", run_id,
+                        result.status, result.attempts, f"{result.rows_read:,}",
+                        f"{result.rows_committed:,}", f"; {result.error}" if result.error else "")
+                return result
         finally:
             leases.release(grant)
 
@@ -190,8 +203,10 @@ class Runner:
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed,
-                              result.orphaned)
+                with run_log.within(attempt=number):
+                    log.info("attempt %d started", number)
+                    self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed,
+                                  result.orphaned)
             except SynclineError as exc:
                 exc.at(connection=connection)
                 self.store.end_attempt(attempt_id, "failed", exc.failure_class, str(exc))
@@ -317,6 +332,9 @@ class Runner:
 
     def _emit_attempt(self, connection: str, run_id: int, number: int, error: SynclineError,
                       retry_in_s: float | None) -> None:
+        with run_log.within(attempt=number):
+            log.warning("attempt %d failed (%s): %s%s", number, error.failure_class, error,
+                        f"; the next starts in {retry_in_s:.1f}s" if retry_in_s is not None else "")
         at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in_s) if retry_in_s is not None else None
         self._emit("attempt.failed", {"number": number, "failure_class": error.failure_class,
                                       "message": str(error), "retry_in_s": retry_in_s,
@@ -329,6 +347,7 @@ class Runner:
         self._stream_failed(connection, run_id, stream, error)
 
     def _stream_failed(self, connection: str, run_id: int, stream: str, error: SynclineError) -> None:
+        log.error("stream %s failed (%s): %s", stream, error.failure_class, error, extra={"stream": stream})
         self._emit("stream.failed", {"failure_class": error.failure_class, "message": str(error)},
                    connection, run_id, stream)
         self.observer.stream_failed(stream, error)
@@ -376,7 +395,12 @@ class Runner:
                               for c in previous.get("columns", []) if c.get("name") not in now]
         return self._dropped[key]
 
-    def _stream(
+    def _stream(self, connection: str, schema: str, plan: StreamPlan, *args: Any) -> StreamProgress:
+        """Load one stream; the lines logged meanwhile belong to it."""
+        with run_log.within(stream=plan.stream.name):
+            return self._load(connection, schema, plan, *args)
+
+    def _load(
         self,
         connection: str,
         schema: str,
@@ -410,6 +434,9 @@ class Runner:
                 mirrored = now
             lease.beat()
 
+        log.info("stream %s: %s, %s into %s, %s", plan.stream.name, plan.mode, plan.write,
+                 plan.qualified_table, "a full read" if plan.mode == "full_refresh" or flags.full_refresh
+                 else "from its checkpoint" if window["from"] else "from the start")
         try:
             conn = self.ws.connection(connection)
             options = LoadOptions(
@@ -452,6 +479,9 @@ class Runner:
     def _stream_events(self, connection: str, run_id: int, plan: StreamPlan, progress: StreamProgress,
                        duration: float, dropped: list[str], window: dict[str, Any] | None) -> None:
         name = plan.stream.name
+        log.info("stream %s finished: %s rows read, %s committed, %s quarantined, %s bytes in %.1fs",
+                 name, f"{progress.rows_read:,}", f"{progress.rows_committed:,}",
+                 f"{progress.rows_quarantined:,}", f"{progress.bytes:,}", duration)
         self._emit("stream.finished", {
             "table": plan.qualified_table, "mode": plan.mode, "write": plan.write,
             "rows_read": progress.rows_read, "rows_committed": progress.rows_committed,
@@ -463,6 +493,17 @@ class Runner:
         if progress.rows_quarantined:
             self._emit("rows.quarantined", {"count": progress.rows_quarantined,
                                             "table": plan.qualified_table}, connection, run_id, name)
+
+
+class _Logged(Announcing):
+    """An observer whose warnings also go to the run's log."""
+
+    def __init__(self, inner: RunObserver) -> None:
+        super().__init__(inner, lambda _c, _r: None)
+
+    def warning(self, message: str) -> None:
+        log.warning("%s", message)
+        super().warning(message)
 
 
 class _Anomalies(Announcing):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import signal
 import threading
@@ -99,7 +100,9 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
         except BaseException as exc:  # handed to the consumer, which re-raises it
             offer(exc)
 
-    thread = threading.Thread(target=produce, name="syncline-source", daemon=True)
+    # the source's lines belong to the run reading it (engine/run_log.py)
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                              name="syncline-source", daemon=True)
     thread.start()
     try:
         while True:

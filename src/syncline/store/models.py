@@ -284,3 +284,20 @@ class EventRow(Base):
     stream: Mapped[str | None] = mapped_column(String(255))
     region: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+
+
+class RunLogRow(Base):
+    """One line a run logged: the engine's, a source's HTTP request summary, a tap's stderr."""
+
+    __tablename__ = "run_logs"
+    __table_args__ = (Index("ix_run_logs_run_id", "run_id", "id"), Index("ix_run_logs_time", "time"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    stream: Mapped[str | None] = mapped_column(String(255))
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    level: Mapped[str] = mapped_column(String(16))
+    logger: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[str | None] = mapped_column(Text)

@@ -1,6 +1,6 @@
 """Retention: what the store forgets, and when (`retention:`, default 90 days).
 
-Events, runs (with their attempts and stream stats) and ended queue entries older than
+Events, run logs, runs (with their attempts and stream stats) and ended queue entries older than
 the retention are deleted by `syncline store vacuum` and, every hour, by `syncline up`'s
 leading scheduler. Each connection's newest run and newest successful run are kept
 whatever their age: `status` still says when a connection last succeeded.
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Delete, Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from syncline.store.models import Attempt, EventRow, QueueEntry, Run, StreamRun
+from syncline.store.models import Attempt, EventRow, QueueEntry, Run, RunLogRow, StreamRun
 
 DEFAULT = "90d"
 SUCCESS = ("succeeded", "warning")
@@ -40,6 +40,8 @@ def vacuum(engine: Engine, cutoff: dt.datetime) -> dict[str, int]:
             counts["stream_runs"] += _deleted(s, delete(StreamRun).where(StreamRun.run_id.in_(ids)))
             counts["attempts"] += _deleted(s, delete(Attempt).where(Attempt.run_id.in_(ids)))
             counts["runs"] += _deleted(s, delete(Run).where(Run.id.in_(ids)))
+        counts["run_logs"] = _deleted(s, delete(RunLogRow).where(
+            RunLogRow.time < cutoff, RunLogRow.run_id.not_in(keep) if keep else RunLogRow.id > 0))
         counts["events"] = _deleted(s, delete(EventRow).where(EventRow.time < cutoff))
         counts["run_queue"] = _deleted(s, delete(QueueEntry).where(
             QueueEntry.state.in_(("done", "lost", "cancelled")), QueueEntry.ended_at < cutoff))

@@ -42,6 +42,7 @@ from syncline.store.records import (
 )
 from syncline.store.retention import vacuum
 from syncline.store.revisions import Revisions
+from syncline.store.run_logs import RunLogs
 from syncline.store.schedules import ScheduleStates
 from syncline.store.workers import Workers
 
@@ -125,6 +126,10 @@ class MetadataStore:
         """Forget what ended more than `older_than` ago (see store/retention.py); rows deleted
         per table."""
         return vacuum(self._engine, (now or now_utc()) - older_than)
+
+    def run_logs(self) -> RunLogs:
+        """The lines runs logged (see store/run_logs.py)."""
+        return RunLogs(self._engine)
 
     def events(self) -> EventLog:
         """The event log (see store/events.py); write through `emitter`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from syncline.sources.rest.budget import Bucket, shared_bucket
 from syncline.sources.rest.config import RestConfig, RetryConfig
 
 Sleep = Callable[[float], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,14 +115,17 @@ class RestClient:
                 self.bucket.take()
             self.requests += 1
             wait: float | None = None
+            began = time.monotonic()
             try:
                 resp = self.http.request(method, url, params=query or None, data=form, headers=headers)
             except httpx.TransportError as exc:  # connection refused/reset, timeouts, cut bodies
                 problem = f"{type(exc).__name__}: {exc}"
                 shown = self.safe_url(url)
+                _said(method, shown, None, began, attempt, stream, problem)
             else:
                 shown = self.safe_url(resp.request.url)
                 status = resp.status_code
+                _said(method, shown, status, began, attempt, stream, None)
                 if 200 <= status < 300:
                     try:
                         # The whole body parses or the page is fetched again: never half a page.
@@ -173,3 +179,15 @@ class RestClient:
         return SourceError(
             f"source '{self.source}': {what}", stream=stream,
             fix=f"check the stream's path and params under sources.{self.source}.streams")
+
+
+def _said(method: str, shown: str, status: int | None, began: float, attempt: int,
+          stream: str | None, problem: str | None) -> None:
+    """One line of the run's log per request: method, path, status, duration and try."""
+    ms = round((time.monotonic() - began) * 1000)
+    path = httpx.URL(shown).raw_path.decode("ascii", "replace")
+    outcome = str(status) if status is not None else problem
+    log.log(logging.INFO if status is not None and status < 400 else logging.WARNING,
+            "%s %s -> %s in %d ms%s", method, path, outcome, ms, f" (try {attempt})" if attempt > 1 else "",
+            extra={"stream": stream, "fields": {"method": method, "path": path, "status": status,
+                                                "duration_ms": ms, "try": attempt}})

@@ -11,8 +11,10 @@ session of its own, so the whole group can be stopped on an ordinary exit.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import json
+import logging
 import os
 import secrets
 import select
@@ -28,6 +30,7 @@ from typing import Any
 from syncline.children import die_with_parent
 from syncline.errors import ConfigurationError, SourceError
 
+log = logging.getLogger(__name__)
 _TAIL_LINES = 12  # stderr lines quoted in an error message
 _MAX_LINE = 64 << 20  # one Singer message; beyond this the tap is surely broken
 _IDLE_S = 1.0  # a quiet tap gets what it already covered by a STATE committed after this
@@ -145,7 +148,8 @@ class Tap:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str) -> None:
         self.proc = popen(argv, env, cwd)
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
-        self._drain = threading.Thread(target=self._read_stderr, name="singer-stderr", daemon=True)
+        self._drain = threading.Thread(target=contextvars.copy_context().run, args=(self._read_stderr,),
+                                       name="singer-stderr", daemon=True)  # its lines: the run's
         self._drain.start()
 
     def _read_stderr(self) -> None:
@@ -155,6 +159,7 @@ class Tap:
                 text = raw.decode("utf-8", "replace").rstrip()
                 if text:
                     self.tail.append(text[:1000])
+                    log.info("tap: %s", text[:1000])
         except (OSError, ValueError):
             pass  # closed by stop() while a grandchild of the tap still held it open
 
