@@ -15,7 +15,8 @@ from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.engine import run_log
 from syncline.engine.endpoints import check_selected, open_destination, open_source
-from syncline.engine.observer import Announcing, RunObserver, StreamProgress
+from syncline.engine.narrate import Anomalies, Logged, Narrator
+from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.outcome import RunResult, run_status, streams_failed
 from syncline.engine.plan import Orphan, StreamPlan, destination_schema
 from syncline.engine.preflight import preflight
@@ -28,7 +29,6 @@ from syncline.errors import (
     RetriesSpent,
     SynclineError,
 )
-from syncline.event_kinds import Event
 from syncline.failpoints import failpoint
 from syncline.sources.base import Source
 from syncline.store.leases import LeaseGrant, Leases
@@ -116,7 +116,8 @@ class Runner:
         self.ws = ws
         self.store = store
         self.revision = revision  # the config revision `ws` was built from, recorded on each run
-        self.observer: RunObserver = _Logged(observer or RunObserver())
+        self.observer: RunObserver = Logged(observer or RunObserver())
+        self.tell = Narrator(store, ws)  # the run's events and log lines
         self.stop = StopRequest(stop)  # set it to stop the run cleanly; no signal is touched
         self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
 
@@ -214,7 +215,7 @@ class Runner:
                 if (exc.retryable and not isinstance(exc, RetriesSpent) and number < conn.max_attempts
                         and not self.stop.event.is_set()):
                     delay = retry_delay(number)
-                    self._emit_attempt(connection, run_id, number, exc, delay)
+                    self.tell.attempt_failed(connection, run_id, number, exc, delay)
                     self.observer.attempt_failed(number, exc, delay)
                     if not self.stop.event.wait(delay):  # a stop signal cuts the backoff short
                         continue
@@ -228,7 +229,7 @@ class Runner:
                                       connection=connection, fix="run the sync again: it resumes "
                                       "from the last committed checkpoint")
                     result.error = exc
-                self._emit_attempt(connection, run_id, number, exc, None)
+                self.tell.attempt_failed(connection, run_id, number, exc, None)
                 self.observer.attempt_failed(number, exc, None)
                 break
             except Exception as exc:  # a bug: record it as internal, never as success
@@ -236,7 +237,7 @@ class Runner:
                                     fix="this is a Syncline bug; rerun to retry and report it")
                 self.store.end_attempt(attempt_id, "failed", err.failure_class, str(err))
                 result.error = err
-                self._emit_attempt(connection, run_id, number, err, None)
+                self.tell.attempt_failed(connection, run_id, number, err, None)
                 self.observer.attempt_failed(number, err, None)
                 break
             else:
@@ -325,31 +326,13 @@ class Runner:
             source.close()
             destination.close()
 
-    def _emit(self, kind: str, body: dict[str, Any], connection: str, run_id: int,
-              stream: str | None = None, attempt: int | None = None) -> None:
-        self.store.emitter.emit(Event(kind, body, connection=connection, run=run_id, stream=stream,
-                                      attempt=attempt, region=self.ws.region(connection)))
-
-    def _emit_attempt(self, connection: str, run_id: int, number: int, error: SynclineError,
-                      retry_in_s: float | None) -> None:
-        with run_log.within(attempt=number):
-            log.warning("attempt %d failed (%s): %s%s", number, error.failure_class, error,
-                        f"; the next starts in {retry_in_s:.1f}s" if retry_in_s is not None else "")
-        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in_s) if retry_in_s is not None else None
-        self._emit("attempt.failed", {"number": number, "failure_class": error.failure_class,
-                                      "message": str(error), "retry_in_s": retry_in_s,
-                                      "retry_at": at.isoformat() if at else None},
-                   connection, run_id, error.stream, attempt=number)
-
     def _refused(self, connection: str, run_id: int, stream: str, error: SynclineError) -> None:
         """A stream refused before reading: recorded as failed, with why."""
         self._record(run_id, stream, error, "failed")
         self._stream_failed(connection, run_id, stream, error)
 
     def _stream_failed(self, connection: str, run_id: int, stream: str, error: SynclineError) -> None:
-        log.error("stream %s failed (%s): %s", stream, error.failure_class, error, extra={"stream": stream})
-        self._emit("stream.failed", {"failure_class": error.failure_class, "message": str(error)},
-                   connection, run_id, stream)
+        self.tell.stream_failed(connection, run_id, stream, error)
         self.observer.stream_failed(stream, error)
 
     def _record(self, run_id: int, stream: str, error: SynclineError, status: str,
@@ -450,7 +433,7 @@ class Runner:
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,
                 destination=destination, run_id=run_id, options=options,
-                observer=_Anomalies(self, connection, run_id), on_commit=mirror, stop=self.stop,
+                observer=Anomalies(self.observer, self.tell, connection, run_id), on_commit=mirror, stop=self.stop,
             )
         except SynclineError as exc:
             exc.at(connection=connection, stream=plan.stream.name)
@@ -471,50 +454,7 @@ class Runner:
             schema_changes=[*dropped, *progress.schema_changes],
             message="; ".join(progress.notices) or None,
         ))
-        self._stream_events(connection, run_id, plan, progress, duration, dropped,
-                            window if window["to"] is not None else None)
+        self.tell.stream_finished(connection, run_id, plan, progress, duration, dropped,
+                                  window if window["to"] is not None else None)
         self.observer.stream_finished(progress, duration)
         return progress
-
-    def _stream_events(self, connection: str, run_id: int, plan: StreamPlan, progress: StreamProgress,
-                       duration: float, dropped: list[str], window: dict[str, Any] | None) -> None:
-        name = plan.stream.name
-        log.info("stream %s finished: %s rows read, %s committed, %s quarantined, %s bytes in %.1fs",
-                 name, f"{progress.rows_read:,}", f"{progress.rows_committed:,}",
-                 f"{progress.rows_quarantined:,}", f"{progress.bytes:,}", duration)
-        self._emit("stream.finished", {
-            "table": plan.qualified_table, "mode": plan.mode, "write": plan.write,
-            "rows_read": progress.rows_read, "rows_committed": progress.rows_committed,
-            "rows_quarantined": progress.rows_quarantined, "bytes": progress.bytes,
-            "seconds": round(duration, 3), "window": window}, connection, run_id, name)
-        changes = [*dropped, *progress.schema_changes]
-        if changes:
-            self._emit("schema.changed", {"changes": changes}, connection, run_id, name)
-        if progress.rows_quarantined:
-            self._emit("rows.quarantined", {"count": progress.rows_quarantined,
-                                            "table": plan.qualified_table}, connection, run_id, name)
-
-
-class _Logged(Announcing):
-    """An observer whose warnings also go to the run's log."""
-
-    def __init__(self, inner: RunObserver) -> None:
-        super().__init__(inner, lambda _c, _r: None)
-
-    def warning(self, message: str) -> None:
-        log.warning("%s", message)
-        super().warning(message)
-
-
-class _Anomalies(Announcing):
-    """The runner's observer, and an event for each anomaly the load finds."""
-
-    def __init__(self, runner: Runner, connection: str, run_id: int) -> None:
-        super().__init__(runner.observer, lambda _c, _r: None)
-        self.runner, self.connection, self.run_id = runner, connection, run_id
-
-    def zero_rows(self, stream: str, expected: int, failed: bool) -> None:
-        self.runner._emit("zero_rows.anomaly", {"expected": expected, "rows_read": 0,
-                                                "action": "failed" if failed else "warned"},
-                          self.connection, self.run_id, stream)
-        super().zero_rows(stream, expected, failed)
