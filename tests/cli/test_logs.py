@@ -17,6 +17,8 @@ from typer.testing import CliRunner, Result
 
 import syncline.cli.app as cli
 
+from syncfixtures import make_items
+
 
 class Flaky(BaseHTTPRequestHandler):
     """/orders: a 503 first, then two orders."""
@@ -99,3 +101,19 @@ def test_a_store_that_cannot_take_log_lines_never_fails_the_run(tmp_path: Path, 
         con.execute(text("ALTER TABLE run_logs_away RENAME TO run_logs"))
     engine.dispose()
     assert json.loads(run("logs", "1", "-w", tmp_path, "--json").stdout) == []  # lost, said nothing
+
+
+def test_a_database_notice_is_a_line_of_the_run_log(tmp_path: Path, require_pg_database: str) -> None:
+    make_items(tmp_path / "src.db", 20)
+    dsn = require_pg_database.replace("postgresql+psycopg://", "postgresql://", 1)
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1, "sources": {"src": {"type": "sqlite", "path": "src.db"}},
+        "destinations": {"pg": {"type": "postgres", "dsn": dsn}},
+        "connections": {"c": {"source": "src", "destination": "pg", "streams": {
+            "items": {"mode": "incremental", "cursor": "updated_at", "write": "merge"}}}}}))
+    for _ in range(2):
+        assert run("sync", "c", "-w", tmp_path).exit_code == 0
+    lines = json.loads(run("logs", "2", "-w", tmp_path, "--json").stdout)
+    notices = [line for line in lines if line["message"].startswith("postgres notice: ")]
+    assert notices and notices[0]["logger"] == "syncline.destinations.postgres.destination", lines
+    assert notices[0]["fields"]["sqlstate"] and notices[0]["stream"] == "items"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -129,6 +130,7 @@ class PostgresDestination(Destination):
         info = self.conninfo()
         try:
             con = psycopg.connect(info, autocommit=True)
+            con.add_notice_handler(_notice)  # the server's notices go to the run's log
             # the program's time is UTC, and bytea::text must not depend on server settings
             con.execute("SET TIME ZONE 'UTC'")
             con.execute("SET bytea_output = 'hex'")
@@ -391,3 +393,11 @@ class PostgresDestination(Destination):
                         sql.Identifier(schema, STATE_TABLE)),
             [stream, json.dumps(state, default=str), run_id, dt.datetime.now(dt.UTC)],
         )
+
+
+log = logging.getLogger(__name__)
+
+
+def _notice(diag: psycopg.errors.Diagnostic) -> None:
+    log.info("postgres %s: %s", (diag.severity or "notice").lower(), diag.message_primary,
+             extra={"fields": {"sqlstate": diag.sqlstate}})

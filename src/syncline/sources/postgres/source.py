@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,7 @@ class PostgresSource(Source):
         kw = self._conninfo()
         try:
             conn = psycopg.connect(**kw)
+            conn.add_notice_handler(_notice)  # the server's notices go to the run's log
             conn.execute(_SESSION)
         except psycopg.Error as exc:
             raise self._connect_error(exc) from None
@@ -446,3 +448,11 @@ def _hide(m: re.Match[str]) -> str:
 
 
 _BATCH_BYTES = 24 << 20
+
+
+log = logging.getLogger(__name__)
+
+
+def _notice(diag: psycopg.errors.Diagnostic) -> None:
+    log.info("postgres %s: %s", (diag.severity or "notice").lower(), diag.message_primary,
+             extra={"fields": {"sqlstate": diag.sqlstate}})
