@@ -36,6 +36,7 @@ from syncline.schema import (
 from syncline.sources.base import SourceContext
 from syncline.sources.singer.schema import map_type
 from syncline.sources.singer.source import SingerConfig, SingerSource
+from syncline.store.store import MetadataStore
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
 
 from syncfixtures import dest_query, failpoints_on, run_sync
@@ -270,6 +271,9 @@ def test_tap_dying_mid_stream_keeps_rows_up_to_its_last_state_and_a_rerun_comple
     assert "exited with code 1" in str(failed.error)
     assert "lost the connection to the API after 35 records" in str(failed.error)
     assert dest_query(tmp_path, "SELECT count(*), max(id) FROM dst.items") == [(30, 29)]
+    with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+        said = [(line.stream, line.message) for line in store.run_logs().read(failed.run_id)]
+    assert ("items", "tap: fake-tap: lost the connection to the API after 35 records") in said, said
     write_ws(tmp_path, FAKE, {"records": 50, "state_every": 10}, {"items": {"write": "append"}})
     resumed = run_sync(tmp_path)
     assert resumed.status == "succeeded", resumed.error
