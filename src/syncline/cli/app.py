@@ -37,6 +37,7 @@ from syncline.cli.common import (
     workspace_path,
 )
 from syncline.cli.events import events
+from syncline.cli.failures import failures
 from syncline.cli.logs import logs
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
@@ -65,6 +66,7 @@ app.command()(scheduler)
 app.command()(worker)
 app.command()(events)
 app.command()(logs)
+app.command()(failures)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)

@@ -127,6 +127,23 @@ class MetadataStore:
         per table."""
         return vacuum(self._engine, (now or now_utc()) - older_than)
 
+    def failures(self, since: dt.datetime) -> list[tuple[int, str, dt.datetime, str, str]]:
+        """(run, connection, when, failure class, message) of every failed attempt and every
+        stream that failed alone since `since`, oldest first."""
+        with self._session() as s:
+            attempts = s.execute(
+                select(Attempt.run_id, Run.connection, func.coalesce(Attempt.ended_at, Attempt.started_at),
+                       Attempt.failure_class, Attempt.failure_message)
+                .join(Run, Run.id == Attempt.run_id)
+                .where(Attempt.status == "failed", Attempt.started_at >= since)).all()
+            streams = s.execute(
+                select(StreamRun.run_id, Run.connection, StreamRun.ended_at, Run.failure_class,
+                       StreamRun.message)
+                .join(Run, Run.id == StreamRun.run_id)
+                .where(StreamRun.status == "failed", StreamRun.started_at >= since)).all()
+        rows = [(r, c, t, fc or "internal", m or "") for r, c, t, fc, m in [*attempts, *streams]]
+        return sorted(rows, key=lambda row: row[2])
+
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""
         return RunLogs(self._engine)

@@ -1,0 +1,73 @@
+"""`syncline failures`: the same cause failing several connections is one group, listed first,
+with the connections it affects, how often, a sample run and the fix; another cause is another."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+import syncline.cli.app as cli
+
+from syncfixtures import make_items, sqlite_script
+
+
+class Refusing(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"error": "token expired", "request": self.path}).encode()
+        self.send_response(401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+def test_one_cause_failing_two_connections_is_one_group(tmp_path: Path, api: str) -> None:
+    make_items(tmp_path / "src.db", 5)
+    rest = {"type": "rest", "base_url": api, "streams": {"orders": {"path": "/orders", "primary_key": ["id"]}}}
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1,
+        "sources": {"crm_eu": rest, "crm_us": {**rest, "base_url": api.replace("127.0.0.1", "localhost")},
+                    "db": {"type": "sqlite", "path": "src.db"}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"eu": {"source": "crm_eu", "destination": "wh"},
+                        "us": {"source": "crm_us", "destination": "wh"},
+                        "db": {"source": "db", "destination": "wh", "streams": {"items": {}}}}}))
+    assert run("sync", "db", "-w", tmp_path).exit_code == 0
+    sqlite_script(tmp_path / "src.db", "DROP TABLE items")
+    for connection in ("eu", "us", "eu", "db"):
+        assert run("sync", connection, "-w", tmp_path).exit_code != 0
+    done = run("failures", "-w", tmp_path, "--json")
+    assert done.exit_code == 0, done.output
+    groups = json.loads(done.stdout)
+    assert [(g["connections"], g["count"]) for g in groups] == [(["eu", "us"], 3), (["db"], 1)], groups
+    api_401 = groups[0]
+    assert (api_401["origin"], api_401["error_type"], api_401["failure_class"]) == (
+        "source", "HTTP 401", "configuration")
+    assert api_401["sample_run"] == 4 and "HTTP 401" in api_401["sample"]  # the newest
+    assert api_401["fix"] and "credentials" in api_401["fix"]
+    assert "no such stream" in groups[1]["sample"]
+    table = run("failures", "-w", tmp_path)
+    assert "2: eu, us" in table.stdout and "HTTP 401" in table.stdout, table.stdout
