@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from upkit import Up
+
 from services import require_postgres
 
 os.environ.setdefault("SYNCLINE_RETRY_BASE_S", "0")
@@ -49,3 +51,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'metadata.db'}"
         return
     yield request.getfixturevalue("require_pg_database")
+
+
+@pytest.fixture
+def running() -> Iterator[list[Up]]:
+    """The `syncline up` processes a test started, killed if still alive at its end."""
+    started: list[Up] = []
+    yield started
+    for up in started:
+        if up.proc.poll() is None:
+            up.proc.kill()
+            up.proc.wait(10)

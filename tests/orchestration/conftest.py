@@ -1,5 +1,4 @@
-"""`running`: the `syncline up` processes a test started, killed if still alive at its end;
-`broker` (Redis, or with an indirect parameter `rabbitmq`) and `deployment` for Celery."""
+"""`broker` (Redis, or with an indirect parameter `rabbitmq`) and `deployment` for Celery."""
 
 from __future__ import annotations
 
@@ -8,17 +7,6 @@ from pathlib import Path
 
 import pytest
 from celerykit import Deployment, rabbitmq_broker, redis_broker
-from upkit import Up
-
-
-@pytest.fixture
-def running() -> Iterator[list[Up]]:
-    started: list[Up] = []
-    yield started
-    for up in started:
-        if up.proc.poll() is None:
-            up.proc.kill()
-            up.proc.wait(10)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""The HTTP server of `syncline up`: `/healthz`, `/readyz` and `GET /api/v1/status`.
+"""The HTTP server of `syncline up`: `/healthz`, `/readyz`, `/metrics` and `GET /api/v1/status`.
 
 `/healthz` says the process answers. `/readyz` says the service can do its work: the
 metadata store answers, a config revision is applied, the scheduler ticked in the last
 few seconds and at least one worker is alive (in distributed mode, also: the last wake sent
 through the broker went); otherwise 503 with the checks that failed.
+`/metrics` is every connection's Prometheus metrics (monitoring/metrics.py).
 `/api/v1/status` is the document `syncline status --json` prints.
 """
 
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline import clock
 from syncline.config import workspace_from_document
 from syncline.errors import SynclineError
+from syncline.monitoring.metrics import registry
 from syncline.monitoring.status import connection_status
 from syncline.store.store import MetadataStore
 
@@ -53,6 +56,12 @@ def create_app(state: ServiceState) -> FastAPI:
         checks = _checks(state)
         ready = all(c["ok"] for c in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    metrics = registry(state.store)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/status")
     def status() -> Any:

@@ -39,6 +39,7 @@ from syncline.cli.common import (
 from syncline.cli.events import events
 from syncline.cli.failures import failures
 from syncline.cli.logs import logs
+from syncline.cli.metrics import metrics_app
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
@@ -59,6 +60,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app)
 app.add_typer(store_app)
+app.add_typer(metrics_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

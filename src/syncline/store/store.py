@@ -24,6 +24,8 @@ from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
 from syncline.store.events import Emitter, EventLog
+from syncline.store.figures import Figures
+from syncline.store.figures import read as read_figures
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -143,6 +145,10 @@ class MetadataStore:
                 .where(StreamRun.status == "failed", StreamRun.started_at >= since)).all()
         rows = [(r, c, t, fc or "internal", m or "") for r, c, t, fc, m in [*attempts, *streams]]
         return sorted(rows, key=lambda row: row[2])
+
+    def figures(self) -> Figures:
+        """What metrics are made of, in a few aggregate queries (see store/figures.py)."""
+        return read_figures(self._engine)
 
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""

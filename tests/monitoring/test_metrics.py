@@ -1,0 +1,55 @@
+"""Prometheus metrics come from the store: runs made by `up`'s worker processes show in `up`'s
+/metrics and in a separate `syncline metrics serve` alike; labels are bounded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from upkit import Up, free_port, runs, store_of, wait_for, workspace
+
+from syncline.orchestration.queue import RunRequest
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url, timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return found[(name, tuple(sorted(labels.items())))]
+
+
+def test_metrics_of_runs_in_worker_processes(tmp_path: Path, running: list[Up]) -> None:
+    up = Up(workspace(tmp_path, rows=30, schedule="manual"), clocked=False)
+    running.append(up)
+    up.ready()
+    with store_of(tmp_path) as store:
+        for _ in range(2):
+            store.queue().put(RunRequest("c", "manual"))
+            wait_for(lambda: runs(tmp_path) and runs(tmp_path)[-1].status == "succeeded"
+                     and not store.queue().entries(), "a run")
+    found = scrape(f"http://127.0.0.1:{up.port}/metrics")
+    assert value(found, "syncline_runs_total", connection="c", region="default", status="succeeded") == 2
+    assert value(found, "syncline_rows_committed_total", connection="c", region="default") == 30
+    assert value(found, "syncline_run_duration_seconds_count", connection="c", region="default") == 2
+    assert value(found, "syncline_connections", health="healthy", region="default") == 1
+    assert value(found, "syncline_failing_connections", region="default") == 0
+    assert 0 <= value(found, "syncline_freshness_seconds", connection="c", region="default") < 60
+    assert value(found, "syncline_workers", region="default", state="idle") == 1
+    assert all(not k.startswith("run") for _, labels in found for k, _ in labels)  # bounded labels
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "syncline", "metrics", "serve", "-w", str(tmp_path),
+                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        alone = wait_for(lambda: scrape(f"http://127.0.0.1:{port}/metrics"), "metrics serve")
+        assert value(alone, "syncline_runs_total", connection="c", region="default", status="succeeded") == 2
+    finally:
+        serve.terminate()
+        assert serve.wait(10) == 0
+    assert up.stop() == 0
+
