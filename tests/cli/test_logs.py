@@ -85,6 +85,12 @@ def test_logs_show_the_engine_and_every_request_of_a_run(tmp_path: Path, api: st
     assert [w["message"] for w in warned] == [f"GET /orders -> 503 in {requests[0]['fields']['duration_ms']} ms"]
     table = run("logs", "1", "-w", tmp_path)
     assert "[attempt 1 stream orders] GET /orders -> 200" in table.stdout, table.stdout
+    [stream] = json.loads(run("runs", "show", "1", "-w", tmp_path, "--json").stdout)["streams"]
+    figures = stream["requests"]  # the run's own account of its requests, per stream
+    assert {k: figures[k] for k in ("requests", "retries", "statuses")} == {
+        "requests": 3, "retries": 1, "statuses": {"200": 2, "503": 1}}, figures
+    assert figures["retry_wait_s"] >= 0 and figures["rate_limit_wait_s"] == 0
+    assert "3 requests (1 retries: 200×2, 503×1)" in run("runs", "show", "1", "-w", tmp_path).stdout
     assert run("logs", "9", "-w", tmp_path).exit_code == 2
     assert run("logs", "1", "-w", tmp_path, "--level", "loud").exit_code == 2
 

@@ -76,6 +76,17 @@ def runs_table(connection: str | None, rows: list[dict[str, Any]]) -> Table:
     return t
 
 
+def requests_text(figures: dict[str, Any] | None) -> str:
+    """An API stream's requests in a phrase: 79 requests (27 retries: 200×52, 503×27), 41.2s
+    waited on Retry-After and backoff, 0.0s on the rate limit."""
+    if not figures or not figures.get("requests"):
+        return ""
+    statuses = ", ".join(f"{k}×{v}" for k, v in figures.get("statuses", {}).items())
+    return (f"{figures['requests']:,} requests ({figures.get('retries', 0):,} retries: {statuses}), "
+            f"{figures.get('retry_wait_s', 0):.1f}s waited before retries, "
+            f"{figures.get('rate_limit_wait_s', 0):.1f}s on the rate limit")
+
+
 def run_detail(r: dict[str, Any]) -> Group:
     """One run in full: a summary, its streams, and each attempt's whole failure."""
     style = _RUN_STYLE.get(r["status"], "cyan")
@@ -96,9 +107,10 @@ def run_detail(r: dict[str, Any]) -> Group:
                 "message"):
         streams.add_column(col, overflow="fold")
     for s in r["streams"]:
+        said = "; ".join(x for x in (s["message"] or "", requests_text(s.get("requests"))) if x)
         streams.add_row(s["stream"], s["table"], s["mode"], s["write"], s["status"],
                         f"{s['rows_read']:,}", f"{s['rows_committed']:,}",
-                        f"{s['rows_quarantined']:,}", escape(s["message"] or ""))
+                        f"{s['rows_quarantined']:,}", escape(said))
     attempts = Table(title="attempts")
     for col in ("attempt", "status", "started", "failure"):
         attempts.add_column(col, overflow="fold")

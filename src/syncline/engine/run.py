@@ -444,6 +444,7 @@ class Runner:
                 rows_quarantined=quarantined, bytes=0,
                 duration_s=(dt.datetime.now(dt.UTC) - started).total_seconds(), started_at=started,
                 ended_at=dt.datetime.now(dt.UTC), schema_changes=dropped, message=str(exc),
+                requests=source.request_figures(plan.stream.name),
             ))
             raise
         self.store.record_stream(run_id, StreamStats(
@@ -453,6 +454,7 @@ class Runner:
             started_at=started, ended_at=dt.datetime.now(dt.UTC),
             schema_changes=[*dropped, *progress.schema_changes],
             message="; ".join(progress.notices) or None,
+            requests=source.request_figures(plan.stream.name),
         ))
         self.tell.stream_finished(connection, run_id, plan, progress, duration, dropped,
                                   window if window["to"] is not None else None)

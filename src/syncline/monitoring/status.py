@@ -72,7 +72,7 @@ def run_dict(r: RunRecord) -> dict[str, Any]:
                 "status": s.status, "rows_read": s.rows_read, "rows_committed": s.rows_committed,
                 "rows_quarantined": s.rows_quarantined, "bytes": s.bytes,
                 "duration_seconds": s.duration_s, "schema_changes": s.schema_changes,
-                "message": s.message,
+                "message": s.message, "requests": s.requests,
             }
             for s in r.streams
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -141,6 +142,11 @@ class Source(ABC):
         """Called from another thread when the engine stops waiting for a read in progress (a
         failed commit, a stop): a read that may block on another process unblocks it (a Singer
         tap is killed). By default nothing: the read ends at its next item."""
+
+    def request_figures(self, stream: str) -> dict[str, Any] | None:
+        """What an API source's requests for `stream` did so far (sent, retried, answered by
+        status, seconds waited on Retry-After and on the rate limit); None for other sources."""
+        return None
 
     def close(self) -> None:
         """Release connections and files."""

@@ -127,6 +127,8 @@ class StreamRun(Base):
     ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     schema_changes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     message: Mapped[str | None] = mapped_column(Text)
+    #: an API source's request figures for the stream, as JSON (None: not an API source)
+    requests: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[Run] = relationship(back_populates="stream_rows")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from syncline.store.models import Run, StreamRun
@@ -43,6 +43,8 @@ class StreamStats:
     ended_at: dt.datetime
     schema_changes: list[str] = field(default_factory=list)
     message: str | None = None
+    #: an API source's requests for the stream: sent, retried, by status, time waited
+    requests: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def stats_from_row(row: StreamRun) -> StreamStats:
         ended_at=row.ended_at,
         schema_changes=list(json.loads(row.schema_changes)),
         message=row.message,
+        requests=json.loads(row.requests) if row.requests else None,
     )
 
 

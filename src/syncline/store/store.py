@@ -249,6 +249,7 @@ class MetadataStore:
             fields["schema_changes"] = json.dumps([str(c) for c in stats.schema_changes])
             fields["duration_s"] = float(stats.duration_s)
             fields["message"] = _redacted(stats.message)
+            fields["requests"] = json.dumps(stats.requests, sort_keys=True) if stats.requests else None
             s.add(StreamRun(run_id=run_id, **fields))
 
     def end_run(

@@ -7,8 +7,9 @@ import email.utils
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -58,6 +59,23 @@ def backoff_delay(attempt: int, policy: RetryConfig) -> float:
     return full_jitter(attempt, policy.backoff_base_s, policy.max_backoff_s)
 
 
+@dataclass
+class RequestFigures:
+    """What one stream's requests did: sent, retried, answered, and waited."""
+
+    requests: int = 0
+    retries: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)  # HTTP status, or the transport error
+    retry_wait_s: float = 0.0  # slept before retries (Retry-After or backoff)
+    rate_limit_wait_s: float = 0.0  # waited for the rate limit's tokens
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, "retries": self.retries,
+                "statuses": dict(sorted(self.statuses.items())),
+                "retry_wait_s": round(self.retry_wait_s, 3),
+                "rate_limit_wait_s": round(self.rate_limit_wait_s, 3)}
+
+
 class RestClient:
     """Sends the requests of one source; every failure leaves as a SynclineError."""
 
@@ -77,6 +95,7 @@ class RestClient:
         self.bucket = bucket
         self.requests = 0  # requests sent, retries included
         self.waited_s = 0.0  # time slept between retries
+        self.figures: dict[str | None, RequestFigures] = {}  # per stream (None: a token request)
 
     def url(self, path: str) -> str:
         """The absolute URL of a path below base_url (absolute URLs pass unchanged)."""
@@ -111,9 +130,12 @@ class RestClient:
             query: dict[str, Any] = dict(params or {})
             if authed:
                 self.credentials.apply(headers, query)
+            figures = self.figures.setdefault(stream, RequestFigures())
             if self.bucket is not None:
-                self.bucket.take()
+                figures.rate_limit_wait_s += self.bucket.take()
             self.requests += 1
+            figures.requests += 1
+            figures.retries += attempt > 1
             wait: float | None = None
             began = time.monotonic()
             try:
@@ -122,10 +144,12 @@ class RestClient:
                 problem = f"{type(exc).__name__}: {exc}"
                 shown = self.safe_url(url)
                 _said(method, shown, None, began, attempt, stream, problem)
+                figures.statuses[type(exc).__name__] += 1
             else:
                 shown = self.safe_url(resp.request.url)
                 status = resp.status_code
                 _said(method, shown, status, began, attempt, stream, None)
+                figures.statuses[str(status)] += 1
                 if 200 <= status < 300:
                     try:
                         # The whole body parses or the page is fetched again: never half a page.
@@ -153,6 +177,7 @@ class RestClient:
                         f"`retry.max_attempts` / `timeout_s` of sources.{self.source}")
             delay = wait if wait is not None else backoff_delay(attempt, self.policy)
             self.waited_s += delay
+            figures.retry_wait_s += delay
             self._sleep(delay)
 
     def _refused(self, method: str, shown: str, resp: httpx.Response, stream: str | None,

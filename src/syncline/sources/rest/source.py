@@ -59,6 +59,10 @@ class RestSource(Source):
             self._samples[stream] = self.walker.sample(stream)
         return self._samples[stream]
 
+    def request_figures(self, stream: str) -> dict[str, Any] | None:
+        figures = self.client.figures.get(stream)
+        return figures.to_json() if figures is not None else {"requests": 0}
+
     def reread(self, stream: StreamSchema) -> tuple[str, float] | None:
         spec = self.config.streams.get(stream.name)
         cursor = spec.cursor if spec is not None else None

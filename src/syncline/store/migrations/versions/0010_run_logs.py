@@ -1,4 +1,5 @@
-"""Run logs: every line a run logged, for `syncline logs` on any machine."""
+"""Run logs: every line a run logged, for `syncline logs` on any machine; and an API
+source's request figures per stream."""
 
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_run_logs_run_id", "run_logs", ["run_id", "id"])
     op.create_index("ix_run_logs_time", "run_logs", ["time"])
+    with op.batch_alter_table("stream_runs") as streams:
+        streams.add_column(sa.Column("requests", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("stream_runs") as streams:
+        streams.drop_column("requests")
     op.drop_index("ix_run_logs_time", "run_logs")
     op.drop_index("ix_run_logs_run_id", "run_logs")
     op.drop_table("run_logs")
