@@ -145,6 +145,10 @@ class ConnectionConfig(_Model):
     run_retry: RunRetry = Field(default_factory=RunRetry, description="Under `up`: run again a "
                                 "run that ended on a transient failure.")
 
+    anomaly_k: float = Field(
+        3.0, gt=0, description="Learned baselines: a stream's rows read, or the gap between "
+        "successful runs, outside median ± anomaly_k·MAD of the last 30 runs (at least 10) is an "
+        "anomaly (an event; `status` shows it).")
     max_cursor_skew: str = Field(
         "1d", description="incremental: a checkpoint never goes further than this (s, m, h or d) "
         "past the source's clock; rows dated beyond it are loaded on every run under merge (and "

@@ -74,6 +74,15 @@ KINDS: dict[str, Kind] = {
                               "a full refresh fails (the table is kept), other reads warn.",
                               _object({"expected": _INT, "rows_read": _INT,
                                        "action": {"enum": ["warned", "failed"]}})),
+    "volume.anomaly": Kind("warning", "A stream read a number of rows outside the band its last "
+                           "runs taught (median ± anomaly_k·MAD; the same weekday's when there "
+                           "are enough).", _object({"rows_read": _INT, "expected_low": _SECONDS,
+                                                    "expected_high": _SECONDS, "median": _SECONDS,
+                                                    "history": _INT})),
+    "freshness.anomaly": Kind("warning", "A connection went longer between successful runs than "
+                              "its last runs taught.", _object({"gap_s": _SECONDS, "expected_low_s": _SECONDS,
+                                                                "expected_high_s": _SECONDS,
+                                                                "median_s": _SECONDS, "history": _INT})),
     "rows.quarantined": Kind("warning", "A stream's run set rows aside instead of loading them.",
                              _object({"count": _INT, "table": _TEXT})),
     "worker.lost": Kind("warning", "A worker process died or went silent; its run is queued again.",

@@ -69,5 +69,8 @@ def test_one_cause_failing_two_connections_is_one_group(tmp_path: Path, api: str
     assert api_401["sample_run"] == 4 and "HTTP 401" in api_401["sample"]  # the newest
     assert api_401["fix"] and "credentials" in api_401["fix"]
     assert "no such stream" in groups[1]["sample"]
+    status = {c["connection"]: c for c in json.loads(run("status", "-w", tmp_path, "--json").stdout)}
+    assert status["eu"]["failure_group"]["group"] == status["us"]["failure_group"]["group"] == api_401["group"]
+    assert status["db"]["failure_group"]["group"] == groups[1]["group"]
     table = run("failures", "-w", tmp_path)
     assert "2: eu, us" in table.stdout and "HTTP 401" in table.stdout, table.stdout

@@ -46,9 +46,18 @@ def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
             age(ok_at, now),
             r["schedule"],
             "; ".join([*([last["failure_class"]] if last and last["failure_class"] else []),
-                       *(f"orphaned table {o['table']} (stream {o['stream']})" for o in r["orphaned"])]),
+                       *([f"group {r['failure_group']['group'][:8]}"] if r.get("failure_group") else []),
+                       *(f"orphaned table {o['table']} (stream {o['stream']})" for o in r["orphaned"]),
+                       *(_anomaly(a) for a in r.get("anomalies", []))]),
         )
     return t
+
+
+def _anomaly(a: dict[str, Any]) -> str:
+    if a["kind"] == "volume.anomaly":
+        return (f"{a['stream']}: read {a['rows_read']:,} rows, usually {a['expected_low']:,.0f} to "
+                f"{a['expected_high']:,.0f}")
+    return f"{a['gap_s'] / 3600:.1f}h since the last success, usually under {a['expected_high_s'] / 3600:.1f}h"
 
 
 _RUN_STYLE = {"succeeded": "green", "warning": "yellow", "partial": "red", "failed": "red", "crashed": "red"}

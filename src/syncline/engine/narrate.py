@@ -7,12 +7,14 @@ import datetime as dt
 import logging
 from typing import Any
 
+from syncline.baselines import WINDOW, anomaly
 from syncline.config import Workspace
 from syncline.engine import run_log
 from syncline.engine.observer import Announcing, RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
 from syncline.errors import SynclineError
 from syncline.event_kinds import Event
+from syncline.store.records import RunRecord
 from syncline.store.store import MetadataStore
 
 log = logging.getLogger("syncline.engine.run")
@@ -60,6 +62,39 @@ class Narrator:
         if progress.rows_quarantined:
             self.emit("rows.quarantined", {"count": progress.rows_quarantined,
                                            "table": plan.qualified_table}, connection, run_id, name)
+
+
+    def baselines(self, connection: str, run_id: int, k: float, ended: dt.datetime,
+                  streams: list[StreamProgress], earlier: list[RunRecord]) -> None:
+        """Compare what this successful run did with what the earlier successful runs
+        (`earlier`, newest first) taught: each stream's rows read, and the gap since the
+        previous success (monitoring/baselines.py)."""
+        past = [r for r in reversed(earlier[:WINDOW + 1]) if r.ended_at is not None]
+        for progress in streams:
+            seen = [(r.ended_at, float(s.rows_read)) for r in past for s in r.streams
+                    if s.stream == progress.stream and s.status == "succeeded" and r.ended_at]
+            found = anomaly(float(progress.rows_read), ended, seen, k)
+            if found is not None:
+                log.warning("stream %s read %s rows, outside the usual %s to %s (learned from %d runs)",
+                            progress.stream, f"{progress.rows_read:,}", f"{found.band.low:,.0f}",
+                            f"{found.band.high:,.0f}", found.history)
+                self.emit("volume.anomaly", {
+                    "rows_read": progress.rows_read, "expected_low": round(found.band.low, 1),
+                    "expected_high": round(found.band.high, 1), "median": round(found.band.median, 1),
+                    "history": found.history}, connection, run_id, progress.stream)
+        ends = [r.ended_at for r in past if r.ended_at is not None]
+        if not ends:
+            return
+        gaps = [(b, (b - a).total_seconds()) for a, b in zip(ends, ends[1:], strict=False)]
+        gap = (ended - ends[-1]).total_seconds()
+        late = anomaly(gap, ended, gaps, k)
+        if late is not None and gap > late.band.high:  # sooner than usual is no harm
+            log.warning("%.0fs since the last successful run, more than the usual %.0fs (learned "
+                        "from %d runs)", gap, late.band.high, late.history)
+            self.emit("freshness.anomaly", {
+                "gap_s": round(gap, 1), "expected_low_s": round(late.band.low, 1),
+                "expected_high_s": round(late.band.high, 1), "median_s": round(late.band.median, 1),
+                "history": late.history}, connection, run_id)
 
 
 class Logged(Announcing):

@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from syncline import clock
 from syncline.backoff import full_jitter
+from syncline.baselines import WINDOW
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.engine import run_log
@@ -248,6 +250,10 @@ class Runner:
         if result.error is None and result.failed:  # the others ran: the run is partial
             result.error = streams_failed(result.failed).at(connection=connection)
         result.status = run_status(result)
+        if result.status in ("succeeded", "warning"):
+            earlier = [r for r in self.store.runs(connection, limit=2 * WINDOW)
+                       if r.id != run_id and r.status in ("succeeded", "warning")]
+            self.tell.baselines(connection, run_id, conn.anomaly_k, clock.now(), result.streams, earlier)
         # a failed stream's commits are published too: count them where they landed
         committed = sum(n for n, _ in loads.values()) if loads else result.rows_committed
         quarantined = sum(q for _, q in loads.values()) if loads else result.rows_quarantined

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from syncline.config import Workspace
+from syncline.monitoring.failure_groups import signature
 from syncline.schedule import Schedule, parse_duration
 from syncline.store.store import MetadataStore, RunRecord
 
@@ -53,8 +54,21 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             # loaded tables whose stream the source or the connection no longer has: stale
             "orphaned": [{"stream": s.stream, "table": s.table_name, "message": s.message}
                          for s in (last.streams if last else []) if s.status == "orphaned"],
+            # what the last run did outside what the earlier ones taught (baselines.py)
+            "anomalies": [{"kind": e.kind, "stream": e.stream, **e.body} for e in store.events().read(
+                connection=name, run=last.id, kinds=["volume.anomaly", "freshness.anomaly"])]
+            if last else [],
+            "failure_group": _group(last) if health == "failing" and last else None,
         })
     return out
+
+
+def _group(run: RunRecord) -> dict[str, str] | None:
+    """The root-cause group of a failing connection's last failure (`syncline failures`)."""
+    if not run.failure_class or not run.failure_message:
+        return None
+    sig = signature(run.failure_class, run.failure_message)
+    return {"group": sig.key, "origin": sig.origin, "error_type": sig.error_type, "pattern": sig.pattern}
 
 
 def run_dict(r: RunRecord) -> dict[str, Any]:
