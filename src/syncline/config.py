@@ -62,6 +62,10 @@ class StreamConfig(_Model):
         default_factory=dict, description="Canonical types by column, overriding the source's "
         "mapping (e.g. {is_admin: boolean, amount: decimal(12,2)}); a value that does not convert "
         "exactly goes to quarantine. PostgreSQL, MySQL and SQLite sources.")
+    freshness_sla: str | None = Field(
+        None, description="<N>s|m|h|d: this stream's data may be at most this old (from the moment "
+        "the read of its last successful run began); `status` calls the connection late past it. "
+        "Default: the connection's `freshness_sla`.")
     lookback: str | None = Field(
         None, description="incremental: re-read this window (e.g. 5m, 2h; 0s for none) below the "
         "last date or time cursor value on every run, for writers that stamp rows with their own "
@@ -73,6 +77,13 @@ class StreamConfig(_Model):
     @classmethod
     def _window(cls, value: str | None) -> str | None:
         lookback_seconds(value)
+        return value
+
+    @field_validator("freshness_sla")
+    @classmethod
+    def _sla(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
 

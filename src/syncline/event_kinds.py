@@ -83,6 +83,13 @@ KINDS: dict[str, Kind] = {
                               "its last runs taught.", _object({"gap_s": _SECONDS, "expected_low_s": _SECONDS,
                                                                 "expected_high_s": _SECONDS,
                                                                 "median_s": _SECONDS, "history": _INT})),
+    "freshness.breached": Kind("error", "A connection's data (or a stream's with its own SLA) "
+                               "became older than its freshness SLA.",
+                               _object({"freshness_s": _SECONDS, "sla_s": _SECONDS,
+                                        "streams": {"type": "array", "items": _TEXT}})),
+    "freshness.restored": Kind("info", "A connection's data is within its freshness SLA again.",
+                               _object({"freshness_s": _SECONDS, "sla_s": _SECONDS,
+                                        "streams": {"type": "array", "items": _TEXT}})),
     "rows.quarantined": Kind("warning", "A stream's run set rows aside instead of loading them.",
                              _object({"count": _INT, "table": _TEXT})),
     "worker.lost": Kind("warning", "A worker process died or went silent; its run is queued again.",

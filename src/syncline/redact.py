@@ -22,6 +22,7 @@ _LOCK = threading.Lock()
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
 _KEYWORD_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey|access_token)"
                                r"(\s*[=:]\s*)(['\"]?)(?!\$\{)[^\s'\"&,;`]{3,}\3")
+_SHELL_REF = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")
 _LOOKS_LIKE_DSN = re.compile(r"://|\b(host|dbname|user)=")
 _BEARER = re.compile(r"\b(Bearer|Basic) (?![a-z]+\b)[A-Za-z0-9._~+/=-]{8,}")  # not a word of prose
 #: (pattern, replacement): values quoted by databases and APIs
@@ -49,7 +50,7 @@ _ROW_VALUES: list[tuple[re.Pattern[str], str]] = [
 def remember(secret: str | None) -> None:
     """A secret of the workspace: masked wherever it appears (and, for a DSN or URL, its
     password alone too)."""
-    if not secret:
+    if not secret or _SHELL_REF.match(secret):  # `$NAME` taken literally: the hint quotes it
         return
     found = {m.group(0)[len(m.group(1)):-1] for m in _URL_PASSWORD.finditer(secret)}
     found |= {m.group(0).split(m.group(2), 1)[1].strip("'\"") for m in _KEYWORD_PASSWORD.finditer(secret)}

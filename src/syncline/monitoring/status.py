@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from syncline.config import Workspace
+from syncline.config import ConnectionConfig, Workspace
+from syncline.freshness import within_share
 from syncline.monitoring.failure_groups import signature
 from syncline.schedule import Schedule, parse_duration
 from syncline.store.store import MetadataStore, RunRecord
@@ -18,6 +19,7 @@ def iso(moment: dt.datetime | None) -> str | None:
 
 #: A connection's health from its last run's status (anything else: failing). An interrupted run
 #: stopped cleanly at a commit and the next one resumes there: a warning, not a failure.
+SLO_WINDOW = dt.timedelta(days=30)
 _HEALTH_OF_RUN = {"running": "running", "queued": "queued", "succeeded": "healthy",
                   "warning": "warning", "interrupted": "warning"}
 
@@ -29,14 +31,19 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
         last = store.last_run(name)
         ok = store.last_success(name)
         health = "never_run" if last is None else _HEALTH_OF_RUN.get(last.status, "failing")
-        freshness = (now - ok.ended_at).total_seconds() if ok and ok.ended_at else None
+        # as old as the moment the last successful run's read began (the snapshot it read)
+        freshness = (now - ok.started_at).total_seconds() if ok and ok.ended_at else None
         base = (ok.ended_at if ok and ok.ended_at else now)
         schedule = Schedule.parse(conn.schedule)
         nxt = schedule.next_after(base)
         sla = parse_duration(conn.freshness_sla) if conn.freshness_sla else schedule.default_sla(now)
-        if health in ("healthy", "warning") and sla is not None and freshness is not None \
-                and freshness > sla.total_seconds():
+        streams = _stream_freshness(store, name, conn, now)
+        late = (sla is not None and freshness is not None and freshness > sla.total_seconds()) \
+            or any(st["late"] for st in streams)
+        if health in ("healthy", "warning") and late:
             health = "late"
+        slo = within_share(store.successes(name, now - SLO_WINDOW), sla, now - SLO_WINDOW, now) \
+            if sla is not None else None
         if name in paused and health != "running":  # paused: nothing runs, so nothing is late
             health = "paused"
         out.append({
@@ -50,6 +57,9 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             "freshness_seconds": freshness,
             "next_due_at": iso(nxt),
             "freshness_sla_seconds": sla.total_seconds() if sla is not None else None,
+            # the share of the last 30 days the connection's data was within its SLA
+            "slo_30d": round(slo, 4) if slo is not None else None,
+            "streams_freshness": streams,
             "paused_at": iso(paused[name].paused_at) if name in paused else None,
             # loaded tables whose stream the source or the connection no longer has: stale
             "orphaned": [{"stream": s.stream, "table": s.table_name, "message": s.message}
@@ -60,6 +70,22 @@ def connection_status(ws: Workspace, store: MetadataStore, now: dt.datetime) -> 
             if last else [],
             "failure_group": _group(last) if health == "failing" and last else None,
         })
+    return out
+
+
+def _stream_freshness(store: MetadataStore, name: str, conn: ConnectionConfig,
+                      now: dt.datetime) -> list[dict[str, Any]]:
+    """Streams with a `freshness_sla:` of their own, each against it."""
+    own = {s: parse_duration(c.freshness_sla) for s, c in (conn.streams or {}).items() if c.freshness_sla}
+    if not own:
+        return []
+    seen = store.stream_snapshots(name)
+    out = []
+    for stream, sla in sorted(own.items()):
+        at = seen.get(stream)
+        age = (now - at).total_seconds() if at else None
+        out.append({"stream": stream, "freshness_seconds": age, "freshness_sla_seconds": sla.total_seconds(),
+                    "late": age is not None and age > sla.total_seconds()})
     return out
 
 

@@ -28,11 +28,14 @@ from typing import TYPE_CHECKING
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncline import clock
 from syncline.api.app import ServiceState, create_app
-from syncline.config import Workspace, load_workspace, read_document
+from syncline.config import Workspace, load_workspace, read_document, workspace_from_document
 from syncline.engine.watch import set_from_signal
 from syncline.errors import ConfigurationError, SynclineError
 from syncline.event_kinds import Event
+from syncline.monitoring.freshness_watch import EVERY_S as FRESHNESS_EVERY_S
+from syncline.monitoring.freshness_watch import FreshnessWatch
 from syncline.orchestration.scheduler import Scheduler, Tick
 from syncline.orchestration.supervisor import Supervisor, lost_lines, worker_lost
 from syncline.regions import DEFAULT as DEFAULT_REGION
@@ -117,6 +120,8 @@ class Service:
         self._leading = False  # this process's scheduler leads: it alone wakes Celery workers
         self._reached = False  # the broker answered once
         self._vacuumed: float | None = None  # when the retention was last applied (monotonic)
+        self._watched: float | None = None  # when freshness SLAs were last checked (monotonic)
+        self._freshness = FreshnessWatch(self.store)
 
     def run(self) -> int:
         loopback_only(self.options.host)
@@ -160,6 +165,7 @@ class Service:
                     self._wake(waker)
                 if self._leading:
                     self.vacuum_if_due()
+                    self.watch_freshness_if_due()
             self.say("stopping: no new runs; running syncs stop at their next batch")
             began = time.monotonic()
             killed = supervisor.stop(WORKER_GRACE_S)
@@ -225,6 +231,24 @@ class Service:
             self.say(note + "; marked lost")
             for line in lost_lines(lost, note):
                 self.say(line)
+
+    def watch_freshness_if_due(self) -> None:
+        """Say when a connection's data breaches its freshness SLA, and when it is back within
+        it (the leader only, every FRESHNESS_EVERY_S)."""
+        now = time.monotonic()
+        if self._watched is not None and now - self._watched < FRESHNESS_EVERY_S:
+            return
+        self._watched = now
+        try:
+            revision = self.store.revisions().latest()
+            if revision is None:
+                return
+            ws = workspace_from_document(revision.document, root=self.ws.root, file=self.ws.file)
+            for event in self._freshness.check(ws, clock.now()):
+                self.say(f"{event.connection}: {event.kind} (data {event.body['freshness_s']:.0f}s old, "
+                         f"SLA {event.body['sla_s']:.0f}s)")
+        except (SQLAlchemyError, SynclineError) as exc:
+            self.say(f"freshness: cannot check now ({type(exc).__name__}); trying again")
 
     def vacuum_if_due(self, now: float | None = None) -> None:
         """Apply the retention of the newest revision, once an hour (the leader only)."""

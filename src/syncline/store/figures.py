@@ -48,24 +48,24 @@ def read(engine: Engine) -> Figures:
                 out.durations.setdefault((conn, region), []).append(seconds)
         newest = select(func.max(Run.id)).group_by(Run.connection).scalar_subquery()
         out.last_status = dict(s.execute(select(Run.connection, Run.status).where(Run.id.in_(newest)))
-                               .tuples().all())
+                               .all())
         out.last_success = {c: t for c, t in s.execute(
             select(Run.connection, func.max(Run.ended_at)).where(Run.status.in_(SUCCESS))
-            .group_by(Run.connection)).tuples() if t is not None}
+            .group_by(Run.connection)) if t is not None}
         out.failed_attempts = dict(s.execute(
             select(Run.connection, func.count()).join(Attempt, Attempt.run_id == Run.id)
-            .where(Attempt.status == "failed").group_by(Run.connection)).tuples().all())
+            .where(Attempt.status == "failed").group_by(Run.connection)).all())
         queued = {r: (n, oldest) for r, n, oldest in s.execute(
             select(QueueEntry.region, func.count(), func.min(QueueEntry.queued_at))
-            .where(QueueEntry.state == "queued").group_by(QueueEntry.region)).tuples()}
+            .where(QueueEntry.state == "queued").group_by(QueueEntry.region))}
         running = dict(s.execute(select(QueueEntry.region, func.count())
                                  .where(QueueEntry.state == "claimed").group_by(QueueEntry.region))
-                       .tuples().all())
+                       .all())
         for region in {*queued, *running}:
             n, oldest = queued.get(region, (0, None))
             out.queue[region] = (n, oldest, running.get(region, 0))
         for region, state, n in s.execute(select(Worker.region, Worker.state, func.count())
                                           .where(Worker.state.in_(LIVE_WORKERS))
-                                          .group_by(Worker.region, Worker.state)).tuples():
+                                          .group_by(Worker.region, Worker.state)):
             out.workers[(region, state)] = out.workers.get((region, state), 0) + n
     return out

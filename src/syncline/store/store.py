@@ -336,6 +336,26 @@ class MetadataStore:
                     found[name] = at
         return found
 
+    def successes(self, connection: str, since: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        """(started, ended) of the connection's successful runs that ended since `since`, and of
+        the last one before it, oldest first."""
+        ok = (Run.connection == connection, Run.status.in_(SUCCESS_STATUSES), Run.ended_at.is_not(None))
+        with self._session() as s:
+            recent = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at >= since)
+                               .order_by(Run.ended_at)).all()
+            before = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at < since)
+                               .order_by(Run.ended_at.desc()).limit(1)).all()
+        return [(a, b) for a, b in [*before, *recent] if b is not None]
+
+    def stream_snapshots(self, connection: str) -> dict[str, dt.datetime]:
+        """When the read of each stream's last successful load began (its run's start)."""
+        with self._session() as s:
+            rows = s.execute(select(StreamRun.stream, func.max(Run.started_at))
+                             .join(Run, Run.id == StreamRun.run_id)
+                             .where(Run.connection == connection, StreamRun.status == "succeeded")
+                             .group_by(StreamRun.stream)).all()
+        return {stream: at for stream, at in rows if at is not None}
+
     def last_run(self, connection: str) -> RunRecord | None:
         found = self.runs(connection, limit=1)
         return found[0] if found else None
