@@ -53,3 +53,36 @@ def test_metrics_of_runs_in_worker_processes(tmp_path: Path, running: list[Up]) 
         assert serve.wait(10) == 0
     assert up.stop() == 0
 
+
+
+def test_api_requests_waits_and_cdc_lag_are_metrics(store_url: str) -> None:
+    import datetime as dt
+
+    from prometheus_client import generate_latest
+
+    from syncline.monitoring.metrics import registry
+    from syncline.store.store import MetadataStore, StreamStats
+
+    with MetadataStore(store_url) as store:
+        run_id = store.start_run("api_c")
+        now = dt.datetime.now(dt.UTC)
+        store.record_stream(run_id, StreamStats(
+            stream="orders", table_name="orders", mode="incremental", write="merge",
+            status="succeeded", rows_read=2, rows_committed=2, rows_quarantined=0, bytes=10,
+            duration_s=1.0, started_at=now, ended_at=now,
+            requests={"requests": 3, "retries": 1, "statuses": {"200": 2, "503": 1},
+                      "retry_wait_s": 1.5, "rate_limit_wait_s": 0.25}))
+        store.end_run(run_id, "succeeded", rows_read=2, rows_committed=2, rows_quarantined=0, attempts=1)
+        store.mirror_checkpoint("cdc_c", "public.orders", {"phase": "stream", "lsn": "0/1A", "lag_bytes": 4096})
+        text = generate_latest(registry(store)).decode()
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for family in text_string_to_metric_families(text) for s in family.samples}
+    assert value(found, "syncline_source_http_requests_total", connection="api_c", region="default",
+                 status="503") == 1
+    assert value(found, "syncline_source_http_requests_total", connection="api_c", region="default",
+                 status="200") == 2
+    assert value(found, "syncline_source_retry_wait_seconds_total", connection="api_c", region="default") == 1.5
+    assert value(found, "syncline_source_rate_limit_wait_seconds_total", connection="api_c",
+                 region="default") == 0.25
+    assert value(found, "syncline_cdc_slot_lag_bytes", connection="cdc_c", region="default",
+                 stream="public.orders") == 4096

@@ -112,6 +112,30 @@ class StoreCollector(Collector):
         yield wait
         yield running
 
+        http = CounterMetricFamily("syncline_source_http_requests", "Requests an API source sent, "
+                                   "by the status answered (or the transport error).",
+                                   labels=["connection", "region", "status"])
+        for (conn, reg), statuses in sorted(f.requests.items()):
+            for status, n in sorted(statuses.items()):
+                http.add_metric([conn, reg, status], n)
+        yield http
+        retry_wait = CounterMetricFamily("syncline_source_retry_wait_seconds", "Seconds an API "
+                                         "source waited before retries (Retry-After or backoff).",
+                                         labels=["connection", "region"])
+        limit_wait = CounterMetricFamily("syncline_source_rate_limit_wait_seconds", "Seconds an API "
+                                         "source waited on its rate limit.", labels=["connection", "region"])
+        for (conn, reg), (retry, limited) in sorted(f.waits.items()):
+            retry_wait.add_metric([conn, reg], retry)
+            limit_wait.add_metric([conn, reg], limited)
+        yield retry_wait
+        yield limit_wait
+        lag = GaugeMetricFamily("syncline_cdc_slot_lag_bytes", "How far a CDC stream's replication "
+                                "slot was behind the server's WAL at its last checkpoint.",
+                                labels=["connection", "region", "stream"])
+        for (conn, stream), n in sorted(f.lag_bytes.items()):
+            lag.add_metric([conn, region.get(conn, DEFAULT), stream], n)
+        yield lag
+
         workers = GaugeMetricFamily("syncline_workers", "Live worker processes by state.",
                                     labels=["region", "state"])
         for (reg, state), n in sorted(f.workers.items()):

@@ -4,12 +4,15 @@ right whichever process or machine ran the runs."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.models import Attempt, QueueEntry, Run, Worker
+from syncline.store.models import Attempt, Checkpoint, QueueEntry, Run, StreamRun, Worker
 
 SUCCESS = ("succeeded", "warning")
 LIVE_WORKERS = ("idle", "running")
@@ -28,6 +31,11 @@ class Figures:
     queue: dict[str, tuple[int, dt.datetime | None, int]] = field(default_factory=dict)
     #: (region, state) -> workers
     workers: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (connection, region) -> an API source's requests: by status, and seconds waited
+    requests: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    waits: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    #: (connection, stream) -> a CDC stream's replication lag in bytes at its last checkpoint
+    lag_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def read(engine: Engine) -> Figures:
@@ -64,8 +72,34 @@ def read(engine: Engine) -> Figures:
         for region in {*queued, *running}:
             n, oldest = queued.get(region, (0, None))
             out.queue[region] = (n, oldest, running.get(region, 0))
+        for conn, region, text in s.execute(
+                select(Run.connection, Run.region, StreamRun.requests)
+                .join(StreamRun, StreamRun.run_id == Run.id).where(StreamRun.requests.is_not(None))):
+            figures = json.loads(text or "{}")
+            out.requests.setdefault((conn, region), Counter()).update(figures.get("statuses") or {})
+            retry, limited = out.waits.get((conn, region), (0.0, 0.0))
+            out.waits[(conn, region)] = (retry + float(figures.get("retry_wait_s") or 0),
+                                         limited + float(figures.get("rate_limit_wait_s") or 0))
+        for conn, stream, text in s.execute(
+                select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
+                .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
+            lag = _lag(json.loads(text))
+            if lag is not None:
+                out.lag_bytes[(conn, stream)] = lag
         for region, state, n in s.execute(select(Worker.region, Worker.state, func.count())
                                           .where(Worker.state.in_(LIVE_WORKERS))
                                           .group_by(Worker.region, Worker.state)):
             out.workers[(region, state)] = out.workers.get((region, state), 0) + n
     return out
+
+
+def _lag(state: Any) -> int | None:
+    """The `lag_bytes` a CDC checkpoint holds, wherever in it (the source's part or the top)."""
+    if isinstance(state, dict):
+        if isinstance(state.get("lag_bytes"), int):
+            return int(state["lag_bytes"])
+        for value in state.values():
+            found = _lag(value)
+            if found is not None:
+                return found
+    return None
