@@ -15,7 +15,7 @@ from syncline.backoff import full_jitter
 from syncline.baselines import WINDOW
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
-from syncline.engine import run_log
+from syncline.engine import run_log, tracing
 from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.narrate import Anomalies, Logged, Narrator
 from syncline.engine.observer import RunObserver, StreamProgress
@@ -158,12 +158,15 @@ class Runner:
                     f"the metadata store had no record of this connection's runs up to fencing "
                     f"token {grant.store_behind} (a new or lost store): the run continues from "
                     "the checkpoints in the destination, which are the truth")
-            with run_log.running(self.store.run_logs(), run_id):
+            with run_log.running(self.store.run_logs(), run_id), \
+                    tracing.span("run", connection=connection, run=run_id, trigger=trigger) as traced:
                 log.info("run %d of %s started (%s%s%s)", run_id, connection, trigger,
                          f", revision {self.revision}" if self.revision else "",
                          ", full refresh" if full_refresh else "")
                 result = self._run(connection, run_id, Lease(leases, grant), streams,
                                    Flags(full_refresh, allow_empty))
+                tracing.note(traced, status=result.status, rows_read=result.rows_read,
+                             rows_committed=result.rows_committed, attempts=result.attempts)
                 log.log(logging.INFO if result.status in ("succeeded", "warning") else logging.ERROR,
                         "run %d %s after %d attempt(s): %s rows read, %s committed%s", run_id,
                         result.status, result.attempts, f"{result.rows_read:,}",
@@ -206,7 +209,7 @@ class Runner:
             result.attempts = number
             attempt_id = self.store.start_attempt(run_id, number)
             try:
-                with run_log.within(attempt=number):
+                with run_log.within(attempt=number), tracing.span("attempt", number=number):
                     log.info("attempt %d started", number)
                     self._attempt(connection, run_id, lease, streams, flags, done, loads, result.failed,
                                   result.orphaned)
@@ -386,8 +389,13 @@ class Runner:
 
     def _stream(self, connection: str, schema: str, plan: StreamPlan, *args: Any) -> StreamProgress:
         """Load one stream; the lines logged meanwhile belong to it."""
-        with run_log.within(stream=plan.stream.name):
-            return self._load(connection, schema, plan, *args)
+        with run_log.within(stream=plan.stream.name), \
+                tracing.span("stream", stream=plan.stream.name, mode=plan.mode, write=plan.write,
+                             table=plan.qualified_table) as traced:
+            progress = self._load(connection, schema, plan, *args)
+            tracing.note(traced, rows_read=progress.rows_read, rows_committed=progress.rows_committed,
+                         rows_quarantined=progress.rows_quarantined, bytes=progress.bytes)
+            return progress
 
     def _load(
         self,

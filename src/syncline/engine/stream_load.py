@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 
 from syncline.destinations.base import QUARANTINE_TABLE, Destination, LoadTarget, StreamLoader
+from syncline.engine import tracing
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
 from syncline.engine.table_shape import check_shape
@@ -195,13 +197,15 @@ def load_stream(
     last_source_state = checkpoint
     uncommitted = 0
     try:
-        for item in watched(source.read(request), options.source_timeout_s, stop, source.abandon):
+        items = watched(source.read(request), options.source_timeout_s, stop, source.abandon)
+        for item in (_traced_reads(items) if tracing.enabled() else items):
             if isinstance(item, pa.RecordBatch):
                 failpoint("after_read")
                 progress.rows_read += item.num_rows
                 progress.bytes += item.nbytes
                 uncommitted += item.num_rows
-                loader.write(item)
+                with tracing.span("stage", rows=item.num_rows, bytes=item.nbytes):
+                    loader.write(item)
                 failpoint("after_staging")
             elif isinstance(item, Checkpoint):
                 value = item.value
@@ -364,7 +368,27 @@ def _zero_rows(plan: StreamPlan, progress: StreamProgress, options: LoadOptions,
     observer.warning(f"{plan.stream.name}: {message}")
 
 
+def _traced_reads(items: Iterator[Any]) -> Iterator[Any]:
+    """The source's items, each wait for one a `read` span (with its rows and bytes)."""
+    items = iter(items)
+    while True:
+        with tracing.span("read") as traced:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            if isinstance(item, pa.RecordBatch):
+                tracing.note(traced, rows=item.num_rows, bytes=item.nbytes)
+        yield item
+
+
 def _commit(loader: Any, state: dict[str, Any], progress: StreamProgress, on_commit: Any) -> None:
+    with tracing.span("commit") as traced:
+        _commit_now(loader, state, progress, on_commit)
+        tracing.note(traced, rows_committed=progress.rows_committed)
+
+
+def _commit_now(loader: Any, state: dict[str, Any], progress: StreamProgress, on_commit: Any) -> None:
     result = loader.commit(state)
     progress.rows_committed += result.rows
     progress.rows_skipped += result.skipped
