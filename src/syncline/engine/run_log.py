@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline.redact import redact, redact_all
+from syncline.store.events import observability_off
 from syncline.store.run_logs import RunLogs
 
 BATCH = 200
@@ -117,8 +118,11 @@ def install() -> None:
 @contextmanager
 def running(logs: RunLogs, run: int) -> Iterator[Sink]:
     """Lines logged inside belong to `run`; written at the end at the latest."""
-    install()
     sink = Sink(logs)
+    if observability_off():
+        yield sink
+        return
+    install()
     token = _WHERE.set(Where(sink, run))
     try:
         yield sink

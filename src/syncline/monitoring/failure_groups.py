@@ -12,7 +12,6 @@ and the words of the message. `signature` is a pure function of the class and th
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -185,9 +184,22 @@ def group(failures: Iterable[Failure]) -> list[Group]:
     return sorted(groups.values(), key=lambda g: (-len(g.connections), -g.count, g.signature.key))
 
 
-@functools.lru_cache(maxsize=4096)
+_DIGIT = re.compile(r"\d")
+_SEEN: dict[tuple[str, str, tuple[str, ...]], Signature] = {}
+
+
 def _signature(failure_class: str, message: str) -> Signature:
-    return signature(failure_class, message)
+    """`signature`, remembered by a key that decides it: the message with each digit a 0 (the
+    signature replaces numbers, addresses and ids whatever their digits) and the codes it keeps
+    (HTTP statuses, errno and exit codes). Failures of one cause differ in their numbers."""
+    key = (failure_class, _DIGIT.sub("0", message),
+           tuple(m.group(0) for m in _KEEP.finditer(message)))
+    found = _SEEN.get(key)
+    if found is None:
+        if len(_SEEN) > 100_000:
+            _SEEN.clear()
+        found = _SEEN[key] = signature(failure_class, message)
+    return found
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -23,10 +23,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from syncline import clock
 from syncline.regions import DEFAULT, connection_regions
+from syncline.store.figures import BUCKETS
 from syncline.store.store import MetadataStore
 
-#: run duration buckets, seconds: a second to a day
-BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 HEALTH_OF_STATUS = {"running": "running", "succeeded": "healthy", "warning": "warning",
                     "interrupted": "warning", "cancelled": "warning"}
 HEALTHS = ("healthy", "warning", "failing", "running", "never_run")
@@ -62,11 +61,10 @@ class StoreCollector(Collector):
 
         duration = HistogramMetricFamily("syncline_run_duration_seconds", "How long ended runs took.",
                                          labels=["connection", "region"])
-        for (conn, reg), seconds in sorted(f.durations.items()):
-            counts = [sum(1 for s in seconds if s <= b) for b in BUCKETS]
-            buckets = [(_le(b), float(n)) for b, n in zip(BUCKETS, counts, strict=True)]
-            buckets.append(("+Inf", float(len(seconds))))
-            duration.add_metric([conn, reg], buckets, sum(seconds))
+        for (conn, reg), (under, n, total) in sorted(f.durations.items()):
+            buckets = [(_le(b), float(u)) for b, u in zip(BUCKETS, under, strict=True)]
+            buckets.append(("+Inf", float(n)))
+            duration.add_metric([conn, reg], buckets, total)
         yield duration
 
         retries = CounterMetricFamily("syncline_attempts_failed", "Attempts that failed (each one "

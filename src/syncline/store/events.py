@@ -93,6 +93,12 @@ class EventLog:
                             r.stream, r.region, json.loads(r.body)) for r in reversed(rows)]
 
 
+def observability_off() -> bool:
+    """`SYNCLINE_OBSERVABILITY=off` writes no event and no run log line: for the benchmark
+    that measures what they cost (bench/observability.py), never for production."""
+    return os.environ.get("SYNCLINE_OBSERVABILITY") == "off"
+
+
 class Emitter:
     """The one way events are written: in order, never failing the caller."""
 
@@ -107,6 +113,8 @@ class Emitter:
 
     def emit_many(self, events: Iterable[Event]) -> None:
         """Several events in one write (a scheduler tick queueing thousands of runs)."""
+        if observability_off():
+            return
         with self._lock:
             self._pending.extend(_row(e) for e in events)
             self._write()

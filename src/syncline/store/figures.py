@@ -9,12 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.models import Attempt, Checkpoint, QueueEntry, Run, StreamRun, Worker
+from syncline.store.models import Checkpoint, QueueEntry, Run, StreamRun, Worker
 
 SUCCESS = ("succeeded", "warning")
+#: run duration buckets, seconds: a second to a day
+BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+
+
 LIVE_WORKERS = ("idle", "running")
 
 
@@ -22,8 +26,8 @@ LIVE_WORKERS = ("idle", "running")
 class Figures:
     #: (connection, region, status) -> (runs, rows read, rows committed, rows quarantined)
     runs: dict[tuple[str, str, str], tuple[int, int, int, int]] = field(default_factory=dict)
-    #: (connection, region) -> seconds of each ended run
-    durations: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: (connection, region) -> (ended runs at or under each of BUCKETS seconds, ended runs, their seconds)
+    durations: dict[tuple[str, str], tuple[list[int], int, float]] = field(default_factory=dict)
     last_status: dict[str, str] = field(default_factory=dict)
     last_success: dict[str, dt.datetime] = field(default_factory=dict)
     failed_attempts: dict[str, int] = field(default_factory=dict)
@@ -41,28 +45,34 @@ class Figures:
 def read(engine: Engine) -> Figures:
     out = Figures()
     with sessionmaker(engine)() as s:
-        for conn, region, status, n, read_, committed, quarantined in s.execute(
+        seconds = Run.seconds
+        ended = Run.seconds.is_not(None)
+        newest: dict[str, tuple[int, str]] = {}  # connection -> (its newest run id, that run's status)
+        for (conn, region, status, n, read_, committed, quarantined, attempts, top, last_end,
+             n_ended, total, *under) in s.execute(  # one pass over the runs
                 select(Run.connection, Run.region, Run.status, func.count(),
                        func.coalesce(func.sum(Run.rows_read), 0),
                        func.coalesce(func.sum(Run.rows_committed), 0),
-                       func.coalesce(func.sum(Run.rows_quarantined), 0))
+                       func.coalesce(func.sum(Run.rows_quarantined), 0),
+                       func.coalesce(func.sum(Run.attempts), 0), func.max(Run.id), func.max(Run.ended_at),
+                       func.sum(case((ended, 1), else_=0)),
+                       func.coalesce(func.sum(case((ended, seconds), else_=0.0)), 0.0),
+                       *(func.sum(case((and_(ended, seconds <= b), 1), else_=0)) for b in BUCKETS))
                 .group_by(Run.connection, Run.region, Run.status)):
             out.runs[(conn, region, status)] = (n, int(read_), int(committed), int(quarantined))
-        for conn, region, started, ended in s.execute(
-                select(Run.connection, Run.region, Run.started_at, Run.ended_at)
-                .where(Run.ended_at.is_not(None))):
-            if ended is not None:
-                seconds = max(0.0, (ended - started).total_seconds())
-                out.durations.setdefault((conn, region), []).append(seconds)
-        newest = select(func.max(Run.id)).group_by(Run.connection).scalar_subquery()
-        out.last_status = dict(s.execute(select(Run.connection, Run.status).where(Run.id.in_(newest)))
-                               .all())
-        out.last_success = {c: t for c, t in s.execute(
-            select(Run.connection, func.max(Run.ended_at)).where(Run.status.in_(SUCCESS))
-            .group_by(Run.connection)) if t is not None}
-        out.failed_attempts = dict(s.execute(
-            select(Run.connection, func.count()).join(Attempt, Attempt.run_id == Run.id)
-            .where(Attempt.status == "failed").group_by(Run.connection)).all())
+            counts, runs_ended, spent = out.durations.get((conn, region), ([0] * len(BUCKETS), 0, 0.0))
+            out.durations[(conn, region)] = ([c + int(u or 0) for c, u in zip(counts, under, strict=True)],
+                                             runs_ended + int(n_ended or 0), spent + max(0.0, float(total)))
+            # a successful run's attempts all failed but its last; a failed run's all did
+            failed = int(attempts) - (n if status in SUCCESS else 0)
+            out.failed_attempts[conn] = out.failed_attempts.get(conn, 0) + max(0, failed)
+            if top is not None and top > newest.get(conn, (0, ""))[0]:
+                newest[conn] = (top, status)
+            if status in SUCCESS and last_end is not None and (
+                    conn not in out.last_success or last_end > out.last_success[conn]):
+                out.last_success[conn] = last_end
+        out.last_status = {conn: status for conn, (_, status) in newest.items()}
+        out.durations = {k: v for k, v in out.durations.items() if v[1]}
         queued = {r: (n, oldest) for r, n, oldest in s.execute(
             select(QueueEntry.region, func.count(), func.min(QueueEntry.queued_at))
             .where(QueueEntry.state == "queued").group_by(QueueEntry.region))}

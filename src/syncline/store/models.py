@@ -84,6 +84,8 @@ class Run(Base):
     revision: Mapped[int | None] = mapped_column(Integer)
     #: the region of its connection when it started (events carry it)
     region: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
+    #: how long it ran, once it ended (metrics add these)
+    seconds: Mapped[float | None] = mapped_column(Float)
 
     attempt_rows: Mapped[list[Attempt]] = relationship(
         back_populates="run", order_by="Attempt.id", cascade="all, delete-orphan"

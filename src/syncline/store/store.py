@@ -57,6 +57,10 @@ CRASH_MESSAGE = (
 SUCCESS_STATUSES = ("succeeded", "warning")
 
 
+def _seconds(run: Run) -> float | None:
+    return max(0.0, (run.ended_at - run.started_at).total_seconds()) if run.ended_at else None
+
+
 def _redacted(text: str | None) -> str | None:
     """Stored error texts hold no secret and no row value (see redact.py)."""
     return redact(text) if text else text
@@ -269,6 +273,7 @@ class MetadataStore:
             run = self._run(s, run_id)
             run.status = status
             run.ended_at = now_utc()
+            run.seconds = _seconds(run)
             run.rows_read = rows_read
             run.rows_committed = rows_committed
             run.rows_quarantined = rows_quarantined
@@ -287,6 +292,7 @@ class MetadataStore:
             run.status, run.failure_class, run.failure_message = status, failure_class, redact(message)
             if run.ended_at is None:
                 run.ended_at = now_utc()
+                run.seconds = _seconds(run)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -384,6 +390,7 @@ class MetadataStore:
             for run in dead:
                 run.status = "crashed"
                 run.ended_at = now
+                run.seconds = _seconds(run)
                 run.failure_class = "internal"
                 run.failure_message = CRASH_MESSAGE
             crashed = [run_ended(r) for r in dead]
