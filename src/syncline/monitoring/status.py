@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any
 
 from syncline.config import ConnectionConfig, Workspace
+from syncline.failure_signature import signature
 from syncline.freshness import within_share
-from syncline.monitoring.failure_groups import signature
 from syncline.schedule import Schedule, parse_duration
 from syncline.store.store import MetadataStore, RunRecord
 

@@ -8,7 +8,7 @@ from itertools import combinations
 
 import pytest
 
-from syncline.monitoring.failure_groups import fix_of, signature
+from syncline.failure_signature import fix_of, signature
 
 # (group, failure class, message): one group is one root cause
 TEXTS = [
