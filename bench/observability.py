@@ -31,7 +31,8 @@ sys.path.insert(0, str(HERE))
 
 import pg_to_duckdb as pg  # noqa: E402
 
-from syncline.monitoring.failure_groups import Failure, group  # noqa: E402
+from syncline.failure_signature import remembered  # noqa: E402
+from syncline.monitoring.failure_groups import collect  # noqa: E402
 from syncline.monitoring.metrics import registry  # noqa: E402
 from syncline.store.models import Attempt, Run  # noqa: E402
 from syncline.store.store import MetadataStore  # noqa: E402
@@ -89,10 +90,10 @@ def fill(store: MetadataStore, connections: int, runs: int) -> None:
                          "seconds": took,
                          "pid": 1, "host": "bench", "rows_read": 100, "rows_committed": 100,
                          "rows_quarantined": 0, "attempts": 1, "region": "default"})
-        shape = SHAPES[c % len(SHAPES)]
+        message = SHAPES[c % len(SHAPES)].format(i=c, n=rng.randint(1, 99999))
         attempt_rows.append({"run_id": i + 1, "number": 1, "started_at": started, "ended_at": started,
-                             "status": "failed", "failure_class": "transient",
-                             "failure_message": shape.format(i=c, n=rng.randint(1, 99999))})
+                             "status": "failed", "failure_class": "transient", "failure_message": message,
+                             "signature": remembered("transient", message).key})
     with engine.begin() as con:
         for start in range(0, runs, 5000):
             con.execute(insert(Run.__table__), run_rows[start:start + 5000])  # type: ignore[arg-type]
@@ -111,8 +112,8 @@ def readers(connections: int, runs: int) -> None:
         reg = registry(store)
         scrape = min(_timed(lambda: generate_latest(reg)) for _ in range(3))
         since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        grouping = min(_timed(lambda: group(Failure(*r) for r in store.failures(since))) for _ in range(3))
-        found = group(Failure(*r) for r in store.failures(since))
+        grouping = min(_timed(lambda: collect(store, since)) for _ in range(3))
+        found = collect(store, since)
     print(f"\nreaders over {connections:,} connections and {runs:,} runs ({runs:,} failed attempts):")
     print(f"  /metrics scrape          {scrape * 1000:8.1f} ms   goal <= 100 ms")
     print(f"  syncline failures        {grouping * 1000:8.1f} ms   goal <= 1000 ms ({len(found)} groups)")

@@ -20,7 +20,7 @@ from syncline.cli.common import (
 )
 from syncline.cli.views import age
 from syncline.config import load_workspace
-from syncline.monitoring.failure_groups import Failure, group
+from syncline.monitoring.failure_groups import collect
 from syncline.schedule import parse_duration
 
 
@@ -38,10 +38,9 @@ def failures(
     store = guarded(lambda: store_of(ws))
     now = clock.now()
     try:
-        rows = guarded(lambda: store.failures(now - window))
+        groups = guarded(lambda: collect(store, now - window))
     finally:
         store.close()
-    groups = group(Failure(*row) for row in rows)
     if as_json:
         print_json([g.to_json() for g in groups])
         return

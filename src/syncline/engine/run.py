@@ -351,7 +351,7 @@ class Runner:
         self.store.record_stream(run_id, StreamStats(
             stream=stream, table_name=table, mode="", write="", status=status, rows_read=0,
             rows_committed=0, rows_quarantined=0, bytes=0, duration_s=0.0, started_at=now,
-            ended_at=now, message=str(error)))
+            ended_at=now, message=str(error), failure_class=error.failure_class))
         if status == "orphaned":
             self.observer.warning(str(error))
 
@@ -458,7 +458,7 @@ class Runner:
                 rows_quarantined=quarantined, bytes=0,
                 duration_s=(dt.datetime.now(dt.UTC) - started).total_seconds(), started_at=started,
                 ended_at=dt.datetime.now(dt.UTC), schema_changes=dropped, message=str(exc),
-                requests=source.request_figures(plan.stream.name),
+                requests=source.request_figures(plan.stream.name), failure_class=exc.failure_class,
             ))
             raise
         self.store.record_stream(run_id, StreamStats(

@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from syncline.failure_signature import Signature, fix_of, remembered
+from syncline.failure_signature import Signature, fix_of, remembered, signature
+from syncline.store.store import MetadataStore
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,26 @@ def group(failures: Iterable[Failure]) -> list[Group]:
         if f.at >= g.last_seen or not g.sample:
             g.last_seen, g.sample_run = max(g.last_seen, f.at), f.run
             g.sample, g.fix = f.message.split("\n  fix:", 1)[0], fix_of(f.message)
+    return sorted(groups.values(), key=lambda g: (-len(g.connections), -g.count, g.signature.key))
+
+
+def collect(store: MetadataStore, since: dt.datetime) -> list[Group]:
+    """The groups of every failure since `since`: those kept with their signature grouped by
+    the database, those recorded before signatures were grouped here, then merged."""
+    groups = {g.signature.key: g for g in group(Failure(*row) for row in store.failures(since))}
+    for key, runs, first, last, newest, connections, cls, message in store.failure_groups(since):
+        sig = signature(cls, message)
+        found = groups.get(key) or groups.get(sig.key)
+        if found is None:
+            groups[key] = Group(sig, first, last, runs, set(connections), newest,
+                                message.split("\n  fix:", 1)[0], fix_of(message))
+            continue
+        found.count += runs
+        found.connections.update(connections)
+        found.first_seen = min(found.first_seen, first)
+        if last >= found.last_seen:
+            found.last_seen, found.sample_run = last, newest
+            found.sample, found.fix = message.split("\n  fix:", 1)[0], fix_of(message)
     return sorted(groups.values(), key=lambda g: (-len(g.connections), -g.count, g.signature.key))
 
 

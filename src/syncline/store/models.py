@@ -106,6 +106,8 @@ class Attempt(Base):
     status: Mapped[str] = mapped_column(String(16))
     failure_class: Mapped[str | None] = mapped_column(String(32))
     failure_message: Mapped[str | None] = mapped_column(Text)
+    #: a failed attempt's root-cause signature (failure_signature.py)
+    signature: Mapped[str | None] = mapped_column(String(16), index=True)
 
     run: Mapped[Run] = relationship(back_populates="attempt_rows")
 
@@ -131,6 +133,8 @@ class StreamRun(Base):
     message: Mapped[str | None] = mapped_column(Text)
     #: an API source's request figures for the stream, as JSON (None: not an API source)
     requests: Mapped[str | None] = mapped_column(Text)
+    #: a failed stream's root-cause signature (failure_signature.py)
+    signature: Mapped[str | None] = mapped_column(String(16), index=True)
 
     run: Mapped[Run] = relationship(back_populates="stream_rows")
 

@@ -45,6 +45,8 @@ class StreamStats:
     message: str | None = None
     #: an API source's requests for the stream: sent, retried, by status, time waited
     requests: dict[str, Any] | None = None
+    #: a failed stream's error class (its signature is kept, not the class itself)
+    failure_class: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self, TextIO
 
-from sqlalchemy import delete, func, make_url, select, text, update
+from sqlalchemy import delete, func, make_url, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from syncline.errors import InternalError
 from syncline.event_kinds import Event, run_end_kind
+from syncline.failure_signature import remembered
 from syncline.redact import redact
 from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
@@ -59,6 +60,19 @@ SUCCESS_STATUSES = ("succeeded", "warning")
 
 def _seconds(run: Run) -> float | None:
     return max(0.0, (run.ended_at - run.started_at).total_seconds()) if run.ended_at else None
+
+
+def _aware(moment: Any) -> dt.datetime:
+    """A timestamp read through a union (no column type): timezone-aware UTC."""
+    found: dt.datetime = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+
+
+def _signature(status: str, failure_class: str | None, message: str | None) -> str | None:
+    """A failure's root-cause key, kept with it (failure_signature.py)."""
+    if status != "failed" or not message:
+        return None
+    return remembered(failure_class or "internal", message).key
 
 
 def _redacted(text: str | None) -> str | None:
@@ -133,20 +147,53 @@ class MetadataStore:
         per table."""
         return vacuum(self._engine, (now or now_utc()) - older_than)
 
+    def failure_groups(self, since: dt.datetime) -> list[tuple[str, int, dt.datetime, dt.datetime, int,
+                                                                list[str], str, str]]:
+        """Failures since `since` grouped by their kept signature, in the database: (signature,
+        runs, first seen, last seen, newest run, connections, its class and message)."""
+        failed = union_all(
+            select(Attempt.run_id.label("run"), Run.connection.label("connection"),
+                   Attempt.started_at.label("at"), Attempt.signature.label("signature"),
+                   Attempt.failure_class.label("cls"), Attempt.failure_message.label("msg"))
+            .join(Run, Run.id == Attempt.run_id)
+            .where(Attempt.status == "failed", Attempt.started_at >= since, Attempt.signature.is_not(None)),
+            select(StreamRun.run_id, Run.connection, StreamRun.started_at, StreamRun.signature,
+                   Run.failure_class, StreamRun.message)
+            .join(Run, Run.id == StreamRun.run_id)
+            .where(StreamRun.status == "failed", StreamRun.started_at >= since,
+                   StreamRun.signature.is_not(None))).subquery()
+        with self._session() as s:
+            groups = s.execute(select(failed.c.signature, func.count(func.distinct(failed.c.run)),
+                                      func.min(failed.c.at), func.max(failed.c.at), func.max(failed.c.run))
+                               .group_by(failed.c.signature)).all()
+            affected: dict[str, list[str]] = {}
+            for key, conn in s.execute(select(failed.c.signature, failed.c.connection).distinct()):
+                affected.setdefault(key, []).append(conn)
+            out = []
+            for key, runs, first, last, newest in groups:
+                cls, msg = s.execute(select(failed.c.cls, failed.c.msg).where(
+                    failed.c.signature == key, failed.c.run == newest).limit(1)).one()
+                out.append((key, int(runs), _aware(first), _aware(last), int(newest),
+                            sorted(affected.get(key, [])), cls or "internal", msg or ""))
+        return out
+
     def failures(self, since: dt.datetime) -> list[tuple[int, str, dt.datetime, str, str]]:
         """(run, connection, when, failure class, message) of every failed attempt and every
-        stream that failed alone since `since`, oldest first."""
+        stream that failed alone since `since` kept without a signature (recorded before
+        signatures were), oldest first."""
         with self._session() as s:
             attempts = s.execute(
                 select(Attempt.run_id, Run.connection, func.coalesce(Attempt.ended_at, Attempt.started_at),
                        Attempt.failure_class, Attempt.failure_message)
                 .join(Run, Run.id == Attempt.run_id)
-                .where(Attempt.status == "failed", Attempt.started_at >= since)).all()
+                .where(Attempt.status == "failed", Attempt.started_at >= since,
+                       Attempt.signature.is_(None))).all()
             streams = s.execute(
                 select(StreamRun.run_id, Run.connection, StreamRun.ended_at, Run.failure_class,
                        StreamRun.message)
                 .join(Run, Run.id == StreamRun.run_id)
-                .where(StreamRun.status == "failed", StreamRun.started_at >= since)).all()
+                .where(StreamRun.status == "failed", StreamRun.started_at >= since,
+                       StreamRun.signature.is_(None))).all()
         rows = [(r, c, t, fc or "internal", m or "") for r, c, t, fc, m in [*attempts, *streams]]
         return sorted(rows, key=lambda row: row[2])
 
@@ -242,6 +289,7 @@ class MetadataStore:
             attempt.ended_at = now_utc()
             attempt.failure_class = failure_class
             attempt.failure_message = _redacted(failure_message)
+            attempt.signature = _signature(status, failure_class, attempt.failure_message)
 
     def record_stream(self, run_id: int, stats: StreamStats) -> None:
         check_choice("stream status", stats.status, STREAM_STATUSES)
@@ -253,6 +301,7 @@ class MetadataStore:
             fields["schema_changes"] = json.dumps([str(c) for c in stats.schema_changes])
             fields["duration_s"] = float(stats.duration_s)
             fields["message"] = _redacted(stats.message)
+            fields["signature"] = _signature(stats.status, fields.pop("failure_class"), fields["message"])
             fields["requests"] = json.dumps(stats.requests, sort_keys=True) if stats.requests else None
             s.add(StreamRun(run_id=run_id, **fields))
 
