@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import statistics
@@ -34,7 +35,8 @@ import pg_to_duckdb as pg  # noqa: E402
 from syncline.failure_signature import remembered  # noqa: E402
 from syncline.monitoring.failure_groups import collect  # noqa: E402
 from syncline.monitoring.metrics import registry  # noqa: E402
-from syncline.store.models import Attempt, Run  # noqa: E402
+from syncline.store.figures import BUCKETS  # noqa: E402
+from syncline.store.models import Attempt, Run, RunTotal  # noqa: E402
 from syncline.store.store import MetadataStore  # noqa: E402
 
 WORK = HERE / ".work" / "observability"
@@ -94,10 +96,25 @@ def fill(store: MetadataStore, connections: int, runs: int) -> None:
         attempt_rows.append({"run_id": i + 1, "number": 1, "started_at": started, "ended_at": started,
                              "status": "failed", "failure_class": "transient", "failure_message": message,
                              "signature": remembered("transient", message).key})
+    totals: dict[tuple[str, str, str], dict[str, object]] = {}
+    for r in run_rows:  # as end_run keeps them
+        t = totals.setdefault((r["connection"], "default", r["status"]), {  # type: ignore[index]
+            "connection": r["connection"], "region": "default", "status": r["status"], "runs": 0,
+            "rows_read": 0, "rows_committed": 0, "rows_quarantined": 0, "attempts": 0, "seconds": 0.0,
+            "under": [0] * len(BUCKETS), "last_run": 0, "last_ended": None})
+        t["runs"] += 1  # type: ignore[operator]
+        for k in ("rows_read", "rows_committed", "attempts"):
+            t[k] += r[k]  # type: ignore[operator]
+        t["seconds"] += r["seconds"]  # type: ignore[operator]
+        t["under"] = [n + (r["seconds"] <= b) for n, b in zip(t["under"], BUCKETS, strict=True)]  # type: ignore[call-overload]
+        t["last_run"], t["last_ended"] = r["id"], r["ended_at"]
+    total_rows = [{**{k: v for k, v in t.items() if k != "under"}, "buckets": json.dumps(t["under"])}
+                  for t in totals.values()]
     with engine.begin() as con:
         for start in range(0, runs, 5000):
             con.execute(insert(Run.__table__), run_rows[start:start + 5000])  # type: ignore[arg-type]
             con.execute(insert(Attempt.__table__), attempt_rows[start:start + 5000])  # type: ignore[arg-type]
+        con.execute(insert(RunTotal.__table__), total_rows)  # type: ignore[arg-type]
 
 
 def readers(connections: int, runs: int) -> None:

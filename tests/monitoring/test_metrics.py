@@ -36,7 +36,9 @@ def test_metrics_of_runs_in_worker_processes(tmp_path: Path, running: list[Up]) 
     found = scrape(f"http://127.0.0.1:{up.port}/metrics")
     assert value(found, "syncline_runs_total", connection="c", region="default", status="succeeded") == 2
     assert value(found, "syncline_rows_committed_total", connection="c", region="default") == 30
-    assert value(found, "syncline_run_duration_seconds_count", connection="c", region="default") == 2
+    assert value(found, "syncline_connection_run_duration_seconds_count", connection="c", region="default") == 2
+    assert value(found, "syncline_run_duration_seconds_count", region="default") == 2
+    assert value(found, "syncline_run_duration_seconds_bucket", region="default", le="+Inf") == 2
     assert value(found, "syncline_connections", health="healthy", region="default") == 1
     assert value(found, "syncline_failing_connections", region="default") == 0
     assert 0 <= value(found, "syncline_freshness_seconds", connection="c", region="default") < 60

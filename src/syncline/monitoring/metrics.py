@@ -18,6 +18,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
+    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -59,13 +60,23 @@ class StoreCollector(Collector):
         yield runs
         yield from rows.values()
 
+        # buckets per region (bounded), a count and sum per connection (its mean)
         duration = HistogramMetricFamily("syncline_run_duration_seconds", "How long ended runs took.",
-                                         labels=["connection", "region"])
+                                         labels=["region"])
+        per_connection = SummaryMetricFamily("syncline_connection_run_duration_seconds", "How long "
+                                             "the connection's ended runs took.",
+                                             labels=["connection", "region"])
+        by_region: dict[str, tuple[list[int], int, float]] = {}
         for (conn, reg), (under, n, total) in sorted(f.durations.items()):
+            per_connection.add_metric([conn, reg], n, total)
+            counts, runs_, spent = by_region.get(reg, ([0] * len(BUCKETS), 0, 0.0))
+            by_region[reg] = ([c + u for c, u in zip(counts, under, strict=True)], runs_ + n, spent + total)
+        for reg, (under, n, total) in sorted(by_region.items()):
             buckets = [(_le(b), float(u)) for b, u in zip(BUCKETS, under, strict=True)]
             buckets.append(("+Inf", float(n)))
-            duration.add_metric([conn, reg], buckets, total)
+            duration.add_metric([reg], buckets, total)
         yield duration
+        yield per_connection
 
         retries = CounterMetricFamily("syncline_attempts_failed", "Attempts that failed (each one "
                                       "retried, or ending its run).", labels=["connection", "region"])

@@ -9,10 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.models import Checkpoint, QueueEntry, Run, StreamRun, Worker
+from syncline.store.models import Checkpoint, QueueEntry, Run, RunTotal, StreamRun, Worker
 
 SUCCESS = ("succeeded", "warning")
 #: run duration buckets, seconds: a second to a day
@@ -45,34 +45,31 @@ class Figures:
 def read(engine: Engine) -> Figures:
     out = Figures()
     with sessionmaker(engine)() as s:
-        seconds = Run.seconds
-        ended = Run.seconds.is_not(None)
         newest: dict[str, tuple[int, str]] = {}  # connection -> (its newest run id, that run's status)
-        for (conn, region, status, n, read_, committed, quarantined, attempts, top, last_end,
-             n_ended, total, *under) in s.execute(  # one pass over the runs
-                select(Run.connection, Run.region, Run.status, func.count(),
-                       func.coalesce(func.sum(Run.rows_read), 0),
-                       func.coalesce(func.sum(Run.rows_committed), 0),
-                       func.coalesce(func.sum(Run.rows_quarantined), 0),
-                       func.coalesce(func.sum(Run.attempts), 0), func.max(Run.id), func.max(Run.ended_at),
-                       func.sum(case((ended, 1), else_=0)),
-                       func.coalesce(func.sum(case((ended, seconds), else_=0.0)), 0.0),
-                       *(func.sum(case((and_(ended, seconds <= b), 1), else_=0)) for b in BUCKETS))
-                .group_by(Run.connection, Run.region, Run.status)):
-            out.runs[(conn, region, status)] = (n, int(read_), int(committed), int(quarantined))
+        for t in s.scalars(select(RunTotal)):  # a few rows per connection, kept as runs end
+            if t.runs <= 0:
+                continue
+            conn, region = t.connection, t.region
+            out.runs[(conn, region, t.status)] = (t.runs, t.rows_read, t.rows_committed, t.rows_quarantined)
             counts, runs_ended, spent = out.durations.get((conn, region), ([0] * len(BUCKETS), 0, 0.0))
-            out.durations[(conn, region)] = ([c + int(u or 0) for c, u in zip(counts, under, strict=True)],
-                                             runs_ended + int(n_ended or 0), spent + max(0.0, float(total)))
+            out.durations[(conn, region)] = (
+                [c + u for c, u in zip(counts, json.loads(t.buckets), strict=True)],
+                runs_ended + t.runs, spent + max(0.0, t.seconds))
             # a successful run's attempts all failed but its last; a failed run's all did
-            failed = int(attempts) - (n if status in SUCCESS else 0)
+            failed = t.attempts - (t.runs if t.status in SUCCESS else 0)
             out.failed_attempts[conn] = out.failed_attempts.get(conn, 0) + max(0, failed)
-            if top is not None and top > newest.get(conn, (0, ""))[0]:
-                newest[conn] = (top, status)
-            if status in SUCCESS and last_end is not None and (
-                    conn not in out.last_success or last_end > out.last_success[conn]):
-                out.last_success[conn] = last_end
+            if t.last_run > newest.get(conn, (0, ""))[0]:
+                newest[conn] = (t.last_run, t.status)
+            if t.status in SUCCESS and t.last_ended is not None and (
+                    conn not in out.last_success or t.last_ended > out.last_success[conn]):
+                out.last_success[conn] = t.last_ended
+        for conn, region, n, top in s.execute(  # runs going now (not in the totals yet)
+                select(Run.connection, Run.region, func.count(), func.max(Run.id))
+                .where(Run.status == "running").group_by(Run.connection, Run.region)):
+            out.runs[(conn, region, "running")] = (int(n), 0, 0, 0)
+            if top > newest.get(conn, (0, ""))[0]:
+                newest[conn] = (top, "running")
         out.last_status = {conn: status for conn, (_, status) in newest.items()}
-        out.durations = {k: v for k, v in out.durations.items() if v[1]}
         queued = {r: (n, oldest) for r, n, oldest in s.execute(
             select(QueueEntry.region, func.count(), func.min(QueueEntry.queued_at))
             .where(QueueEntry.state == "queued").group_by(QueueEntry.region))}

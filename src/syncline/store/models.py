@@ -309,3 +309,24 @@ class RunLogRow(Base):
     logger: Mapped[str] = mapped_column(String(128))
     message: Mapped[str] = mapped_column(Text)
     fields: Mapped[str | None] = mapped_column(Text)
+
+
+class RunTotal(Base):
+    """What a connection's ended runs of one status add up to, kept as they end (metrics read
+    these few rows, not every run; retention leaves them, so counters only grow)."""
+
+    __tablename__ = "run_totals"
+
+    connection: Mapped[str] = mapped_column(String(255), primary_key=True)
+    region: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_committed: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    #: runs that took at most each of figures.BUCKETS seconds, as JSON counts
+    buckets: Mapped[str] = mapped_column(Text, default="[]")
+    last_run: Mapped[int] = mapped_column(Integer, default=0)
+    last_ended: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -25,11 +25,11 @@ from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
 from syncline.store.events import Emitter, EventLog
-from syncline.store.figures import Figures
+from syncline.store.figures import BUCKETS, Figures
 from syncline.store.figures import read as read_figures
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
-from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
+from syncline.store.models import Attempt, Checkpoint, Run, RunTotal, StreamRun, StreamSchema
 from syncline.store.pauses import Pauses
 from syncline.store.queue import StoreQueue
 from syncline.store.records import (
@@ -60,6 +60,29 @@ SUCCESS_STATUSES = ("succeeded", "warning")
 
 def _seconds(run: Run) -> float | None:
     return max(0.0, (run.ended_at - run.started_at).total_seconds()) if run.ended_at else None
+
+
+def _count(s: Session, run: Run, sign: int) -> None:
+    """Add an ended run to its connection's totals (or, -1, take it back: its status changed)."""
+    key = (run.connection, run.region or "default", run.status)
+    row = s.get(RunTotal, key, with_for_update=True)
+    if row is None:
+        row = RunTotal(connection=key[0], region=key[1], status=key[2], runs=0, rows_read=0,
+                       rows_committed=0, rows_quarantined=0, attempts=0, seconds=0.0,
+                       buckets=json.dumps([0] * len(BUCKETS)), last_run=0, last_ended=None)
+        s.add(row)
+    row.runs += sign
+    row.rows_read += sign * (run.rows_read or 0)
+    row.rows_committed += sign * (run.rows_committed or 0)
+    row.rows_quarantined += sign * (run.rows_quarantined or 0)
+    row.attempts += sign * (run.attempts or 0)
+    row.seconds += sign * (run.seconds or 0.0)
+    row.buckets = json.dumps([n + (sign if run.seconds is not None and run.seconds <= b else 0)
+                              for n, b in zip(json.loads(row.buckets), BUCKETS, strict=True)])
+    if sign > 0:
+        row.last_run = max(row.last_run, run.id)
+        if run.ended_at is not None and (row.last_ended is None or run.ended_at > row.last_ended):
+            row.last_ended = run.ended_at
 
 
 def _aware(moment: Any) -> dt.datetime:
@@ -329,6 +352,7 @@ class MetadataStore:
             run.attempts = attempts
             run.failure_class = failure_class
             run.failure_message = _redacted(failure_message)
+            _count(s, run, +1)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -338,10 +362,13 @@ class MetadataStore:
         check_choice("run status", status, RUN_STATUSES - {"running"})
         with self._session.begin() as s:
             run = self._run(s, run_id)
+            if run.ended_at is not None and run.status != "running":
+                _count(s, run, -1)  # counted as it ended; counted again as it is now
             run.status, run.failure_class, run.failure_message = status, failure_class, redact(message)
             if run.ended_at is None:
                 run.ended_at = now_utc()
                 run.seconds = _seconds(run)
+            _count(s, run, +1)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -442,6 +469,7 @@ class MetadataStore:
                 run.seconds = _seconds(run)
                 run.failure_class = "internal"
                 run.failure_message = CRASH_MESSAGE
+                _count(s, run, +1)
             crashed = [run_ended(r) for r in dead]
             if dead:
                 s.execute(
