@@ -93,11 +93,19 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
                     ["runs", "show", "2"], ["events", "--json"], ["logs", "1", "--json"], ["logs", "2"], ["queue", "--json"], ["check"],
                     ["store", "backup", str(tmp_path / "store.jsonl")]):
         run(*command)
+    from prometheus_client import generate_latest
+
+    from syncline.monitoring.metrics import registry
+    from syncline.store.store import MetadataStore
+
+    with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+        said.append(generate_latest(registry(store)).decode())  # the metrics too
     stored = (tmp_path / "store.jsonl").read_text()
     everything = "\n".join(said) + stored
     assert "HTTP 401" in everything and "is not unique" in everything  # the runs failed, saying why
     # `sync` shows the person at the terminal a few repeated key values (never stored)
     reported = "\n".join(said[2:]) + stored
+    assert "syncline_runs_total" in said[-1]
     for canary, where in ((TOKEN, everything), (PASSWORD, everything), (ROW_VALUE, reported)):
         assert canary not in where, f"{canary} leaked:\n" + "\n".join(
             line for line in where.splitlines() if canary in line)
