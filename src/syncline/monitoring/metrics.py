@@ -35,12 +35,19 @@ HEALTHS = ("healthy", "warning", "failing", "running", "never_run")
 class StoreCollector(Collector):
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
+        self._regions: tuple[int | None, dict[str, str]] = (None, {})  # of a revision, read once
+
+    def _connection_regions(self) -> dict[str, str]:
+        number = self.store.revisions().latest_number()
+        if number != self._regions[0]:
+            revision = self.store.revisions().get(number) if number is not None else None
+            self._regions = (number, connection_regions(revision.document) if revision else {})
+        return self._regions[1]
 
     def collect(self) -> Iterator[Metric]:
         now = clock.now()
         f = self.store.figures()
-        revision = self.store.revisions().latest()
-        regions = connection_regions(revision.document) if revision is not None else {}
+        regions = self._connection_regions()
         region = {**{c: r for (c, r, _) in f.runs}, **regions}
 
         runs = CounterMetricFamily("syncline_runs", "Runs by status (running ones too), kept for "

@@ -46,7 +46,11 @@ def read(engine: Engine) -> Figures:
     out = Figures()
     with sessionmaker(engine)() as s:
         newest: dict[str, tuple[int, str]] = {}  # connection -> (its newest run id, that run's status)
-        for t in s.scalars(select(RunTotal)):  # a few rows per connection, kept as runs end
+        for t in s.execute(select(  # a few rows per connection, kept as runs end
+                RunTotal.connection, RunTotal.region, RunTotal.status, RunTotal.runs,
+                RunTotal.rows_read, RunTotal.rows_committed, RunTotal.rows_quarantined,
+                RunTotal.attempts, RunTotal.seconds, RunTotal.buckets, RunTotal.last_run,
+                RunTotal.last_ended)):
             if t.runs <= 0:
                 continue
             conn, region = t.connection, t.region

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("last_ended", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("connection", "region", "status", name="pk_run_totals"),
     )
+    op.create_index("ix_runs_status", "runs", ["status"])  # the runs going now, at every scrape
     bind = op.get_bind()
     under = ", ".join(f"SUM(CASE WHEN seconds <= {b} THEN 1 ELSE 0 END)" for b in BUCKETS)
     rows = bind.execute(sa.text(
@@ -52,4 +53,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_status", "runs")
     op.drop_table("run_totals")
