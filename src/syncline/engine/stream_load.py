@@ -196,8 +196,8 @@ def load_stream(
     )
     last_source_state = checkpoint
     uncommitted = 0
+    items = watched(source.read(request), options.source_timeout_s, stop, source.abandon)
     try:
-        items = watched(source.read(request), options.source_timeout_s, stop, source.abandon)
         for item in (_traced_reads(items) if tracing.enabled() else items):
             if isinstance(item, pa.RecordBatch):
                 failpoint("after_read")
@@ -243,6 +243,8 @@ def load_stream(
     except BaseException:
         loader.abort()
         raise
+    finally:
+        items.close()  # left early: the read stops now and lets go of the source
     if progress.rows_quarantined:  # the run says so: a warning, with where to look
         progress.notices.append(
             f"{progress.rows_quarantined:,} row{'s' * (progress.rows_quarantined != 1)} quarantined "

@@ -7,7 +7,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from types import FrameType
 from typing import Any
 
@@ -67,7 +67,7 @@ class StopRequest:
 
 
 def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | None = None,
-            abandon: Callable[[], None] | None = None) -> Iterator[StreamItem]:
+            abandon: Callable[[], None] | None = None) -> Generator[StreamItem, None, None]:
     """Yield ``items`` produced by a background thread, at most two ahead (bounded memory).
 
     Reading the next batch overlaps the destination's commit of the previous one. If
