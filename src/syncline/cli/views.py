@@ -36,7 +36,9 @@ def status_table(rows: list[dict[str, Any]], now: dt.datetime) -> Table:
     for r in rows:
         last = r["last_run"]
         style = _HEALTH_STYLE.get(r["health"], "dim")
-        ok_at = dt.datetime.fromisoformat(r["last_success_at"]) if r["last_success_at"] else None
+        # as old as the snapshot the last successful run read (`freshness_seconds`)
+        ok_at = (now - dt.timedelta(seconds=r["freshness_seconds"])
+                 if r.get("freshness_seconds") is not None else None)
         t.add_row(
             r["connection"],
             f"[{style}]{r['health']}[/]",
