@@ -5,14 +5,12 @@ in its errors and a database quotes the offending row in its own."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from apikit import json_api
 from typer.testing import CliRunner
 
 import syncline.cli.app as cli
@@ -22,34 +20,12 @@ PASSWORD = "pw-canary-0b2d44e1"
 ROW_VALUE = "ann.canary@example.com"
 
 
-class Echo(BaseHTTPRequestHandler):
-    """An API that answers 500, then 401, each time echoing the credentials it got."""
-
-    calls = 0
-
-    def do_GET(self) -> None:
-        Echo.calls += 1
-        status = 500 if Echo.calls == 1 else 401
-        body = json.dumps({"error": "no", "you_sent": self.headers.get("Authorization"),
-                           "query": self.path}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """An API that answers 500, then 401, each time echoing the credentials it got."""
+    with json_api(lambda n, path, auth: (500 if n == 1 else 401,
+                                         {"error": "no", "you_sent": auth, "query": path})) as url:
+        yield url
 
 
 def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api: str,

@@ -4,13 +4,12 @@ with the connections it affects, how often, a sample run and the fix; another ca
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from apikit import json_api
 from typer.testing import CliRunner, Result
 
 import syncline.cli.app as cli
@@ -18,26 +17,11 @@ import syncline.cli.app as cli
 from syncfixtures import make_items, sqlite_script
 
 
-class Refusing(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"error": "token expired", "request": self.path}).encode()
-        self.send_response(401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """Every request refused: an expired token."""
+    with json_api(lambda _n, path, _auth: (401, {"error": "token expired", "request": path})) as url:
+        yield url
 
 
 def run(*args: str | Path) -> Result:

@@ -5,13 +5,12 @@ request of a REST source with method, path, status, duration and try; `--level` 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from apikit import json_api
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
@@ -20,34 +19,12 @@ import syncline.cli.app as cli
 from syncfixtures import make_items
 
 
-class Flaky(BaseHTTPRequestHandler):
-    """/orders: a 503 first, then two orders."""
-
-    calls = 0
-
-    def do_GET(self) -> None:
-        Flaky.calls += 1
-        status = 503 if Flaky.calls == 1 else 200
-        body = json.dumps([{"id": 1, "total": 5}, {"id": 2, "total": 7}] if status == 200 else {}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api() -> Iterator[str]:
-    Flaky.calls = 0
-    server = HTTPServer(("127.0.0.1", 0), Flaky)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """/orders: a 503 first, then two orders."""
+    with json_api(lambda n, _path, _auth: (503, {}) if n == 1 else
+                  (200, [{"id": 1, "total": 5}, {"id": 2, "total": 7}])) as url:
+        yield url
 
 
 def run(*args: str | Path) -> Result:
