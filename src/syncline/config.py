@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncline import redact, regions
 from syncline.connector_files import resolve_connector
@@ -32,6 +32,13 @@ TableNames = Literal["last_part", "schema_table"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def duration_text(value: str | None) -> str | None:
+    """A `<N>s|m|h|d` setting, checked and kept as written."""
+    if value is not None:
+        parse_duration(value)
+    return value
 
 
 class StreamConfig(_Model):
@@ -79,12 +86,7 @@ class StreamConfig(_Model):
         lookback_seconds(value)
         return value
 
-    @field_validator("freshness_sla")
-    @classmethod
-    def _sla(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    _sla = field_validator("freshness_sla")(duration_text)
 
 
 class RunRetry(_Model):
@@ -184,24 +186,12 @@ class ConnectionConfig(_Model):
         Schedule.parse(value)
         return value
 
-    @field_validator("schedule_jitter", "max_run_duration")
-    @classmethod
-    def _durations(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    _durations = field_validator("schedule_jitter", "max_run_duration", "freshness_sla")(duration_text)
 
     @field_validator("schedule_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
         zone(value)
-        return value
-
-    @field_validator("freshness_sla")
-    @classmethod
-    def _freshness_sla(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
         return value
 
     @field_validator("streams", mode="before")
@@ -231,11 +221,7 @@ class WorkspaceModel(_Model):
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
 
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    _retention = field_validator("retention")(duration_text)
 
     @field_validator("broker")
     @classmethod
@@ -421,32 +407,10 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
     for typed in (*sources.values(), *destinations.values()):
-        _remember_secrets(typed)
+        redact.remember_config(typed)
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
                      unset_env=by_section, limits=limits,
                      regions=regions.connection_regions(raw, file.name))
-
-
-#: keys whose text values are secrets (besides every SecretStr field)
-_SECRET_KEYS = ("password", "secret", "token", "dsn", "api_key", "apikey", "credential", "private_key")
-
-
-def _remember_secrets(value: Any, key: str = "") -> None:
-    """Every password, token and key of a source's or destination's config, for the redactor
-    to mask wherever it would appear (redact.py)."""
-    if isinstance(value, SecretStr):
-        redact.remember(value.get_secret_value())
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            _remember_secrets(getattr(value, name, None), name)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _remember_secrets(v, str(k))
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _remember_secrets(v, key)
-    elif isinstance(value, str) and any(w in key.lower() for w in _SECRET_KEYS):
-        redact.remember(value)
 
 
 def _limited(file: str, path: tuple[str, str], cfg: dict[str, Any],

@@ -13,6 +13,8 @@ import re
 import threading
 from typing import Any
 
+from pydantic import BaseModel, SecretStr
+
 MASK = "***"
 HIDDEN = "…"
 _MIN_SECRET = 4  # shorter values would mask ordinary words
@@ -86,3 +88,25 @@ def redact_all(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_all(v) for v in value]
     return value
+
+
+#: keys whose text values are secrets (besides every SecretStr field)
+_SECRET_KEYS = ("password", "secret", "token", "dsn", "api_key", "apikey", "credential", "private_key")
+
+
+def remember_config(value: Any, key: str = "") -> None:
+    """Every password, token and key of a source's or destination's config, for the redactor
+    to mask wherever it would appear (redact.py)."""
+    if isinstance(value, SecretStr):
+        remember(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            remember_config(getattr(value, name, None), name)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            remember_config(v, str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            remember_config(v, key)
+    elif isinstance(value, str) and any(w in key.lower() for w in _SECRET_KEYS):
+        remember(value)
