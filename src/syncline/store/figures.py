@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.store.models import Checkpoint, QueueEntry, Run, RunTotal, StreamRun, Worker
 
@@ -114,3 +114,47 @@ def _lag(state: Any) -> int | None:
             if found is not None:
                 return found
     return None
+
+
+def count_run(s: Session, run: Run, sign: int) -> None:
+    """Add an ended run to its connection's totals (or, -1, take it back: its status changed)."""
+    key = (run.connection, run.region or "default", run.status)
+    row = s.get(RunTotal, key, with_for_update=True)
+    if row is None:
+        row = RunTotal(connection=key[0], region=key[1], status=key[2], runs=0, rows_read=0,
+                       rows_committed=0, rows_quarantined=0, attempts=0, seconds=0.0,
+                       buckets=json.dumps([0] * len(BUCKETS)), last_run=0, last_ended=None)
+        s.add(row)
+    row.runs += sign
+    row.rows_read += sign * (run.rows_read or 0)
+    row.rows_committed += sign * (run.rows_committed or 0)
+    row.rows_quarantined += sign * (run.rows_quarantined or 0)
+    row.attempts += sign * (run.attempts or 0)
+    row.seconds += sign * (run.seconds or 0.0)
+    row.buckets = json.dumps([n + (sign if run.seconds is not None and run.seconds <= b else 0)
+                              for n, b in zip(json.loads(row.buckets), BUCKETS, strict=True)])
+    if sign > 0:
+        row.last_run = max(row.last_run, run.id)
+        if run.ended_at is not None and (row.last_ended is None or run.ended_at > row.last_ended):
+            row.last_ended = run.ended_at
+
+
+def last_successes(engine: Engine, connection: str, since: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """(started, ended) of the connection's successful runs that ended since `since`, and of
+    the last one before it, oldest first."""
+    ok = (Run.connection == connection, Run.status.in_(SUCCESS), Run.ended_at.is_not(None))
+    with sessionmaker(engine)() as s:
+        recent = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at >= since)
+                           .order_by(Run.ended_at)).all()
+        before = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at < since)
+                           .order_by(Run.ended_at.desc()).limit(1)).all()
+    return [(a, b) for a, b in [*before, *recent] if b is not None]
+
+def stream_snapshots(engine: Engine, connection: str) -> dict[str, dt.datetime]:
+    """When the read of each stream's last successful load began (its run's start)."""
+    with sessionmaker(engine)() as s:
+        rows = s.execute(select(StreamRun.stream, func.max(Run.started_at))
+                         .join(Run, Run.id == StreamRun.run_id)
+                         .where(Run.connection == connection, StreamRun.status == "succeeded")
+                         .group_by(StreamRun.stream)).all()
+    return {stream: at for stream, at in rows if at is not None}

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self, TextIO
 
-from sqlalchemy import delete, func, make_url, select, text, union_all, update
+from sqlalchemy import delete, func, make_url, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -25,11 +25,12 @@ from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
 from syncline.store.events import Emitter, EventLog
-from syncline.store.figures import BUCKETS, Figures
+from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_failures
+from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
-from syncline.store.models import Attempt, Checkpoint, Run, RunTotal, StreamRun, StreamSchema
+from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
 from syncline.store.pauses import Pauses
 from syncline.store.queue import StoreQueue
 from syncline.store.records import (
@@ -60,35 +61,6 @@ SUCCESS_STATUSES = ("succeeded", "warning")
 
 def _seconds(run: Run) -> float | None:
     return max(0.0, (run.ended_at - run.started_at).total_seconds()) if run.ended_at else None
-
-
-def _count(s: Session, run: Run, sign: int) -> None:
-    """Add an ended run to its connection's totals (or, -1, take it back: its status changed)."""
-    key = (run.connection, run.region or "default", run.status)
-    row = s.get(RunTotal, key, with_for_update=True)
-    if row is None:
-        row = RunTotal(connection=key[0], region=key[1], status=key[2], runs=0, rows_read=0,
-                       rows_committed=0, rows_quarantined=0, attempts=0, seconds=0.0,
-                       buckets=json.dumps([0] * len(BUCKETS)), last_run=0, last_ended=None)
-        s.add(row)
-    row.runs += sign
-    row.rows_read += sign * (run.rows_read or 0)
-    row.rows_committed += sign * (run.rows_committed or 0)
-    row.rows_quarantined += sign * (run.rows_quarantined or 0)
-    row.attempts += sign * (run.attempts or 0)
-    row.seconds += sign * (run.seconds or 0.0)
-    row.buckets = json.dumps([n + (sign if run.seconds is not None and run.seconds <= b else 0)
-                              for n, b in zip(json.loads(row.buckets), BUCKETS, strict=True)])
-    if sign > 0:
-        row.last_run = max(row.last_run, run.id)
-        if run.ended_at is not None and (row.last_ended is None or run.ended_at > row.last_ended):
-            row.last_ended = run.ended_at
-
-
-def _aware(moment: Any) -> dt.datetime:
-    """A timestamp read through a union (no column type): timezone-aware UTC."""
-    found: dt.datetime = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
 
 
 def _signature(status: str, failure_class: str | None, message: str | None) -> str | None:
@@ -170,59 +142,17 @@ class MetadataStore:
         per table."""
         return vacuum(self._engine, (now or now_utc()) - older_than)
 
-    def failure_groups(self, since: dt.datetime) -> list[tuple[str, int, dt.datetime, dt.datetime, int,
-                                                                list[str], str, str]]:
-        """Failures since `since` grouped by their kept signature, in the database: (signature,
-        runs, first seen, last seen, newest run, connections, its class and message)."""
-        failed = union_all(
-            select(Attempt.run_id.label("run"), Run.connection.label("connection"),
-                   Attempt.started_at.label("at"), Attempt.signature.label("signature"),
-                   Attempt.failure_class.label("cls"), Attempt.failure_message.label("msg"))
-            .join(Run, Run.id == Attempt.run_id)
-            .where(Attempt.status == "failed", Attempt.started_at >= since, Attempt.signature.is_not(None)),
-            select(StreamRun.run_id, Run.connection, StreamRun.started_at, StreamRun.signature,
-                   Run.failure_class, StreamRun.message)
-            .join(Run, Run.id == StreamRun.run_id)
-            .where(StreamRun.status == "failed", StreamRun.started_at >= since,
-                   StreamRun.signature.is_not(None))).subquery()
-        with self._session() as s:
-            groups = s.execute(select(failed.c.signature, func.count(func.distinct(failed.c.run)),
-                                      func.min(failed.c.at), func.max(failed.c.at), func.max(failed.c.run))
-                               .group_by(failed.c.signature)).all()
-            affected: dict[str, list[str]] = {}
-            for key, conn in s.execute(select(failed.c.signature, failed.c.connection).distinct()):
-                affected.setdefault(key, []).append(conn)
-            out = []
-            for key, runs, first, last, newest in groups:
-                cls, msg = s.execute(select(failed.c.cls, failed.c.msg).where(
-                    failed.c.signature == key, failed.c.run == newest).limit(1)).one()
-                out.append((key, int(runs), _aware(first), _aware(last), int(newest),
-                            sorted(affected.get(key, [])), cls or "internal", msg or ""))
-        return out
-
-    def failures(self, since: dt.datetime) -> list[tuple[int, str, dt.datetime, str, str]]:
-        """(run, connection, when, failure class, message) of every failed attempt and every
-        stream that failed alone since `since` kept without a signature (recorded before
-        signatures were), oldest first."""
-        with self._session() as s:
-            attempts = s.execute(
-                select(Attempt.run_id, Run.connection, func.coalesce(Attempt.ended_at, Attempt.started_at),
-                       Attempt.failure_class, Attempt.failure_message)
-                .join(Run, Run.id == Attempt.run_id)
-                .where(Attempt.status == "failed", Attempt.started_at >= since,
-                       Attempt.signature.is_(None))).all()
-            streams = s.execute(
-                select(StreamRun.run_id, Run.connection, StreamRun.ended_at, Run.failure_class,
-                       StreamRun.message)
-                .join(Run, Run.id == StreamRun.run_id)
-                .where(StreamRun.status == "failed", StreamRun.started_at >= since,
-                       StreamRun.signature.is_(None))).all()
-        rows = [(r, c, t, fc or "internal", m or "") for r, c, t, fc, m in [*attempts, *streams]]
-        return sorted(rows, key=lambda row: row[2])
-
     def figures(self) -> Figures:
         """What metrics are made of, in a few aggregate queries (see store/figures.py)."""
         return read_figures(self._engine)
+
+    def failure_groups(self, since: dt.datetime) -> list[FailureGroupRow]:
+        """Failures since `since` grouped by their kept signature (see store/failures.py)."""
+        return failure_groups(self._engine, since)
+
+    def failures(self, since: dt.datetime) -> list[tuple[int, str, dt.datetime, str, str]]:
+        """Failures since `since` kept without a signature (see store/failures.py)."""
+        return unsigned_failures(self._engine, since)
 
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""
@@ -352,7 +282,7 @@ class MetadataStore:
             run.attempts = attempts
             run.failure_class = failure_class
             run.failure_message = _redacted(failure_message)
-            _count(s, run, +1)
+            count_run(s, run, +1)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -363,12 +293,12 @@ class MetadataStore:
         with self._session.begin() as s:
             run = self._run(s, run_id)
             if run.ended_at is not None and run.status != "running":
-                _count(s, run, -1)  # counted as it ended; counted again as it is now
+                count_run(s, run, -1)  # counted as it ended; counted again as it is now
             run.status, run.failure_class, run.failure_message = status, failure_class, redact(message)
             if run.ended_at is None:
                 run.ended_at = now_utc()
                 run.seconds = _seconds(run)
-            _count(s, run, +1)
+            count_run(s, run, +1)
             ended = run_ended(run)
         self.emitter.emit(ended)
 
@@ -419,24 +349,12 @@ class MetadataStore:
         return found
 
     def successes(self, connection: str, since: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
-        """(started, ended) of the connection's successful runs that ended since `since`, and of
-        the last one before it, oldest first."""
-        ok = (Run.connection == connection, Run.status.in_(SUCCESS_STATUSES), Run.ended_at.is_not(None))
-        with self._session() as s:
-            recent = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at >= since)
-                               .order_by(Run.ended_at)).all()
-            before = s.execute(select(Run.started_at, Run.ended_at).where(*ok, Run.ended_at < since)
-                               .order_by(Run.ended_at.desc()).limit(1)).all()
-        return [(a, b) for a, b in [*before, *recent] if b is not None]
+        """(started, ended) of the connection's successes since `since` (see store/figures.py)."""
+        return last_successes(self._engine, connection, since)
 
     def stream_snapshots(self, connection: str) -> dict[str, dt.datetime]:
-        """When the read of each stream's last successful load began (its run's start)."""
-        with self._session() as s:
-            rows = s.execute(select(StreamRun.stream, func.max(Run.started_at))
-                             .join(Run, Run.id == StreamRun.run_id)
-                             .where(Run.connection == connection, StreamRun.status == "succeeded")
-                             .group_by(StreamRun.stream)).all()
-        return {stream: at for stream, at in rows if at is not None}
+        """When the read of each stream's last successful load began (see store/figures.py)."""
+        return stream_snapshots(self._engine, connection)
 
     def last_run(self, connection: str) -> RunRecord | None:
         found = self.runs(connection, limit=1)
@@ -469,7 +387,7 @@ class MetadataStore:
                 run.seconds = _seconds(run)
                 run.failure_class = "internal"
                 run.failure_message = CRASH_MESSAGE
-                _count(s, run, +1)
+                count_run(s, run, +1)
             crashed = [run_ended(r) for r in dead]
             if dead:
                 s.execute(
