@@ -128,6 +128,11 @@ def running(logs: RunLogs, run: int) -> Iterator[Sink]:
         yield sink
     finally:
         _WHERE.reset(token)
+        if sink.dropped:  # the store was away longer than MAX_WAITING lines: say so
+            sink.add({"run_id": run, "attempt": None, "stream": None, "time": dt.datetime.now(dt.UTC),
+                      "level": "warning", "logger": "syncline.engine.run_log", "fields": None,
+                      "message": f"{sink.dropped:,} earlier lines of this run were lost while the "
+                      "metadata store could not take them"})
         sink.flush()
 
 
