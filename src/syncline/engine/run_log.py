@@ -54,8 +54,16 @@ class Sink:
             if len(self._rows) >= BATCH or time.monotonic() - self._flushed >= FLUSH_S:
                 self._write()
 
-    def flush(self) -> None:
+    def flush(self, run: int | None = None) -> None:
+        """Write what waits; at a run's end (`run`), first say how many lines were lost."""
         with self._lock:
+            if run is not None and self.dropped:  # the store was away past MAX_WAITING lines
+                self._rows.append({
+                    "run_id": run, "attempt": None, "stream": None, "time": dt.datetime.now(dt.UTC),
+                    "level": "warning", "logger": "syncline.engine.run_log", "fields": None,
+                    "message": f"{self.dropped:,} earlier lines of this run were lost while the "
+                    "metadata store could not take them"})
+                self.dropped = 0
             self._write()
 
     def _write(self) -> None:
@@ -128,12 +136,7 @@ def running(logs: RunLogs, run: int) -> Iterator[Sink]:
         yield sink
     finally:
         _WHERE.reset(token)
-        if sink.dropped:  # the store was away longer than MAX_WAITING lines: say so
-            sink.add({"run_id": run, "attempt": None, "stream": None, "time": dt.datetime.now(dt.UTC),
-                      "level": "warning", "logger": "syncline.engine.run_log", "fields": None,
-                      "message": f"{sink.dropped:,} earlier lines of this run were lost while the "
-                      "metadata store could not take them"})
-        sink.flush()
+        sink.flush(run)
 
 
 @contextmanager
