@@ -10,7 +10,7 @@ import syncline
 SRC = Path(syncline.__file__).resolve().parent
 DATA_PLANE = ("syncline.sources", "syncline.destinations")
 ABOVE_DATA_PLANE = ("syncline.engine", "syncline.store", "syncline.cli", "syncline.orchestration",
-                    "syncline.demo", "syncline.testkit")
+                    "syncline.demo", "syncline.testkit", "syncline.alerting", "syncline.monitoring")
 
 
 def module_name(path: Path) -> str:

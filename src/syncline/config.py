@@ -220,6 +220,9 @@ class WorkspaceModel(_Model):
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Where notifications go: `type: webhook | slack | "
+        "email` each (docs/alerts.md).")
 
     _retention = field_validator("retention")(duration_text)
 
@@ -248,6 +251,8 @@ class Workspace:
     limits: Mapping[tuple[str, str], int] = field(default_factory=dict)
     #: connection -> the region its runs run in (regions.py)
     regions: Mapping[str, str] = field(default_factory=dict)
+    #: notification channels by name (alerting_config.py)
+    channels: Mapping[str, BaseModel] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -371,6 +376,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     for ref in unset or []:
         section = (ref[0][0], ref[0][1])
         by_section[section] = (*by_section.get(section, ()), ref)
+    from syncline.alerting_config import channel_config_model
     from syncline.destinations.registry import destination_config_model
     from syncline.sources.registry import source_config_model
 
@@ -394,6 +400,9 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                      destination_config_model, by_section.get(("destinations", name), ()))
         for name, cfg in model.destinations.items()
     }
+    channels = {name: _typed(file.name, ("channels", name), cfg, channel_config_model,
+                             by_section.get(("channels", name), ()))
+                for name, cfg in model.channels.items()}
     for name, conn in model.connections.items():
         for key, known, label in (
             ("source", sources, "sources"),
@@ -406,10 +415,10 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                     connection=None,
                     fix=f"define it under `{label}:` or use one of: {', '.join(sorted(known)) or '(none)'}",
                 )
-    for typed in (*sources.values(), *destinations.values()):
+    for typed in (*sources.values(), *destinations.values(), *channels.values()):
         redact.remember_config(typed)
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
-                     unset_env=by_section, limits=limits,
+                     unset_env=by_section, limits=limits, channels=channels,
                      regions=regions.connection_regions(raw, file.name))
 
 

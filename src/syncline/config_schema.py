@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from syncline.alerting_config import CHANNEL_TYPES
 from syncline.config import WorkspaceModel
 
 SCHEMA_ID = "https://syncline.dev/schema/syncline.schema.json"
@@ -46,7 +47,8 @@ def _builtin_models() -> tuple[dict[str, type[BaseModel]], dict[str, type[BaseMo
             {k: destination_config_model(k) for k in sorted(DESTINATIONS)})
 
 
-def _by_type(models: dict[str, type[BaseModel]], refs: Any, connector: bool) -> dict[str, Any]:
+def _by_type(models: dict[str, type[BaseModel]], refs: Any, connector: bool,
+             what: str = "destination") -> dict[str, Any]:
     """One branch per `type:` (if/then rather than oneOf, so an editor points at the wrong key
     inside the chosen type instead of saying that no branch matched)."""
     when_typed: dict[str, Any] = {"not": {"required": ["connector"]}} if connector else {}
@@ -54,7 +56,7 @@ def _by_type(models: dict[str, type[BaseModel]], refs: Any, connector: bool) -> 
         {"if": {"properties": {"type": {"const": kind}}, "required": ["type"], **when_typed},
          "then": dict(refs[(model, "validation")])} for kind, model in models.items()]
     kinds = {"type": {"enum": list(models), "description": "The type of the "
-                      + ("source" if connector else "destination")}}
+                      + ("source" if connector else what)}}
     if connector:
         branches.append({"if": {"required": ["connector"]}, "then": _CONNECTOR})
     return {"type": "object", "properties": kinds, "allOf": branches,
@@ -64,7 +66,9 @@ def _by_type(models: dict[str, type[BaseModel]], refs: Any, connector: bool) -> 
 def workspace_schema() -> dict[str, Any]:
     """The whole schema: the workspace, one branch per source and destination type."""
     sources, destinations = _builtin_models()
-    models: list[type[BaseModel]] = [WorkspaceModel, *sources.values(), *destinations.values()]
+    channels = dict(CHANNEL_TYPES)
+    models: list[type[BaseModel]] = [WorkspaceModel, *sources.values(), *destinations.values(),
+                                     *channels.values()]
     refs, top = models_json_schema([(m, "validation") for m in models],
                                    ref_template="#/$defs/{model}")
     defs: dict[str, Any] = top.get("$defs", {})
@@ -74,6 +78,8 @@ def workspace_schema() -> dict[str, Any]:
                         "additionalProperties": _by_type(sources, refs, connector=True)}
     props["destinations"] = {**props["destinations"],
                              "additionalProperties": _by_type(destinations, refs, connector=False)}
+    props["channels"] = {**props["channels"],
+                         "additionalProperties": _by_type(channels, refs, False, "channel")}
     root["properties"] = props
     for model in (*sources.values(), *destinations.values()):  # a key of every type
         defs[model.__name__].setdefault("properties", {}).update(

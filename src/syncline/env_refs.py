@@ -1,6 +1,6 @@
 """`${env:NAME}` references in the workspace file: substituted from the environment when the
-file is read; inside a source or destination, one whose variable is unset is kept as written
-and fails only the commands that open that section."""
+file is read; inside a source, destination or channel, one whose variable is unset is kept as
+written and fails only the commands that open that section (for a channel: its deliveries)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def interpolate(value: Any, path: tuple[str, ...], file: str,
             name = match.group(1)
             if name in os.environ:
                 return os.environ[name]
-            if unset is not None and len(path) > 2 and path[0] in ("sources", "destinations"):
+            if unset is not None and len(path) > 2 and path[0] in ("sources", "destinations", "channels"):
                 unset.append((path, name))
                 return match.group(0)
             raise unset_error(file, ((path, name),))

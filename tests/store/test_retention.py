@@ -43,12 +43,18 @@ def test_vacuum_forgets_the_old_and_keeps_what_status_needs(store_url: str) -> N
         assert done is not None
         q.finish(done.id)
         waiting = q.put(RunRequest("b"))
+        box = store.outbox()
+        box.put([("hook", "sent", "test", {}), ("hook", "waits", "test", {})], now_utc())
+        box.delivered([box.heads(now_utc())["hook"][0].id], now_utc())
         assert store.vacuum(dt.timedelta(days=90)) == {  # nothing is old yet
-            "runs": 0, "attempts": 0, "stream_runs": 0, "run_logs": 0, "events": 0, "run_queue": 0}
+            "runs": 0, "attempts": 0, "stream_runs": 0, "run_logs": 0, "events": 0, "run_queue": 0,
+            "outbox": 0}
         later = now_utc() + dt.timedelta(days=100)
         deleted = store.vacuum(dt.timedelta(days=90), now=later)
         assert deleted["runs"] == 1 and deleted["attempts"] == 1 and deleted["stream_runs"] == 1
         assert deleted["run_queue"] == 1 and deleted["events"] > 0
+        assert deleted["outbox"] == 1  # the sent one; the one not yet sent is kept
+        assert [e.key for e in box.read()] == ["waits"]
         assert sorted(r.id for r in store.runs(limit=100)) == sorted([ok, newest, only])
         assert gone not in {r.id for r in store.runs(limit=100)}
         assert [e.id for e in q.entries(("queued",))] == [waiting.id]

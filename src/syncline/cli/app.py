@@ -40,6 +40,7 @@ from syncline.cli.events import events
 from syncline.cli.failures import failures
 from syncline.cli.logs import logs
 from syncline.cli.metrics import metrics_app
+from syncline.cli.notifications import notifications_app
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
@@ -61,6 +62,7 @@ app = typer.Typer(
 app.add_typer(runs_app)
 app.add_typer(store_app)
 app.add_typer(metrics_app)
+app.add_typer(notifications_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

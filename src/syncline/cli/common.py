@@ -72,6 +72,15 @@ class _Given:
     workspace: Path | None = None
 
 
+class ListByDefault(Commands):
+    """A group whose bare name lists: `runs` and `runs CONNECTION` mean `runs list ...`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
 def set_global_workspace(path: Path | None) -> None:
     _Given.workspace = path
 

@@ -3,15 +3,15 @@ run in full (`runs show RUN_ID`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from syncline.cli import views
 from syncline.cli.common import (
     HELP,
-    Commands,
     JsonOpt,
+    ListByDefault,
     WorkspaceOpt,
     console,
     guarded,
@@ -22,17 +22,7 @@ from syncline.cli.common import (
 )
 from syncline.config import load_workspace
 
-
-class _ListByDefault(Commands):
-    """`runs` and `runs CONNECTION` mean `runs list ...`: the older spelling keeps working."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args = ["list", *args]
-        return super().parse_args(ctx, args)
-
-
-runs_app = typer.Typer(context_settings=HELP, name="runs", cls=_ListByDefault,
+runs_app = typer.Typer(context_settings=HELP, name="runs", cls=ListByDefault,
                        help="Run history: `runs list [CONNECTION]`, `runs show RUN_ID`.")
 
 

@@ -29,6 +29,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline import clock
+from syncline.alerting.loop import AlertingLoop
 from syncline.api.app import ServiceState, create_app
 from syncline.config import Workspace, load_workspace, read_document, workspace_from_document
 from syncline.engine.watch import set_from_signal
@@ -140,8 +141,11 @@ class Service:
         server = uvicorn.Server(uvicorn.Config(create_app(self.state), log_level="warning",
                                                lifespan="off", access_log=False))
         scheduler = Scheduler(self.store, self.store.queue())
+        alerting = AlertingLoop(self.store, self.ws.root, self.ws.file, self.say)
         threads = [threading.Thread(target=scheduler.run, args=(self.stop, 1.0, self._ticked),
-                                    name="scheduler", daemon=True)]
+                                    name="scheduler", daemon=True),
+                   threading.Thread(target=alerting.run, args=(self.stop,), name="alerting",
+                                    daemon=True)]
         if sock is not None:
             threads.append(threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http",
                                             daemon=True))

@@ -330,3 +330,26 @@ class RunTotal(Base):
     buckets: Mapped[str] = mapped_column(Text, default="[]")
     last_run: Mapped[int] = mapped_column(Integer, default=0)
     last_ended: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxRow(Base):
+    """One notification for one channel: written before it is sent, then its delivery's fate
+    (pending → delivered, or failed once its retry window is over)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("uq_outbox_channel_key", "channel", "key", unique=True),
+                      Index("ix_outbox_status_channel_id", "status", "channel", "id"),
+                      Index("ix_outbox_created", "created"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_tried: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,8 +1,8 @@
 """Retention: what the store forgets, and when (`retention:`, default 90 days).
 
-Events, run logs, runs (with their attempts and stream stats) and ended queue entries older than
-the retention are deleted by `syncline store vacuum` and, every hour, by `syncline up`'s
-leading scheduler. Each connection's newest run and newest successful run are kept
+Events, run logs, runs (with their attempts and stream stats), ended queue entries and sent or
+failed notifications older than the retention are deleted by `syncline store vacuum` and,
+every hour, by `syncline up`'s leading scheduler. Each connection's newest run and newest successful run are kept
 whatever their age: `status` still says when a connection last succeeded.
 """
 
@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import CursorResult, Delete, Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from syncline.store.models import Attempt, EventRow, QueueEntry, Run, RunLogRow, StreamRun
+from syncline.store.models import (
+    Attempt,
+    EventRow,
+    OutboxRow,
+    QueueEntry,
+    Run,
+    RunLogRow,
+    StreamRun,
+)
 
 DEFAULT = "90d"
 SUCCESS = ("succeeded", "warning")
@@ -45,4 +53,6 @@ def vacuum(engine: Engine, cutoff: dt.datetime) -> dict[str, int]:
         counts["events"] = _deleted(s, delete(EventRow).where(EventRow.time < cutoff))
         counts["run_queue"] = _deleted(s, delete(QueueEntry).where(
             QueueEntry.state.in_(("done", "lost", "cancelled")), QueueEntry.ended_at < cutoff))
+        counts["outbox"] = _deleted(s, delete(OutboxRow).where(
+            OutboxRow.status.in_(("delivered", "failed")), OutboxRow.created < cutoff))
     return counts

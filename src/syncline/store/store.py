@@ -31,6 +31,7 @@ from syncline.store.figures import read as read_figures
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
+from syncline.store.outbox import Outbox
 from syncline.store.pauses import Pauses
 from syncline.store.queue import StoreQueue
 from syncline.store.records import (
@@ -157,6 +158,10 @@ class MetadataStore:
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""
         return RunLogs(self._engine)
+
+    def outbox(self) -> Outbox:
+        """Notifications written before they are sent (see store/outbox.py)."""
+        return Outbox(self._engine)
 
     def events(self) -> EventLog:
         """The event log (see store/events.py); write through `emitter`."""

@@ -1,0 +1,1 @@
+"""Telling people: channels, the durable outbox that feeds them, and (on these) alert rules."""
