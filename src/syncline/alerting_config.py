@@ -1,4 +1,6 @@
-"""The alerting part of `syncline.yaml`: `channels:`, where notifications go (webhook, Slack, email).
+"""The alerting part of `syncline.yaml`: `channels:`, where notifications go (webhook, Slack,
+email), and `alerts:`, the rules that decide what is told: a condition over a signal (the
+catalogue below, documented in docs/alerts.md) or an event kind.
 
 Pure configuration models: no network, nothing of the store. A channel whose `${env:...}`
 is unset is kept as written; delivering to it fails (and is retried) until the variable is set.
@@ -6,10 +8,16 @@ is unset is kept as written; delivering to it fails (and is retried) until the v
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from syncline.event_kinds import KINDS, SEVERITIES, Severity
 from syncline.schedule import parse_duration
 
 
@@ -98,3 +106,200 @@ def channel_config_model(kind: object) -> type[BaseModel]:
     if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
         raise KeyError(", ".join(repr(k) for k in CHANNEL_TYPES))
     return CHANNEL_TYPES[kind]
+
+
+# -- alert rules ------------------------------------------------------------------------
+
+Scope = Literal["workspace", "connection", "failure_group"]
+Unit = Literal["count", "seconds", "percent", "bytes"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    scope: Scope
+    unit: Unit
+    meaning: str
+
+
+SIGNALS: dict[str, Signal] = {s.name: s for s in (
+    Signal("failing_connections", "workspace", "count",
+           "Connections whose last run failed (paused ones are not counted)."),
+    Signal("queue_size", "workspace", "count", "Runs waiting in the run queue."),
+    Signal("queue_wait", "workspace", "seconds",
+           "How long the run that has waited longest past its due time has waited."),
+    Signal("connection_down", "connection", "seconds",
+           "Time since the first failed run after the connection's last successful one."),
+    Signal("freshness_breach", "connection", "seconds",
+           "How far the connection's data (or a stream's with its own SLA) is past its "
+           "freshness SLA; 0 within it."),
+    Signal("quarantined_rows", "connection", "percent",
+           "The share of the rows its last run read that were set aside in quarantine."),
+    Signal("slot_lag", "connection", "bytes",
+           "How far a CDC stream's replication slot is behind the source's log, at its last "
+           "checkpoint (the largest of the connection's CDC streams)."),
+    Signal("failure_group_connections", "failure_group", "count",
+           "Connections a failure group (`syncline failures`) affected in the last 24 hours."),
+)}
+
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne}
+_CONDITION = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z%]*)$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BYTES = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_EXAMPLE: dict[Unit, str] = {"count": "5", "seconds": "48h", "percent": "5%", "bytes": "1GB"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`<signal> <op> <threshold>`, the threshold in the signal's unit (seconds, percent...)."""
+
+    signal: str
+    op: str
+    threshold: float
+    text: str
+
+    def holds(self, value: float) -> bool:
+        return bool(OPS[self.op](value, self.threshold))
+
+
+def _threshold(signal: Signal, text: str) -> float:
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else None
+    value = float(m.group(1)) if m else 0.0
+    if m is not None:
+        if signal.unit == "count" and unit == "":
+            return value
+        if signal.unit == "seconds" and unit in _SECONDS:
+            return value * _SECONDS[unit]
+        if signal.unit == "percent" and unit == "%":
+            return value
+        if signal.unit == "bytes" and unit in _BYTES:
+            return value * _BYTES[unit]
+    what = {"count": "a count", "seconds": "a duration", "percent": "a percentage",
+            "bytes": "a size"}[signal.unit]
+    raise ValueError(f"{signal.name} is {what}: compare it with e.g. {_EXAMPLE[signal.unit]}, "
+                     f"not {text!r}")
+
+
+def parse_condition(text: str) -> Condition | str:
+    """A condition over a signal, or the event kind a rule forwards; ValueError saying why not."""
+    stripped = text.strip()
+    if stripped in KINDS:
+        return stripped
+    m = _CONDITION.match(stripped)
+    if m is None:
+        close = difflib.get_close_matches(stripped, list(KINDS), n=1)
+        raise ValueError("expected `<signal> <op> <value>` (e.g. \"failing_connections > 5\") or an "
+                         "event kind (e.g. run.failed)" + (f"; did you mean {close[0]!r}?" if close else ""))
+    name, op, value = m.groups()
+    if name not in SIGNALS:
+        close = difflib.get_close_matches(name, list(SIGNALS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"unknown signal {name!r}; {hint}the signals are: {', '.join(SIGNALS)}")
+    return Condition(name, op, _threshold(SIGNALS[name], value), stripped)
+
+
+class AlertRule(BaseModel):
+    """One rule of `alerts:`. A rule named like a built-in one changes only what it sets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    when: str | None = Field(None, description="`<signal> <op> <value>` over a signal of "
+                             "docs/alerts.md, or an event kind to forward (e.g. run.failed). "
+                             "Required unless the rule changes a built-in one.")
+    for_: str | None = Field(None, alias="for", description="<N>s|m|h|d: how long the condition "
+                             "must hold before the rule fires (pending until then). Default: at once.")
+    severity: Severity = Field("warning", description="info, warning, error or critical.")
+    notify: list[str] = Field(default_factory=list, description="The channels told when it fires "
+                              "and when it resolves.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free labels carried in "
+                                   "its notifications (team, service...).")
+    repeat_every: str = Field("4h", description="<N>s|m|h|d: while it keeps firing, tell again "
+                              "this often.")
+    runbook: str | None = Field(None, description="A URL of your own runbook for it (default: "
+                                "the page of its signal in docs/runbooks/).")
+    enabled: bool = Field(True, description="false turns the rule (a built-in one too) off.")
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_condition(value)
+        return value
+
+    @field_validator("for_", "repeat_every")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> object:
+        if isinstance(value, str) and value not in SEVERITIES:
+            raise ValueError(f"expected one of {', '.join(SEVERITIES)}")
+        return value
+
+
+#: Rules that apply unless `alerts:` changes them (same name) or sets `enabled: false`.
+BUILTIN_RULES: dict[str, AlertRule] = {
+    "connection-down": AlertRule(when="connection_down >= 0s", severity="error"),
+    "freshness-breach": AlertRule(when="freshness_breach > 0s", severity="error"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule as it applies: a built-in one with the user's changes, or the user's own."""
+
+    name: str
+    when: Condition | str
+    for_s: float
+    severity: Severity
+    notify: tuple[str, ...]
+    labels: dict[str, str]
+    repeat_s: float
+    runbook: str | None
+    builtin: bool
+    enabled: bool
+
+    @property
+    def event_kind(self) -> str | None:
+        return self.when if isinstance(self.when, str) else None
+
+
+def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str) -> dict[str, Rule]:
+    """Built-in rules merged with `alerts:`; ConfigurationError naming the key when a rule has
+    no `when:` or names a channel that is not defined."""
+    from syncline.errors import ConfigurationError
+
+    out: dict[str, Rule] = {}
+    for name in [*BUILTIN_RULES, *(n for n in alerts if n not in BUILTIN_RULES)]:
+        own = alerts.get(name)
+        base = BUILTIN_RULES.get(name)
+        merged: AlertRule | None
+        if own is not None and base is not None:
+            merged = base.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+        else:
+            merged = own or base
+        if merged is None or merged.when is None:
+            raise ConfigurationError(f"{file}: alerts.{name}.when: required key is missing",
+                                     fix="add e.g. when: \"failing_connections > 5\" (the "
+                                     "signals are listed in docs/alerts.md) or an event kind")
+        unknown = [c for c in merged.notify if c not in channels]
+        if unknown:
+            raise ConfigurationError(
+                f"{file}: alerts.{name}.notify: '{unknown[0]}' is not a channel",
+                fix=f"define it under `channels:` or use one of: {', '.join(sorted(channels)) or '(none)'}")
+        out[name] = Rule(name=name, when=parse_condition(merged.when),
+                         for_s=parse_duration(merged.for_).total_seconds() if merged.for_ else 0.0,
+                         severity=merged.severity, notify=tuple(merged.notify),
+                         labels=dict(merged.labels),
+                         repeat_s=parse_duration(merged.repeat_every).total_seconds(),
+                         runbook=merged.runbook, builtin=base is not None, enabled=merged.enabled)
+    return out

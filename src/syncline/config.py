@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncline import redact, regions
+from syncline.alerting_config import AlertRule, Rule, channel_config_model, effective_rules
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
@@ -223,6 +224,9 @@ class WorkspaceModel(_Model):
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Where notifications go: `type: webhook | slack | "
         "email` each (docs/alerts.md).")
+    alerts: dict[str, AlertRule] = Field(
+        default_factory=dict, description="Alert rules: a condition over a signal or an event "
+        "kind, how long it must hold, its severity and the channels told (docs/alerts.md).")
 
     _retention = field_validator("retention")(duration_text)
 
@@ -253,6 +257,8 @@ class Workspace:
     regions: Mapping[str, str] = field(default_factory=dict)
     #: notification channels by name (alerting_config.py)
     channels: Mapping[str, BaseModel] = field(default_factory=dict)
+    #: the alert rules that apply: built-in ones with `alerts:` merged in, and the user's own
+    rules: Mapping[str, Rule] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -376,7 +382,6 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     for ref in unset or []:
         section = (ref[0][0], ref[0][1])
         by_section[section] = (*by_section.get(section, ()), ref)
-    from syncline.alerting_config import channel_config_model
     from syncline.destinations.registry import destination_config_model
     from syncline.sources.registry import source_config_model
 
@@ -419,6 +424,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
         redact.remember_config(typed)
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
                      unset_env=by_section, limits=limits, channels=channels,
+                     rules=effective_rules(model.alerts, set(channels), file.name),
                      regions=regions.connection_regions(raw, file.name))
 
 

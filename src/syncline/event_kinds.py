@@ -33,6 +33,10 @@ _RUN_END = _object({"rows_read": _INT, "rows_committed": _INT, "rows_quarantined
                     "attempts": _INT, "failure_class": _MAYBE_TEXT, "message": _MAYBE_TEXT})
 
 
+_ALERT = _object({"rule": _TEXT, "subject": _TEXT, "condition": _TEXT, "value": {"type": "number"},
+                  "threshold": {"type": "number"}, "since": _TIME})
+
+
 @dataclass(frozen=True)
 class Kind:
     severity: Severity
@@ -94,6 +98,10 @@ KINDS: dict[str, Kind] = {
                              _object({"count": _INT, "table": _TEXT})),
     "worker.lost": Kind("warning", "A worker process died or went silent; its run is queued again.",
                         _object({"worker": _TEXT, "host": _TEXT, "pid": _INT, "note": _TEXT})),
+    "alert.firing": Kind("error", "An alert rule's condition has held for its `for:`: it fires "
+                         "(and, while it keeps firing, again every `repeat_every`). The event's "
+                         "severity is the rule's.", _ALERT),
+    "alert.resolved": Kind("info", "A firing alert rule's condition no longer holds.", _ALERT),
     "config.applied": Kind("info", "A new config revision was applied to the store.",
                            _object({"revision": _INT, "origin": _TEXT})),
     "config.invalid": Kind("error", "An edit of syncline.yaml was refused; the last good revision "

@@ -1,4 +1,6 @@
-"""The alerting loop of `syncline up`: every second, deliver what the outbox holds.
+"""The alerting loop of `syncline up`: every second, evaluate the alert rules and deliver what
+the outbox holds (only the process holding the store's `outbox` lease does either, so two
+`up`s never evaluate or notify twice).
 
 It reads the channels of the newest config revision (so an edited `syncline.yaml` takes
 effect without a restart) and says in `up`'s log when a channel starts failing and when it
@@ -14,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline.alerting.delivery import Deliverer
+from syncline.alerting.rules import Evaluation, Evaluator
 from syncline.config import Workspace, workspace_from_document
 from syncline.errors import SynclineError
 from syncline.store.store import MetadataStore
@@ -26,6 +29,7 @@ class AlertingLoop:
                  say: Callable[[str], None]) -> None:
         self.store, self.root, self.file, self.say = store, root, file, say
         self.deliverer = Deliverer(store)
+        self.evaluator = Evaluator(store)
         self._ws: tuple[int, Workspace] | None = None
         self._failing: dict[str, str] = {}  # channel -> the error said
         self._away = False
@@ -48,6 +52,8 @@ class AlertingLoop:
             ws = self.workspace()
             if ws is None:
                 return
+            if self.deliverer.lease.hold().mine:
+                self._said(self.evaluator.evaluate(ws))
             report = self.deliverer.drain(ws, stop)
         except (SQLAlchemyError, SynclineError) as exc:
             if not self._away:
@@ -64,6 +70,11 @@ class AlertingLoop:
         for channel in [c for c in self._failing if c in report.delivered_to - set(report.errors)]:
             del self._failing[channel]
             self.say(f"notifications: {channel} delivers again")
+
+    def _said(self, result: Evaluation) -> None:
+        for what, pairs in (("firing", result.fired), ("resolved", result.resolved)):
+            for rule, subject in pairs:
+                self.say(f"alert {rule} {what}" + (f" for {subject}" if subject else ""))
 
     def run(self, stop: threading.Event) -> None:
         while True:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from syncline import clock
 from syncline.cli import views
+from syncline.cli.alerts import alerts_app
 from syncline.cli.apply import apply
 from syncline.cli.check import check
 from syncline.cli.common import (
@@ -63,6 +64,7 @@ app.add_typer(runs_app)
 app.add_typer(store_app)
 app.add_typer(metrics_app)
 app.add_typer(notifications_app)
+app.add_typer(alerts_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

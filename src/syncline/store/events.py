@@ -68,10 +68,10 @@ class EventLog:
 
     def read(self, *, connection: str | None = None, kinds: Iterable[str] = (),
              since: dt.datetime | None = None, after: int = 0, run: int | None = None,
-             limit: int = 1000) -> list[StoredEvent]:
+             limit: int = 1000, oldest: bool = False) -> list[StoredEvent]:
         """Events in the order they were written, oldest first: of `connection`, of `kinds`
         (a kind, or a prefix ending in a dot: `run.`), at or after `since`, with ids above
-        `after`; the newest `limit` of them."""
+        `after`; the newest `limit` of them (with `oldest`, the oldest `limit`)."""
         q = select(EventRow).where(EventRow.id > after)
         if connection is not None:
             q = q.where(EventRow.connection == connection)
@@ -86,9 +86,11 @@ class EventLog:
             clauses: list[ColumnElement[bool]] = [EventRow.kind.in_(exact)] if exact else []
             clauses += [EventRow.kind.startswith(p) for p in prefixes]
             q = q.where(or_(*clauses))
-        q = q.order_by(EventRow.id.desc()).limit(limit)
+        q = q.order_by(EventRow.id if oldest else EventRow.id.desc()).limit(limit)
         with self._session() as s:
             rows = list(s.scalars(q))
+        if oldest:
+            rows.reverse()
         return [StoredEvent(r.id, r.time, r.kind, r.severity, r.connection, r.run_id, r.attempt,
                             r.stream, r.region, json.loads(r.body)) for r in reversed(rows)]
 

@@ -94,7 +94,7 @@ def read(engine: Engine) -> Figures:
         for conn, stream, text in s.execute(
                 select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
                 .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
-            lag = _lag(json.loads(text))
+            lag = checkpoint_lag(json.loads(text))
             if lag is not None:
                 out.lag_bytes[(conn, stream)] = lag
         for region, state, n in s.execute(select(Worker.region, Worker.state, func.count())
@@ -104,13 +104,13 @@ def read(engine: Engine) -> Figures:
     return out
 
 
-def _lag(state: Any) -> int | None:
+def checkpoint_lag(state: Any) -> int | None:
     """The `lag_bytes` a CDC checkpoint holds, wherever in it (the source's part or the top)."""
     if isinstance(state, dict):
         if isinstance(state.get("lag_bytes"), int):
             return int(state["lag_bytes"])
         for value in state.values():
-            found = _lag(value)
+            found = checkpoint_lag(value)
             if found is not None:
                 return found
     return None

@@ -353,3 +353,29 @@ class OutboxRow(Base):
     last_tried: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertState(Base):
+    """A rule's condition holding for one subject (a connection, a failure group, or '' for the
+    workspace): pending until it has held for the rule's `for:`, then firing. Gone: inactive."""
+
+    __tablename__ = "alert_states"
+
+    rule: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    value: Mapped[float] = mapped_column(Float)
+    last_notified: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: how many firing notifications it has sent (the first, then repeats)
+    told: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertCursor(Base):
+    """How far an event rule has read the event log: the last event id it forwarded or passed."""
+
+    __tablename__ = "alert_cursors"
+
+    rule: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)

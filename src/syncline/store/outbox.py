@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.store.models import Base, OutboxRow
 
@@ -62,30 +62,8 @@ class Outbox:
     def put(self, items: Iterable[tuple[str, str, str, dict[str, Any]]], now: dt.datetime) -> int:
         """Queue (channel, key, kind, payload) items in this order; those whose (channel, key)
         is already in the outbox are skipped. How many were queued."""
-        rows: list[dict[str, Any]] = [{"channel": c, "key": k, "kind": kind, "created": now, "status": "pending",
-                 "payload": json.dumps(p, sort_keys=True, default=str), "attempts": 0, "next_at": now}
-                for c, k, kind, p in items]
-        if not rows:
-            return 0
         with self._session.begin() as s:
-            dialect = s.get_bind().dialect.name
-            if dialect not in ("postgresql", "sqlite"):
-                raise NotImplementedError(f"the outbox needs SQLite or PostgreSQL, not {dialect}")
-            known: set[tuple[str, str]] = set()
-            keys = sorted({str(r["key"]) for r in rows})
-            for start in range(0, len(keys), 500):
-                known |= {(c, k) for c, k in s.execute(select(OutboxRow.channel, OutboxRow.key)
-                                                       .where(OutboxRow.key.in_(keys[start:start + 500])))}
-            fresh = []
-            for r in rows:
-                if (r["channel"], r["key"]) not in known:
-                    known.add((r["channel"], r["key"]))
-                    fresh.append(r)
-            if fresh:
-                maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                s.execute(maker(_TABLE).on_conflict_do_nothing(index_elements=["channel", "key"]),
-                          fresh)
-        return len(fresh)
+            return put_in(s, items, now)
 
     def heads(self, now: dt.datetime, limit: int = 100) -> dict[str, list[OutboxEntry]]:
         """For each channel whose oldest pending notification is due: up to `limit` of its
@@ -147,3 +125,32 @@ class Outbox:
             return {(c, st): int(n) for c, st, n in s.execute(
                 select(OutboxRow.channel, OutboxRow.status, func.count())
                 .group_by(OutboxRow.channel, OutboxRow.status))}
+
+
+def put_in(s: Session, items: Iterable[tuple[str, str, str, dict[str, Any]]],
+           now: dt.datetime) -> int:
+    """`Outbox.put` inside the caller's transaction (an alert's state and its notifications
+    are written together or not at all)."""
+    rows: list[dict[str, Any]] = [{"channel": c, "key": k, "kind": kind, "created": now,
+                                   "status": "pending", "attempts": 0, "next_at": now,
+                                   "payload": json.dumps(p, sort_keys=True, default=str)}
+                                  for c, k, kind, p in items]
+    if not rows:
+        return 0
+    dialect = s.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"the outbox needs SQLite or PostgreSQL, not {dialect}")
+    known: set[tuple[str, str]] = set()
+    keys = sorted({str(r["key"]) for r in rows})
+    for start in range(0, len(keys), 500):
+        known |= {(c, k) for c, k in s.execute(select(OutboxRow.channel, OutboxRow.key)
+                                               .where(OutboxRow.key.in_(keys[start:start + 500])))}
+    fresh = []
+    for r in rows:
+        if (r["channel"], r["key"]) not in known:
+            known.add((r["channel"], r["key"]))
+            fresh.append(r)
+    if fresh:
+        maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        s.execute(maker(_TABLE).on_conflict_do_nothing(index_elements=["channel", "key"]), fresh)
+    return len(fresh)

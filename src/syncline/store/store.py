@@ -21,6 +21,7 @@ from syncline.errors import InternalError
 from syncline.event_kinds import Event, run_end_kind
 from syncline.failure_signature import remembered
 from syncline.redact import redact
+from syncline.store.alerts import AlertStates
 from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
@@ -28,6 +29,7 @@ from syncline.store.events import Emitter, EventLog
 from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_failures
 from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
+from syncline.store.health import Health, read_health
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -158,6 +160,14 @@ class MetadataStore:
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""
         return RunLogs(self._engine)
+
+    def alert_states(self) -> AlertStates:
+        """Alert rules' states and cursors (see store/alerts.py)."""
+        return AlertStates(self._engine)
+
+    def health(self, now: dt.datetime) -> Health:
+        """What alert signals are computed from (see store/health.py)."""
+        return read_health(self._engine, now)
 
     def outbox(self) -> Outbox:
         """Notifications written before they are sent (see store/outbox.py)."""

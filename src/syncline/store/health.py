@@ -1,0 +1,89 @@
+"""What alert signals are computed from, in a few aggregate queries whatever the number of
+connections: each connection's newest decisive run, its last success, since when it is down,
+the rows of its newest ended run, the due queue, and CDC slot lag."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy.orm import sessionmaker
+
+from syncline.store.figures import checkpoint_lag
+from syncline.store.models import Checkpoint, QueueEntry, Run, RunTotal
+
+SUCCESS = ("succeeded", "warning")
+FAILED = ("failed", "partial", "crashed")
+CHUNK = 200
+
+
+@dataclass
+class Health:
+    #: connection -> the status of its newest succeeded, warning, failed, partial or crashed run
+    decided: dict[str, str] = field(default_factory=dict)
+    #: connection -> (started, ended) of its newest successful run
+    last_ok: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    #: a failing connection -> when its first failed run after its last success ended
+    down_since: dict[str, dt.datetime] = field(default_factory=dict)
+    #: connection -> (rows read, rows quarantined) of its newest decided run
+    last_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: queued runs already due, and the due time of the one waiting longest
+    queued_due: int = 0
+    oldest_due: dt.datetime | None = None
+    #: (connection, stream) -> a CDC stream's replication lag in bytes at its last checkpoint
+    lag_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def read_health(engine: Engine, now: dt.datetime) -> Health:
+    out = Health()
+    with sessionmaker(engine)() as s:
+        newest: dict[str, tuple[int, str]] = {}
+        ok_ids: dict[str, int] = {}
+        for conn, status, last in s.execute(
+                select(RunTotal.connection, RunTotal.status, func.max(RunTotal.last_run))
+                .where(RunTotal.status.in_((*SUCCESS, *FAILED)), RunTotal.runs > 0)
+                .group_by(RunTotal.connection, RunTotal.status)):
+            if last > newest.get(conn, (0, ""))[0]:
+                newest[conn] = (last, status)
+            if status in SUCCESS and last > ok_ids.get(conn, 0):
+                ok_ids[conn] = last
+        out.decided = {c: st for c, (_, st) in newest.items()}
+        ids = [i for i, _ in newest.values()] + list(ok_ids.values())
+        rows: dict[int, tuple[str, dt.datetime, dt.datetime | None, int, int]] = {}
+        for start in range(0, len(ids), CHUNK):
+            for r in s.execute(select(Run.id, Run.connection, Run.started_at, Run.ended_at,
+                                      Run.rows_read, Run.rows_quarantined)
+                               .where(Run.id.in_(ids[start:start + CHUNK]))):
+                rows[r.id] = (r.connection, r.started_at, r.ended_at, r.rows_read or 0,
+                              r.rows_quarantined or 0)
+        for conn, run_id in ok_ids.items():
+            if run_id in rows and rows[run_id][2] is not None:
+                ended = rows[run_id][2]
+                assert ended is not None
+                out.last_ok[conn] = (rows[run_id][1], ended)
+        for conn, (run_id, _) in newest.items():
+            if run_id in rows:
+                out.last_rows[conn] = (rows[run_id][3], rows[run_id][4])
+        failing = sorted(c for c, st in out.decided.items() if st in FAILED)
+        for start in range(0, len(failing), CHUNK):
+            part = failing[start:start + CHUNK]
+            for conn, since in s.execute(
+                    select(Run.connection, func.min(Run.ended_at))
+                    .where(Run.status.in_(FAILED),
+                           or_(*(and_(Run.connection == c, Run.id > ok_ids.get(c, 0)) for c in part)))
+                    .group_by(Run.connection)):
+                if since is not None:
+                    out.down_since[conn] = since
+        count, oldest = s.execute(select(func.count(), func.min(QueueEntry.not_before))
+                                  .where(QueueEntry.state == "queued",
+                                         QueueEntry.not_before <= now)).one()
+        out.queued_due, out.oldest_due = int(count or 0), oldest
+        for conn, stream, text in s.execute(
+                select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
+                .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
+            lag = checkpoint_lag(json.loads(text))
+            if lag is not None:
+                out.lag_bytes[(conn, stream)] = lag
+    return out

@@ -1,0 +1,102 @@
+"""End to end with `syncline up`: a connection whose API is down fails, the built-in
+connection-down rule fires, a signed webhook and an email (a real SMTP server) say so; the API
+comes back, the next run succeeds, and the resolution follows on both."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+from receivers import receiver, smtp_server
+from typer.testing import CliRunner
+from upkit import Up, free_port, wait_for
+
+import syncline.cli.app as cli
+from syncline.alerting.notification import verify
+
+SECRET = "e2e-hook-secret-0123"
+
+
+@contextmanager
+def orders_api(port: int) -> Iterator[None]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = json.dumps([{"id": 1, "total": 5}, {"id": 2, "total": 7}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def trigger(root: Path, up: Up) -> None:
+    done = CliRunner().invoke(cli.app, ["trigger", "shop", "-w", str(root)],
+                              env={"SYNCLINE_CLOCK": f"file:{up.clock}"})
+    assert done.exit_code == 0, done.output
+
+
+def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
+        tmp_path: Path, running: list[Up]) -> None:
+    api_port = free_port()
+    with receiver() as hook, smtp_server(tmp_path) as mail:
+        (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+            "version": 1,
+            "sources": {"shop_api": {
+                "type": "rest", "base_url": f"http://127.0.0.1:{api_port}",
+                "retry": {"max_attempts": 1, "backoff_base_s": 0.01, "max_backoff_s": 0.01},
+                "streams": {"orders": {"path": "/orders", "primary_key": ["id"]}}}},
+            "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+            "connections": {"shop": {"source": "shop_api", "destination": "wh", "max_attempts": 1}},
+            "channels": {
+                "ops": {"type": "webhook", "url": hook.url, "secret": SECRET},
+                "team-mail": {"type": "email", "host": "127.0.0.1", "port": mail.port,
+                              "ca_file": str(mail.cert), "user": "syncline",
+                              "password": "mail-secret-1", "from": "syncline@example.com",
+                              "to": ["data-team@example.com"]}},
+            "alerts": {"connection-down": {"notify": ["ops", "team-mail"]}}}))
+        up = Up(tmp_path)
+        running.append(up)
+        up.ready()
+        trigger(tmp_path, up)
+        wait_for(lambda: hook.requests, lambda: f"the firing webhook; log:\n{up.output()}", timeout=60)
+        [fired] = hook.requests
+        assert verify(SECRET, fired.headers["Syncline-Signature"], fired.body, int(time.time()))
+        tampered = fired.body.replace(b'"connection_down', b'"freshness_breach')
+        assert tampered != fired.body
+        assert not verify(SECRET, fired.headers["Syncline-Signature"], tampered, int(time.time()))
+        payload = fired.json()
+        assert (payload["kind"], payload["connection"], payload["severity"]) == (
+            "alert.firing", "shop", "error")
+        assert payload["id"] == fired.headers["Syncline-Idempotency-Key"]
+        wait_for(lambda: mail.messages, "the firing mail")
+        assert mail.messages[0]["Subject"] == "[syncline] error · connection-down firing · shop"
+        assert "alert connection-down firing for shop" in up.output()
+        with orders_api(api_port):
+            trigger(tmp_path, up)
+            wait_for(lambda: len(hook.requests) == 2, lambda: f"the resolution; log:\n{up.output()}",
+                     timeout=60)
+        resolved = hook.requests[1].json()
+        assert (resolved["kind"], resolved["connection"]) == ("alert.resolved", "shop")
+        assert resolved["body"]["since"] == payload["body"]["since"]
+        wait_for(lambda: len(mail.messages) == 2, "the resolved mail")
+        assert "resolved" in str(mail.messages[1]["Subject"])
+        assert up.stop() == 0
+    assert len(hook.requests) == 2  # nothing twice
+    assert SECRET not in up.output() and "mail-secret-1" not in up.output()

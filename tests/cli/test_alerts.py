@@ -1,0 +1,55 @@
+"""`syncline alerts`: each rule's state and value, and `alerts check` evaluating now and
+delivering what it decided to a real receiver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from receivers import receiver
+from typer.testing import CliRunner, Result
+
+import syncline.cli.app as cli
+from syncline import clock
+from syncline.store.store import MetadataStore
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(clock.ENV, "2026-12-07T12:00:00Z")
+    with receiver() as hook:
+        (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+            "version": 1,
+            "sources": {"db": {"type": "sqlite", "path": "src.db"}},
+            "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+            "connections": {"shop": {"source": "db", "destination": "wh"},
+                            "crm": {"source": "db", "destination": "wh"}},
+            "channels": {"ops": {"type": "webhook", "url": hook.url, "secret": "cli-secret-42"}},
+            "alerts": {"connection-down": {"notify": ["ops"]},
+                       "backlog": {"when": "queue_size > 10", "for": "15m"}}}))
+        with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+            run_id = store.start_run("shop", "schedule")
+            store.end_run(run_id, "failed", rows_read=0, rows_committed=0, rows_quarantined=0,
+                          attempts=3, failure_class="source", failure_message="connection refused")
+        before = json.loads(run("alerts", "--json", "-w", tmp_path).stdout)
+        assert {r["rule"]: r["state"] for r in before} == {
+            "connection-down": "inactive", "freshness-breach": "inactive", "backlog": "inactive"}
+        checked = run("alerts", "check", "-w", tmp_path)
+        assert checked.exit_code == 0, checked.output
+        assert "fired: connection-down for shop" in checked.output
+        assert "delivered 1" in checked.output
+        [request] = hook.requests
+        assert request.json()["kind"] == "alert.firing" and request.json()["connection"] == "shop"
+        listed = {r["rule"]: r for r in json.loads(run("alerts", "list", "--json", "-w", tmp_path).stdout)}
+        down = listed["connection-down"]
+        assert down["state"] == "firing" and down["value_subject"] == "shop"
+        assert [s["subject"] for s in down["subjects"]] == ["shop"]
+        assert listed["backlog"]["value"] == 0 and listed["backlog"]["for_seconds"] == 900
+        table = run("alerts", "-w", tmp_path).output
+        assert "connection-down" in table and "firing" in table and "shop (firing)" in table
+        assert "no change" in run("alerts", "check", "-w", tmp_path).output
