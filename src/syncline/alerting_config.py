@@ -8,6 +8,7 @@ is unset is kept as written; delivering to it fails (and is retried) until the v
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import operator
 import re
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from syncline.event_kinds import KINDS, SEVERITIES, Severity
-from syncline.schedule import parse_duration
+from syncline.schedule import parse_duration, zone
 
 
 class _Channel(BaseModel):
@@ -185,6 +186,13 @@ def _threshold(signal: Signal, text: str) -> float:
                      f"not {text!r}")
 
 
+def seconds(text: str) -> float:
+    """A `<N>s|m|h|d` wait that may also be `0s` (no wait)."""
+    if text.strip().lower() in ("0", "0s", "0m", "0h", "0d"):
+        return 0.0
+    return parse_duration(text).total_seconds()
+
+
 def parse_condition(text: str) -> Condition | str:
     """A condition over a signal, or the event kind a rule forwards; ValueError saying why not."""
     stripped = text.strip()
@@ -220,6 +228,9 @@ class AlertRule(BaseModel):
                                    "its notifications (team, service...).")
     repeat_every: str = Field("4h", description="<N>s|m|h|d: while it keeps firing, tell again "
                               "this often.")
+    group_wait: str = Field("30s", description="<N>s|m|h|d: how long a subject that starts firing "
+                            "waits for others of its group (a connection down: those failing the "
+                            "same way), so that they are told in one message; 0s: at once.")
     runbook: str | None = Field(None, description="A URL of your own runbook for it (default: "
                                 "the page of its signal in docs/runbooks/).")
     enabled: bool = Field(True, description="false turns the rule (a built-in one too) off.")
@@ -231,11 +242,17 @@ class AlertRule(BaseModel):
             parse_condition(value)
         return value
 
-    @field_validator("for_", "repeat_every")
+    @field_validator("repeat_every")
     @classmethod
-    def _durations(cls, value: str | None) -> str | None:
+    def _durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("for_", "group_wait")
+    @classmethod
+    def _waits(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_duration(value)
+            seconds(value)
         return value
 
     @field_validator("severity", mode="before")
@@ -264,6 +281,7 @@ class Rule:
     notify: tuple[str, ...]
     labels: dict[str, str]
     repeat_s: float
+    group_wait_s: float
     runbook: str | None
     builtin: bool
     enabled: bool
@@ -297,9 +315,50 @@ def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str)
                 f"{file}: alerts.{name}.notify: '{unknown[0]}' is not a channel",
                 fix=f"define it under `channels:` or use one of: {', '.join(sorted(channels)) or '(none)'}")
         out[name] = Rule(name=name, when=parse_condition(merged.when),
-                         for_s=parse_duration(merged.for_).total_seconds() if merged.for_ else 0.0,
+                         for_s=seconds(merged.for_) if merged.for_ else 0.0,
                          severity=merged.severity, notify=tuple(merged.notify),
                          labels=dict(merged.labels),
                          repeat_s=parse_duration(merged.repeat_every).total_seconds(),
+                         group_wait_s=seconds(merged.group_wait),
                          runbook=merged.runbook, builtin=base is not None, enabled=merged.enabled)
     return out
+
+
+class MaintenanceWindow(BaseModel):
+    """A recurring time when a connection is expected to fail (its source's maintenance): no
+    notification of it then, as under a silence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    cron: str = Field(description="When each window starts: a cron expression, e.g. "
+                      "\"0 2 * * SUN\" (02:00 every Sunday).")
+    for_: str = Field(alias="for", description="<N>s|m|h|d: how long each window lasts.")
+    timezone: str = Field("UTC", description="The IANA time zone of `cron`.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError("expected a cron expression of five fields, e.g. \"0 2 * * SUN\"")
+        return value
+
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    def active(self, now: dt.datetime) -> bool:
+        from croniter import croniter
+
+        local = now.astimezone(zone(self.timezone))
+        start: dt.datetime = croniter(self.cron, local + dt.timedelta(seconds=1)).get_prev(dt.datetime)
+        return local < start + parse_duration(self.for_)

@@ -18,7 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncline import redact, regions
-from syncline.alerting_config import AlertRule, Rule, channel_config_model, effective_rules
+from syncline.alerting_config import (
+    AlertRule,
+    MaintenanceWindow,
+    Rule,
+    channel_config_model,
+    effective_rules,
+)
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
@@ -133,6 +139,9 @@ class ConnectionConfig(_Model):
     batch_size: int | None = Field(
         None, ge=1, le=10_000_000, description="Rows per Arrow batch and per checkpoint (default: "
         "chosen by the source: 50,000 rows, or about 24 MiB of rows for PostgreSQL tables).")
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="Recurring windows when its source is expected to be "
+        "down: [{cron: \"0 2 * * SUN\", for: 2h}]; nothing is notified of it then.")
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts per run for transient failures.")
     source_timeout_s: float = Field(
         600, gt=0, description="A source silent for this long fails the attempt as transient."

@@ -39,14 +39,18 @@ class Clock:
         clock.write(self.file, self.at)
 
 
-def workspace(tmp_path: Path, store_url: str, alerts: dict[str, Any], connections: int = 3) -> Workspace:
-    """The built-in rules are off unless `alerts` names them."""
-    alerts = {"connection-down": {"enabled": False}, "freshness-breach": {"enabled": False}, **alerts}
+def workspace(tmp_path: Path, store_url: str, alerts: dict[str, Any], connections: int = 3,
+              **more: Any) -> Workspace:
+    """The built-in rules are off unless `alerts` names them; a rule tells at once unless it
+    sets its `group_wait`."""
+    alerts = {"connection-down": {"enabled": False}, "freshness-breach": {"enabled": False},
+              **{name: {"group_wait": "0s", **rule} for name, rule in alerts.items()}}
     (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
         "version": 1, "metadata": store_url,
         "sources": {"db": {"type": "sqlite", "path": "src.db"}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "connections": {f"c{i}": {"source": "db", "destination": "wh", "schedule": "every 1h"}
+        "connections": {f"c{i}": {"source": "db", "destination": "wh", "schedule": "every 1h",
+                                  **more.get(f"c{i}", {})}
                         for i in range(connections)},
         "channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "s"}},
         "alerts": alerts}))
@@ -109,7 +113,7 @@ def test_a_rule_is_pending_until_its_for_then_fires_once_repeats_and_resolves(
         assert [k for k, _, _ in outbox(store)] == ["alert.firing", "alert.firing", "alert.resolved"]
         assert len({e.key for e in store.outbox().read()}) == 3
         kinds = [e.kind for e in store.events().read(kinds=["alert."])]
-        assert kinds == ["alert.firing", "alert.firing", "alert.resolved"]
+        assert kinds == ["alert.firing", "alert.resolved"]  # events say transitions, not repeats
 
 
 def test_a_condition_that_stops_while_pending_tells_nothing(
@@ -223,3 +227,84 @@ def test_values_read_as_people_read_them() -> None:
     assert show(12.345, "percent") == "12.3%"
     assert show(1_500_000_000, "bytes") == "1.5 GB"
     assert show(7, "count") == "7"
+
+
+def fail_many(store: MetadataStore, names: list[str], message: str) -> None:
+    for name in names:
+        run(store, name, "failed", message)
+
+
+def test_forty_connections_failing_the_same_way_are_one_message(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = Clock(monkeypatch, tmp_path)
+    ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"], "group_wait": "30s"}},
+                   connections=42)
+    with MetadataStore(store_url) as store:
+        evaluator = Evaluator(store, now)
+        fail_many(store, [f"c{i}" for i in range(20)], "GET /v1/orders answered HTTP 401: token expired")
+        assert len(evaluator.evaluate(ws).fired) == 20
+        now.move(seconds=10)
+        fail_many(store, [f"c{i}" for i in range(20, 40)], "GET /v1/users answered HTTP 401: token expired")
+        run(store, "c40", "failed", "could not connect to server: Connection refused")
+        assert len(evaluator.evaluate(ws).fired) == 21
+        assert outbox(store) == []  # waiting for the rest of their groups
+        now.move(seconds=20)
+        evaluator.evaluate(ws)
+        notes = store.outbox().read()
+        assert len(notes) == 1 and notes[0].payload["body"]["count"] == 40
+        body = notes[0].payload["body"]
+        assert body["title"] == "connection-down firing · 40 connections"
+        assert body["failure"]["origin"] == "source" and notes[0].payload["connection"] is None
+        now.move(seconds=10)
+        evaluator.evaluate(ws)
+        [lone] = [n for n in store.outbox().read() if n.payload["body"]["count"] == 1]
+        assert lone.payload["connection"] == "c40"
+        for i in range(40):
+            run(store, f"c{i}", "succeeded")
+        assert len(evaluator.evaluate(ws).resolved) == 40
+        resolved = [n for n in store.outbox().read() if n.kind == "alert.resolved"]
+        assert len(resolved) == 1 and resolved[0].payload["body"]["count"] == 40
+
+
+def test_silences_hold_notifications_back_until_they_end(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = Clock(monkeypatch, tmp_path)
+    ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"]},
+                                         "failures": {"when": "run.failed", "notify": ["ops"]}})
+    with MetadataStore(store_url) as store:
+        evaluator = Evaluator(store, now)
+        evaluator.evaluate(ws)  # the event rule starts reading here
+        silence = store.silences().add(connection="c0", rule=None, starts=now.at,
+                                       ends=now.at + dt.timedelta(hours=2), reason="vendor outage")
+        store.silences().add(connection=None, rule="connection-down", starts=now.at,
+                             ends=now.at + dt.timedelta(minutes=30), reason="deploying")
+        run(store, "c0", "failed")
+        run(store, "c1", "failed")
+        result = evaluator.evaluate(ws)
+        assert sorted(result.fired) == [("connection-down", "c0"), ("connection-down", "c1")]
+        assert outbox(store) == [("run.failed", "failures", "c1")]  # c0's event is silenced too
+        now.move(minutes=31)  # the rule's silence ended; c0's goes on
+        evaluator.evaluate(ws)
+        assert outbox(store)[-1] == ("alert.firing", "connection-down", "c1")
+        assert len(outbox(store)) == 2
+        store.silences().expire(silence.id, now.at)
+        evaluator.evaluate(ws)
+        assert outbox(store)[-1] == ("alert.firing", "connection-down", "c0")
+        assert len(store.silences().active(now.at)) == 0
+
+
+def test_a_maintenance_window_mutes_its_connection(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = Clock(monkeypatch, tmp_path)  # T0 is a Monday, 12:00 UTC
+    ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"]}},
+                   c0={"maintenance": [{"cron": "0 11 * * MON", "for": "2h"}]},
+                   c1={"maintenance": [{"cron": "0 2 * * SUN", "for": "2h"}]})
+    with MetadataStore(store_url) as store:
+        evaluator = Evaluator(store, now)
+        run(store, "c0", "failed")
+        run(store, "c1", "failed")
+        evaluator.evaluate(ws)
+        assert outbox(store) == [("alert.firing", "connection-down", "c1")]
+        now.move(minutes=60)  # 13:00: c0's window is over, it is still down
+        evaluator.evaluate(ws)
+        assert outbox(store)[-1] == ("alert.firing", "connection-down", "c0")

@@ -30,7 +30,7 @@ def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch:
             "connections": {"shop": {"source": "db", "destination": "wh"},
                             "crm": {"source": "db", "destination": "wh"}},
             "channels": {"ops": {"type": "webhook", "url": hook.url, "secret": "cli-secret-42"}},
-            "alerts": {"connection-down": {"notify": ["ops"]},
+            "alerts": {"connection-down": {"notify": ["ops"], "group_wait": "0s"},
                        "backlog": {"when": "queue_size > 10", "for": "15m"}}}))
         with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
             run_id = store.start_run("shop", "schedule")

@@ -48,7 +48,7 @@ def test_vacuum_forgets_the_old_and_keeps_what_status_needs(store_url: str) -> N
         box.delivered([box.heads(now_utc())["hook"][0].id], now_utc())
         assert store.vacuum(dt.timedelta(days=90)) == {  # nothing is old yet
             "runs": 0, "attempts": 0, "stream_runs": 0, "run_logs": 0, "events": 0, "run_queue": 0,
-            "outbox": 0}
+            "outbox": 0, "silences": 0}
         later = now_utc() + dt.timedelta(days=100)
         deleted = store.vacuum(dt.timedelta(days=90), now=later)
         assert deleted["runs"] == 1 and deleted["attempts"] == 1 and deleted["stream_runs"] == 1

@@ -12,8 +12,9 @@ longer holds a firing rule resolves (told too) and a pending one goes back to in
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from syncline import clock
@@ -22,7 +23,9 @@ from syncline.alerting.signals import Signals
 from syncline.alerting_config import SIGNALS, Condition, Rule
 from syncline.config import Workspace
 from syncline.event_kinds import Event
+from syncline.failure_signature import signature
 from syncline.store.alerts import Changes, StateRecord
+from syncline.store.silences import SilenceRecord
 from syncline.store.store import MetadataStore
 
 EVENTS_PER_EVALUATION = 1000
@@ -68,82 +71,25 @@ class Evaluator:
         gone = {r for r, _ in held if r not in rules} | {r for r in cursors if r not in rules}
         states.forget(gone)
         signals = Signals(self.store, ws, now)
+        mute = Muting(ws, self.store.silences().active(now), now)
         changes = Changes()
         events: list[Event] = []
         for rule in rules.values():
             if rule.event_kind is not None:
-                out.forwarded += self._forward(rule, rule.event_kind, cursors.get(rule.name), changes)
+                out.forwarded += self._forward(rule, rule.event_kind, cursors.get(rule.name),
+                                               changes, mute)
                 continue
             assert isinstance(rule.when, Condition)
             mine = {subject: st for (r, subject), st in held.items() if r == rule.name}
-            self._judge(rule, rule.when, signals, mine, now, changes, events, out)
+            judged = _Judged(rule, rule.when, signals, mute, now)
+            judged.judge(mine, changes, events, out)
         out.queued = states.commit(changes, now) if changes else 0
         if events:
             self.store.emitter.emit_many(events)
         return out
 
-    def _judge(self, rule: Rule, cond: Condition, signals: Signals, mine: dict[str, StateRecord],
-               now: dt.datetime, changes: Changes, events: list[Event], out: Evaluation) -> None:
-        values = signals.values(cond.signal)
-        holding = {s: v for s, v in values.items() if cond.holds(v)}
-        for subject, value in holding.items():
-            st = mine.get(subject) or StateRecord(rule.name, subject, "pending", now, None, value,
-                                                  None, 0)
-            if st.state == "pending" and (now - st.since).total_seconds() >= rule.for_s:
-                st = StateRecord(rule.name, subject, "firing", st.since, now, value, now, 1)
-                out.fired.append((rule.name, subject))
-            elif st.state == "firing" and st.last_notified is not None and \
-                    (now - st.last_notified).total_seconds() >= rule.repeat_s:
-                st = StateRecord(rule.name, subject, "firing", st.since, st.fired_at, value, now,
-                                 st.told + 1)
-                out.repeated.append((rule.name, subject))
-            elif subject in mine:
-                continue  # no change worth a write
-            else:
-                out.pending.append((rule.name, subject))
-            changes.upsert.append(st)
-            if st.state == "firing":
-                self._tell(rule, cond, st, "firing", signals, changes, events)
-        for subject, st in mine.items():
-            if subject not in holding:
-                changes.delete.append((rule.name, subject))
-                if st.state == "firing":
-                    value = values.get(subject, st.value)
-                    self._tell(rule, cond, StateRecord(rule.name, subject, "firing", st.since,
-                                                       st.fired_at, value, now, st.told),
-                               "resolved", signals, changes, events)
-                    out.resolved.append((rule.name, subject))
-
-    def _tell(self, rule: Rule, cond: Condition, st: StateRecord, what: str, signals: Signals,
-              changes: Changes, events: list[Event]) -> None:
-        signal = SIGNALS[cond.signal]
-        connection = st.subject if signal.scope == "connection" else None
-        who = {"connection": st.subject, "failure_group": f"failure group {st.subject}",
-               "workspace": "the workspace"}[signal.scope]
-        shown = show(st.value, signal.unit)
-        message = (f"{rule.name}: {cond.signal} of {who} is {shown} ({cond.text})" if what == "firing"
-                   else f"{rule.name} resolved: {cond.signal} of {who} is {shown} (no longer {cond.text})")
-        body: dict[str, Any] = {
-            "rule": rule.name, "subject": st.subject, "condition": cond.text, "value": st.value,
-            "threshold": cond.threshold, "since": st.since.isoformat(), "message": message,
-            "title": f"{rule.name} {what}" + (f" · {st.subject}" if st.subject else ""),
-            "labels": rule.labels, "runbook": rule.runbook or runbook_for(cond.signal)}
-        if signal.scope == "failure_group" and st.subject in signals.groups:
-            body["group"] = signals.groups[st.subject]
-        key = f"alert/{rule.name}/{st.subject}/{st.since.isoformat()}/" + \
-            (f"firing/{st.told}" if what == "firing" else "resolved")
-        note = Notification(id=key, kind=f"alert.{what}", time=st.last_notified or self.now(),
-                            severity=rule.severity if what == "firing" else "info",
-                            connection=connection,
-                            region=signals.ws.region(connection) if connection else None, body=body)
-        changes.notifications += [(channel, key, note.kind, note.payload()) for channel in rule.notify]
-        events.append(Event(f"alert.{what}", {k: body[k] for k in (
-            "rule", "subject", "condition", "value", "threshold", "since")},
-            connection=connection, severity=rule.severity if what == "firing" else None,
-            region=signals.ws.region(connection) if connection else "default",
-            time=st.last_notified or self.now()))
-
-    def _forward(self, rule: Rule, kind: str, cursor: int | None, changes: Changes) -> int:
+    def _forward(self, rule: Rule, kind: str, cursor: int | None, changes: Changes,
+                 mute: Muting) -> int:
         """Queue a notification of each event of `kind` written since the rule last looked (a new
         rule starts at the end of the log: it forwards what happens from now on)."""
         log = self.store.events()
@@ -153,6 +99,8 @@ class Evaluator:
             return 0
         found = log.read(kinds=[kind], after=cursor, limit=EVENTS_PER_EVALUATION, oldest=True)
         for e in found:
+            if mute.muted(rule.name, e.connection):
+                continue
             key = f"event/{e.id}"
             note = Notification(id=key, kind=e.kind, time=e.time, severity=e.severity,
                                 connection=e.connection, run=e.run, stream=e.stream, region=e.region,
@@ -166,3 +114,157 @@ class Evaluator:
 def runbook_for(name: str) -> str:
     """The shipped runbook page of a signal (docs/runbooks/<name>.md)."""
     return f"docs/runbooks/{name}.md"
+
+
+class Muting:
+    """Whether a rule's notifications of a connection are held back now: an active silence
+    (of the rule, the connection, or both) or the connection's maintenance window."""
+
+    def __init__(self, ws: Workspace, silences: list[SilenceRecord], now: dt.datetime) -> None:
+        self.silences = silences
+        self.in_maintenance = {name for name, c in ws.connections.items()
+                               if any(w.active(now) for w in c.maintenance)}
+
+    def muted(self, rule: str, connection: str | None) -> bool:
+        if connection is not None and connection in self.in_maintenance:
+            return True
+        return any(s.covers(rule, connection) for s in self.silences)
+
+
+class _Judged:
+    """One rule over its signal in one evaluation: state changes, then what to tell, grouped."""
+
+    def __init__(self, rule: Rule, cond: Condition, signals: Signals, mute: Muting,
+                 now: dt.datetime) -> None:
+        self.rule, self.cond, self.signals, self.mute, self.now = rule, cond, signals, mute, now
+        self.signal = SIGNALS[cond.signal]
+
+    def connection(self, subject: str) -> str | None:
+        return subject if self.signal.scope == "connection" else None
+
+    def group_of(self, subject: str) -> str:
+        """What a subject is told with: for a connection down, its failure's signature."""
+        if self.signal.scope == "failure_group":
+            return subject
+        failure = self.signals.health.last_failure.get(subject) \
+            if self.cond.signal == "connection_down" else None
+        return signature(*failure).key if failure else ""
+
+    def judge(self, mine: dict[str, StateRecord], changes: Changes, events: list[Event],
+              out: Evaluation) -> None:
+        rule, now = self.rule, self.now
+        values = self.signals.values(self.cond.signal)
+        holding = {s: v for s, v in values.items() if self.cond.holds(v)}
+        firing: dict[str, StateRecord] = {}
+        for subject, value in holding.items():
+            st = mine.get(subject)
+            new = st is None
+            if st is None:
+                st = StateRecord(rule.name, subject, "pending", now, None, value, None, 0,
+                                 self.group_of(subject))
+            if st.state == "pending" and (now - st.since).total_seconds() >= rule.for_s:
+                st = replace(st, state="firing", fired_at=now, value=value)
+                out.fired.append((rule.name, subject))
+                changes.upsert.append(st)
+                events.append(self._event("firing", st))
+            elif new:
+                out.pending.append((rule.name, subject))
+                changes.upsert.append(st)
+            if st.state == "firing":
+                firing[subject] = replace(st, value=value)
+        ended: list[StateRecord] = []
+        for subject, st in mine.items():
+            if subject not in holding:
+                changes.delete.append((rule.name, subject))
+                if st.state == "firing":
+                    out.resolved.append((rule.name, subject))
+                    events.append(self._event("resolved", st))
+                    if st.told and not self.mute.muted(rule.name, self.connection(subject)):
+                        ended.append(replace(st, value=values.get(subject, st.value)))
+        self._tell_firing(firing, changes, out)
+        for group in _by_group(ended).values():
+            self._queue("resolved", group, changes)
+
+    def _tell_firing(self, firing: dict[str, StateRecord], changes: Changes, out: Evaluation) -> None:
+        rule, now = self.rule, self.now
+        audible = [st for st in firing.values()
+                   if not self.mute.muted(rule.name, self.connection(st.subject))]
+        for group in _by_group([st for st in audible if st.told == 0]).values():
+            first = min(st.fired_at or now for st in group)
+            if (now - first).total_seconds() < rule.group_wait_s:
+                continue  # others of its group may follow: told together
+            self._told(group, changes)
+        repeat = [st for st in audible if st.told > 0 and st.last_notified is not None
+                  and (now - st.last_notified).total_seconds() >= rule.repeat_s]
+        for group in _by_group(repeat).values():
+            out.repeated += [(rule.name, st.subject) for st in group]
+            self._told(group, changes)
+
+    def _told(self, group: list[StateRecord], changes: Changes) -> None:
+        self._queue("firing", group, changes)
+        changes.upsert += [replace(st, told=st.told + 1, last_notified=self.now) for st in group]
+
+    def _queue(self, what: str, group: list[StateRecord], changes: Changes) -> None:
+        rule = self.rule
+        group = sorted(group, key=lambda st: st.subject)
+        members = "|".join(f"{st.subject}@{st.since.isoformat()}"
+                           + (f"#{st.told + 1}" if what == "firing" else "") for st in group)
+        key = f"alert/{rule.name}/{what}/{hashlib.sha256(members.encode()).hexdigest()[:20]}"
+        worst = max(group, key=lambda st: st.value)
+        body = self._body(what, group, worst)
+        connection = self.connection(group[0].subject) if len(group) == 1 else None
+        note = Notification(id=key, kind=f"alert.{what}", time=self.now,
+                            severity=rule.severity if what == "firing" else "info",
+                            connection=connection,
+                            region=self.signals.ws.region(connection) if connection else None,
+                            body=body)
+        changes.notifications += [(c, key, note.kind, note.payload()) for c in rule.notify]
+
+    def _body(self, what: str, group: list[StateRecord], worst: StateRecord) -> dict[str, Any]:
+        rule, cond, signal = self.rule, self.cond, self.signal
+        who = {"connection": "connection", "failure_group": "failure group",
+               "workspace": "the workspace"}[signal.scope]
+        names = [st.subject for st in group]
+        shown = ", ".join(names[:10]) + (f" +{len(names) - 10}" if len(names) > 10 else "")
+        if len(group) == 1:
+            subject = f"{who} {names[0]}" if names[0] else who
+            text = f"{cond.signal} of {subject} is {show(worst.value, signal.unit)}"
+        else:
+            text = (f"{len(group)} {who}s: {shown}; {cond.signal} up to "
+                    f"{show(worst.value, signal.unit)}")
+        message = (f"{rule.name}: {text} ({cond.text})" if what == "firing"
+                   else f"{rule.name} resolved: {text} (no longer {cond.text})")
+        title = f"{rule.name} {what}" + (f" · {names[0]}" if len(names) == 1 and names[0]
+                                          else f" · {len(names)} {who}s" if len(names) > 1 else "")
+        body: dict[str, Any] = {
+            "rule": rule.name, "subject": names[0], "condition": cond.text, "value": worst.value,
+            "threshold": cond.threshold, "since": min(st.since for st in group).isoformat(),
+            "subjects": [{"subject": st.subject, "value": st.value, "since": st.since.isoformat()}
+                         for st in group],
+            "count": len(group), "message": message, "title": title, "labels": rule.labels,
+            "runbook": rule.runbook or runbook_for(cond.signal)}
+        failure = self.signals.health.last_failure.get(names[0]) \
+            if cond.signal == "connection_down" else None
+        if failure:
+            sig = signature(*failure)
+            body["failure"] = {"group": sig.key, "pattern": sig.pattern, "origin": sig.origin,
+                               "failure_class": sig.failure_class}
+        if signal.scope == "failure_group" and names[0] in self.signals.groups:
+            body["group"] = self.signals.groups[names[0]]
+        return body
+
+    def _event(self, what: str, st: StateRecord) -> Event:
+        connection = self.connection(st.subject)
+        return Event(f"alert.{what}", {"rule": self.rule.name, "subject": st.subject,
+                                       "condition": self.cond.text, "value": st.value,
+                                       "threshold": self.cond.threshold, "since": st.since.isoformat()},
+                     connection=connection, severity=self.rule.severity if what == "firing" else None,
+                     region=self.signals.ws.region(connection) if connection else "default",
+                     time=self.now)
+
+
+def _by_group(states: list[StateRecord]) -> dict[str, list[StateRecord]]:
+    out: dict[str, list[StateRecord]] = {}
+    for st in states:
+        out.setdefault(st.group_key, []).append(st)
+    return out

@@ -45,6 +45,7 @@ from syncline.cli.notifications import notifications_app
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
+from syncline.cli.silences import silence_app
 from syncline.cli.store import store_app
 from syncline.cli.up import scheduler, up, worker
 from syncline.config import Workspace, find_workspace, load_workspace
@@ -65,6 +66,7 @@ app.add_typer(store_app)
 app.add_typer(metrics_app)
 app.add_typer(notifications_app)
 app.add_typer(alerts_app)
+app.add_typer(silence_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

@@ -4,6 +4,7 @@ place Syncline errors become a message and an exit code (1 failed, 2 usage or co
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -117,6 +118,16 @@ def refuse(message: str, fix: str) -> NoReturn:
 
     guarded(fail)
     raise AssertionError("guarded exits")
+
+
+def duration_option(option: str, text: str) -> dt.timedelta:
+    """An option's `<N>s|m|h|d` value; a bad one is refused naming the option (exit 2)."""
+    from syncline.schedule import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        refuse(f"{option}: {exc}", f"write e.g. {option} 2h")
 
 
 def store_of(ws: Workspace) -> MetadataStore:

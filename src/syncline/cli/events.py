@@ -16,6 +16,7 @@ from syncline.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     console,
+    duration_option,
     guarded,
     print_json,
     refuse,
@@ -24,7 +25,6 @@ from syncline.cli.common import (
 )
 from syncline.config import load_workspace
 from syncline.event_kinds import KINDS
-from syncline.schedule import parse_duration
 from syncline.store.events import StoredEvent
 
 FOLLOW_POLL_S = 0.5
@@ -59,7 +59,7 @@ def events(
     failed, streams finished, schema changes, quarantined rows, workers lost, config applied),
     oldest first. `docs/events.md` lists the kinds and the body of each."""
     wanted = kinds_of(kind)
-    window = guarded(lambda: parse_duration(since))
+    window = duration_option("--since", since)
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     store = guarded(lambda: store_of(ws))
     log = store.events()

@@ -13,6 +13,7 @@ from syncline.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     console,
+    duration_option,
     guarded,
     print_json,
     store_of,
@@ -21,7 +22,6 @@ from syncline.cli.common import (
 from syncline.cli.views import age
 from syncline.config import load_workspace
 from syncline.monitoring.failure_groups import collect
-from syncline.schedule import parse_duration
 
 
 def failures(
@@ -33,7 +33,7 @@ def failures(
     connections and runs it failed, the groups touching most connections first, each with
     when it was first and last seen, how often, the connections affected, a sample run and
     the fix its error carries."""
-    window = guarded(lambda: parse_duration(since))
+    window = duration_option("--since", since)
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     store = guarded(lambda: store_of(ws))
     now = clock.now()

@@ -25,6 +25,7 @@ class StateRecord:
     value: float
     last_notified: dt.datetime | None
     told: int
+    group_key: str = ""
 
 
 @dataclass
@@ -46,7 +47,7 @@ class AlertStates:
     def all(self) -> dict[tuple[str, str], StateRecord]:
         with self._session() as s:
             return {(r.rule, r.subject): StateRecord(r.rule, r.subject, r.state, r.since, r.fired_at,
-                                                     r.value, r.last_notified, r.told)
+                                                     r.value, r.last_notified, r.told, r.group_key)
                     for r in s.scalars(select(AlertState))}
 
     def cursors(self) -> dict[str, int]:
@@ -62,7 +63,8 @@ class AlertStates:
             for r in changes.upsert:
                 s.merge(AlertState(rule=r.rule, subject=r.subject, state=r.state, since=r.since,
                                    fired_at=r.fired_at, value=r.value,
-                                   last_notified=r.last_notified, told=r.told))
+                                   last_notified=r.last_notified, told=r.told,
+                                   group_key=r.group_key))
             for rule, event_id in changes.cursors.items():
                 s.merge(AlertCursor(rule=rule, event_id=event_id))
             return put_in(s, changes.notifications, now)

@@ -29,6 +29,8 @@ class Health:
     down_since: dict[str, dt.datetime] = field(default_factory=dict)
     #: connection -> (rows read, rows quarantined) of its newest decided run
     last_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: a failing connection -> (failure class, message) of its newest run
+    last_failure: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: queued runs already due, and the due time of the one waiting longest
     queued_due: int = 0
     oldest_due: dt.datetime | None = None
@@ -54,10 +56,14 @@ def read_health(engine: Engine, now: dt.datetime) -> Health:
         rows: dict[int, tuple[str, dt.datetime, dt.datetime | None, int, int]] = {}
         for start in range(0, len(ids), CHUNK):
             for r in s.execute(select(Run.id, Run.connection, Run.started_at, Run.ended_at,
-                                      Run.rows_read, Run.rows_quarantined)
+                                      Run.rows_read, Run.rows_quarantined, Run.status,
+                                      Run.failure_class, Run.failure_message)
                                .where(Run.id.in_(ids[start:start + CHUNK]))):
                 rows[r.id] = (r.connection, r.started_at, r.ended_at, r.rows_read or 0,
                               r.rows_quarantined or 0)
+                if r.status in FAILED:
+                    out.last_failure[r.connection] = (r.failure_class or "internal",
+                                                      r.failure_message or "")
         for conn, run_id in ok_ids.items():
             if run_id in rows and rows[run_id][2] is not None:
                 ended = rows[run_id][2]

@@ -368,8 +368,12 @@ class AlertState(Base):
     fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     value: Mapped[float] = mapped_column(Float)
     last_notified: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    #: how many firing notifications it has sent (the first, then repeats)
+    #: how many firing notifications it has sent (the first, then repeats); 0: not yet told
+    #: (waiting for its group, or silenced)
     told: Mapped[int] = mapped_column(Integer, default=0)
+    #: what it is told together with: the rule's other subjects of the same group (for a
+    #: connection down, its failure's signature)
+    group_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class AlertCursor(Base):
@@ -379,3 +383,18 @@ class AlertCursor(Base):
 
     rule: Mapped[str] = mapped_column(String(255), primary_key=True)
     event_id: Mapped[int] = mapped_column(Integer)
+
+
+class Silence(Base):
+    """A person's "not now": no notification of a connection, a rule, or a rule for a connection,
+    until `ends` (or until it is expired early)."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connection: Mapped[str | None] = mapped_column(String(255))
+    rule: Mapped[str | None] = mapped_column(String(255))
+    starts: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))

@@ -1,7 +1,7 @@
 """Retention: what the store forgets, and when (`retention:`, default 90 days).
 
 Events, run logs, runs (with their attempts and stream stats), ended queue entries and sent or
-failed notifications older than the retention are deleted by `syncline store vacuum` and,
+failed notifications and ended silences older than the retention are deleted by `syncline store vacuum` and,
 every hour, by `syncline up`'s leading scheduler. Each connection's newest run and newest successful run are kept
 whatever their age: `status` still says when a connection last succeeded.
 """
@@ -21,6 +21,7 @@ from syncline.store.models import (
     QueueEntry,
     Run,
     RunLogRow,
+    Silence,
     StreamRun,
 )
 
@@ -55,4 +56,5 @@ def vacuum(engine: Engine, cutoff: dt.datetime) -> dict[str, int]:
             QueueEntry.state.in_(("done", "lost", "cancelled")), QueueEntry.ended_at < cutoff))
         counts["outbox"] = _deleted(s, delete(OutboxRow).where(
             OutboxRow.status.in_(("delivered", "failed")), OutboxRow.created < cutoff))
+        counts["silences"] = _deleted(s, delete(Silence).where(Silence.ends < cutoff))
     return counts

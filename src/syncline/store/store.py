@@ -51,6 +51,7 @@ from syncline.store.retention import vacuum
 from syncline.store.revisions import Revisions
 from syncline.store.run_logs import RunLogs
 from syncline.store.schedules import ScheduleStates
+from syncline.store.silences import Silences
 from syncline.store.workers import Workers
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
@@ -168,6 +169,10 @@ class MetadataStore:
     def health(self, now: dt.datetime) -> Health:
         """What alert signals are computed from (see store/health.py)."""
         return read_health(self._engine, now)
+
+    def silences(self) -> Silences:
+        """Silences of notifications (see store/silences.py)."""
+        return Silences(self._engine)
 
     def outbox(self) -> Outbox:
         """Notifications written before they are sent (see store/outbox.py)."""
