@@ -291,6 +291,17 @@ class Rule:
         return self.when if isinstance(self.when, str) else None
 
 
+def known_channels(names: list[str], channels: set[str], where: str) -> None:
+    """ConfigurationError naming `where` when a name is not a defined channel."""
+    from syncline.errors import ConfigurationError
+
+    unknown = [c for c in names if c not in channels]
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: '{unknown[0]}' is not a channel",
+            fix=f"define it under `channels:` or use one of: {', '.join(sorted(channels)) or '(none)'}")
+
+
 def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str) -> dict[str, Rule]:
     """Built-in rules merged with `alerts:`; ConfigurationError naming the key when a rule has
     no `when:` or names a channel that is not defined."""
@@ -309,11 +320,7 @@ def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str)
             raise ConfigurationError(f"{file}: alerts.{name}.when: required key is missing",
                                      fix="add e.g. when: \"failing_connections > 5\" (the "
                                      "signals are listed in docs/alerts.md) or an event kind")
-        unknown = [c for c in merged.notify if c not in channels]
-        if unknown:
-            raise ConfigurationError(
-                f"{file}: alerts.{name}.notify: '{unknown[0]}' is not a channel",
-                fix=f"define it under `channels:` or use one of: {', '.join(sorted(channels)) or '(none)'}")
+        known_channels(merged.notify, channels, f"{file}: alerts.{name}.notify")
         out[name] = Rule(name=name, when=parse_condition(merged.when),
                          for_s=seconds(merged.for_) if merged.for_ else 0.0,
                          severity=merged.severity, notify=tuple(merged.notify),
@@ -362,3 +369,44 @@ class MaintenanceWindow(BaseModel):
         local = now.astimezone(zone(self.timezone))
         start: dt.datetime = croniter(self.cron, local + dt.timedelta(seconds=1)).get_prev(dt.datetime)
         return local < start + parse_duration(self.for_)
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestConfig(BaseModel):
+    """`digest:`: the Wall of Shame, the failing connections told at fixed times of day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: list[str] = Field(default_factory=lambda: ["08:00", "20:00"], min_length=1,
+                          description="Times of day (HH:MM) to send it.")
+    timezone: str = Field("UTC", description="The IANA time zone of `at`.")
+    notify: list[str] = Field(min_length=1, description="The channels it goes to.")
+
+    @field_validator("at")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if not _HHMM.match(str(t))]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a time of day; write HH:MM, e.g. \"08:00\"")
+        return sorted(set(value))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    def last_slot(self, now: dt.datetime) -> dt.datetime:
+        """The latest time it was due at or before `now` (UTC)."""
+        tz = zone(self.timezone)
+        local = now.astimezone(tz)
+        for days_back in range(0, 3):
+            day = (local - dt.timedelta(days=days_back)).date()
+            for hhmm in sorted(self.at, reverse=True):
+                h, m = (int(x) for x in hhmm.split(":"))
+                slot = dt.datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
+                if slot <= local:
+                    return slot.astimezone(dt.UTC)
+        raise AssertionError("a time of day recurs within a day")

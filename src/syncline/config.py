@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncline import redact, regions
 from syncline.alerting_config import (
     AlertRule,
+    DigestConfig,
     MaintenanceWindow,
     Rule,
     channel_config_model,
     effective_rules,
+    known_channels,
 )
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
@@ -233,6 +235,9 @@ class WorkspaceModel(_Model):
     channels: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Where notifications go: `type: webhook | slack | "
         "email` each (docs/alerts.md).")
+    digest: DigestConfig | None = Field(
+        None, description="The Wall of Shame: failing connections by root cause, at fixed "
+        "times of day, to channels (docs/alerts.md).")
     alerts: dict[str, AlertRule] = Field(
         default_factory=dict, description="Alert rules: a condition over a signal or an event "
         "kind, how long it must hold, its severity and the channels told (docs/alerts.md).")
@@ -417,6 +422,8 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     channels = {name: _typed(file.name, ("channels", name), cfg, channel_config_model,
                              by_section.get(("channels", name), ()))
                 for name, cfg in model.channels.items()}
+    if model.digest is not None:
+        known_channels(model.digest.notify, set(channels), f"{file.name}: digest.notify")
     for name, conn in model.connections.items():
         for key, known, label in (
             ("source", sources, "sources"),

@@ -55,7 +55,7 @@ def trigger(root: Path, up: Up) -> None:
 def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
         tmp_path: Path, running: list[Up]) -> None:
     api_port = free_port()
-    with receiver() as hook, smtp_server(tmp_path) as mail:
+    with receiver() as hook, receiver() as wall, smtp_server(tmp_path) as mail:
         (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
             "version": 1,
             "sources": {"shop_api": {
@@ -66,19 +66,26 @@ def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
             "connections": {"shop": {"source": "shop_api", "destination": "wh", "max_attempts": 1}},
             "channels": {
                 "ops": {"type": "webhook", "url": hook.url, "secret": SECRET},
+                "wall": {"type": "webhook", "url": wall.url, "secret": SECRET},
                 "team-mail": {"type": "email", "host": "127.0.0.1", "port": mail.port,
                               "ca_file": str(mail.cert), "user": "syncline",
                               "password": "mail-secret-1", "from": "syncline@example.com",
                               "to": ["data-team@example.com"]}},
-            "alerts": {"connection-down": {"notify": ["ops", "team-mail"]}}}))
+            "alerts": {"connection-down": {"notify": ["ops", "team-mail"]}},
+            "digest": {"at": ["12:01"], "notify": ["wall"]}}))
         up = Up(tmp_path)
         running.append(up)
         up.ready()
+        wait_for(lambda: wall.requests, "the digest missed while `up` was down (yesterday 12:01)")
+        assert wall.requests[0].json()["body"]["title"] == "Syncline digest: all 1 connections healthy"
         trigger(tmp_path, up)
         wait_for(lambda: "alert connection-down firing for shop" in up.output(),
                  lambda: f"the rule to fire; log:\n{up.output()}", timeout=60)
         assert hook.requests == []  # it waits 30 s (group_wait) for others failing the same way
-        up.move_clock(31)
+        now = CliRunner().invoke(cli.app, ["digest", "--json", "-w", str(tmp_path)],
+                                 env={"SYNCLINE_CLOCK": f"file:{up.clock}"})
+        assert [c["connection"] for c in json.loads(now.stdout)["groups"][0]["connections"]] == ["shop"]
+        up.move_clock(61)  # past group_wait, and 12:01: the digest's time
         wait_for(lambda: hook.requests, lambda: f"the firing webhook; log:\n{up.output()}", timeout=60)
         [fired] = hook.requests
         assert verify(SECRET, fired.headers["Syncline-Signature"], fired.body, int(time.time()))
@@ -90,6 +97,10 @@ def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
             "alert.firing", "shop", "error")
         assert payload["id"] == fired.headers["Syncline-Idempotency-Key"]
         wait_for(lambda: mail.messages, "the firing mail")
+        wait_for(lambda: len(wall.requests) == 2, "the 12:01 digest")
+        wall_of_shame = wall.requests[1].json()["body"]
+        assert wall_of_shame["failing"] == 1
+        assert wall_of_shame["groups"][0]["connections"][0]["connection"] == "shop"
         assert mail.messages[0]["Subject"] == "[syncline] error · connection-down firing · shop"
         with orders_api(api_port):
             trigger(tmp_path, up)
@@ -101,5 +112,5 @@ def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
         wait_for(lambda: len(mail.messages) == 2, "the resolved mail")
         assert "resolved" in str(mail.messages[1]["Subject"])
         assert up.stop() == 0
-    assert len(hook.requests) == 2  # nothing twice
+    assert len(hook.requests) == 2 and len(wall.requests) == 2  # nothing twice
     assert SECRET not in up.output() and "mail-secret-1" not in up.output()

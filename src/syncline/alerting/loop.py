@@ -1,5 +1,5 @@
-"""The alerting loop of `syncline up`: every second, evaluate the alert rules and deliver what
-the outbox holds (only the process holding the store's `outbox` lease does either, so two
+"""The alerting loop of `syncline up`: every second, evaluate the alert rules, queue the digest
+when one is due, and deliver what the outbox holds (only the process holding the store's `outbox` lease does either, so two
 `up`s never evaluate or notify twice).
 
 It reads the channels of the newest config revision (so an edited `syncline.yaml` takes
@@ -15,7 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from syncline import clock
 from syncline.alerting.delivery import Deliverer
+from syncline.alerting.digest import queue_if_due
 from syncline.alerting.rules import Evaluation, Evaluator
 from syncline.config import Workspace, workspace_from_document
 from syncline.errors import SynclineError
@@ -54,6 +56,9 @@ class AlertingLoop:
                 return
             if self.deliverer.lease.hold().mine:
                 self._said(self.evaluator.evaluate(ws))
+                slot = queue_if_due(self.store, ws, clock.now())
+                if slot is not None:
+                    self.say(f"digest of {slot:%Y-%m-%d %H:%M} UTC queued")
             report = self.deliverer.drain(ws, stop)
         except (SQLAlchemyError, SynclineError) as exc:
             if not self._away:

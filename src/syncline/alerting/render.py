@@ -9,7 +9,7 @@ from syncline.alerting.notification import Notification
 
 _ICONS = {"critical": ":red_circle:", "error": ":red_circle:", "warning": ":large_orange_circle:",
           "info": ":large_blue_circle:"}
-_SKIPPED = ("message", "title", "runbook")
+_SKIPPED = ("message", "title", "runbook", "sections", "subjects", "groups", "down_long")
 
 
 def subject(n: Notification) -> str:
@@ -33,10 +33,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _sections(n: Notification) -> list[dict[str, Any]]:
+    """Tables a notification carries (a digest's): each a title, columns and rows."""
+    found = n.body.get("sections")
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
 def plain(n: Notification) -> str:
     lines = [subject(n).removeprefix("[syncline] "), ""]
     if n.body.get("message"):
         lines += [str(n.body["message"]), ""]
+    for section in _sections(n):
+        lines += [str(section.get("title", "")), ""]
+        lines += ["  " + " · ".join(str(c) for c in row) for row in section.get("rows", [])]
+        lines.append("")
     lines += [f"{k}: {v}" for k, v in _facts(n)]
     if n.body.get("runbook"):
         lines += ["", f"runbook: {n.body['runbook']}"]
@@ -48,6 +58,11 @@ def as_html(n: Notification) -> str:
     e = html.escape
     rows = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _facts(n))
     message = f"<p>{e(str(n.body['message']))}</p>" if n.body.get("message") else ""
+    for section in _sections(n):
+        head = "".join(f"<th align='left'>{e(str(c))}</th>" for c in section.get("columns", []))
+        body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>"
+                       for row in section.get("rows", []))
+        message += f"<h3>{e(str(section.get('title', '')))}</h3><table><tr>{head}</tr>{body}</table>"
     runbook = (f"<p><a href='{e(str(n.body['runbook']))}'>Runbook</a></p>"
                if n.body.get("runbook") else "")
     return (f"<html><body><h2>{e(subject(n).removeprefix('[syncline] '))}</h2>{message}"
@@ -63,6 +78,10 @@ def slack(n: Notification) -> dict[str, Any]:
     if n.body.get("message"):
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                    "text": str(n.body["message"])[:2900]}})
+    for section in _sections(n):
+        rows = "\n".join("• " + " · ".join(str(c) for c in row) for row in section.get("rows", []))
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"*{section.get('title', '')}*\n{rows}")[:2900]}})
     blocks.append({"type": "section", "fields": fields})
     if n.body.get("runbook"):
         blocks.append({"type": "context", "elements": [

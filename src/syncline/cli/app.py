@@ -37,6 +37,7 @@ from syncline.cli.common import (
     store_of,
     workspace_path,
 )
+from syncline.cli.digest import digest
 from syncline.cli.events import events
 from syncline.cli.failures import failures
 from syncline.cli.logs import logs
@@ -75,6 +76,7 @@ app.command()(worker)
 app.command()(events)
 app.command()(logs)
 app.command()(failures)
+app.command()(digest)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)

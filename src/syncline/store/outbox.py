@@ -65,6 +65,12 @@ class Outbox:
         with self._session.begin() as s:
             return put_in(s, items, now)
 
+    def has_key(self, key: str, channels: Iterable[str]) -> bool:
+        """Whether a notification with this id was ever queued for one of `channels`."""
+        with self._session() as s:
+            return s.scalar(select(OutboxRow.id).where(OutboxRow.channel.in_(list(channels)),
+                                                       OutboxRow.key == key).limit(1)) is not None
+
     def heads(self, now: dt.datetime, limit: int = 100) -> dict[str, list[OutboxEntry]]:
         """For each channel whose oldest pending notification is due: up to `limit` of its
         pending ones, oldest first."""
@@ -142,9 +148,11 @@ def put_in(s: Session, items: Iterable[tuple[str, str, str, dict[str, Any]]],
         raise NotImplementedError(f"the outbox needs SQLite or PostgreSQL, not {dialect}")
     known: set[tuple[str, str]] = set()
     keys = sorted({str(r["key"]) for r in rows})
+    channels = sorted({str(r["channel"]) for r in rows})
     for start in range(0, len(keys), 500):
-        known |= {(c, k) for c, k in s.execute(select(OutboxRow.channel, OutboxRow.key)
-                                               .where(OutboxRow.key.in_(keys[start:start + 500])))}
+        known |= {(c, k) for c, k in s.execute(
+            select(OutboxRow.channel, OutboxRow.key).where(
+                OutboxRow.channel.in_(channels), OutboxRow.key.in_(keys[start:start + 500])))}
     fresh = []
     for r in rows:
         if (r["channel"], r["key"]) not in known:
