@@ -308,3 +308,24 @@ def test_a_maintenance_window_mutes_its_connection(
         now.move(minutes=60)  # 13:00: c0's window is over, it is still down
         evaluator.evaluate(ws)
         assert outbox(store)[-1] == ("alert.firing", "connection-down", "c0")
+
+
+def test_down_since_follows_recoveries_across_evaluations(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = Clock(monkeypatch, tmp_path)
+    ws = workspace(tmp_path, store_url, {"down": {"when": "connection_down > 1h"}})
+    with MetadataStore(store_url) as store:
+        evaluator = Evaluator(store, now)  # keeps when each connection went down between ticks
+        run(store, "c0", "failed")
+        now.move(minutes=30)
+        run(store, "c0", "failed")
+        now.move(minutes=31)
+        assert evaluator.evaluate(ws).fired == [("down", "c0")]  # from the first failure
+        run(store, "c0", "succeeded")
+        assert evaluator.evaluate(ws).resolved == [("down", "c0")]
+        now.move(minutes=5)
+        run(store, "c0", "failed")
+        now.move(minutes=59)
+        assert evaluator.evaluate(ws).fired == []  # down again, but only 59 minutes
+        now.move(minutes=2)
+        assert evaluator.evaluate(ws).fired == [("down", "c0")]

@@ -19,7 +19,7 @@ from typing import Any
 
 from syncline import clock
 from syncline.alerting.notification import Notification
-from syncline.alerting.signals import Signals
+from syncline.alerting.signals import Memory, Signals
 from syncline.alerting_config import SIGNALS, Condition, Rule
 from syncline.config import Workspace
 from syncline.event_kinds import Event
@@ -60,6 +60,7 @@ class Evaluation:
 class Evaluator:
     def __init__(self, store: MetadataStore, now: Callable[[], dt.datetime] = clock.now) -> None:
         self.store, self.now = store, now
+        self.memory = Memory()
 
     def evaluate(self, ws: Workspace) -> Evaluation:
         now = self.now()
@@ -70,7 +71,7 @@ class Evaluator:
         rules = {n: r for n, r in ws.rules.items() if r.enabled}
         gone = {r for r, _ in held if r not in rules} | {r for r in cursors if r not in rules}
         states.forget(gone)
-        signals = Signals(self.store, ws, now)
+        signals = Signals(self.store, ws, now, self.memory)
         mute = Muting(ws, self.store.silences().active(now), now)
         changes = Changes()
         events: list[Event] = []

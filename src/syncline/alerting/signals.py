@@ -6,20 +6,38 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from syncline.config import Workspace
 from syncline.schedule import Schedule, parse_duration
-from syncline.store.health import Health
+from syncline.store.health import DownCache, Health
 from syncline.store.store import MetadataStore
 
 GROUP_WINDOW = dt.timedelta(hours=24)
 
 
+#: signals read from a wide window of history: computed again only after a run ended, or
+#: after this many seconds (their window slides)
+SLOW = {"failure_group_connections": 60.0}
+
+
+@dataclass
+class Memory:
+    """What an evaluator keeps between evaluations so a tick stays cheap: when each connection
+    went down (asked again only after a new run), and the slow signals' last values."""
+
+    down: DownCache = field(default_factory=dict)
+    slow: dict[str, tuple[dt.datetime, int, dict[str, float], dict[str, dict[str, object]]]] = \
+        field(default_factory=dict)
+
+
 class Signals:
     """The signals of one evaluation: each computed when first asked for, then kept."""
 
-    def __init__(self, store: MetadataStore, ws: Workspace, now: dt.datetime) -> None:
+    def __init__(self, store: MetadataStore, ws: Workspace, now: dt.datetime,
+                 memory: Memory | None = None) -> None:
         self.store, self.ws, self.now = store, ws, now
+        self.memory = memory or Memory()
         self._health: Health | None = None
         self._paused: set[str] | None = None
         self._values: dict[str, dict[str, float]] = {}
@@ -29,7 +47,7 @@ class Signals:
     @property
     def health(self) -> Health:
         if self._health is None:
-            self._health = self.store.health(self.now)
+            self._health = self.store.health(self.now, self.memory.down)
         return self._health
 
     def watched(self) -> list[str]:
@@ -40,7 +58,16 @@ class Signals:
 
     def values(self, signal: str) -> dict[str, float]:
         if signal not in self._values:
-            self._values[signal] = _COMPUTE[signal](self)
+            kept = self.memory.slow.get(signal)
+            if signal in SLOW and kept and kept[1] == self.health.newest_run \
+                    and 0 <= (self.now - kept[0]).total_seconds() < SLOW[signal]:
+                self._values[signal] = kept[2]
+                self.groups.update(kept[3])
+            else:
+                self._values[signal] = _COMPUTE[signal](self)
+                if signal in SLOW:
+                    self.memory.slow[signal] = (self.now, self.health.newest_run,
+                                                self._values[signal], dict(self.groups))
         return self._values[signal]
 
 

@@ -45,10 +45,11 @@ class AlertStates:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def all(self) -> dict[tuple[str, str], StateRecord]:
+        t = AlertState
         with self._session() as s:
-            return {(r.rule, r.subject): StateRecord(r.rule, r.subject, r.state, r.since, r.fired_at,
-                                                     r.value, r.last_notified, r.told, r.group_key)
-                    for r in s.scalars(select(AlertState))}
+            return {(r[0], r[1]): StateRecord(*r) for r in s.execute(select(
+                t.rule, t.subject, t.state, t.since, t.fired_at, t.value, t.last_notified, t.told,
+                t.group_key))}
 
     def cursors(self) -> dict[str, int]:
         with self._session() as s:

@@ -36,10 +36,18 @@ class Health:
     oldest_due: dt.datetime | None = None
     #: (connection, stream) -> a CDC stream's replication lag in bytes at its last checkpoint
     lag_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: the newest decided run of any connection: what changed since a look, in one number
+    newest_run: int = 0
 
 
-def read_health(engine: Engine, now: dt.datetime) -> Health:
+#: connection -> (the newest decided run id, when it went down): what `read_health` found
+#: before, so that a caller evaluating every second asks only of connections with a new run
+DownCache = dict[str, tuple[int, dt.datetime]]
+
+
+def read_health(engine: Engine, now: dt.datetime, cache: DownCache | None = None) -> Health:
     out = Health()
+    cache = {} if cache is None else cache
     with sessionmaker(engine)() as s:
         newest: dict[str, tuple[int, str]] = {}
         ok_ids: dict[str, int] = {}
@@ -52,6 +60,7 @@ def read_health(engine: Engine, now: dt.datetime) -> Health:
             if status in SUCCESS and last > ok_ids.get(conn, 0):
                 ok_ids[conn] = last
         out.decided = {c: st for c, (_, st) in newest.items()}
+        out.newest_run = max((i for i, _ in newest.values()), default=0)
         ids = [i for i, _ in newest.values()] + list(ok_ids.values())
         rows: dict[int, tuple[str, dt.datetime, dt.datetime | None, int, int]] = {}
         for start in range(0, len(ids), CHUNK):
@@ -73,6 +82,12 @@ def read_health(engine: Engine, now: dt.datetime) -> Health:
             if run_id in rows:
                 out.last_rows[conn] = (rows[run_id][3], rows[run_id][4])
         failing = sorted(c for c, st in out.decided.items() if st in FAILED)
+        for conn in [c for c in cache if c not in failing]:
+            del cache[conn]
+        for conn in failing:
+            if conn in cache and cache[conn][0] == newest[conn][0]:
+                out.down_since[conn] = cache[conn][1]
+        failing = [c for c in failing if c not in out.down_since]
         for start in range(0, len(failing), CHUNK):
             part = failing[start:start + CHUNK]
             for conn, since in s.execute(
@@ -82,6 +97,7 @@ def read_health(engine: Engine, now: dt.datetime) -> Health:
                     .group_by(Run.connection)):
                 if since is not None:
                     out.down_since[conn] = since
+                    cache[conn] = (newest[conn][0], since)
         count, oldest = s.execute(select(func.count(), func.min(QueueEntry.not_before))
                                   .where(QueueEntry.state == "queued",
                                          QueueEntry.not_before <= now)).one()

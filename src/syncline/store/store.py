@@ -29,7 +29,7 @@ from syncline.store.events import Emitter, EventLog
 from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_failures
 from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
-from syncline.store.health import Health, read_health
+from syncline.store.health import DownCache, Health, read_health
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -166,9 +166,9 @@ class MetadataStore:
         """Alert rules' states and cursors (see store/alerts.py)."""
         return AlertStates(self._engine)
 
-    def health(self, now: dt.datetime) -> Health:
+    def health(self, now: dt.datetime, cache: DownCache | None = None) -> Health:
         """What alert signals are computed from (see store/health.py)."""
-        return read_health(self._engine, now)
+        return read_health(self._engine, now, cache)
 
     def silences(self) -> Silences:
         """Silences of notifications (see store/silences.py)."""
