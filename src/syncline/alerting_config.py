@@ -141,6 +141,15 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
            "checkpoint (the largest of the connection's CDC streams)."),
     Signal("failure_group_connections", "failure_group", "count",
            "Connections a failure group (`syncline failures`) affected in the last 24 hours."),
+    Signal("freshness_projected", "connection", "seconds",
+           "How far past its freshness SLA its data will be when its next run is due to have "
+           "ended (its due time plus its typical run); 0 when within, or already breached."),
+    Signal("slot_lag_growth", "connection", "bytes",
+           "How much a CDC stream's replication lag grew over the last 6 hours when it grew at "
+           "each of at least 6 runs in a row; 0 otherwise."),
+    Signal("rate_limit_left", "connection", "percent",
+           "The lowest share of an API's own rate limit left (X-RateLimit-Remaining of "
+           "X-RateLimit-Limit) its newest run saw."),
 )}
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -267,6 +276,9 @@ class AlertRule(BaseModel):
 BUILTIN_RULES: dict[str, AlertRule] = {
     "connection-down": AlertRule(when="connection_down >= 0s", severity="error"),
     "freshness-breach": AlertRule(when="freshness_breach > 0s", severity="error"),
+    "freshness-projected": AlertRule(when="freshness_projected > 0s", severity="warning"),
+    "slot-lag-trend": AlertRule(when="slot_lag_growth > 10MB", severity="warning"),
+    "rate-limit-low": AlertRule(when="rate_limit_left < 10%", severity="warning"),
 }
 
 

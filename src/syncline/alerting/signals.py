@@ -18,7 +18,11 @@ GROUP_WINDOW = dt.timedelta(hours=24)
 
 #: signals read from a wide window of history: computed again only after a run ended, or
 #: after this many seconds (their window slides)
-SLOW = {"failure_group_connections": 60.0}
+SLOW = {"failure_group_connections": 60.0, "slot_lag_growth": 60.0}
+#: of those, the ones kept for their time whatever ran meanwhile (a trend needs no second)
+TIMED = {"slot_lag_growth"}
+LAG_WINDOW = dt.timedelta(hours=6)
+LAG_RISES = 6  # rises in a row that make a trend
 
 
 @dataclass
@@ -59,8 +63,8 @@ class Signals:
     def values(self, signal: str) -> dict[str, float]:
         if signal not in self._values:
             kept = self.memory.slow.get(signal)
-            if signal in SLOW and kept and kept[1] == self.health.newest_run \
-                    and 0 <= (self.now - kept[0]).total_seconds() < SLOW[signal]:
+            fresh = kept is not None and 0 <= (self.now - kept[0]).total_seconds() < SLOW.get(signal, 0)
+            if kept and fresh and (signal in TIMED or kept[1] == self.health.newest_run):
                 self._values[signal] = kept[2]
                 self.groups.update(kept[3])
             else:
@@ -144,7 +148,47 @@ def _group_connections(s: Signals) -> dict[str, float]:
     return out
 
 
+def _projected(s: Signals) -> dict[str, float]:
+    """Freshness at the end of the next run, against the SLA, for connections within it now."""
+    due = s.store.schedule_states().load()
+    out: dict[str, float] = {}
+    for name in s.watched():
+        conn = s.ws.connections[name]
+        ok = s.health.last_ok.get(name)
+        schedule = Schedule.parse(conn.schedule)
+        sla = parse_duration(conn.freshness_sla) if conn.freshness_sla else schedule.default_sla(s.now)
+        if ok is None or sla is None or (s.now - ok[0]) > sla:
+            continue
+        nxt = due[name].next_due_at if name in due else schedule.next_after(ok[1], conn.schedule_timezone)
+        if nxt is None:
+            continue
+        ends = max(s.now, nxt) + dt.timedelta(seconds=s.health.typical_s.get(name, 0.0))
+        out[name] = max(0.0, ((ends - ok[0]) - sla).total_seconds())
+    return out
+
+
+def _lag_growth(s: Signals) -> dict[str, float]:
+    watched = set(s.watched())
+    out: dict[str, float] = {}
+    for (conn, _stream), samples in s.store.lag_history(s.now - LAG_WINDOW).items():
+        if conn not in watched:
+            continue
+        lags = [lag for _, lag in samples]
+        rises = 0
+        for before, after in zip(lags, lags[1:], strict=False):
+            rises = rises + 1 if after > before else 0
+        grew = float(lags[-1] - lags[-1 - rises]) if rises >= LAG_RISES else 0.0
+        out[conn] = max(out.get(conn, 0.0), grew)
+    return out
+
+
+def _rate_left(s: Signals) -> dict[str, float]:
+    watched = set(s.watched())
+    return {c: v for c, v in s.health.rate_left.items() if c in watched}
+
+
 _COMPUTE: dict[str, Callable[[Signals], dict[str, float]]] = {
     "failing_connections": _failing, "queue_size": _queue_size, "queue_wait": _queue_wait,
     "connection_down": _down, "freshness_breach": _freshness, "quarantined_rows": _quarantined,
-    "slot_lag": _slot_lag, "failure_group_connections": _group_connections}
+    "slot_lag": _slot_lag, "failure_group_connections": _group_connections,
+    "freshness_projected": _projected, "slot_lag_growth": _lag_growth, "rate_limit_left": _rate_left}

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from syncline.store.figures import checkpoint_lag
-from syncline.store.models import Checkpoint, QueueEntry, Run, RunTotal
+from syncline.store.models import Checkpoint, EventRow, QueueEntry, Run, RunTotal, StreamRun
 
 SUCCESS = ("succeeded", "warning")
 FAILED = ("failed", "partial", "crashed")
@@ -38,6 +38,10 @@ class Health:
     lag_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
     #: the newest decided run of any connection: what changed since a look, in one number
     newest_run: int = 0
+    #: connection -> the mean seconds of its successful runs
+    typical_s: dict[str, float] = field(default_factory=dict)
+    #: an API connection -> the lowest share of its rate limit left (percent) its newest run saw
+    rate_left: dict[str, float] = field(default_factory=dict)
 
 
 #: connection -> (the newest decided run id, when it went down): what `read_health` found
@@ -51,16 +55,22 @@ def read_health(engine: Engine, now: dt.datetime, cache: DownCache | None = None
     with sessionmaker(engine)() as s:
         newest: dict[str, tuple[int, str]] = {}
         ok_ids: dict[str, int] = {}
-        for conn, status, last in s.execute(
-                select(RunTotal.connection, RunTotal.status, func.max(RunTotal.last_run))
+        spent: dict[str, tuple[float, int]] = {}
+        for conn, status, last, seconds, runs in s.execute(
+                select(RunTotal.connection, RunTotal.status, func.max(RunTotal.last_run),
+                       func.sum(RunTotal.seconds), func.sum(RunTotal.runs))
                 .where(RunTotal.status.in_((*SUCCESS, *FAILED)), RunTotal.runs > 0)
                 .group_by(RunTotal.connection, RunTotal.status)):
+            if status in SUCCESS:
+                was = spent.get(conn, (0.0, 0))
+                spent[conn] = (was[0] + float(seconds or 0), was[1] + int(runs or 0))
             if last > newest.get(conn, (0, ""))[0]:
                 newest[conn] = (last, status)
             if status in SUCCESS and last > ok_ids.get(conn, 0):
                 ok_ids[conn] = last
         out.decided = {c: st for c, (_, st) in newest.items()}
         out.newest_run = max((i for i, _ in newest.values()), default=0)
+        out.typical_s = {c: total / n for c, (total, n) in spent.items() if n}
         ids = [i for i, _ in newest.values()] + list(ok_ids.values())
         rows: dict[int, tuple[str, dt.datetime, dt.datetime | None, int, int]] = {}
         for start in range(0, len(ids), CHUNK):
@@ -81,6 +91,16 @@ def read_health(engine: Engine, now: dt.datetime, cache: DownCache | None = None
         for conn, (run_id, _) in newest.items():
             if run_id in rows:
                 out.last_rows[conn] = (rows[run_id][3], rows[run_id][4])
+        newest_ids = [i for i, _ in newest.values()]
+        for start in range(0, len(newest_ids), CHUNK):
+            for run_id, text in s.execute(
+                    select(StreamRun.run_id, StreamRun.requests)
+                    .where(StreamRun.run_id.in_(newest_ids[start:start + CHUNK]),
+                           StreamRun.requests.like('%rate_limit_left%'))):
+                left = json.loads(text or "{}").get("rate_limit_left")
+                if isinstance(left, (int, float)) and run_id in rows:
+                    owner = rows[run_id][0]
+                    out.rate_left[owner] = min(float(left), out.rate_left.get(owner, 100.0))
         failing = sorted(c for c, st in out.decided.items() if st in FAILED)
         for conn in [c for c in cache if c not in failing]:
             del cache[conn]
@@ -108,4 +128,20 @@ def read_health(engine: Engine, now: dt.datetime, cache: DownCache | None = None
             lag = checkpoint_lag(json.loads(text))
             if lag is not None:
                 out.lag_bytes[(conn, stream)] = lag
+    return out
+
+
+def lag_history(engine: Engine, since: dt.datetime) -> dict[tuple[str, str], list[tuple[dt.datetime, int]]]:
+    """(connection, stream) -> a CDC stream's replication lag at each of its runs' ends since
+    `since`, oldest first (from `stream.finished` events: their checkpoints hold it)."""
+    out: dict[tuple[str, str], list[tuple[dt.datetime, int]]] = {}
+    with sessionmaker(engine)() as s:
+        for conn, stream, at, body in s.execute(
+                select(EventRow.connection, EventRow.stream, EventRow.time, EventRow.body)
+                .where(EventRow.kind == "stream.finished", EventRow.time >= since,
+                       EventRow.body.like('%lag_bytes%')).order_by(EventRow.id)):
+            window = json.loads(body).get("window") or {}
+            lag = checkpoint_lag(window.get("to"))
+            if conn is not None and stream is not None and lag is not None:
+                out.setdefault((conn, stream), []).append((at, lag))
     return out

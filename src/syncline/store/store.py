@@ -29,7 +29,7 @@ from syncline.store.events import Emitter, EventLog
 from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_failures
 from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
-from syncline.store.health import DownCache, Health, read_health
+from syncline.store.health import DownCache, Health, lag_history, read_health
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -169,6 +169,10 @@ class MetadataStore:
     def health(self, now: dt.datetime, cache: DownCache | None = None) -> Health:
         """What alert signals are computed from (see store/health.py)."""
         return read_health(self._engine, now, cache)
+
+    def lag_history(self, since: dt.datetime) -> dict[tuple[str, str], list[tuple[dt.datetime, int]]]:
+        """Each CDC stream's replication lag at its runs' ends since `since` (store/health.py)."""
+        return lag_history(self._engine, since)
 
     def silences(self) -> Silences:
         """Silences of notifications (see store/silences.py)."""

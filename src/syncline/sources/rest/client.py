@@ -68,12 +68,32 @@ class RequestFigures:
     statuses: Counter[str] = field(default_factory=Counter)  # HTTP status, or the transport error
     retry_wait_s: float = 0.0  # slept before retries (Retry-After or backoff)
     rate_limit_wait_s: float = 0.0  # waited for the rate limit's tokens
+    #: the lowest share of the API's own rate limit left, in percent, from its answers'
+    #: X-RateLimit-Remaining / X-RateLimit-Limit (or RateLimit-*) headers; None: never said
+    rate_limit_left: float | None = None
+
+    def saw(self, headers: httpx.Headers) -> None:
+        """Note what an answer says of the API's rate limit."""
+        for prefix in ("x-ratelimit-", "ratelimit-"):
+            left, limit = headers.get(prefix + "remaining"), headers.get(prefix + "limit")
+            try:
+                share = 100.0 * float(left or "") / float((limit or "").split(",")[0].split(";")[0])
+            except ValueError:
+                continue
+            except ZeroDivisionError:
+                continue
+            if self.rate_limit_left is None or share < self.rate_limit_left:
+                self.rate_limit_left = round(share, 2)
+            return
 
     def to_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "retries": self.retries,
-                "statuses": dict(sorted(self.statuses.items())),
-                "retry_wait_s": round(self.retry_wait_s, 3),
-                "rate_limit_wait_s": round(self.rate_limit_wait_s, 3)}
+        out = {"requests": self.requests, "retries": self.retries,
+               "statuses": dict(sorted(self.statuses.items())),
+               "retry_wait_s": round(self.retry_wait_s, 3),
+               "rate_limit_wait_s": round(self.rate_limit_wait_s, 3)}
+        if self.rate_limit_left is not None:
+            out["rate_limit_left"] = self.rate_limit_left
+        return out
 
 
 class RestClient:
@@ -150,6 +170,7 @@ class RestClient:
                 status = resp.status_code
                 _said(method, shown, status, began, attempt, stream, None)
                 figures.statuses[str(status)] += 1
+                figures.saw(resp.headers)
                 if 200 <= status < 300:
                     try:
                         # The whole body parses or the page is fetched again: never half a page.
