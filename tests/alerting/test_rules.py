@@ -219,6 +219,7 @@ def test_an_event_rule_forwards_what_happens_from_now_on(tmp_path: Path, store_u
         [note] = store.outbox().read()
         assert note.kind == "run.failed" and note.payload["run"] == first
         assert note.payload["body"]["rule"] == "failures" and note.payload["connection"] == "c1"
+        assert note.payload["body"]["runbook"] == "docs/runbooks/failure-source.md"
 
 
 def test_values_read_as_people_read_them() -> None:

@@ -52,6 +52,7 @@ def test_one_cause_failing_two_connections_is_one_group(tmp_path: Path, api: str
         "source", "HTTP 401", "configuration")
     assert api_401["sample_run"] == 4 and "HTTP 401" in api_401["sample"]  # the newest
     assert api_401["fix"] and "credentials" in api_401["fix"]
+    assert api_401["runbook"] == f"docs/runbooks/failure-{api_401['failure_class']}.md"
     assert "no such stream" in groups[1]["sample"]
     status = {c["connection"]: c for c in json.loads(run("status", "-w", tmp_path, "--json").stdout)}
     assert status["eu"]["failure_group"]["group"] == status["us"]["failure_group"]["group"] == api_401["group"]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syncline import clock
+from syncline import clock, runbooks
 from syncline.alerting.notification import Notification
 from syncline.alerting.signals import Memory, Signals
 from syncline.alerting_config import SIGNALS, Condition, Rule
@@ -103,18 +103,16 @@ class Evaluator:
             if mute.muted(rule.name, e.connection):
                 continue
             key = f"event/{e.id}"
+            body = {**e.body, "rule": rule.name}
+            if isinstance(e.body.get("failure_class"), str):
+                body["runbook"] = runbooks.for_failure(e.body["failure_class"])
             note = Notification(id=key, kind=e.kind, time=e.time, severity=e.severity,
                                 connection=e.connection, run=e.run, stream=e.stream, region=e.region,
-                                body={**e.body, "rule": rule.name})
+                                body=body)
             changes.notifications += [(c, key, e.kind, note.payload()) for c in rule.notify]
         if found:
             changes.cursors[rule.name] = found[-1].id
         return len(found)
-
-
-def runbook_for(name: str) -> str:
-    """The shipped runbook page of a signal (docs/runbooks/<name>.md)."""
-    return f"docs/runbooks/{name}.md"
 
 
 class Muting:
@@ -243,7 +241,7 @@ class _Judged:
             "subjects": [{"subject": st.subject, "value": st.value, "since": st.since.isoformat()}
                          for st in group],
             "count": len(group), "message": message, "title": title, "labels": rule.labels,
-            "runbook": rule.runbook or runbook_for(cond.signal)}
+            "runbook": rule.runbook or runbooks.for_signal(cond.signal)}
         failure = self.signals.health.last_failure.get(names[0]) \
             if cond.signal == "connection_down" else None
         if failure:

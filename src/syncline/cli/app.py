@@ -43,6 +43,7 @@ from syncline.cli.failures import failures
 from syncline.cli.logs import logs
 from syncline.cli.metrics import metrics_app
 from syncline.cli.notifications import notifications_app
+from syncline.cli.runbook import runbook
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
@@ -77,6 +78,7 @@ app.command()(events)
 app.command()(logs)
 app.command()(failures)
 app.command()(digest)
+app.command()(runbook)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)

@@ -56,5 +56,6 @@ def failures(
         t.add_row(sig.key[:8], f"{len(g.connections)}: {escape(shown)}", str(g.count),
                   age(g.first_seen, now), age(g.last_seen, now),
                   f"{sig.origin} · {sig.failure_class} · {escape(sig.error_type)}",
-                  f"{escape(g.sample)} (run {g.sample_run})", escape(g.fix or ""))
+                  f"{escape(g.sample)} (run {g.sample_run})",
+                  escape(g.fix or "") + f"\nrunbook: syncline runbook failure-{sig.failure_class}")
     console.print(t)

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from syncline import runbooks
 from syncline.failure_signature import Signature, fix_of, remembered, signature
 from syncline.store.store import MetadataStore
 
@@ -39,7 +40,8 @@ class Group:
                 "pattern": self.signature.pattern, "first_seen": _iso(self.first_seen),
                 "last_seen": _iso(self.last_seen), "count": self.count,
                 "connections": sorted(self.connections), "sample_run": self.sample_run,
-                "sample": self.sample, "fix": self.fix}
+                "sample": self.sample, "fix": self.fix,
+                "runbook": runbooks.for_failure(self.signature.failure_class)}
 
 
 def group(failures: Iterable[Failure]) -> list[Group]:
