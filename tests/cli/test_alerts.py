@@ -55,3 +55,11 @@ def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch:
         table = run("alerts", "-w", tmp_path).output
         assert "connection-down" in table and "firing" in table and "shop (firing)" in table
         assert "no change" in run("alerts", "check", "-w", tmp_path).output
+        from prometheus_client import generate_latest
+
+        from syncline.monitoring.metrics import registry
+
+        with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+            scraped = generate_latest(registry(store)).decode()
+        assert 'syncline_alerts{rule="connection-down",state="firing"} 1.0' in scraped
+        assert 'syncline_notifications{channel="ops",status="delivered"} 1.0' in scraped

@@ -158,6 +158,19 @@ class StoreCollector(Collector):
             workers.add_metric([reg, state], n)
         yield workers
 
+        alerts = GaugeMetricFamily("syncline_alerts", "Subjects (connections, failure groups, the "
+                                   "workspace) an alert rule holds for, by state.",
+                                   labels=["rule", "state"])
+        for (rule, state), n in sorted(self.store.alert_states().counts().items()):
+            alerts.add_metric([rule, state], n)
+        yield alerts
+        notes = GaugeMetricFamily("syncline_notifications", "Notifications in the outbox by channel "
+                                  "and status (pending, delivered, failed).",
+                                  labels=["channel", "status"])
+        for (channel, status), n in sorted(self.store.outbox().counts().items()):
+            notes.add_metric([channel, status], n)
+        yield notes
+
 
 def _le(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"{bound:.1f}"

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from syncline.store.models import AlertCursor, AlertState
@@ -50,6 +50,13 @@ class AlertStates:
             return {(r[0], r[1]): StateRecord(*r) for r in s.execute(select(
                 t.rule, t.subject, t.state, t.since, t.fired_at, t.value, t.last_notified, t.told,
                 t.group_key))}
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(rule, state) -> subjects."""
+        with self._session() as s:
+            return {(r, st): int(n) for r, st, n in s.execute(
+                select(AlertState.rule, AlertState.state, func.count())
+                .group_by(AlertState.rule, AlertState.state))}
 
     def cursors(self) -> dict[str, int]:
         with self._session() as s:
