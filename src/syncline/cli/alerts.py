@@ -34,6 +34,7 @@ def list_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
     — inactive, pending (holding, not yet for its `for:`) or firing, or disabled — the
     subjects it holds for, and its signal's value now (the largest, with whose)."""
     from syncline.alerting.overview import rule_states
+    from syncline.alerting.rules import show
 
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     store = guarded(lambda: store_of(ws))
@@ -54,7 +55,7 @@ def list_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
         holding = ", ".join(f"{s['subject'] or 'workspace'} ({s['state']})" for s in r["subjects"][:5])
         more = len(r["subjects"]) - 5
         t.add_row(escape(r["rule"]) + (" [dim](built in)[/dim]" if r["builtin"] else ""),
-                  escape(r["when"]), f"{r['for_seconds']:g}s" if r["for_seconds"] else "—",
+                  escape(r["when"]), show(r["for_seconds"], "seconds") if r["for_seconds"] else "—",
                   r["severity"], escape(", ".join(r["notify"]) or "—"),
                   f"[{_STYLE[r['state']]}]{r['state']}[/]", escape(value),
                   escape(holding + (f" +{more}" if more > 0 else "")))

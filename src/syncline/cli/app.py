@@ -447,6 +447,10 @@ def demo(
     console.print(
         f"run it unattended (every connection on its schedule, status on http://127.0.0.1:8765/api/v1/status):"
         f" {up}   (Ctrl-C stops it cleanly)", soft_wrap=True)
+    console.print(
+        f"be told when a connection fails: `syncline alerts -w {shlex.quote(str(root))}` lists the "
+        "rules, `syncline digest` the failing connections; add `channels:` (webhook, Slack, email) "
+        "as docs/alerts.md shows", soft_wrap=True)
     raise typer.Exit(worst)
 
 

@@ -23,6 +23,12 @@ connections: {}
 #    source: shop
 #    destination: warehouse
 #    schedule: every 1h
+# Tell people (docs/alerts.md): where, and what
+# channels:
+#   ops-hook: {type: webhook, url: "https://ops.example.com/syncline", secret: "${env:HOOK_SECRET}"}
+# alerts:
+#   connection-down: {notify: [ops-hook]}
+# digest: {at: ["08:00", "20:00"], notify: [ops-hook]}
 """
 
 DEMO_WORKSPACE = """\
@@ -60,6 +66,12 @@ connections:
     destination: warehouse
     destination_schema: drops
     schedule: every 15m
+# Tell people when a connection fails (docs/alerts.md): `syncline alerts` shows the rules,
+# `syncline digest` the failing connections; add a channel to send them somewhere, e.g.
+# channels:
+#   ops-hook: {type: webhook, url: "https://ops.example.com/syncline", secret: "${env:HOOK_SECRET}"}
+# alerts:
+#   connection-down: {notify: [ops-hook]}
 """
 
 DEMO_CSV = """\
