@@ -1,5 +1,6 @@
 """A JSON API on loopback for tests: `json_api(answer)` serves every GET with what `answer`
-returns for (the call's number from 1, the path, its Authorization header): (status, body)."""
+returns for (the call's number from 1, the path, its Authorization header): (status, body);
+`headers` go with every answer, and `port` chooses the port (default: a free one)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ Answer = Callable[[int, str, str | None], tuple[int, Any]]
 
 
 @contextmanager
-def json_api(answer: Answer) -> Iterator[str]:
+def json_api(answer: Answer, headers: dict[str, str] | None = None, port: int = 0) -> Iterator[str]:
     calls = [0]
     lock = threading.Lock()
 
@@ -27,6 +28,8 @@ def json_api(answer: Answer) -> Iterator[str]:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -34,7 +37,7 @@ def json_api(answer: Answer) -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server = HTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from syncline.event_kinds import KINDS, SEVERITIES, Severity
-from syncline.schedule import parse_duration, zone
+from syncline.schedule import duration_text, parse_duration, zone, zone_text
 
 
 class _Channel(BaseModel):
@@ -28,11 +28,7 @@ class _Channel(BaseModel):
     timeout: str = Field("10s", description="<N>s|m: how long one delivery may take before it "
                          "counts as failed (and is retried).")
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    _timeout = field_validator("timeout")(duration_text)
 
     def timeout_s(self) -> float:
         return parse_duration(self.timeout).total_seconds()
@@ -251,11 +247,7 @@ class AlertRule(BaseModel):
             parse_condition(value)
         return value
 
-    @field_validator("repeat_every")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    _repeat = field_validator("repeat_every")(duration_text)
 
     @field_validator("for_", "group_wait")
     @classmethod
@@ -363,17 +355,8 @@ class MaintenanceWindow(BaseModel):
             raise ValueError("expected a cron expression of five fields, e.g. \"0 2 * * SUN\"")
         return value
 
-    @field_validator("for_")
-    @classmethod
-    def _for(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone(value)
-        return value
+    _for = field_validator("for_")(duration_text)
+    _zone = field_validator("timezone")(zone_text)
 
     def active(self, now: dt.datetime) -> bool:
         from croniter import croniter
@@ -404,11 +387,7 @@ class DigestConfig(BaseModel):
             raise ValueError(f"{bad[0]!r} is not a time of day; write HH:MM, e.g. \"08:00\"")
         return sorted(set(value))
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone(value)
-        return value
+    _zone = field_validator("timezone")(zone_text)
 
     def last_slot(self, now: dt.datetime) -> dt.datetime:
         """The latest time it was due at or before `now` (UTC)."""

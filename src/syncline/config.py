@@ -30,7 +30,7 @@ from syncline.alerting_config import (
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
-from syncline.schedule import Schedule, parse_duration, zone
+from syncline.schedule import Schedule, duration_text, parse_duration, zone
 from syncline.schema import declared_types
 from syncline.stream import Mode, Write, lookback_seconds
 
@@ -41,13 +41,6 @@ TableNames = Literal["last_part", "schema_table"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def duration_text(value: str | None) -> str | None:
-    """A `<N>s|m|h|d` setting, checked and kept as written."""
-    if value is not None:
-        parse_duration(value)
-    return value
 
 
 class StreamConfig(_Model):

@@ -22,6 +22,19 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)])
 
 
+def duration_text(value: str | None) -> str | None:
+    """A `<N>s|m|h|d` setting, checked and kept as written (a pydantic validator)."""
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+def zone_text(value: str) -> str:
+    """An IANA time zone setting, checked and kept as written (a pydantic validator)."""
+    zone(value)
+    return value
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone `name`, e.g. Europe/Paris; ValueError naming it when unknown."""
     try:

@@ -4,16 +4,12 @@ growing run after run, an API's rate limit nearly spent (seen through a real RES
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from apikit import json_api
 from typer.testing import CliRunner
 
 import syncline.cli.app as cli
@@ -85,35 +81,11 @@ def test_a_slot_lag_growing_run_after_run_warns_and_a_wobbling_one_does_not(
         assert state.value == 35_000_000.0
 
 
-@contextmanager
-def rate_limited_api(remaining: int) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = json.dumps([{"id": 1}, {"id": 2}]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("X-RateLimit-Limit", "100")
-            self.send_header("X-RateLimit-Remaining", str(remaining))
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize(("remaining", "warned"), [(4, True), (60, False)], ids=["4-left", "60-left"])
 def test_an_api_nearly_out_of_its_rate_limit_warns(tmp_path: Path, remaining: int, warned: bool) -> None:
     url = f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}"
-    with rate_limited_api(remaining) as api:
+    with json_api(lambda _n, _path, _auth: (200, [{"id": 1}, {"id": 2}]),
+                  headers={"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": str(remaining)}) as api:
         ws = workspace(tmp_path, url, sources={"crm": {
             "type": "rest", "base_url": api,
             "streams": {"contacts": {"path": "/contacts", "primary_key": ["id"]}}}},

@@ -5,14 +5,11 @@ comes back, the next run succeeds, and the resolution follows on both."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
+from apikit import json_api
 from receivers import receiver, smtp_server
 from typer.testing import CliRunner
 from upkit import Up, free_port, wait_for
@@ -21,29 +18,6 @@ import syncline.cli.app as cli
 from syncline.alerting.notification import verify
 
 SECRET = "e2e-hook-secret-0123"
-
-
-@contextmanager
-def orders_api(port: int) -> Iterator[None]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = json.dumps([{"id": 1, "total": 5}, {"id": 2, "total": 7}]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def trigger(root: Path, up: Up) -> None:
@@ -102,7 +76,8 @@ def test_a_failing_connection_is_told_signed_and_by_mail_then_resolved(
         assert wall_of_shame["failing"] == 1
         assert wall_of_shame["groups"][0]["connections"][0]["connection"] == "shop"
         assert mail.messages[0]["Subject"] == "[syncline] error · connection-down firing · shop"
-        with orders_api(api_port):
+        with json_api(lambda _n, _path, _auth: (200, [{"id": 1, "total": 5}, {"id": 2, "total": 7}]),
+                      port=api_port):
             trigger(tmp_path, up)
             wait_for(lambda: len(hook.requests) == 2, lambda: f"the resolution; log:\n{up.output()}",
                      timeout=60)

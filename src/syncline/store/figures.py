@@ -91,16 +91,23 @@ def read(engine: Engine) -> Figures:
             retry, limited = out.waits.get((conn, region), (0.0, 0.0))
             out.waits[(conn, region)] = (retry + float(figures.get("retry_wait_s") or 0),
                                          limited + float(figures.get("rate_limit_wait_s") or 0))
-        for conn, stream, text in s.execute(
-                select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
-                .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
-            lag = checkpoint_lag(json.loads(text))
-            if lag is not None:
-                out.lag_bytes[(conn, stream)] = lag
+        out.lag_bytes = checkpoint_lags(s)
         for region, state, n in s.execute(select(Worker.region, Worker.state, func.count())
                                           .where(Worker.state.in_(LIVE_WORKERS))
                                           .group_by(Worker.region, Worker.state)):
             out.workers[(region, state)] = out.workers.get((region, state), 0) + n
+    return out
+
+
+def checkpoint_lags(s: Session) -> dict[tuple[str, str], int]:
+    """(connection, stream) -> the `lag_bytes` of each CDC stream's mirrored checkpoint."""
+    out: dict[tuple[str, str], int] = {}
+    for conn, stream, text in s.execute(
+            select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
+            .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
+        lag = checkpoint_lag(json.loads(text))
+        if lag is not None:
+            out[(conn, stream)] = lag
     return out
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from syncline.store.figures import checkpoint_lag
-from syncline.store.models import Checkpoint, EventRow, QueueEntry, Run, RunTotal, StreamRun
+from syncline.store.figures import checkpoint_lag, checkpoint_lags
+from syncline.store.models import EventRow, QueueEntry, Run, RunTotal, StreamRun
 
 SUCCESS = ("succeeded", "warning")
 FAILED = ("failed", "partial", "crashed")
@@ -122,12 +122,7 @@ def read_health(engine: Engine, now: dt.datetime, cache: DownCache | None = None
                                   .where(QueueEntry.state == "queued",
                                          QueueEntry.not_before <= now)).one()
         out.queued_due, out.oldest_due = int(count or 0), oldest
-        for conn, stream, text in s.execute(
-                select(Checkpoint.connection, Checkpoint.stream, Checkpoint.state_json)
-                .where(Checkpoint.state_json.like('%"lag_bytes"%'))):
-            lag = checkpoint_lag(json.loads(text))
-            if lag is not None:
-                out.lag_bytes[(conn, stream)] = lag
+        out.lag_bytes = checkpoint_lags(s)
     return out
 
 
