@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import syncline.cli.app as cli
 
 TOKEN = "tok-canary-5f1e9a7c"
+HOOK_SECRET = "whsec-canary-77aa01"
 PASSWORD = "pw-canary-0b2d44e1"
 ROW_VALUE = "ann.canary@example.com"
 
@@ -39,6 +40,7 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
         con.execute("INSERT INTO people VALUES (1, %s), (2, %s)", (ROW_VALUE, ROW_VALUE))
     monkeypatch.setenv("CANARY_TOKEN", TOKEN)
     monkeypatch.setenv("CANARY_PASSWORD", PASSWORD)
+    monkeypatch.setenv("CANARY_HOOK", HOOK_SECRET)
     dsn = url.split("://", 1)[1]  # user@host:port/db; trust auth takes any password
     user_host, db = dsn.split("/", 1)
     user, host_port = user_host.split("@")
@@ -52,6 +54,12 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
             "db": {"type": "postgres", "host": host, "port": int(port), "user": user,
                    "password": "${env:CANARY_PASSWORD}", "database": db}},
         "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        # a receiver that refuses each notification, echoing the credentials it got
+        "channels": {"hook": {"type": "webhook", "url": f"{api}/hook", "secret": "${env:CANARY_HOOK}",
+                              "headers": {"Authorization": "Bearer ${env:CANARY_TOKEN}"}}},
+        "alerts": {"connection-down": {"notify": ["hook"], "group_wait": "0s"},
+                   "failures": {"when": "run.failed", "notify": ["hook"]}},
+        "digest": {"notify": ["hook"]},
         "connections": {
             "from_api": {"source": "api", "destination": "wh", "max_attempts": 1},
             # two rows with one key: the merge refuses it, quoting the key's value
@@ -67,6 +75,8 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
     run("sync", "from_db")
     for command in (["status", "--json"], ["runs", "--json"], ["runs", "show", "1"],
                     ["runs", "show", "2"], ["events", "--json"], ["logs", "1", "--json"], ["logs", "2"], ["queue", "--json"], ["check"],
+                    ["alerts", "check"], ["alerts", "--json"], ["notifications", "--json"],
+                    ["notifications", "test", "hook"], ["digest", "--json", "--send"],
                     ["store", "backup", str(tmp_path / "store.jsonl")]):
         run(*command)
     from prometheus_client import generate_latest
@@ -82,6 +92,8 @@ def test_a_canary_password_token_and_row_value_never_appear(tmp_path: Path, api:
     # `sync` shows the person at the terminal a few repeated key values (never stored)
     reported = "\n".join(said[2:]) + stored
     assert "syncline_runs_total" in said[-1]
-    for canary, where in ((TOKEN, everything), (PASSWORD, everything), (ROW_VALUE, reported)):
+    assert '"last_error": "HTTP 401' in everything  # told, refused, the answer echoing the token
+    for canary, where in ((TOKEN, everything), (PASSWORD, everything), (HOOK_SECRET, everything),
+                          (ROW_VALUE, reported)):
         assert canary not in where, f"{canary} leaked:\n" + "\n".join(
             line for line in where.splitlines() if canary in line)
