@@ -33,6 +33,7 @@ from syncline.errors import ConfigurationError
 from syncline.schedule import Schedule, duration_text, parse_duration, zone
 from syncline.schema import declared_types
 from syncline.stream import Mode, Write, lookback_seconds
+from syncline.teams import Team, check_teams, connection_owners
 
 WORKSPACE_FILE = "syncline.yaml"
 #: How a stream without `table:` names its destination table.
@@ -157,6 +158,9 @@ class ConnectionConfig(_Model):
     region: str | None = Field(
         None, description="Where its runs may run: only workers of this region take them. Default: "
         "the region its source and destination name, else `default`.")
+    owner: str | None = Field(
+        None, description="The team of `teams:` that owns it (paged for it; docs/incidents.md). "
+        "Default: its source's `owner:` (e.g. from its connector file).")
     max_run_duration: str | None = Field(
         None, description="<N>s|m|h|d: under `up`, a run still running after this is stopped "
         "(cleanly at its next batch, killed 30 s later) and fails. Default: no limit.")
@@ -231,6 +235,9 @@ class WorkspaceModel(_Model):
     digest: DigestConfig | None = Field(
         None, description="The Wall of Shame: failing connections by root cause, at fixed "
         "times of day, to channels (docs/alerts.md).")
+    teams: dict[str, Team] = Field(
+        default_factory=dict, description="Teams: members, time zone, working hours, a pair team "
+        "and an on-call rotation; `managers` is the managers' (docs/incidents.md).")
     alerts: dict[str, AlertRule] = Field(
         default_factory=dict, description="Alert rules: a condition over a signal or an event "
         "kind, how long it must hold, its severity and the channels told (docs/alerts.md).")
@@ -266,6 +273,8 @@ class Workspace:
     channels: Mapping[str, BaseModel] = field(default_factory=dict)
     #: the alert rules that apply: built-in ones with `alerts:` merged in, and the user's own
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    #: connection -> the team that owns it (its `owner:`, else its source's)
+    owners: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def connections(self) -> dict[str, ConnectionConfig]:
@@ -397,11 +406,12 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     except ValidationError as exc:
         raise _config_error(file.name, exc, ()) from None
     limits: dict[tuple[str, str], int] = {}
+    owners: dict[str, str] = {}
     sources = {
         name: _typed(
             file.name, ("sources", name),
             _limited(file.name, ("sources", name), resolve_connector(
-                cfg, root, file.name, f"sources.{name}", interpolate), limits),
+                cfg, root, file.name, f"sources.{name}", interpolate), limits, owners),
             source_config_model, by_section.get(("sources", name), ()),
         )
         for name, cfg in model.sources.items()
@@ -417,6 +427,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
                 for name, cfg in model.channels.items()}
     if model.digest is not None:
         known_channels(model.digest.notify, set(channels), f"{file.name}: digest.notify")
+    check_teams(model.teams, set(channels), file.name)
     for name, conn in model.connections.items():
         for key, known, label in (
             ("source", sources, "sources"),
@@ -434,15 +445,19 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
                      unset_env=by_section, limits=limits, channels=channels,
                      rules=effective_rules(model.alerts, set(channels), file.name),
+                     owners=connection_owners(model.connections, owners, model.teams, file.name),
                      regions=regions.connection_regions(raw, file.name))
 
 
 def _limited(file: str, path: tuple[str, str], cfg: dict[str, Any],
-             limits: dict[tuple[str, str], int]) -> dict[str, Any]:
-    """`max_concurrent_runs:` and `region:` of a source or destination, keys of every type:
-    taken out of the connector's own keys (the first into `limits`; regions are read from the
+             limits: dict[tuple[str, str], int], owners: dict[str, str] | None = None) -> dict[str, Any]:
+    """`max_concurrent_runs:`, `region:` and (a source's) `owner:`, keys of every type: taken
+    out of the connector's own keys (into `limits` and `owners`; regions are read from the
     document by regions.connection_regions)."""
-    cfg = {k: v for k, v in cfg.items() if k != "region"}
+    if owners is not None and cfg.get("owner") is not None:
+        owners[path[1]] = str(cfg["owner"])
+    taken = ("region", "owner") if owners is not None else ("region",)
+    cfg = {k: v for k, v in cfg.items() if k not in taken}
     if "max_concurrent_runs" not in cfg:
         return cfg
     value = cfg.pop("max_concurrent_runs")

@@ -37,6 +37,10 @@ _REGION = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$", "descripti
            "data lives: a connection using it runs only on workers of this region. Default: none."}
 
 
+_OWNER = {"type": "string", "description": "The team of `teams:` that owns the connections "
+          "using this source (unless a connection names its own `owner:`)."}
+
+
 def _builtin_models() -> tuple[dict[str, type[BaseModel]], dict[str, type[BaseModel]]]:
     from syncline.destinations.registry import _TYPES as DESTINATIONS
     from syncline.destinations.registry import destination_config_model
@@ -84,6 +88,8 @@ def workspace_schema() -> dict[str, Any]:
     for model in (*sources.values(), *destinations.values()):  # a key of every type
         defs[model.__name__].setdefault("properties", {}).update(
             max_concurrent_runs=_MAX_RUNS, region=_REGION)
+    for model in sources.values():
+        defs[model.__name__]["properties"]["owner"] = _OWNER
     # `streams:` may also be a list of names, and a stream may be listed with no keys
     streams = defs["ConnectionConfig"]["properties"]["streams"]
     streams["anyOf"] = [

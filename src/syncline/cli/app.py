@@ -43,6 +43,7 @@ from syncline.cli.failures import failures
 from syncline.cli.logs import logs
 from syncline.cli.metrics import metrics_app
 from syncline.cli.notifications import notifications_app
+from syncline.cli.oncall import oncall
 from syncline.cli.runbook import runbook
 from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
@@ -79,6 +80,7 @@ app.command()(logs)
 app.command()(failures)
 app.command()(digest)
 app.command()(runbook)
+app.command()(oncall)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
 app.command("schema-file")(schema_file)
