@@ -306,7 +306,12 @@ def known_channels(names: list[str], channels: set[str], where: str) -> None:
             fix=f"define it under `channels:` or use one of: {', '.join(sorted(channels)) or '(none)'}")
 
 
-def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str) -> dict[str, Rule]:
+#: in a rule's `notify:`, the owner team of each connection it holds for (followed the sun)
+OWNER = "owner"
+
+
+def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str,
+                    has_teams: bool = False) -> dict[str, Rule]:
     """Built-in rules merged with `alerts:`; ConfigurationError naming the key when a rule has
     no `when:` or names a channel that is not defined."""
     from syncline.errors import ConfigurationError
@@ -324,7 +329,13 @@ def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str)
             raise ConfigurationError(f"{file}: alerts.{name}.when: required key is missing",
                                      fix="add e.g. when: \"failing_connections > 5\" (the "
                                      "signals are listed in docs/alerts.md) or an event kind")
-        known_channels(merged.notify, channels, f"{file}: alerts.{name}.notify")
+        if OWNER in merged.notify and not has_teams:
+            raise ConfigurationError(
+                f"{file}: alerts.{name}.notify: 'owner' pages a connection's owner team, but "
+                "there is no `teams:`", fix="define teams (docs/incidents.md) and each "
+                "connection's `owner:`, or name channels instead")
+        known_channels([c for c in merged.notify if c != OWNER], channels,
+                       f"{file}: alerts.{name}.notify")
         out[name] = Rule(name=name, when=parse_condition(merged.when),
                          for_s=seconds(merged.for_) if merged.for_ else 0.0,
                          severity=merged.severity, notify=tuple(merged.notify),

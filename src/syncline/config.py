@@ -444,7 +444,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
         redact.remember_config(typed)
     return Workspace(root=root, file=file, model=model, sources=sources, destinations=destinations,
                      unset_env=by_section, limits=limits, channels=channels,
-                     rules=effective_rules(model.alerts, set(channels), file.name),
+                     rules=effective_rules(model.alerts, set(channels), file.name, bool(model.teams)),
                      owners=connection_owners(model.connections, owners, model.teams, file.name),
                      regions=regions.connection_regions(raw, file.name))
 

@@ -134,7 +134,7 @@ class EmailSender:
         msg = EmailMessage()
         msg["Subject"] = render.subject(n)
         msg["From"] = self.cfg.sender
-        msg["To"] = ", ".join(self.cfg.to)
+        msg["To"] = ", ".join(n.recipients or self.cfg.to)
         msg["Date"] = format_datetime(n.time)
         msg["Message-ID"] = f"<{_ID_CHARS.sub('-', n.id)}@syncline>"
         msg["X-Syncline-Kind"] = n.kind

@@ -40,15 +40,21 @@ class Notification:
     stream: str | None = None
     region: str | None = None
     body: dict[str, Any] = field(default_factory=dict)
+    #: a page by email to these people instead of the channel's `to:` (never sent to receivers)
+    recipients: tuple[str, ...] = ()
 
     def payload(self) -> dict[str, Any]:
-        return {"version": VERSION, "id": self.id, "kind": self.kind,
-                "time": self.time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-                "severity": self.severity, "connection": self.connection, "run": self.run,
-                "stream": self.stream, "region": self.region, "body": self.body}
+        """The versioned payload receivers get (with `recipients` only as the outbox keeps it)."""
+        out = {"version": VERSION, "id": self.id, "kind": self.kind,
+               "time": self.time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+               "severity": self.severity, "connection": self.connection, "run": self.run,
+               "stream": self.stream, "region": self.region, "body": self.body}
+        if self.recipients:
+            out["recipients"] = list(self.recipients)
+        return out
 
     def to_bytes(self) -> bytes:
-        return encode(self.payload())
+        return encode({k: v for k, v in self.payload().items() if k != "recipients"})
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Notification:
@@ -56,7 +62,7 @@ class Notification:
                    time=dt.datetime.fromisoformat(data["time"].replace("Z", "+00:00")),
                    severity=data.get("severity") or "info", connection=data.get("connection"),
                    run=data.get("run"), stream=data.get("stream"), region=data.get("region"),
-                   body=data.get("body") or {})
+                   body=data.get("body") or {}, recipients=tuple(data.get("recipients") or ()))
 
 
 def encode(payload: dict[str, Any]) -> bytes:

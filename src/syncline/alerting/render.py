@@ -9,7 +9,7 @@ from syncline.alerting.notification import Notification
 
 _ICONS = {"critical": ":red_circle:", "error": ":red_circle:", "warning": ":large_orange_circle:",
           "info": ":large_blue_circle:"}
-_SKIPPED = ("message", "title", "runbook", "sections", "subjects", "groups", "down_long")
+_SKIPPED = ("message", "title", "runbook", "sections", "subjects", "groups", "down_long", "page")
 
 
 def subject(n: Notification) -> str:
@@ -20,7 +20,11 @@ def subject(n: Notification) -> str:
 
 
 def _facts(n: Notification) -> list[tuple[str, str]]:
-    facts = [(k, str(v)) for k, v in (("connection", n.connection), ("stream", n.stream),
+    page = n.body.get("page")
+    paged = [("paged", f"{page.get('person')} ({page.get('via')}, {page.get('reason')})"
+              + (f"; manager {page['manager']}" if page.get("manager") and n.severity == "critical" else ""))
+             ] if isinstance(page, dict) and page.get("person") else []
+    facts = paged + [(k, str(v)) for k, v in (("connection", n.connection), ("stream", n.stream),
                                       ("run", n.run), ("region", n.region)) if v is not None]
     facts += [(k, _text(v)) for k, v in sorted(n.body.items()) if k not in _SKIPPED]
     facts.append(("time", n.time.strftime("%Y-%m-%d %H:%M:%S UTC")))

@@ -20,13 +20,14 @@ from typing import Any
 from syncline import clock, runbooks
 from syncline.alerting.notification import Notification
 from syncline.alerting.signals import Memory, Signals
-from syncline.alerting_config import SIGNALS, Condition, Rule
+from syncline.alerting_config import OWNER, SIGNALS, Condition, EmailChannel, Rule
 from syncline.config import Workspace
 from syncline.event_kinds import Event
 from syncline.failure_signature import signature
 from syncline.store.alerts import Changes, StateRecord
 from syncline.store.silences import SilenceRecord
 from syncline.store.store import MetadataStore
+from syncline.teams import MANAGERS, route
 
 EVENTS_PER_EVALUATION = 1000
 
@@ -204,20 +205,47 @@ class _Judged:
         changes.upsert += [replace(st, told=st.told + 1, last_notified=self.now) for st in group]
 
     def _queue(self, what: str, group: list[StateRecord], changes: Changes) -> None:
-        rule = self.rule
+        """One message of the group to the rule's channels; with `notify: [owner]`, one page
+        of each owner team's part to that team's channels (and its on-call person by mail)."""
+        self._send(what, group, [c for c in self.rule.notify if c != OWNER], None, changes)
+        if OWNER not in self.rule.notify or self.signal.scope != "connection":
+            return
+        teams: dict[str, list[StateRecord]] = {}
+        for st in group:
+            owner = self.signals.ws.owners.get(st.subject)
+            if owner is not None:
+                teams.setdefault(owner, []).append(st)
+        for team, members in sorted(teams.items()):
+            self._send(what, members, None, team, changes)
+
+    def _send(self, what: str, group: list[StateRecord], channels: list[str] | None,
+              team: str | None, changes: Changes) -> None:
+        rule, ws = self.rule, self.signals.ws
         group = sorted(group, key=lambda st: st.subject)
         members = "|".join(f"{st.subject}@{st.since.isoformat()}"
                            + (f"#{st.told + 1}" if what == "firing" else "") for st in group)
         key = f"alert/{rule.name}/{what}/{hashlib.sha256(members.encode()).hexdigest()[:20]}"
-        worst = max(group, key=lambda st: st.value)
-        body = self._body(what, group, worst)
+        severity = rule.severity if what == "firing" else "info"
+        body = self._body(what, group, max(group, key=lambda st: st.value))
+        recipients: tuple[str, ...] = ()
+        if team is not None:
+            key += f"/page/{team}"
+            page = route(dict(ws.model.teams), team, self.now)
+            body["page"] = page.to_json()
+            channels = list(ws.model.teams[team].notify)
+            if severity == "critical" and MANAGERS in ws.model.teams:
+                channels += [c for c in ws.model.teams[MANAGERS].notify if c not in channels]
+            recipients = tuple(p for p in (page.person, page.manager if severity == "critical" else None) if p)
         connection = self.connection(group[0].subject) if len(group) == 1 else None
-        note = Notification(id=key, kind=f"alert.{what}", time=self.now,
-                            severity=rule.severity if what == "firing" else "info",
+        note = Notification(id=key, kind=f"alert.{what}", time=self.now, severity=severity,
                             connection=connection,
-                            region=self.signals.ws.region(connection) if connection else None,
-                            body=body)
-        changes.notifications += [(c, key, note.kind, note.payload()) for c in rule.notify]
+                            region=ws.region(connection) if connection else None, body=body)
+        changes.notifications += [(c, key, note.kind, note.payload()) for c in channels or []]
+        mail = next((c for c in (ws.model.teams[team].notify if team else [])
+                     if isinstance(ws.channels.get(c), EmailChannel)), None)
+        if mail is not None and recipients and what == "firing":
+            personal = replace(note, id=f"{key}/to", recipients=recipients)
+            changes.notifications.append((mail, personal.id, personal.kind, personal.payload()))
 
     def _body(self, what: str, group: list[StateRecord], worst: StateRecord) -> dict[str, Any]:
         rule, cond, signal = self.rule, self.cond, self.signal
