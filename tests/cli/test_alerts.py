@@ -3,6 +3,7 @@ delivering what it decided to a real receiver."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -63,3 +64,28 @@ def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch:
             scraped = generate_latest(registry(store)).decode()
         assert 'syncline_alerts{rule="connection-down",state="firing"} 1.0' in scraped
         assert 'syncline_notifications{channel="ops",status="delivered"} 1.0' in scraped
+
+
+def test_check_says_why_a_firing_rule_is_not_told_yet(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(clock.ENV, "2026-12-07T12:00:00Z")
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump({
+        "version": 1,
+        "sources": {"db": {"type": "sqlite", "path": "src.db"}},
+        "destinations": {"wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "connections": {"shop": {"source": "db", "destination": "wh"},
+                        "crm": {"source": "db", "destination": "wh"}},
+        "alerts": {"connection-down": {"runbook": "https://wiki.example.com/syncline-down"}}}))
+    with MetadataStore(f"sqlite:///{tmp_path / '.syncline' / 'metadata.db'}") as store:
+        for name in ("shop", "crm"):
+            run_id = store.start_run(name, "schedule")
+            store.end_run(run_id, "failed", rows_read=0, rows_committed=0, rows_quarantined=0,
+                          attempts=1, failure_class="source", failure_message="connection refused")
+            if name == "crm":
+                store.silences().add(connection="crm", rule=None, starts=clock.now(),
+                                     ends=clock.now() + dt.timedelta(hours=1), reason="test")
+    said = run("alerts", "check", "-w", tmp_path).output
+    assert "connection-down for shop: told once its group_wait is over" in said
+    assert "connection-down for crm: silenced" in said
+    own = json.loads(run("runbook", "connection-down", "--json", "-w", tmp_path).stdout)
+    assert own["link"] == "https://wiki.example.com/syncline-down"

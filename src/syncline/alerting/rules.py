@@ -54,6 +54,9 @@ class Evaluation:
     resolved: list[tuple[str, str]] = field(default_factory=list)
     pending: list[tuple[str, str]] = field(default_factory=list)
     repeated: list[tuple[str, str]] = field(default_factory=list)
+    #: firing but not told yet: waiting for its group (`group_wait`), or held back (silenced)
+    waiting: list[tuple[str, str]] = field(default_factory=list)
+    muted: list[tuple[str, str]] = field(default_factory=list)
     forwarded: int = 0
     queued: int = 0
 
@@ -189,9 +192,12 @@ class _Judged:
         rule, now = self.rule, self.now
         audible = [st for st in firing.values()
                    if not self.mute.muted(rule.name, self.connection(st.subject))]
+        heard = {st.subject for st in audible}
+        out.muted += [(rule.name, s) for s, st in firing.items() if s not in heard and st.told == 0]
         for group in _by_group([st for st in audible if st.told == 0]).values():
             first = min(st.fired_at or now for st in group)
             if (now - first).total_seconds() < rule.group_wait_s:
+                out.waiting += [(rule.name, st.subject) for st in group]
                 continue  # others of its group may follow: told together
             self._told(group, changes)
         repeat = [st for st in audible if st.told > 0 and st.last_notified is not None

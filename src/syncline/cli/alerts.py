@@ -86,6 +86,8 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
                       "resolved": [list(p) for p in done.resolved],
                       "pending": [list(p) for p in done.pending],
                       "repeated": [list(p) for p in done.repeated], "forwarded": done.forwarded,
+                      "waiting": [list(p) for p in done.waiting],
+                      "silenced": [list(p) for p in done.muted],
                       "queued": done.queued, "delivered": report.delivered,
                       "delivery_errors": report.errors}
     finally:
@@ -101,6 +103,12 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
         for rule, subject in result[what]:
             console.print(f"{what}: {escape(rule)}" + (f" for {escape(subject)}" if subject else ""))
             said = True
+    for rule, subject in result["waiting"]:
+        console.print(f"  {escape(rule)} for {escape(subject) or 'the workspace'}: told once its "
+                      "group_wait is over (with others failing the same way), at the next check")
+    for rule, subject in result["silenced"]:
+        console.print(f"  {escape(rule)} for {escape(subject) or 'the workspace'}: silenced "
+                      "(`syncline silence list`), told when the silence ends if still firing")
     if result["forwarded"]:
         console.print(f"forwarded {result['forwarded']} event(s)")
     if not said and not result["forwarded"]:
