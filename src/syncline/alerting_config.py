@@ -412,3 +412,16 @@ class DigestConfig(BaseModel):
                 if slot <= local:
                     return slot.astimezone(dt.UTC)
         raise AssertionError("a time of day recurs within a day")
+
+
+class IncidentsConfig(BaseModel):
+    """`incidents:`: when an incident is due, and when its condition counts as cleared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    due: str = Field("21d", description="<N>s|m|h|d: an incident is due this long after it "
+                     "opened (the zero-incident policy: every incident addressed within it).")
+    mitigate_after: int = Field(3, ge=1, description="Successful runs of its connection after "
+                                "which an incident opened by a rule counts as mitigated.")
+
+    _due = field_validator("due")(duration_text)

@@ -21,6 +21,7 @@ from syncline import redact, regions
 from syncline.alerting_config import (
     AlertRule,
     DigestConfig,
+    IncidentsConfig,
     MaintenanceWindow,
     Rule,
     channel_config_model,
@@ -238,6 +239,9 @@ class WorkspaceModel(_Model):
     teams: dict[str, Team] = Field(
         default_factory=dict, description="Teams: members, time zone, working hours, a pair team "
         "and an on-call rotation; `managers` is the managers' (docs/incidents.md).")
+    incidents: IncidentsConfig = Field(
+        default_factory=IncidentsConfig, description="Incidents: `due` (21d) after opening, "
+        "`mitigate_after` successful runs (docs/incidents.md).")
     alerts: dict[str, AlertRule] = Field(
         default_factory=dict, description="Alert rules: a condition over a signal or an event "
         "kind, how long it must hold, its severity and the channels told (docs/alerts.md).")

@@ -33,6 +33,9 @@ _RUN_END = _object({"rows_read": _INT, "rows_committed": _INT, "rows_quarantined
                     "attempts": _INT, "failure_class": _MAYBE_TEXT, "message": _MAYBE_TEXT})
 
 
+_INCIDENT = _object({"incident": _INT, "title": _TEXT, "severity": _TEXT, "state": _TEXT,
+                     "owner": _MAYBE_TEXT, "assignee": _MAYBE_TEXT, "due_at": _TIME,
+                     "text": _MAYBE_TEXT, "change": _TEXT})
 _ALERT = _object({"rule": _TEXT, "subject": _TEXT, "condition": _TEXT, "value": {"type": "number"},
                   "threshold": {"type": "number"}, "since": _TIME})
 
@@ -102,6 +105,15 @@ KINDS: dict[str, Kind] = {
                          "(and, while it keeps firing, again every `repeat_every`). The event's "
                          "severity is the rule's.", _ALERT),
     "alert.resolved": Kind("info", "A firing alert rule's condition no longer holds.", _ALERT),
+    "incident.opened": Kind("error", "An incident was opened (by hand or by a rule with "
+                            "`action: incident`); the event's severity is the incident's.", _INCIDENT),
+    "incident.acknowledged": Kind("info", "Someone took an open incident in hand.", _INCIDENT),
+    "incident.updated": Kind("info", "An incident was assigned, noted, or its cause recurred "
+                             "(`change` says which).", _INCIDENT),
+    "incident.mitigated": Kind("info", "An incident's condition cleared; it waits for a person "
+                               "to resolve it.", _INCIDENT),
+    "incident.resolved": Kind("info", "A person resolved an incident, with a note.", _INCIDENT),
+    "incident.reopened": Kind("warning", "A resolved incident was opened again.", _INCIDENT),
     "config.applied": Kind("info", "A new config revision was applied to the store.",
                            _object({"revision": _INT, "origin": _TEXT})),
     "config.invalid": Kind("error", "An edit of syncline.yaml was refused; the last good revision "

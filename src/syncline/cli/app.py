@@ -40,6 +40,7 @@ from syncline.cli.common import (
 from syncline.cli.digest import digest
 from syncline.cli.events import events
 from syncline.cli.failures import failures
+from syncline.cli.incidents import incidents_app
 from syncline.cli.logs import logs
 from syncline.cli.metrics import metrics_app
 from syncline.cli.notifications import notifications_app
@@ -70,6 +71,7 @@ app.add_typer(metrics_app)
 app.add_typer(notifications_app)
 app.add_typer(alerts_app)
 app.add_typer(silence_app)
+app.add_typer(incidents_app)
 app.command()(check)
 app.command()(apply)
 app.command()(up)

@@ -398,3 +398,45 @@ class Silence(Base):
     ends: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(255))
+
+
+class Incident(Base):
+    """A tracked problem: open → acknowledged → mitigated → resolved (and reopened), owned by a
+    team, due `incidents.due` after it opened. `dedup_key` joins what recurs to the incident
+    still unresolved with the same key (one per connection and failure group, or rule)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_state", "state"), Index("ix_incidents_dedup_key", "dedup_key"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    assignee: Mapped[str | None] = mapped_column(String(255))
+    connection: Mapped[str | None] = mapped_column(String(255))
+    failure_group: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str | None] = mapped_column(String(255))
+    dedup_key: Mapped[str | None] = mapped_column(String(512))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    mitigated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(255))
+
+
+class IncidentEntry(Base):
+    """One line of an incident's timeline: every change, note and recurrence, with who and when."""
+
+    __tablename__ = "incident_timeline"
+    __table_args__ = (Index("ix_incident_timeline_incident_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)

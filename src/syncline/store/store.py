@@ -30,6 +30,7 @@ from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_fa
 from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
 from syncline.store.health import DownCache, Health, lag_history, read_health
+from syncline.store.incidents import Incidents
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
@@ -173,6 +174,10 @@ class MetadataStore:
     def lag_history(self, since: dt.datetime) -> dict[tuple[str, str], list[tuple[dt.datetime, int]]]:
         """Each CDC stream's replication lag at its runs' ends since `since` (store/health.py)."""
         return lag_history(self._engine, since)
+
+    def incidents(self) -> Incidents:
+        """Incidents and their timelines (see store/incidents.py)."""
+        return Incidents(self._engine)
 
     def silences(self) -> Silences:
         """Silences of notifications (see store/silences.py)."""

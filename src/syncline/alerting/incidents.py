@@ -1,0 +1,52 @@
+"""Incidents as people and rules use them: open one (owned by the connection's team, due
+`incidents.due` later), change it, and say each change as an event (`incident.*`), which rules
+can forward — to a tracker, a channel, a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from syncline.config import Workspace
+from syncline.event_kinds import Event
+from syncline.schedule import parse_duration
+from syncline.store.incidents import IncidentRecord
+from syncline.store.store import MetadataStore
+
+_KIND = {"acknowledge": "incident.acknowledged", "assign": "incident.updated",
+         "note": "incident.updated", "mitigate": "incident.mitigated",
+         "resolve": "incident.resolved", "reopen": "incident.reopened"}
+
+
+def _event(ws: Workspace, kind: str, inc: IncidentRecord, change: str, text: str | None,
+           now: dt.datetime) -> Event:
+    return Event(kind, {"incident": inc.id, "title": inc.title, "severity": inc.severity,
+                        "state": inc.state, "owner": inc.owner, "assignee": inc.assignee,
+                        "due_at": inc.due_at.isoformat(), "text": text, "change": change},
+                 connection=inc.connection,
+                 region=ws.region(inc.connection) if inc.connection else "default",
+                 severity=inc.severity if kind == "incident.opened" else None,  # type: ignore[arg-type]
+                 time=now)
+
+
+def open_incident(store: MetadataStore, ws: Workspace, *, title: str, severity: str, by: str,
+                  now: dt.datetime, connection: str | None = None, owner: str | None = None,
+                  failure_group: str | None = None, rule: str | None = None,
+                  dedup_key: str | None = None, text: str | None = None) -> tuple[IncidentRecord, bool]:
+    """Open an incident (or join the unresolved one of `dedup_key`); its owner defaults to the
+    connection's team."""
+    owner = owner or (ws.owners.get(connection) if connection else None)
+    inc, created = store.incidents().open(
+        title=title, severity=severity, by=by, now=now,
+        due=parse_duration(ws.model.incidents.due), owner=owner, connection=connection,
+        failure_group=failure_group, rule=rule, dedup_key=dedup_key, text=text)
+    store.emitter.emit(_event(ws, "incident.opened" if created else "incident.updated", inc,
+                              "opened" if created else "recurred", text, now))
+    return inc, created
+
+
+def change_incident(store: MetadataStore, ws: Workspace, incident_id: int, action: str, *,
+                    by: str, now: dt.datetime, text: str | None = None,
+                    assignee: str | None = None) -> IncidentRecord:
+    inc = store.incidents().change(incident_id, action, by=by, now=now, text=text, assignee=assignee)
+    store.emitter.emit(_event(ws, _KIND[action], inc, action, text, now))
+    return inc
