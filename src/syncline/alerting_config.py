@@ -239,6 +239,11 @@ class AlertRule(BaseModel):
     runbook: str | None = Field(None, description="A URL of your own runbook for it (default: "
                                 "the page of its signal in docs/runbooks/).")
     enabled: bool = Field(True, description="false turns the rule (a built-in one too) off.")
+    action: Literal["notify", "incident"] = Field(
+        "notify", description="incident: also open an incident for each connection it fires for "
+        "(one per connection and failure group, or rule, while unresolved; docs/incidents.md).")
+    match: dict[str, str] = Field(default_factory=dict, description="An event rule forwards only "
+                                  "events whose body has these values, e.g. {failure_class: contract}.")
 
     @field_validator("when")
     @classmethod
@@ -267,7 +272,11 @@ class AlertRule(BaseModel):
 #: Rules that apply unless `alerts:` changes them (same name) or sets `enabled: false`.
 BUILTIN_RULES: dict[str, AlertRule] = {
     "connection-down": AlertRule(when="connection_down >= 0s", severity="error"),
-    "freshness-breach": AlertRule(when="freshness_breach > 0s", severity="error"),
+    "bugbot": AlertRule(when="connection_down > 48h", severity="error", action="incident",
+                        notify=["owner"]),
+    "freshness-breach": AlertRule(when="freshness_breach > 0s", severity="error", action="incident"),
+    "contract-change": AlertRule(when="stream.failed", severity="error", action="incident",
+                                 match={"failure_class": "contract"}),
     "freshness-projected": AlertRule(when="freshness_projected > 0s", severity="warning"),
     "slot-lag-trend": AlertRule(when="slot_lag_growth > 10MB", severity="warning"),
     "rate-limit-low": AlertRule(when="rate_limit_left < 10%", severity="warning"),
@@ -289,6 +298,8 @@ class Rule:
     runbook: str | None
     builtin: bool
     enabled: bool
+    action: str = "notify"
+    match: tuple[tuple[str, str], ...] = ()
 
     @property
     def event_kind(self) -> str | None:
@@ -329,6 +340,9 @@ def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str,
             raise ConfigurationError(f"{file}: alerts.{name}.when: required key is missing",
                                      fix="add e.g. when: \"failing_connections > 5\" (the "
                                      "signals are listed in docs/alerts.md) or an event kind")
+        if OWNER in merged.notify and not has_teams and base is not None and \
+                (own is None or "notify" not in own.model_fields_set):
+            merged = merged.model_copy(update={"notify": [c for c in merged.notify if c != OWNER]})
         if OWNER in merged.notify and not has_teams:
             raise ConfigurationError(
                 f"{file}: alerts.{name}.notify: 'owner' pages a connection's owner team, but "
@@ -336,13 +350,15 @@ def effective_rules(alerts: dict[str, AlertRule], channels: set[str], file: str,
                 "connection's `owner:`, or name channels instead")
         known_channels([c for c in merged.notify if c != OWNER], channels,
                        f"{file}: alerts.{name}.notify")
-        out[name] = Rule(name=name, when=parse_condition(merged.when),
+        when = merged.when or ""
+        out[name] = Rule(name=name, when=parse_condition(when),
                          for_s=seconds(merged.for_) if merged.for_ else 0.0,
                          severity=merged.severity, notify=tuple(merged.notify),
                          labels=dict(merged.labels),
                          repeat_s=parse_duration(merged.repeat_every).total_seconds(),
                          group_wait_s=seconds(merged.group_wait),
-                         runbook=merged.runbook, builtin=base is not None, enabled=merged.enabled)
+                         runbook=merged.runbook, builtin=base is not None, enabled=merged.enabled,
+                         action=merged.action, match=tuple(sorted(merged.match.items())))
     return out
 
 

@@ -51,8 +51,9 @@ def test_changing_a_built_in_rule_keeps_its_condition(tmp_path: Path) -> None:
     assert (down.notify, down.for_s, down.severity, down.builtin) == (("ops",), 1800.0, "error", True)
     assert str(down.when.text) == "connection_down >= 0s"
     assert rules["backlog"].when.threshold == 900.0
-    assert list(rules) == ["connection-down", "freshness-breach", "freshness-projected",
-                           "slot-lag-trend", "rate-limit-low", "backlog"]
+    assert list(rules) == ["connection-down", "bugbot", "freshness-breach", "contract-change",
+                           "freshness-projected", "slot-lag-trend", "rate-limit-low", "backlog"]
+    assert rules["bugbot"].notify == ()  # it pages the owner team only where teams exist
 
 
 def test_every_signal_is_documented_with_its_unit() -> None:

@@ -39,9 +39,9 @@ def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch:
                           attempts=3, failure_class="source", failure_message="connection refused")
         before = json.loads(run("alerts", "--json", "-w", tmp_path).stdout)
         assert {r["rule"]: r["state"] for r in before} == {
-            "connection-down": "inactive", "freshness-breach": "inactive",
-            "freshness-projected": "inactive", "slot-lag-trend": "inactive",
-            "rate-limit-low": "inactive", "backlog": "inactive"}
+            "connection-down": "inactive", "bugbot": "inactive", "freshness-breach": "inactive",
+            "contract-change": "inactive", "freshness-projected": "inactive",
+            "slot-lag-trend": "inactive", "rate-limit-low": "inactive", "backlog": "inactive"}
         checked = run("alerts", "check", "-w", tmp_path)
         assert checked.exit_code == 0, checked.output
         assert "fired: connection-down for shop" in checked.output

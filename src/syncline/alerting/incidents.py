@@ -13,7 +13,8 @@ from syncline.store.incidents import IncidentRecord
 from syncline.store.store import MetadataStore
 
 _KIND = {"acknowledge": "incident.acknowledged", "assign": "incident.updated",
-         "note": "incident.updated", "mitigate": "incident.mitigated",
+         "note": "incident.updated", "escalate": "incident.updated",
+         "mitigate": "incident.mitigated",
          "resolve": "incident.resolved", "reopen": "incident.reopened"}
 
 

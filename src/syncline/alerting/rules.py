@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from syncline import clock, runbooks
+from syncline.alerting.incident_rules import IncidentKeeper
 from syncline.alerting.notification import Notification
 from syncline.alerting.signals import Memory, Signals
 from syncline.alerting_config import OWNER, SIGNALS, Condition, EmailChannel, Rule
@@ -58,6 +59,9 @@ class Evaluation:
     waiting: list[tuple[str, str]] = field(default_factory=list)
     muted: list[tuple[str, str]] = field(default_factory=list)
     forwarded: int = 0
+    incidents_opened: int = 0
+    mitigated: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
     queued: int = 0
 
 
@@ -65,6 +69,7 @@ class Evaluator:
     def __init__(self, store: MetadataStore, now: Callable[[], dt.datetime] = clock.now) -> None:
         self.store, self.now = store, now
         self.memory = Memory()
+        self.keeper = IncidentKeeper(store)
 
     def evaluate(self, ws: Workspace) -> Evaluation:
         now = self.now()
@@ -81,20 +86,25 @@ class Evaluator:
         events: list[Event] = []
         for rule in rules.values():
             if rule.event_kind is not None:
-                out.forwarded += self._forward(rule, rule.event_kind, cursors.get(rule.name),
-                                               changes, mute)
+                out.forwarded += self._forward(ws, rule, rule.event_kind, cursors.get(rule.name),
+                                               changes, mute, out)
                 continue
             assert isinstance(rule.when, Condition)
             mine = {subject: st for (r, subject), st in held.items() if r == rule.name}
             judged = _Judged(rule, rule.when, signals, mute, now)
+            before = len(out.fired)
             judged.judge(mine, changes, events, out)
+            if rule.action == "incident" and len(out.fired) > before:
+                out.incidents_opened += self.keeper.fired(
+                    ws, rule, [s for _, s in out.fired[before:]], signals, now)
+        out.mitigated, out.escalated = self.keeper.sweep(ws, now, changes)
         out.queued = states.commit(changes, now) if changes else 0
         if events:
             self.store.emitter.emit_many(events)
         return out
 
-    def _forward(self, rule: Rule, kind: str, cursor: int | None, changes: Changes,
-                 mute: Muting) -> int:
+    def _forward(self, ws: Workspace, rule: Rule, kind: str, cursor: int | None, changes: Changes,
+                 mute: Muting, out: Evaluation) -> int:
         """Queue a notification of each event of `kind` written since the rule last looked (a new
         rule starts at the end of the log: it forwards what happens from now on)."""
         log = self.store.events()
@@ -103,9 +113,15 @@ class Evaluator:
             changes.cursors[rule.name] = newest[-1].id if newest else 0
             return 0
         found = log.read(kinds=[kind], after=cursor, limit=EVENTS_PER_EVALUATION, oldest=True)
+        forwarded = 0
         for e in found:
+            if any(str(e.body.get(k)) != v for k, v in rule.match):
+                continue
+            if rule.action == "incident":
+                out.incidents_opened += self.keeper.forwarded(ws, rule, e, self.now())
             if mute.muted(rule.name, e.connection):
                 continue
+            forwarded += 1
             key = f"event/{e.id}"
             body = {**e.body, "rule": rule.name}
             if isinstance(e.body.get("failure_class"), str):
@@ -116,7 +132,7 @@ class Evaluator:
             changes.notifications += [(c, key, e.kind, note.payload()) for c in rule.notify]
         if found:
             changes.cursors[rule.name] = found[-1].id
-        return len(found)
+        return forwarded
 
 
 class Muting:

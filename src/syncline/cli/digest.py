@@ -1,5 +1,5 @@
-"""`syncline digest`: the Wall of Shame now — failing connections by root cause, the widest
-first, then those down for more than 48 hours; `--send` also sends it to `digest.notify`."""
+"""`syncline digest`: the Wall of Shame now — overdue incidents, then failing connections by root
+cause, the widest first, then those down for more than 48 hours; `--send` also sends it."""
 
 from __future__ import annotations
 
@@ -58,14 +58,23 @@ def digest(
                     "delivered_by": busy, "delivery_errors": errors})
     else:
         console.print(f"[bold]{escape(made.title())}[/bold]")
+        if made.overdue:
+            t = Table(title=f"Overdue incidents ({len(made.overdue)})", title_justify="left")
+            for col in ("incident", "title", "owner", "assignee", "due"):
+                t.add_column(col, overflow="fold")
+            for i in made.overdue:
+                t.add_row(str(i.id), escape(i.title), escape(i.owner or "—"),
+                          escape(i.assignee or "—"), f"{i.due_at:%Y-%m-%d}")
+            console.print(t)
         for g in made.groups:
             t = Table(title=f"{g.pattern[:120]} — {len(g.connections)} connection(s) "
                       f"({g.origin}, {g.failure_class})", title_justify="left")
-            for col in ("connection", "down since", "for", "last error"):
+            for col in ("connection", "down since", "for", "owner", "incident", "last error"):
                 t.add_column(col, overflow="fold")
             for d in g.connections:
                 t.add_row(escape(d.connection), f"{d.since:%Y-%m-%d %H:%M} UTC",
-                          show((now - d.since).total_seconds(), "seconds"), escape(d.error[:300]))
+                          show((now - d.since).total_seconds(), "seconds"), escape(d.owner or "—"),
+                          str(d.incident or "—"), escape(d.error[:300]))
             console.print(t)
         if made.down_long:
             console.print("Down for more than 48 hours: " + ", ".join(

@@ -33,6 +33,8 @@ def page_of(name: str) -> str:
         condition = parse_condition(rule.when)
         if not isinstance(condition, str):
             return condition.signal
+        if "failure_class" in rule.match:  # an event rule about one failure class
+            return f"failure-{rule.match['failure_class']}"
     if f"failure-{name}" in runbooks.pages():
         return f"failure-{name}"
     return name

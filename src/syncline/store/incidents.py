@@ -113,7 +113,7 @@ class Incidents:
 
     def change(self, incident_id: int, action: str, *, by: str, now: dt.datetime,
                text: str | None = None, assignee: str | None = None) -> IncidentRecord:
-        """acknowledge | assign | note | mitigate | resolve | reopen; IncidentRefused saying why
+        """acknowledge | assign | note | mitigate | escalate | resolve | reopen; IncidentRefused saying why
         when its state does not allow it, KeyError when there is no such incident."""
         with self._session.begin() as s:
             row = s.get(Incident, incident_id, with_for_update=s.get_bind().dialect.name == "postgresql")
@@ -143,6 +143,9 @@ class Incidents:
                 if not text:
                     raise IncidentRefused("resolving needs a note: what was wrong and what fixed it")
                 row.state, row.resolved_at, row.resolution = "resolved", now, text
+            elif action == "escalate":
+                if state == "resolved":
+                    raise IncidentRefused(f"incident {row.id} is resolved")
             elif action == "reopen":
                 if state != "resolved":
                     raise IncidentRefused(f"incident {row.id} is {state}, not resolved")
@@ -151,6 +154,14 @@ class Incidents:
                 raise ValueError(f"unknown incident action {action!r}")
             self._add(s, row.id, now, action, by, text)
             return self._get(s, row.id)
+
+    def escalation_due(self, now: dt.datetime) -> list[IncidentRecord]:
+        """Unresolved incidents past their due date not yet escalated."""
+        escalated = select(IncidentEntry.incident_id).where(IncidentEntry.kind == "escalate")
+        with self._session() as s:
+            return [_record(r) for r in s.scalars(
+                select(Incident).where(Incident.state.in_(UNRESOLVED), Incident.due_at <= now,
+                                       Incident.id.not_in(escalated)).order_by(Incident.id))]
 
     def get(self, incident_id: int) -> IncidentRecord | None:
         with self._session() as s:
