@@ -74,3 +74,28 @@ def test_mistakes_are_refused_with_the_fix(ws: Path, args: list[str], message: s
     done = run("incidents", *args, "-w", ws)
     assert done.exit_code == 2
     assert message in done.output
+
+
+def test_stats_give_times_to_acknowledge_and_resolve_and_the_share_in_time(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def at(moment: str) -> None:
+        monkeypatch.setenv(clock.ENV, moment)
+
+    for n in range(1, 4):  # three incidents opened on Dec 7, 12:00
+        assert run("incidents", "open", "--connection", "shop", "--title", f"t{n}", "-w", ws).exit_code == 0
+    at("2026-12-07T12:10:00Z")
+    run("incidents", "ack", "1", "-w", ws)
+    at("2026-12-07T13:00:00Z")
+    run("incidents", "ack", "2", "-w", ws)
+    at("2026-12-08T12:00:00Z")
+    run("incidents", "resolve", "1", "--note", "fixed", "-w", ws)
+    at("2027-01-07T12:00:00Z")  # 31 days: incident 2 resolved late, 3 still open and overdue
+    run("incidents", "resolve", "2", "--note", "fixed late", "-w", ws)
+    [row] = json.loads(run("incidents", "stats", "--json", "-w", ws).stdout)
+    assert (row["team"], row["opened"], row["open"], row["overdue"]) == ("platform", 3, 1, 1)
+    assert row["acknowledge_seconds"] == {"median": 600.0, "p90": 3600.0}
+    assert row["resolve_seconds"] == {"median": 86400.0, "p90": 31 * 86400.0}
+    assert row["resolved_within_due"] == round(1 / 3, 4)
+    table = run("incidents", "stats", "--team", "platform", "-w", ws).output
+    assert "33%" in table and "10m" in table
+    assert "no incidents opened" in run("incidents", "stats", "--since", "1d", "-w", ws).output

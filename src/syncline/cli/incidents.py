@@ -17,6 +17,7 @@ from syncline.cli.common import (
     ListByDefault,
     WorkspaceOpt,
     console,
+    duration_option,
     guarded,
     print_json,
     refuse,
@@ -32,7 +33,7 @@ from syncline.store.store import MetadataStore
 incidents_app = typer.Typer(
     context_settings=HELP, name="incidents", cls=ListByDefault,
     help="Incidents: `list`, `show ID`, `open`, `ack ID`, `assign ID WHO`, `note ID TEXT`, "
-    "`resolve ID --note TEXT`, `reopen ID`.")
+    "`resolve ID --note TEXT`, `reopen ID`, `stats`.")
 IdArg = Annotated[int, typer.Argument(help="An incident's number, as `incidents list` shows it.")]
 
 
@@ -193,3 +194,48 @@ def reopen(
 ) -> None:
     """Open a resolved incident again (its due date stays)."""
     _said(_change("reopen", workspace, incident_id, text=text), as_json, "reopened")
+
+
+@incidents_app.command("stats")
+def stats(
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's.")] = None,
+    since: Annotated[str, typer.Option("--since", help="Incidents opened in this window: "
+                                       "<N>s|m|h|d.")] = "90d",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per owner team, over the incidents opened in the window: how many, open and overdue now,
+    time to acknowledge and to resolve (median and p90), and the share resolved within their
+    due date (the zero-incident policy) among those resolved or already past it."""
+    from syncline.alerting.incidents import incident_stats
+    from syncline.alerting.rules import show as shown
+
+    window = duration_option("--since", since)
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    store = guarded(lambda: store_of(ws))
+    now = clock.now()
+    try:
+        rows = incident_stats(store, now - window, now, team)
+    finally:
+        store.close()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(f"no incidents opened in the last {since}")
+        return
+
+    def took(figure: float | None) -> str:
+        return shown(figure, "seconds") if figure is not None else "—"
+
+    t = Table(title=f"Incidents opened in the last {since}, by team")
+    for col in ("team", "opened", "open", "overdue", "ack median", "ack p90", "resolve median",
+                "resolve p90", "resolved in time"):
+        t.add_column(col)
+    for r in rows:
+        share = r["resolved_within_due"]
+        t.add_row(escape(r["team"]), str(r["opened"]), str(r["open"]), str(r["overdue"]),
+                  took(r["acknowledge_seconds"]["median"]), took(r["acknowledge_seconds"]["p90"]),
+                  took(r["resolve_seconds"]["median"]), took(r["resolve_seconds"]["p90"]),
+                  f"{share:.0%}" if share is not None else "—")
+    console.print(t)

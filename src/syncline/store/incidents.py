@@ -163,6 +163,14 @@ class Incidents:
                 select(Incident).where(Incident.state.in_(UNRESOLVED), Incident.due_at <= now,
                                        Incident.id.not_in(escalated)).order_by(Incident.id))]
 
+    def opened_since(self, since: dt.datetime, owner: str | None = None) -> list[IncidentRecord]:
+        """Every incident opened at or after `since` (of team `owner`), oldest first."""
+        q = select(Incident).where(Incident.opened_at >= since)
+        if owner is not None:
+            q = q.where(Incident.owner == owner)
+        with self._session() as s:
+            return [_record(r) for r in s.scalars(q.order_by(Incident.id))]
+
     def get(self, incident_id: int) -> IncidentRecord | None:
         with self._session() as s:
             return self._get(s, incident_id) if s.get(Incident, incident_id) else None
