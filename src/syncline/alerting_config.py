@@ -93,9 +93,47 @@ class EmailChannel(_Channel):
         return value
 
 
-ChannelConfig = WebhookChannel | SlackChannel | EmailChannel
+class GithubIssuesChannel(_Channel):
+    """A ticket tracker: GitHub issues of one repository. Named by a rule forwarding
+    `incident.opened`, it follows each such incident: an issue opened, a comment for each
+    change, closed on resolution (reopened with it)."""
+
+    type: Literal["github_issues"]
+    repo: str = Field(description="owner/name of the repository the issues go to.")
+    token: SecretStr = Field(description="A token allowed to write its issues (${env:NAME}).")
+    url: str = Field("https://api.github.com", description="The API's base URL (GitHub "
+                     "Enterprise: https://HOST/api/v3).")
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        if value.count("/") != 1 or not all(value.split("/")):
+            raise ValueError("expected owner/name, e.g. acme/data-incidents")
+        return value
+
+
+class JiraChannel(_Channel):
+    """A ticket tracker: Jira issues of one project, following incidents as GitHub issues do;
+    resolution moves the issue through the transition named `done`."""
+
+    type: Literal["jira"]
+    url: str = Field(description="The Jira site, e.g. https://acme.atlassian.net.")
+    project: str = Field(description="The project key, e.g. DATA.")
+    user: str = Field(description="The account the token belongs to.")
+    token: SecretStr = Field(description="Its API token (${env:NAME}).")
+    issue_type: str = Field("Bug", description="The type of the issues it opens.")
+    done: str = Field("Done", description="The name of the transition that resolves an issue.")
+
+    _url = field_validator("url")(_http_url)
+
+
+ChannelConfig = WebhookChannel | SlackChannel | EmailChannel | GithubIssuesChannel | JiraChannel
+TRACKERS = (GithubIssuesChannel, JiraChannel)
 CHANNEL_TYPES: dict[str, type[BaseModel]] = {
-    "webhook": WebhookChannel, "slack": SlackChannel, "email": EmailChannel}
+    "webhook": WebhookChannel, "slack": SlackChannel, "email": EmailChannel,
+    "github_issues": GithubIssuesChannel, "jira": JiraChannel}
 
 
 def channel_config_model(kind: object) -> type[BaseModel]:

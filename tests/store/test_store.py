@@ -90,7 +90,7 @@ def test_open_twice_is_idempotent_and_at_head(tmp_path: Path, monkeypatch: Any) 
         db.close()
     expected = {"runs", "attempts", "stream_runs", "stream_schemas", "checkpoints", "leases",
                 "config_revisions", "run_queue", "leaders", "schedule_state", "workers", "pauses", "budgets",
-                "events", "run_logs", "run_totals", "outbox", "alert_states", "alert_cursors", "silences", "incidents", "incident_timeline"}
+                "events", "run_logs", "run_totals", "outbox", "alert_states", "alert_cursors", "silences", "incidents", "incident_timeline", "tickets"}
     assert tables == expected | {"alembic_version"}
 
 

@@ -19,11 +19,14 @@ from importlib.metadata import version
 from typing import Protocol
 
 import httpx
-from pydantic import BaseModel
 
 from syncline.alerting import render
 from syncline.alerting.notification import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Notification, sign
-from syncline.alerting_config import EmailChannel, SlackChannel, WebhookChannel
+from syncline.alerting_config import (
+    EmailChannel,
+    SlackChannel,
+    WebhookChannel,
+)
 from syncline.redact import redact
 
 #: Statuses that refuse the notification's content: sending it again cannot help.
@@ -42,7 +45,7 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
-def _agent() -> str:
+def agent() -> str:
     try:
         return f"syncline/{version('syncline')}"
     except Exception:  # not installed as a package (a source checkout on the path)
@@ -52,7 +55,7 @@ def _agent() -> str:
 class _HttpSender:
     def __init__(self, timeout_s: float) -> None:
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False,
-                                    headers={"User-Agent": _agent()})
+                                    headers={"User-Agent": agent()})
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         try:
@@ -161,13 +164,3 @@ def _smtp_text(exc: BaseException) -> str:
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{exc.smtp_code} {text}"
     return str(exc) or type(exc).__name__
-
-
-def sender_for(cfg: BaseModel) -> Sender:
-    if isinstance(cfg, WebhookChannel):
-        return WebhookSender(cfg)
-    if isinstance(cfg, SlackChannel):
-        return SlackSender(cfg)
-    if isinstance(cfg, EmailChannel):
-        return EmailSender(cfg)
-    raise TypeError(f"no sender for {type(cfg).__name__}")

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from syncline import clock
-from syncline.alerting.channels import DeliveryFailed, Sender, sender_for
+from syncline.alerting.channels import DeliveryFailed, Sender
 from syncline.alerting.notification import Notification
+from syncline.alerting.senders import sender_for
 from syncline.config import Workspace
 from syncline.errors import SynclineError
 from syncline.store.outbox import Outbox, OutboxEntry
 from syncline.store.store import MetadataStore
+from syncline.store.tickets import Tickets
 
 RETRY_FOR = dt.timedelta(hours=24)
 FIRST_WAIT_S = 10.0
@@ -71,7 +73,7 @@ class DrainReport:
 
 class Deliverer:
     def __init__(self, store: MetadataStore, now: Callable[[], dt.datetime] = clock.now,
-                 senders: Callable[[BaseModel], Sender] = sender_for) -> None:
+                 senders: Callable[[BaseModel, str, Tickets], Sender] = sender_for) -> None:
         self.store, self.now, self.senders = store, now, senders
         self.outbox: Outbox = store.outbox()
         holder = f"process {os.getpid()} on {socket.gethostname()} ({id(self):x})"
@@ -115,7 +117,7 @@ class Deliverer:
                 raise DeliveryFailed(f"no channel named '{name}' in {ws.file.name} (add it back, "
                                      "or its notifications are given up after 24 hours)")
             ws.require_env("channels", name)
-            sender = self.senders(cfg)
+            sender = self.senders(cfg, name, self.store.tickets())
         except (DeliveryFailed, SynclineError) as exc:
             self._failed(entries[0], str(exc), getattr(exc, "permanent", False), report, name)
             return report

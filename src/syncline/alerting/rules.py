@@ -21,16 +21,19 @@ from syncline import clock, runbooks
 from syncline.alerting.incident_rules import IncidentKeeper
 from syncline.alerting.notification import Notification
 from syncline.alerting.signals import Memory, Signals
-from syncline.alerting_config import OWNER, SIGNALS, Condition, EmailChannel, Rule
+from syncline.alerting_config import OWNER, SIGNALS, TRACKERS, Condition, EmailChannel, Rule
 from syncline.config import Workspace
 from syncline.event_kinds import Event
 from syncline.failure_signature import signature
 from syncline.store.alerts import Changes, StateRecord
+from syncline.store.events import StoredEvent
 from syncline.store.silences import SilenceRecord
 from syncline.store.store import MetadataStore
 from syncline.teams import MANAGERS, route
 
 EVENTS_PER_EVALUATION = 1000
+#: the cursor over `incident.*` events that trackers follow (not a rule's name: those are YAML keys)
+FOLLOWING = "#trackers"
 
 
 def show(value: float, unit: str) -> str:
@@ -78,7 +81,8 @@ class Evaluator:
         held = states.all()
         cursors = states.cursors()
         rules = {n: r for n, r in ws.rules.items() if r.enabled}
-        gone = {r for r, _ in held if r not in rules} | {r for r in cursors if r not in rules}
+        gone = {r for r, _ in held if r not in rules} | \
+            {r for r in cursors if r not in rules and r != FOLLOWING}
         states.forget(gone)
         signals = Signals(self.store, ws, now, self.memory)
         mute = Muting(ws, self.store.silences().active(now), now)
@@ -98,6 +102,7 @@ class Evaluator:
                 out.incidents_opened += self.keeper.fired(
                     ws, rule, [s for _, s in out.fired[before:]], signals, now)
         out.mitigated, out.escalated = self.keeper.sweep(ws, now, changes)
+        self._follow(cursors.get(FOLLOWING), changes)
         out.queued = states.commit(changes, now) if changes else 0
         if events:
             self.store.emitter.emit_many(events)
@@ -122,17 +127,45 @@ class Evaluator:
             if mute.muted(rule.name, e.connection):
                 continue
             forwarded += 1
-            key = f"event/{e.id}"
-            body = {**e.body, "rule": rule.name}
-            if isinstance(e.body.get("failure_class"), str):
-                body["runbook"] = runbooks.for_failure(e.body["failure_class"])
-            note = Notification(id=key, kind=e.kind, time=e.time, severity=e.severity,
-                                connection=e.connection, run=e.run, stream=e.stream, region=e.region,
-                                body=body)
-            changes.notifications += [(c, key, e.kind, note.payload()) for c in rule.notify]
+            note = event_note(e, rule.name)
+            changes.notifications += [(c, note.id, e.kind, note.payload()) for c in rule.notify]
+            if e.kind == "incident.opened" and isinstance(e.body.get("incident"), int):
+                changes.follows += [(c, e.body["incident"]) for c in rule.notify
+                                    if isinstance(ws.channels.get(c), TRACKERS)]
         if found:
             changes.cursors[rule.name] = found[-1].id
         return forwarded
+
+    def _follow(self, cursor: int | None, changes: Changes) -> None:
+        """Every change of an incident a tracker follows goes to that tracker, no rule needed."""
+        log = self.store.events()
+        if cursor is None:
+            newest = log.read(limit=1)
+            changes.cursors[FOLLOWING] = newest[-1].id if newest else 0
+            return
+        found = [e for e in log.read(kinds=["incident."], after=cursor,
+                                     limit=EVENTS_PER_EVALUATION, oldest=True)
+                 if e.kind != "incident.opened" and isinstance(e.body.get("incident"), int)]
+        followers = self.store.tickets().followers(e.body["incident"] for e in found)
+        for channel, incident in changes.follows:
+            followers.setdefault(incident, []).append(channel)
+        for e in found:
+            note = event_note(e, None)
+            changes.notifications += [(c, note.id, e.kind, note.payload())
+                                      for c in sorted(set(followers.get(e.body["incident"], [])))]
+        if found:
+            changes.cursors[FOLLOWING] = max(found[-1].id, cursor)
+
+
+def event_note(e: StoredEvent, rule: str | None) -> Notification:
+    """An event as a notification: its own kind, severity and body (with the rule that took it,
+    and the runbook of its failure class)."""
+    body = {**e.body, **({"rule": rule} if rule else {})}
+    if isinstance(e.body.get("failure_class"), str):
+        body["runbook"] = runbooks.for_failure(e.body["failure_class"])
+    return Notification(id=f"event/{e.id}", kind=e.kind, time=e.time, severity=e.severity,
+                        connection=e.connection, run=e.run, stream=e.stream, region=e.region,
+                        body=body)
 
 
 class Muting:

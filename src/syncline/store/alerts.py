@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from syncline.store.models import AlertCursor, AlertState
 from syncline.store.outbox import put_in
+from syncline.store.tickets import follow_in
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,11 @@ class Changes:
     cursors: dict[str, int] = field(default_factory=dict)
     #: (channel, key, kind, payload) for the outbox
     notifications: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    #: (tracker channel, incident): the channel follows the incident from now on
+    follows: list[tuple[str, int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.upsert or self.delete or self.cursors or self.notifications)
+        return bool(self.upsert or self.delete or self.cursors or self.notifications or self.follows)
 
 
 class AlertStates:
@@ -75,6 +78,7 @@ class AlertStates:
                                    group_key=r.group_key))
             for rule, event_id in changes.cursors.items():
                 s.merge(AlertCursor(rule=rule, event_id=event_id))
+            follow_in(s, changes.follows)
             return put_in(s, changes.notifications, now)
 
     def forget(self, rules: Iterable[str]) -> None:

@@ -440,3 +440,15 @@ class IncidentEntry(Base):
     by: Mapped[str] = mapped_column(String(255))
     text: Mapped[str | None] = mapped_column(Text)
     data: Mapped[str | None] = mapped_column(Text)
+
+
+class Ticket(Base):
+    """A tracker channel following an incident: its ticket there (`ref`: an issue number, a Jira
+    key), once filed."""
+
+    __tablename__ = "tickets"
+
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    incident: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)

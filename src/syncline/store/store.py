@@ -53,6 +53,7 @@ from syncline.store.revisions import Revisions
 from syncline.store.run_logs import RunLogs
 from syncline.store.schedules import ScheduleStates
 from syncline.store.silences import Silences
+from syncline.store.tickets import Tickets
 from syncline.store.workers import Workers
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
@@ -178,6 +179,10 @@ class MetadataStore:
     def incidents(self) -> Incidents:
         """Incidents and their timelines (see store/incidents.py)."""
         return Incidents(self._engine)
+
+    def tickets(self) -> Tickets:
+        """Tracker channels following incidents, and their tickets (see store/tickets.py)."""
+        return Tickets(self._engine)
 
     def silences(self) -> Silences:
         """Silences of notifications (see store/silences.py)."""
