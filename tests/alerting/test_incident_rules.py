@@ -83,6 +83,10 @@ def test_bugbot_opens_one_incident_after_48_hours_down_then_it_is_mitigated(
         now.move(seconds=31)  # the sweep runs every 30 s
         assert evaluator.evaluate(ws).mitigated == [inc.id]
         assert [i.state for i in store.incidents().list()] == ["mitigated"]
+        full = store.incidents().get(inc.id)
+        assert full is not None
+        assert [e.kind for e in full.timeline] == ["opened", "failed_again", "mitigate"]
+        assert full.timeline[1].data == {"runs": [3]}  # the run that failed after it opened
         run(store, "shop", "failed")  # the same cause returns: it joins the unresolved incident
         now.move(hours=49)
         result = evaluator.evaluate(ws)

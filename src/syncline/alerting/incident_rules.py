@@ -92,7 +92,11 @@ class IncidentKeeper:
             if inc.rule is None or inc.connection is None:
                 continue
             full = box.get(inc.id)
-            since = max((e.time for e in (full.timeline if full else ()) if e.kind in ("opened", "recurred")),
+            timeline = full.timeline if full else ()
+            if self._failed_again(inc.id, inc.connection, max(e.time for e in timeline)
+                                  if timeline else inc.opened_at, now):
+                continue  # it failed again: count successes from now on
+            since = max((e.time for e in timeline if e.kind in ("opened", "recurred", "failed_again")),
                         default=inc.opened_at)
             if len(self.store.successes(inc.connection, since)) >= needed:
                 try:
@@ -109,6 +113,21 @@ class IncidentKeeper:
             escalated.append(inc.id)
             self._page_managers(ws, inc.id, inc.title, inc.owner, inc.connection, now, changes)
         return mitigated, escalated
+
+    def _failed_again(self, incident: int, connection: str, after: dt.datetime,
+                      now: dt.datetime) -> bool:
+        """Runs of the incident's connection that failed since its last timeline line: one
+        line naming them (the runs linked to the incident)."""
+        failed = [r for r in self.store.runs(connection, limit=50)
+                  if r.status in ("failed", "partial", "crashed") and r.ended_at and r.ended_at > after]
+        if failed:
+            runs = sorted(r.id for r in failed)
+            self.store.incidents().add_entry(
+                incident, "failed_again", by="syncline", now=now,
+                text=f"{len(runs)} more failed run(s): {', '.join(map(str, runs))}; last: "
+                f"{(failed[0].failure_message or '').splitlines()[0][:200] if failed[0].failure_message else ''}",
+                data={"runs": runs})
+        return bool(failed)
 
     def _page_managers(self, ws: Workspace, incident: int, title: str, owner: str | None,
                        connection: str | None, now: dt.datetime, changes: Changes) -> None:

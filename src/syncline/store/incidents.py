@@ -155,6 +155,12 @@ class Incidents:
             self._add(s, row.id, now, action, by, text)
             return self._get(s, row.id)
 
+    def add_entry(self, incident_id: int, kind: str, *, by: str, now: dt.datetime,
+                  text: str | None = None, data: dict[str, Any] | None = None) -> None:
+        """A line on an incident's timeline that changes nothing else (runs that failed again)."""
+        with self._session.begin() as s:
+            self._add(s, incident_id, now, kind, by, text, data)
+
     def escalation_due(self, now: dt.datetime) -> list[IncidentRecord]:
         """Unresolved incidents past their due date not yet escalated."""
         escalated = select(IncidentEntry.incident_id).where(IncidentEntry.kind == "escalate")
