@@ -28,6 +28,7 @@ from syncline.alerting_config import (
     effective_rules,
     known_channels,
 )
+from syncline.config_errors import validation_error
 from syncline.connector_files import resolve_connector
 from syncline.env_refs import UnsetRef, interpolate, unset_error
 from syncline.errors import ConfigurationError
@@ -408,7 +409,7 @@ def parse_workspace(raw: dict[str, Any], *, root: Path, file: Path,
     try:
         model = WorkspaceModel.model_validate(raw)
     except ValidationError as exc:
-        raise _config_error(file.name, exc, ()) from None
+        raise validation_error(file.name, exc, ()) from None
     limits: dict[tuple[str, str], int] = {}
     owners: dict[str, str] = {}
     sources = {
@@ -491,31 +492,4 @@ def _typed(
     except ValidationError as exc:
         if unset:  # `${env:PORT}` left as written is no port: opening it names the variable
             return model_cls.model_construct(**cfg)  # type: ignore[no-any-return]
-        raise _config_error(file, exc, path) from None
-
-
-_SECRET_WORDS = ("password", "secret", "token", "dsn", "api_key", "credential", "auth", "broker",
-                 "metadata")
-
-
-def _config_error(file: str, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigurationError:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            text = f"unknown key '{err['loc'][-1]}'"
-            fix = "remove it or check its spelling against the documented keys"
-        elif kind == "missing":
-            text = "required key is missing"
-            fix = "add it"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")  # keep the value as the user wrote it
-            msg = f"{msg[:1].lower()}{msg[1:]}"
-            value = err.get("input")
-            # Never echo a whole section (it may hold a password) or a secret-looking key.
-            secret = any(w in loc.lower() for w in _SECRET_WORDS)
-            text = msg if isinstance(value, dict) or secret else f"got {value!r}; {msg}"
-            fix = "set the expected value"
-        lines.append(f"{file}: {loc}: {text}")
-    return ConfigurationError("\n".join(lines), fix=fix if len(lines) == 1 else "fix each key listed above")
+        raise validation_error(file, exc, path) from None
