@@ -21,7 +21,7 @@ from syncline.errors import InternalError
 from syncline.event_kinds import Event, run_end_kind
 from syncline.failure_signature import remembered
 from syncline.redact import redact
-from syncline.store.alerts import AlertStates
+from syncline.store.alerting_parts import AlertingParts
 from syncline.store.backup import backup, restore
 from syncline.store.budgets import StoreBucket
 from syncline.store.db import mask_url, open_engine
@@ -29,12 +29,9 @@ from syncline.store.events import Emitter, EventLog
 from syncline.store.failures import FailureGroupRow, failure_groups, unsigned_failures
 from syncline.store.figures import Figures, count_run, last_successes, stream_snapshots
 from syncline.store.figures import read as read_figures
-from syncline.store.health import DownCache, Health, lag_history, read_health
-from syncline.store.incidents import Incidents
 from syncline.store.leader import LeaderLease
 from syncline.store.leases import Leases, now_utc, pid_alive
 from syncline.store.models import Attempt, Checkpoint, Run, StreamRun, StreamSchema
-from syncline.store.outbox import Outbox
 from syncline.store.pauses import Pauses
 from syncline.store.queue import StoreQueue
 from syncline.store.records import (
@@ -52,8 +49,6 @@ from syncline.store.retention import vacuum
 from syncline.store.revisions import Revisions
 from syncline.store.run_logs import RunLogs
 from syncline.store.schedules import ScheduleStates
-from syncline.store.silences import Silences
-from syncline.store.tickets import Tickets
 from syncline.store.workers import Workers
 
 __all__ = ["CRASH_MESSAGE", "MetadataStore", "RunRecord", "StreamStats"]
@@ -95,7 +90,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-class MetadataStore:
+class MetadataStore(AlertingParts):
     """The metadata database of a workspace; migrated to the latest schema on open."""
 
     def __init__(self, url: str, spool: Path | None = None) -> None:
@@ -163,34 +158,6 @@ class MetadataStore:
     def run_logs(self) -> RunLogs:
         """The lines runs logged (see store/run_logs.py)."""
         return RunLogs(self._engine)
-
-    def alert_states(self) -> AlertStates:
-        """Alert rules' states and cursors (see store/alerts.py)."""
-        return AlertStates(self._engine)
-
-    def health(self, now: dt.datetime, cache: DownCache | None = None) -> Health:
-        """What alert signals are computed from (see store/health.py)."""
-        return read_health(self._engine, now, cache)
-
-    def lag_history(self, since: dt.datetime) -> dict[tuple[str, str], list[tuple[dt.datetime, int]]]:
-        """Each CDC stream's replication lag at its runs' ends since `since` (store/health.py)."""
-        return lag_history(self._engine, since)
-
-    def incidents(self) -> Incidents:
-        """Incidents and their timelines (see store/incidents.py)."""
-        return Incidents(self._engine)
-
-    def tickets(self) -> Tickets:
-        """Tracker channels following incidents, and their tickets (see store/tickets.py)."""
-        return Tickets(self._engine)
-
-    def silences(self) -> Silences:
-        """Silences of notifications (see store/silences.py)."""
-        return Silences(self._engine)
-
-    def outbox(self) -> Outbox:
-        """Notifications written before they are sent (see store/outbox.py)."""
-        return Outbox(self._engine)
 
     def events(self) -> EventLog:
         """The event log (see store/events.py); write through `emitter`."""
