@@ -87,6 +87,8 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
                       "pending": [list(p) for p in done.pending],
                       "repeated": [list(p) for p in done.repeated], "forwarded": done.forwarded,
                       "waiting": [list(p) for p in done.waiting],
+                      "incidents_opened": done.incidents_opened, "mitigated": done.mitigated,
+                      "escalated": done.escalated,
                       "silenced": [list(p) for p in done.muted],
                       "queued": done.queued, "delivered": report.delivered,
                       "delivery_errors": report.errors}
@@ -111,6 +113,10 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
                       "(`syncline silence list`), told when the silence ends if still firing")
     if result["forwarded"]:
         console.print(f"forwarded {result['forwarded']} event(s)")
+    if result["incidents_opened"] or result["mitigated"] or result["escalated"]:
+        console.print(f"incidents: {result['incidents_opened']} opened, mitigated "
+                      f"{result['mitigated'] or 'none'}, escalated {result['escalated'] or 'none'} "
+                      "(`syncline incidents`)")
     if not said and not result["forwarded"]:
         console.print("no change")
     console.print(f"notifications queued {result['queued']}, delivered {result['delivered']}")
