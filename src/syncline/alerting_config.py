@@ -35,7 +35,7 @@ class _Channel(BaseModel):
 
 
 def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) and not value.startswith("${env:"):
+    if not value.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL")
     return value
 
@@ -87,7 +87,7 @@ class EmailChannel(_Channel):
     @field_validator("to")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        bad = [a for a in value if "@" not in a and not a.startswith("${env:")]
+        bad = [a for a in value if "@" not in a]
         if bad:
             raise ValueError(f"{bad[0]!r} is not an email address")
         return value

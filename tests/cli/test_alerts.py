@@ -53,6 +53,8 @@ def test_check_fires_delivers_and_the_list_shows_it(tmp_path: Path, monkeypatch:
         assert down["state"] == "firing" and down["value_subject"] == "shop"
         assert [s["subject"] for s in down["subjects"]] == ["shop"]
         assert listed["backlog"]["value"] == 0 and listed["backlog"]["for_seconds"] == 900
+        assert listed["backlog"]["signal"] == {"name": "queue_size", "per": "workspace",
+                                               "unit": "count", "meaning": "Runs waiting in the run queue."}
         table = run("alerts", "-w", tmp_path).output
         assert "connection-down" in table and "firing" in table and "shop (firing)" in table
         assert "no change" in run("alerts", "check", "-w", tmp_path).output

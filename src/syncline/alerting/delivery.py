@@ -80,13 +80,15 @@ class Deliverer:
         self.lease = store.leader("outbox", holder, LEASE)
 
     def drain(self, ws: Workspace, stop: threading.Event | None = None,
-              release: bool = False) -> DrainReport:
-        """Send what is due now, until nothing more is (or `stop` is set)."""
+              release: bool = False, held: bool = False) -> DrainReport:
+        """Send what is due now, until nothing more is (or `stop` is set); `held`: the caller
+        has just taken the outbox lease."""
         report = DrainReport()
-        held = self.lease.hold()
-        if not held.mine:
-            report.busy = held.holder
-            return report
+        if not held:
+            lease = self.lease.hold()
+            if not lease.mine:
+                report.busy = lease.holder
+                return report
         try:
             while stop is None or not stop.is_set():
                 heads = self.outbox.heads(self.now(), BATCH)

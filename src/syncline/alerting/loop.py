@@ -9,6 +9,7 @@ delivers again, once each, not at every retry.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncline import clock
-from syncline.alerting.delivery import Deliverer
+from syncline.alerting.delivery import Deliverer, DrainReport
 from syncline.alerting.digest import queue_if_due
 from syncline.alerting.rules import Evaluation, Evaluator
 from syncline.config import Workspace, workspace_from_document
@@ -35,6 +36,7 @@ class AlertingLoop:
         self._ws: tuple[int, Workspace] | None = None
         self._failing: dict[str, str] = {}  # channel -> the error said
         self._away = False
+        self._digest_slot: dt.datetime | None = None  # the last digest slot seen queued
 
     def workspace(self) -> Workspace | None:
         """The workspace of the newest revision (parsed again only when it changes)."""
@@ -54,12 +56,12 @@ class AlertingLoop:
             ws = self.workspace()
             if ws is None:
                 return
-            if self.deliverer.lease.hold().mine:
+            lease = self.deliverer.lease.hold()
+            if lease.mine:
                 self._said(self.evaluator.evaluate(ws))
-                slot = queue_if_due(self.store, ws, clock.now())
-                if slot is not None:
-                    self.say(f"digest of {slot:%Y-%m-%d %H:%M} UTC queued")
-            report = self.deliverer.drain(ws, stop)
+                self._digest(ws)
+            report = (self.deliverer.drain(ws, stop, held=True) if lease.mine
+                      else DrainReport(busy=lease.holder))
         except (SQLAlchemyError, SynclineError) as exc:
             if not self._away:
                 self._away = True
@@ -75,6 +77,18 @@ class AlertingLoop:
         for channel in [c for c in self._failing if c in report.delivered_to - set(report.errors)]:
             del self._failing[channel]
             self.say(f"notifications: {channel} delivers again")
+
+    def _digest(self, ws: Workspace) -> None:
+        """Queue the digest when a new slot comes (the store is asked once per slot)."""
+        if ws.model.digest is None:
+            return
+        now = clock.now()
+        slot = ws.model.digest.last_slot(now)
+        if slot == self._digest_slot:
+            return
+        if queue_if_due(self.store, ws, now) is not None:
+            self.say(f"digest of {slot:%Y-%m-%d %H:%M} UTC queued")
+        self._digest_slot = slot
 
     def _said(self, result: Evaluation) -> None:
         for what, pairs in (("firing", result.fired), ("resolved", result.resolved)):

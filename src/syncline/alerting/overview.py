@@ -29,6 +29,7 @@ def rule_states(store: MetadataStore, ws: Workspace, now: dt.datetime) -> list[d
         value: float | None = None
         worst: str | None = None
         unit = None
+        signal = SIGNALS[rule.when.signal] if isinstance(rule.when, Condition) else None
         if isinstance(rule.when, Condition) and rule.enabled:
             values = signals.values(rule.when.signal)
             unit = SIGNALS[rule.when.signal].unit
@@ -46,5 +47,8 @@ def rule_states(store: MetadataStore, ws: Workspace, now: dt.datetime) -> list[d
             "for_seconds": rule.for_s, "severity": rule.severity, "notify": list(rule.notify),
             "builtin": rule.builtin, "enabled": rule.enabled, "state": state,
             "value": value, "value_text": show(value, unit) if value is not None and unit else None,
-            "value_subject": worst or None, "subjects": subjects, "labels": rule.labels})
+            "value_subject": worst or None, "subjects": subjects, "labels": rule.labels,
+            "signal": {"name": signal.name, "per": signal.scope, "unit": signal.unit,
+                       "meaning": signal.meaning} if signal else None,
+            "action": rule.action})
     return out
