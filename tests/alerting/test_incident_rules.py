@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from clockkit import FileClock
 
-from syncline import clock
 from syncline.alerting.rules import Evaluator
 from syncline.config import Workspace, load_workspace
 from syncline.event_kinds import Event
@@ -21,19 +21,8 @@ T0 = dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC)
 ROTATION = {"every": "7d", "handoff": "2026-01-05T09:00"}
 
 
-class Clock:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        self.file = tmp_path / "clock"
-        monkeypatch.setenv(clock.ENV, f"file:{self.file}")
-        self.at = T0
-        clock.write(self.file, T0)
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def move(self, **delta: float) -> None:
-        self.at += dt.timedelta(**delta)
-        clock.write(self.file, self.at)
+def Clock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FileClock:
+    return FileClock(monkeypatch, tmp_path, T0)
 
 
 def workspace(root: Path, store_url: str, **more: Any) -> Workspace:
@@ -61,7 +50,7 @@ def run(store: MetadataStore, connection: str, status: str, message: str = "conn
 
 def test_bugbot_opens_one_incident_after_48_hours_down_then_it_is_mitigated(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url)
     with MetadataStore(store_url) as store:
         evaluator = Evaluator(store, now)
@@ -99,7 +88,7 @@ def test_bugbot_opens_one_incident_after_48_hours_down_then_it_is_mitigated(
 
 def test_an_overdue_incident_is_escalated_once_to_the_managers(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url)
     with MetadataStore(store_url) as store:
         evaluator = Evaluator(store, now)
@@ -129,7 +118,7 @@ def test_an_overdue_incident_is_escalated_once_to_the_managers(
 
 def test_a_contract_change_and_a_freshness_breach_open_incidents(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, alerts={"freshness-breach": {"enabled": True, "group_wait": "0s"}})
     with MetadataStore(store_url) as store:
         evaluator = Evaluator(store, now)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from clockkit import FileClock
 
-from syncline import clock
 from syncline.alerting.rules import Evaluator, show
 from syncline.alerting.signals import _COMPUTE
 from syncline.alerting_config import SIGNALS
@@ -21,22 +21,8 @@ from syncline.store.store import MetadataStore
 T0 = dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC)
 
 
-class Clock:
-    """The control plane's clock (SYNCLINE_CLOCK, which runs are stamped with) and the
-    evaluator's, moved together."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        self.file = tmp_path / "clock"
-        monkeypatch.setenv(clock.ENV, f"file:{self.file}")
-        self.at = T0
-        clock.write(self.file, T0)
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def move(self, **delta: float) -> None:
-        self.at += dt.timedelta(**delta)
-        clock.write(self.file, self.at)
+def Clock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FileClock:
+    return FileClock(monkeypatch, tmp_path, T0)
 
 
 def workspace(tmp_path: Path, store_url: str, alerts: dict[str, Any], connections: int = 3,
@@ -81,7 +67,7 @@ def test_every_signal_is_computed() -> None:
 
 def test_a_rule_is_pending_until_its_for_then_fires_once_repeats_and_resolves(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"too-many-failing": {
         "when": "failing_connections >= 2", "for": "10m", "severity": "critical",
         "notify": ["ops"], "repeat_every": "1h"}})
@@ -118,7 +104,7 @@ def test_a_rule_is_pending_until_its_for_then_fires_once_repeats_and_resolves(
 
 def test_a_condition_that_stops_while_pending_tells_nothing(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"down": {"when": "connection_down > 30m", "for": "5m",
                                                   "notify": ["ops"]}})
     with MetadataStore(store_url) as store:
@@ -136,7 +122,7 @@ def test_a_condition_that_stops_while_pending_tells_nothing(
 
 def test_connection_down_fires_per_connection_from_the_first_failure_after_the_last_success(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"]},
                                          "long-down": {"when": "connection_down > 2h"}})
     with MetadataStore(store_url) as store:
@@ -156,7 +142,7 @@ def test_connection_down_fires_per_connection_from_the_first_failure_after_the_l
 
 def test_a_disabled_built_in_rule_never_fires(tmp_path: Path, store_url: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"connection-down": {"enabled": False}, "freshness-breach": {}})
     with MetadataStore(store_url) as store:
         run(store, "c0", "failed")
@@ -166,7 +152,7 @@ def test_a_disabled_built_in_rule_never_fires(tmp_path: Path, store_url: str,
 
 def test_freshness_breach_and_quarantined_rows(tmp_path: Path, store_url: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"quarantine": {"when": "quarantined_rows > 5%"},
                                          "freshness-breach": {}})
     with MetadataStore(store_url) as store:
@@ -185,7 +171,7 @@ def test_queue_size_and_the_failure_group_signal(tmp_path: Path, store_url: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from syncline.orchestration.queue import RunRequest
 
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {
         "backlog": {"when": "queue_size > 1"},
         "wide": {"when": "failure_group_connections >= 2", "notify": ["ops"]}})
@@ -205,7 +191,7 @@ def test_queue_size_and_the_failure_group_signal(tmp_path: Path, store_url: str,
 
 def test_an_event_rule_forwards_what_happens_from_now_on(tmp_path: Path, store_url: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"failures": {"when": "run.failed", "notify": ["ops"]}})
     with MetadataStore(store_url) as store:
         run(store, "c0", "failed")  # before the rule first looked: history, not forwarded
@@ -237,7 +223,7 @@ def fail_many(store: MetadataStore, names: list[str], message: str) -> None:
 
 def test_forty_connections_failing_the_same_way_are_one_message(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"], "group_wait": "30s"}},
                    connections=42)
     with MetadataStore(store_url) as store:
@@ -269,7 +255,7 @@ def test_forty_connections_failing_the_same_way_are_one_message(
 
 def test_silences_hold_notifications_back_until_they_end(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"]},
                                          "failures": {"when": "run.failed", "notify": ["ops"]}})
     with MetadataStore(store_url) as store:
@@ -296,7 +282,7 @@ def test_silences_hold_notifications_back_until_they_end(
 
 def test_a_maintenance_window_mutes_its_connection(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)  # T0 is a Monday, 12:00 UTC
+    now = FileClock(monkeypatch, tmp_path, T0)  # T0 is a Monday, 12:00 UTC
     ws = workspace(tmp_path, store_url, {"connection-down": {"notify": ["ops"]}},
                    c0={"maintenance": [{"cron": "0 11 * * MON", "for": "2h"}]},
                    c1={"maintenance": [{"cron": "0 2 * * SUN", "for": "2h"}]})
@@ -313,7 +299,7 @@ def test_a_maintenance_window_mutes_its_connection(
 
 def test_down_since_follows_recoveries_across_evaluations(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = Clock(monkeypatch, tmp_path)
+    now = FileClock(monkeypatch, tmp_path, T0)
     ws = workspace(tmp_path, store_url, {"down": {"when": "connection_down > 1h"}})
     with MetadataStore(store_url) as store:
         evaluator = Evaluator(store, now)  # keeps when each connection went down between ticks
