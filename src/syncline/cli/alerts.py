@@ -17,11 +17,9 @@ from syncline.cli.common import (
     WorkspaceOpt,
     console,
     guarded,
+    opened,
     print_json,
-    store_of,
-    workspace_path,
 )
-from syncline.config import load_workspace
 
 alerts_app = typer.Typer(context_settings=HELP, name="alerts", cls=ListByDefault,
                          help="Alert rules: their state (`alerts list`), `alerts check` now.")
@@ -36,12 +34,8 @@ def list_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
     from syncline.alerting.overview import rule_states
     from syncline.alerting.rules import show
 
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (ws, store):
         rows = guarded(lambda: rule_states(store, ws, clock.now()))
-    finally:
-        store.close()
     if as_json:
         print_json(rows)
         return
@@ -69,9 +63,7 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
     from syncline.alerting.delivery import Deliverer
     from syncline.alerting.rules import Evaluator
 
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (ws, store):
         deliverer = Deliverer(store)
         held = deliverer.lease.hold()
         if not held.mine:
@@ -79,7 +71,7 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
         else:
             try:
                 done = guarded(lambda: Evaluator(store).evaluate(ws))
-                report = deliverer.drain(ws)
+                report = deliverer.drain(ws, held=True)
             finally:
                 deliverer.lease.release()
             result = {"busy": None, "fired": [list(p) for p in done.fired],
@@ -92,8 +84,6 @@ def check_alerts(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
                       "silenced": [list(p) for p in done.muted],
                       "queued": done.queued, "delivered": report.delivered,
                       "delivery_errors": report.errors}
-    finally:
-        store.close()
     if as_json:
         print_json(result)
         return

@@ -7,7 +7,8 @@ import contextvars
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -128,6 +129,20 @@ def duration_option(option: str, text: str) -> dt.timedelta:
         return parse_duration(text)
     except ValueError as exc:
         refuse(f"{option}: {exc}", f"write e.g. {option} 2h")
+
+
+@contextmanager
+def opened(workspace: Path | None) -> Iterator[tuple[Workspace, MetadataStore]]:
+    """The workspace (--workspace, else the default) and its metadata store, closed after;
+    either failing to open is reported as `guarded` does."""
+    from syncline.config import load_workspace
+
+    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
+    store = guarded(lambda: store_of(ws))
+    try:
+        yield ws, store
+    finally:
+        store.close()
 
 
 def store_of(ws: Workspace) -> MetadataStore:

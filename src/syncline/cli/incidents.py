@@ -19,13 +19,12 @@ from syncline.cli.common import (
     console,
     duration_option,
     guarded,
+    opened,
     print_json,
     refuse,
-    store_of,
-    workspace_path,
 )
 from syncline.cli.views import age
-from syncline.config import Workspace, load_workspace
+from syncline.config import Workspace
 from syncline.store.incidents import SEVERITIES, STATES, IncidentRecord, IncidentRefused
 from syncline.store.leases import who
 from syncline.store.store import MetadataStore
@@ -39,16 +38,13 @@ IdArg = Annotated[int, typer.Argument(help="An incident's number, as `incidents 
 
 def _with_store(workspace: WorkspaceOpt,
                 work: Callable[[MetadataStore, Workspace], IncidentRecord | None]) -> IncidentRecord | None:
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
-    try:
-        return work(store, ws)
-    except IncidentRefused as exc:
-        refuse(str(exc), "see `syncline incidents show ID` for its state and timeline")
-    except KeyError as exc:
-        refuse(f"no incident {exc.args[0]}", "see `syncline incidents list --all`")
-    finally:
-        store.close()
+    with opened(workspace) as (ws, store):
+        try:
+            return work(store, ws)
+        except IncidentRefused as exc:
+            refuse(str(exc), "see `syncline incidents show ID` for its state and timeline")
+        except KeyError as exc:
+            refuse(f"no incident {exc.args[0]}", "see `syncline incidents list --all`")
 
 
 def _said(inc: IncidentRecord | None, as_json: bool, what: str) -> None:
@@ -77,12 +73,8 @@ def list_incidents(
 ) -> None:
     """The unresolved incidents (--all: every one), the earliest due first: severity, state,
     owner team, assignee, connection, when opened and when due (overdue ones say so)."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (_ws, store):
         found = store.incidents().list(states=STATES if include_all else STATES[:3], owner=team)
-    finally:
-        store.close()
     now = clock.now()
     if as_json:
         print_json([i.to_json(now) for i in found])
@@ -211,13 +203,9 @@ def stats(
     from syncline.alerting.rules import show as shown
 
     window = duration_option("--since", since)
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
     now = clock.now()
-    try:
+    with opened(workspace) as (_ws, store):
         rows = incident_stats(store, now - window, now, team)
-    finally:
-        store.close()
     if as_json:
         print_json(rows)
         return

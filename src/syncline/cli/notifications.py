@@ -20,14 +20,13 @@ from syncline.cli.common import (
     ListByDefault,
     WorkspaceOpt,
     console,
-    guarded,
+    opened,
     print_json,
     refuse,
-    store_of,
-    workspace_path,
 )
 from syncline.cli.views import age
-from syncline.config import Workspace, load_workspace
+from syncline.config import Workspace
+from syncline.store.store import MetadataStore
 
 notifications_app = typer.Typer(
     context_settings=HELP, name="notifications", cls=ListByDefault,
@@ -39,14 +38,10 @@ def _report_json(report: DrainReport) -> dict[str, Any]:
             "errors": report.errors, "busy": report.busy}
 
 
-def _drain(ws: Workspace) -> DrainReport:
+def _drain(ws: Workspace, store: MetadataStore) -> DrainReport:
     from syncline.alerting.delivery import Deliverer
 
-    store = guarded(lambda: store_of(ws))
-    try:
-        return Deliverer(store).drain(ws, release=True)
-    finally:
-        store.close()
+    return Deliverer(store).drain(ws, release=True)
 
 
 @notifications_app.command("list")
@@ -60,13 +55,9 @@ def list_notifications(
     """Every notification with what became of it: pending (with its next try), delivered,
     or failed (refused by the receiver, or not taken within 24 hours), with tries and the last
     error, newest first."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (_ws, store):
         entries = store.outbox().read(status="failed" if failed else None, channel=channel,
                                       limit=limit)
-    finally:
-        store.close()
     if as_json:
         print_json([e.to_json() for e in entries])
         return
@@ -102,26 +93,18 @@ def test_channel(
 ) -> None:
     """Queue a test notification for CHANNEL and deliver it now: exit 0 when the receiver
     took it, 1 with the receiver's answer when not (it stays queued and is retried)."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    if channel not in ws.channels:
-        refuse(f"no channel named '{channel}' in {ws.file.name}",
-               f"use one of: {', '.join(sorted(ws.channels)) or '(none defined: add `channels:`)'}")
-    note = Notification(id=f"test-{uuid.uuid4().hex[:12]}", kind="notification.test",
-                        time=clock.now(), severity="info",
-                        body={"title": f"test of channel {channel}",
-                              "message": f"A test notification from Syncline to the channel "
-                              f"'{channel}': if you can read this, it works."})
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (ws, store):
+        if channel not in ws.channels:
+            refuse(f"no channel named '{channel}' in {ws.file.name}",
+                   f"use one of: {', '.join(sorted(ws.channels)) or '(none defined: add `channels:`)'}")
+        note = Notification(id=f"test-{uuid.uuid4().hex[:12]}", kind="notification.test",
+                            time=clock.now(), severity="info",
+                            body={"title": f"test of channel {channel}",
+                                  "message": f"A test notification from Syncline to the channel "
+                                  f"'{channel}': if you can read this, it works."})
         store.outbox().put([(channel, note.id, note.kind, note.payload())], note.time)
-    finally:
-        store.close()
-    report = _drain(ws)
-    store = guarded(lambda: store_of(ws))
-    try:
+        report = _drain(ws, store)
         [entry] = [e for e in store.outbox().read(channel=channel, limit=20) if e.key == note.id]
-    finally:
-        store.close()
     result = {"channel": channel, "id": note.id, "status": entry.status, "error": entry.last_error,
               "busy": report.busy}
     if as_json:
@@ -142,8 +125,8 @@ def test_channel(
 def send(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Deliver what is due now and exit (for cron; `up` does this all the time). Exit 1 when a
     channel failed; nothing is lost: what failed is retried on the next round."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    report = _drain(ws)
+    with opened(workspace) as (ws, store):
+        report = _drain(ws, store)
     if as_json:
         print_json(_report_json(report))
     elif report.busy:

@@ -18,13 +18,11 @@ from syncline.cli.common import (
     console,
     duration_option,
     guarded,
+    opened,
     print_json,
     refuse,
-    store_of,
-    workspace_path,
 )
 from syncline.cli.views import age
-from syncline.config import load_workspace
 
 silence_app = typer.Typer(context_settings=HELP, name="silence", cls=ListByDefault,
                           help="Silences: `silence add`, `silence list`, `silence expire ID`.")
@@ -50,18 +48,14 @@ def add(
     if not reason or not reason.strip():
         refuse("a silence needs a reason", "pass --reason TEXT, e.g. --reason \"vendor outage\"")
     length = duration_option("--for", duration)
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    if connection is not None:
-        guarded(lambda: ws.connection(connection))
-    if rule is not None and rule not in ws.rules:
-        refuse(f"no alert rule named '{rule}'", f"use one of: {', '.join(sorted(ws.rules))}")
     now = clock.now()
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (ws, store):
+        if connection is not None:
+            guarded(lambda: ws.connection(connection))
+        if rule is not None and rule not in ws.rules:
+            refuse(f"no alert rule named '{rule}'", f"use one of: {', '.join(sorted(ws.rules))}")
         made = store.silences().add(connection=connection, rule=rule, starts=now,
                                     ends=now + length, reason=reason.strip())
-    finally:
-        store.close()
     if as_json:
         print_json(made.to_json(now))
         return
@@ -78,13 +72,9 @@ def list_silences(
     as_json: JsonOpt = False,
 ) -> None:
     """The silences in force (and to come), with who made them and why; --all adds those ended."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     now = clock.now()
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (_ws, store):
         found = store.silences().list(now, include_ended)
-    finally:
-        store.close()
     if as_json:
         print_json([s.to_json(now) for s in found])
         return
@@ -108,13 +98,9 @@ def expire(
     as_json: JsonOpt = False,
 ) -> None:
     """End a silence now: what still fires is told at the next evaluation."""
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     now = clock.now()
-    store = guarded(lambda: store_of(ws))
-    try:
+    with opened(workspace) as (_ws, store):
         ended = store.silences().expire(silence_id, now)
-    finally:
-        store.close()
     if ended is None:
         refuse(f"no silence {silence_id}", "see `syncline silence list --all`")
     if as_json:
