@@ -88,13 +88,16 @@ class Evaluator:
         mute = Muting(ws, self.store.silences().active(now), now)
         changes = Changes()
         events: list[Event] = []
+        by_rule: dict[str, dict[str, StateRecord]] = {}
+        for (r, subject), st in held.items():
+            by_rule.setdefault(r, {})[subject] = st
         for rule in rules.values():
             if rule.event_kind is not None:
                 out.forwarded += self._forward(ws, rule, rule.event_kind, cursors.get(rule.name),
                                                changes, mute, out)
                 continue
             assert isinstance(rule.when, Condition)
-            mine = {subject: st for (r, subject), st in held.items() if r == rule.name}
+            mine = by_rule.get(rule.name, {})
             judged = _Judged(rule, rule.when, signals, mute, now)
             before = len(out.fired)
             judged.judge(mine, changes, events, out)
