@@ -54,8 +54,10 @@ class StreamConfig(_Model):
         "when the stream has a cursor candidate, else full_refresh."
     )
     write: Write | None = Field(
-        None, description="append, merge (upsert on the primary key) or replace; default: merge when "
-        "the stream has a primary key, else append; replace for full_refresh without a key."
+        None, description="append, merge (upsert on the primary key), replace, or history (every "
+        "version of a row kept, with _syncline_valid_from/_valid_to/_is_current; needs a primary "
+        "key); default: merge when the stream has a primary key, else append; replace for "
+        "full_refresh without a key."
     )
     cursor: str | None = Field(None, description="Column whose growth marks new or changed rows.")
     primary_key: list[str] | None = Field(None, description="Default: the source's primary key.")

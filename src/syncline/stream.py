@@ -11,7 +11,9 @@ import pyarrow as pa
 from syncline.schema import StreamSchema
 
 Mode = Literal["full_refresh", "incremental", "cdc"]
-Write = Literal["append", "merge", "replace"]
+Write = Literal["append", "merge", "replace", "history"]
+#: Writes that keep one live row per key, replacing it by a newer version.
+KEYED_WRITES = ("merge", "history")
 
 #: A `lookback:` window: a whole number and a unit, `0s` for none.
 LOOKBACK = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")

@@ -155,7 +155,7 @@ def test_postgres_refusals(pg: tuple[Path, str]) -> None:
         assert message.endswith("grows on every change: t, id")
     assert "incremental mode needs a primary key or a unique column" in refused_alike(
         root, {"streams": {f"{schema}.k": {"mode": "incremental", "cursor": "v"}}})
-    assert "mode: cdc needs write: merge and a primary key" in refused_alike(
+    assert "mode: cdc needs write: merge (or history) and a primary key" in refused_alike(
         root, {"streams": {f"{schema}.t": {"mode": "cdc", "write": "append"}}})
     with psycopg.connect(f"host={HOST} user=postgres dbname=test") as con:
         level = con.execute("SHOW wal_level").fetchone()[0]  # type: ignore[index]

@@ -246,7 +246,8 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
 FULL_REFRESH_HELP = (
     "Re-read everything into a table built beside the old one, swapped in at the end. Under "
     "write: merge, rows missing from the source are kept with _syncline_deleted = true; only "
-    "write: replace removes them."
+    "write: replace removes them; under write: history the re-read is applied to the versions "
+    "(changed rows get a new one, missing keys are closed as deleted)."
 )
 ALLOW_EMPTY_HELP = (
     "Let a full refresh replace a table with 0 rows, or with fewer than (1 - max_shrink) of its "

@@ -12,13 +12,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from syncline.errors import IntegrityError, ShrinkRefused
+from syncline.errors import ContractError, IntegrityError, ShrinkRefused
 from syncline.schema import ColumnChange, DataType, StreamSchema
 from syncline.stream import BadRecord, Write
 
 SYNCED_AT = "_syncline_synced_at"
 DELETED = "_syncline_deleted"
 SYSTEM_COLUMNS = (SYNCED_AT, DELETED)
+#: ``write: history``: when a version became current, when it stopped being (NULL: it is),
+#: whether it is, and the hash of its values (system columns excluded) that tells a change
+VALID_FROM = "_syncline_valid_from"
+VALID_TO = "_syncline_valid_to"
+IS_CURRENT = "_syncline_is_current"
+ROW_HASH = "_syncline_row_hash"
+HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, ROW_HASH)
 STATE_TABLE = "_syncline_state"
 FENCE_TABLE = "_syncline_fence"
 LOADS_TABLE = "_syncline_loads"
@@ -62,6 +69,9 @@ class LoadTarget:
     max_shrink: float | None = 0.9
     #: the schema of ``table`` when a dotted `table:` names another than the connection's
     table_schema: str | None = None
+    #: ``write: history`` rebuilt under another key or from another write: the build replaces
+    #: the table and its history starts over (else a build is applied to the versions)
+    history_restart: bool = False
 
     @property
     def data_schema(self) -> str:
@@ -130,6 +140,30 @@ def shrink_refused(target: LoadTarget, before: int, after: int, doing: str) -> S
         + " --allow-empty`, which lets this refresh replace the table with what the source holds "
         "now (or raise `max_shrink` of the stream)",
     )
+
+
+def incompatible(bad: list[ColumnChange], target: LoadTarget) -> ContractError:
+    """The error when a loaded table's columns cannot take the stream's types."""
+    table = f"{target.data_schema}.{target.table}"
+    fix = ("run `syncline sync --full-refresh` for this stream to rebuild the table, or restore "
+           "the source column's type")
+    if target.write == "history":
+        fix = (f"restore the source column's type; or rename {table} (its versions are kept "
+               "there) and run `syncline sync --full-refresh` for this stream, which starts the "
+               "history over")
+    return ContractError("; ".join(c.describe() for c in bad) + f" (table {table})",
+                         connection=target.connection, stream=target.stream.name, fix=fix)
+
+
+def not_history(target: LoadTarget) -> ContractError:
+    """The error when write: history would continue a table that holds no versions."""
+    table = f"{target.data_schema}.{target.table}"
+    return ContractError(
+        f"table {table} has no _syncline_valid_from column: another write built it, so it holds "
+        "no versions to continue under write: history",
+        connection=target.connection, stream=target.stream.name,
+        fix=f"run `syncline sync {target.connection} --stream {target.stream.name} --full-refresh`, "
+        "which makes it a history table starting from what the source holds now")
 
 
 def build_mismatch(target: LoadTarget, rows: int, built: int | None) -> IntegrityError | None:
@@ -255,7 +289,8 @@ class Destination(ABC):
         latest: tuple[tuple[str, ...], str | None] | None,
         batch_size: int,
     ) -> Iterator[pa.RecordBatch]:
-        """Live (not soft-deleted) rows of a table as Arrow batches, for verification.
+        """Live rows of a table as Arrow batches, for verification: not soft-deleted, and in a
+        history table the current versions.
 
         ``latest=(key, cursor)`` keeps only the newest version of each key (append tables).
         """

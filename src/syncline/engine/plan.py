@@ -13,7 +13,7 @@ from syncline.errors import ConfigurationError
 from syncline.schema import INT64, Column, DataType, StreamSchema
 from syncline.sources.late_commits import TEMPORAL
 from syncline.sources.privileges import denied
-from syncline.stream import Mode, Write, lookback_seconds
+from syncline.stream import KEYED_WRITES, Mode, Write, lookback_seconds
 
 if TYPE_CHECKING:
     from syncline.destinations.base import Destination
@@ -389,8 +389,8 @@ def _plan_stream(
         write = "merge"
     else:
         write = "replace" if mode == "full_refresh" else "append"
-    if write == "merge" and not pk:
-        raise fail("write: merge needs a primary key and the stream has none",
+    if write in KEYED_WRITES and not pk:
+        raise fail(f"write: {write} needs a primary key and the stream has none",
                    "set `primary_key: [col, ...]`, or use write: append")
     if write == "replace" and mode != "full_refresh":
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
@@ -411,9 +411,10 @@ def _plan_stream(
         if abilities.late_commits_refusal and cursor_col and cursor_col.type.kind in TEMPORAL:
             raise fail(*abilities.late_commits_refusal)
     if mode == "cdc":
-        if write != "merge" or not pk:
-            raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
-                       "applied by key)", "set `primary_key:` and `write: merge`, or use another mode")
+        if write not in KEYED_WRITES or not pk:
+            raise fail("mode: cdc needs write: merge (or history) and a primary key (deletes and "
+                       "updates are applied by key)",
+                       "set `primary_key:` and `write: merge`, or use another mode")
         # latest change wins: the destination compares the system LSN column
         stream = replace(stream, columns=(*stream.columns, Column(CDC_CURSOR, INT64)))
         return StreamPlan(stream=stream, mode=mode, write=write, cursor=CDC_CURSOR,

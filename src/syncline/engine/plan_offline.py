@@ -18,7 +18,7 @@ from syncline.engine.plan import (
     schema_names,
 )
 from syncline.errors import ConfigurationError
-from syncline.stream import Mode, Write, lookback_seconds
+from syncline.stream import KEYED_WRITES, Mode, Write, lookback_seconds
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,16 @@ def _plan(connection: str, stream: str, cfg: StreamConfig, abilities: SourceAbil
     if mode is not None and mode not in abilities.modes:
         raise fail(f"mode {mode} is not supported by this source",
                    f"use one of: {', '.join(sorted(abilities.modes))}")
-    if write == "merge" and pk == ():
-        raise fail("write: merge needs a primary key and `primary_key:` is empty",
+    if write in KEYED_WRITES and pk == ():
+        raise fail(f"write: {write} needs a primary key and `primary_key:` is empty",
                    "list the key columns in `primary_key:`, or use write: append")
     if write == "replace" and mode is not None and mode != "full_refresh":
         raise fail(f"write: replace only goes with mode: full_refresh (mode is {mode})",
                    "use write: merge or append, or mode: full_refresh")
-    if mode == "cdc" and (write not in (None, "merge") or pk == ()):
-        raise fail("mode: cdc needs write: merge and a primary key (deletes and updates are "
-                   "applied by key)", "set `primary_key:` and `write: merge`, or use another mode")
+    if mode == "cdc" and (write not in (None, *KEYED_WRITES) or pk == ()):
+        raise fail("mode: cdc needs write: merge (or history) and a primary key (deletes and "
+                   "updates are applied by key)",
+                   "set `primary_key:` and `write: merge`, or use another mode")
     lookback = cfg.lookback if cfg.lookback is not None else abilities.lookback
     if cfg.lookback is not None and not abilities.sql_cursor:
         raise fail("`lookback:` is read by PostgreSQL, MySQL and SQLite sources only",

@@ -14,13 +14,13 @@ from syncline.destinations.base import QUARANTINE_TABLE, Destination, LoadTarget
 from syncline.engine import tracing
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
-from syncline.engine.table_shape import check_shape
+from syncline.engine.table_shape import check_shape, continues_history
 from syncline.engine.watch import StopRequest, watched
 from syncline.errors import ConfigurationError, DataError, IntegrityError, InternalError
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
-from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, SchemaChange
+from syncline.stream import KEYED_WRITES, BadRecord, Checkpoint, Notice, ReadRequest, SchemaChange
 
 STATE_VERSION = 1
 DEFAULT_BATCH_ROWS = 50_000
@@ -71,9 +71,10 @@ def state_checkpoint(
     if same_shape and state is not None and state.get("phase") == "refused":
         return None, True, True  # a refused refresh is tried again from the start, beside the table
     if plan.mode == "full_refresh":
-        # replace and merge build beside (merge keeps the rows missing from the snapshot in
-        # the build, soft-deleted); append adds the snapshot to the table
-        build_beside = plan.write in ("replace", "merge")
+        # replace, merge and history build beside (merge keeps the rows missing from the
+        # snapshot in the build, soft-deleted; history applies the build to its versions at
+        # the end); append adds the snapshot to the table
+        build_beside = plan.write in ("replace", *KEYED_WRITES)
         if building and state is not None:
             if build_beside and not state.get("beside"):
                 return None, True, True  # a refresh that wrote into the table: start over beside
@@ -161,6 +162,7 @@ def load_stream(
         keys_once=keys_once, max_shrink=options.max_shrink,
         source_wins=plan.mode == "incremental" and checkpoint is None,
         built_rows=(state or {}).get("built_rows") if checkpoint is not None else 0,
+        history_restart=rebuild is not None and not continues_history(state, plan),
     )
     loader = destination.loader(target)
     progress = StreamProgress(
@@ -173,7 +175,7 @@ def load_stream(
     if over is not None:
         progress.notices.append(over)
     if backfill is not None:  # under append a gap the user should know of: the run is a warning
-        (progress.schema_changes if plan.write == "merge" else progress.notices).append(backfill)
+        (progress.schema_changes if plan.write in KEYED_WRITES else progress.notices).append(backfill)
     observer.stream_started(plan, progress)
 
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def load_stream(
         }
 
     phase = "building" if build_beside or plan.mode == "full_refresh" else "complete"
-    merging = plan.mode == "incremental" and plan.write == "merge"
+    merging = plan.mode == "incremental" and plan.write in KEYED_WRITES
     request = ReadRequest(
         stream=plan.stream, mode=plan.mode, cursor=plan.cursor, primary_key=plan.primary_key,
         checkpoint=checkpoint, batch_size=batch_size, lookback_s=plan.lookback_s,
@@ -273,7 +275,7 @@ def _new_columns(plan: StreamPlan, existing: dict[str, Any] | None, checkpoint: 
     if not new:
         return checkpoint, None
     named = ", ".join(new)
-    if plan.write == "merge":
+    if plan.write in KEYED_WRITES:
         return None, (f"new column(s) {named}: the rows loaded before are read again in this run "
                       "to fill them")
     return checkpoint, (f"new column(s) {named}: the rows loaded before hold NULL there (append "

@@ -76,7 +76,7 @@ def schema(server: tuple[str, int]) -> Iterator[str]:
 
 
 def write_ws(root: Path, server: tuple[str, int], schema: str, tables: list[str],
-             dest: dict[str, Any] | None = None) -> Path:
+             dest: dict[str, Any] | None = None, write: str | None = None) -> Path:
     src = {"type": "postgres", "host": server[0], "port": server[1], "user": "postgres",
            "database": "postgres", "schemas": [schema], "publication": schema, "slot": schema}
     doc = {
@@ -86,7 +86,8 @@ def write_ws(root: Path, server: tuple[str, int], schema: str, tables: list[str]
         "connections": {"c": {"source": "src", "destination": "wh",
                               "destination_schema": schema if dest else "dst",
                               "batch_size": 3, "max_attempts": 1,
-                              "streams": {f"{schema}.{t}": {"mode": "cdc"} for t in tables}}},
+                              "streams": {f"{schema}.{t}": {"mode": "cdc"} | (
+                                  {"write": write} if write else {}) for t in tables}}},
     }
     (root / "syncline.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     return root
@@ -149,6 +150,37 @@ def test_snapshot_then_inserts_updates_deletes(server: tuple[str, int], schema: 
     (confirmed,) = pg(server, f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
                               f"WHERE slot_name = '{slot}'")[0]
     assert lsn_int(confirmed) == cp["lsn"]
+
+
+def test_history_keeps_every_change_and_closes_deleted_keys(server: tuple[str, int], schema: str,
+                                                            tmp_path: Path) -> None:
+    make_table(server, schema)
+    root = write_ws(tmp_path, server, schema, ["items"], write="history")
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"UPDATE {schema}.items SET name = 'first' WHERE id = 2")
+    pg(server, f"UPDATE {schema}.items SET name = 'second' WHERE id = 2")
+    pg(server, f"UPDATE {schema}.items SET name = name WHERE id = 1")  # the same values again
+    pg(server, f"DELETE FROM {schema}.items WHERE id = 3")
+    pg(server, f"INSERT INTO {schema}.items VALUES (3, 'back', 1, NULL)")
+    pg(server, f"DELETE FROM {schema}.items WHERE id = 5")
+    run = run_sync(root)
+    assert run.status == "succeeded", run.error
+    got = dest_query(root, "SELECT id, name, _syncline_valid_from, _syncline_valid_to, "
+                           "_syncline_is_current, _syncline_deleted FROM dst.items "
+                           "ORDER BY id, _syncline_valid_from, _syncline_is_current")
+    by_key: dict[int, list[tuple[Any, ...]]] = {}
+    for row in got:
+        by_key.setdefault(row[0], []).append(row[1:])
+    assert [v[0] for v in by_key[2]] == ["n2", "first", "second"]
+    assert [v[0] for v in by_key[1]] == ["n1"]  # an update to the same values adds nothing
+    assert [(v[0], v[3], v[4]) for v in by_key[3]] == [("n3", False, True), ("back", True, False)]
+    assert [(v[0], v[3], v[4]) for v in by_key[5]] == [("n5", False, True)]  # gone: none current
+    for key, vs in by_key.items():
+        for older, newer in zip(vs, vs[1:], strict=False):
+            assert older[2] is not None and newer[1] >= older[2], key
+            assert older[4] or older[2] == newer[1], key  # an update: no gap
+    current = sorted((k, vs[-1][0]) for k, vs in by_key.items() if vs[-1][3])
+    assert current == sorted(pg(server, f"SELECT id, name FROM {schema}.items"))
 
 
 def test_kill_between_commit_and_slot_advance(server: tuple[str, int], schema: str,

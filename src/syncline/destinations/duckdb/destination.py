@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from syncline.destinations.base import (
     DELETED,
     FENCE_TABLE,
+    IS_CURRENT,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     STATE_TABLE,
@@ -241,7 +242,10 @@ class DuckDBDestination(Destination):
         batch_size: int,
     ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(qi(c) for c in columns)
-        sql = f"SELECT {cols} FROM {qi(schema)}.{qi(table)} WHERE {DELETED} IS NOT TRUE"
+        live = f"{DELETED} IS NOT TRUE"
+        if IS_CURRENT in (self.table_columns(schema, table) or {}):  # a history table
+            live = IS_CURRENT
+        sql = f"SELECT {cols} FROM {qi(schema)}.{qi(table)} WHERE {live}"
         if latest is not None:
             key, cursor = latest
             order = f"{qi(cursor)} DESC NULLS LAST, " if cursor else ""

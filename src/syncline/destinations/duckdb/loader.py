@@ -12,23 +12,27 @@ import pyarrow.compute as pc
 
 from syncline.destinations.base import (
     DELETED,
+    IS_CURRENT,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     SYNCED_AT,
+    VALID_FROM,
     CommitResult,
     LoadTarget,
     StreamLoader,
     Written,
     build_mismatch,
     carried_columns,
+    incompatible,
+    not_history,
     sequence,
     shrink_refused,
     with_built_rows,
 )
 from syncline.destinations.duckdb.types import duckdb_type, qi
+from syncline.destinations.history import HistorySQL, Steps, history_columns
 from syncline.errors import (
     ConcurrencyError,
-    ContractError,
     DestinationError,
     IntegrityError,
     ShrinkRefused,
@@ -80,9 +84,15 @@ class DuckDBLoader(StreamLoader):
         self.table = target.table
         if target.build_beside:
             self.table = target.table + BUILDING_SUFFIX
+        # write: history straight into its table (incremental, cdc), or through a build
+        # beside that the end of a full refresh applies to the versions (a snapshot)
+        self.history = target.write == "history"
+        self.snapshot = self.history and target.build_beside
+        self.keyed = bool(target.primary_key) and (target.write == "merge" or self.snapshot)
         self.changes = self._prepare()
         # a first load into an empty table whose keys each come once: inserts, not merges
-        self.insert_only = target.keys_once and self._empty_table()
+        self.insert_only = target.keys_once and not (self.history and not self.snapshot) \
+            and self._empty_table()
         self.json_columns = [i for i, c in enumerate(target.stream.columns) if c.type.kind == "json"]
         # rows the table built beside holds, as the commits counted them
         self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
@@ -97,46 +107,63 @@ class DuckDBLoader(StreamLoader):
         return [*self.target.stream.columns, Column(SYNCED_AT, TIMESTAMPTZ), Column(DELETED, BOOLEAN)]
 
     def _prepare(self) -> list[ColumnChange]:
-
         con = self.dest.con
         if self.target.build_beside and self.target.restart_build:
             con.execute(f"DROP TABLE IF EXISTS {self.fq}")
         existing = self.dest.table_columns(self.target.data_schema, self.table)
+        direct_history = self.history and not self.target.build_beside
         if existing is None:
-            cols = ", ".join(f"{self.qi(c.name)} {duckdb_type(c.type)}" for c in self._incoming())
-            con.execute(f"CREATE TABLE {self.fq} ({cols})")
+            incoming = [*self._incoming(), *(history_columns() if direct_history else [])]
+            self._create(self.fq, incoming)
             self.columns = {c.name: c.type for c in self._incoming()}
-            return []
+            changes: list[ColumnChange] = []
+        else:
+            if direct_history and VALID_FROM not in existing:
+                raise not_history(self.target)
+            self.columns, changes = self._evolve(self.fq, existing)
+        self.final_columns: dict[str, DataType] | None = None
+        if self.snapshot and not self.target.history_restart:
+            final = self.dest.table_columns(self.target.data_schema, self.target.table)
+            if final is not None and VALID_FROM in final:  # the versions the build is applied to
+                self.final_columns, changes = self._evolve(self._final, final)
+        return changes
+
+    def _create(self, fq: str, columns: list[Column]) -> None:
+        cols = ", ".join(f"{self.qi(c.name)} {duckdb_type(c.type)}" for c in columns)
+        self.dest.con.execute(f"CREATE TABLE {fq} ({cols})")
+
+    def _evolve(self, fq: str, existing: dict[str, DataType]
+                ) -> tuple[dict[str, DataType], list[ColumnChange]]:
+        """Add and widen the columns of table ``fq`` for the incoming stream."""
+        con = self.dest.con
         changes = diff_columns(existing, self._incoming())
         bad = [c for c in changes if c.action == "incompatible"]
         if bad:
-            raise ContractError(
-                "; ".join(c.describe() for c in bad) + f" (table {self.target.data_schema}.{self.target.table})",
-                connection=self.target.connection,
-                stream=self.target.stream.name,
-                fix="run `syncline sync --full-refresh` for this stream to rebuild the table, or "
-                "restore the source column's type",
-            )
+            raise incompatible(bad, self.target)
         con.execute("BEGIN")
         try:
             for c in changes:
                 assert c.result is not None
                 if c.action == "add":
-                    con.execute(f"ALTER TABLE {self.fq} ADD COLUMN {self.qi(c.column)} {duckdb_type(c.result)}")
+                    con.execute(f"ALTER TABLE {fq} ADD COLUMN {self.qi(c.column)} {duckdb_type(c.result)}")
                 elif c.action == "widen":
                     con.execute(
-                        f"ALTER TABLE {self.fq} ALTER COLUMN {self.qi(c.column)} TYPE {duckdb_type(c.result)}"
+                        f"ALTER TABLE {fq} ALTER COLUMN {self.qi(c.column)} TYPE {duckdb_type(c.result)}"
                     )
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
-            raise DestinationError(f"cannot evolve {self.fq}: {exc}", connection=self.target.connection,
+            raise DestinationError(f"cannot evolve {fq}: {exc}", connection=self.target.connection,
                                    stream=self.target.stream.name) from None
-        self.columns = dict(existing)
+        columns = dict(existing)
         for c in changes:
             if c.result is not None:
-                self.columns[c.column] = c.result
-        return changes
+                columns[c.column] = c.result
+        return columns, changes
+
+    @property
+    def _final(self) -> str:
+        return f"{self.qi(self.target.data_schema)}.{self.qi(self.target.table)}"
 
     # -- staging ---------------------------------------------------------------------
 
@@ -193,7 +220,7 @@ class DuckDBLoader(StreamLoader):
                 con.register(source, pa.Table.from_batches(self.pending))
             else:
                 con.register(source, self._empty())
-        merging = self.target.write == "merge" and bool(self.target.primary_key)
+        merging = self.keyed or self.history
         if merging:
             con.execute(f"SET memory_limit = '{self.dest.config.merge_memory_limit}'")
         try:
@@ -275,8 +302,10 @@ class DuckDBLoader(StreamLoader):
 
     def _publish(self, source: str, staged: int) -> Written:
         con = self.dest.con
+        if self.history and not self.snapshot:
+            return self._publish_versions(source, staged)
         cols, exprs = self._select_list("s")
-        if self.target.write != "merge" or not self.target.primary_key or self.insert_only:
+        if not self.keyed or self.insert_only:
             inserted = con.execute(f"INSERT INTO {self.fq} ({cols}) SELECT {exprs} FROM {source} s").fetchall()[0][0]
             if inserted != staged:
                 raise IntegrityError(
@@ -316,6 +345,44 @@ class DuckDBLoader(StreamLoader):
         # version of their key, or older than the row the destination already has
         return Written(int(inserted), int(staged - inserted), int(inserted - deleted))
 
+    def _versions(self, columns: dict[str, DataType]) -> HistorySQL:
+        return HistorySQL(
+            table=self._final, columns=[(c.name, columns[c.name]) for c in self.target.stream.columns],
+            keys=self.target.primary_key, cursor=self.target.cursor,
+            source_wins=self.target.source_wins, quote=self.qi, type_of=duckdb_type, text="VARCHAR",
+            seq=SEQ)
+
+    def _run(self, steps: Steps, *params: Any) -> tuple[int, list[int], int]:
+        """(changes that count, versions closed by each close statement, versions added)."""
+        con = self.dest.con
+        for sql in steps.prepare:
+            con.execute(sql)
+        counted = int(con.execute(steps.counted).fetchall()[0][0])
+        closed = [int(con.execute(sql, list(params) if "?" in sql else []).fetchall()[0][0])
+                  for sql in steps.close]
+        added = int(con.execute(steps.insert).fetchall()[0][0])
+        for sql in steps.cleanup:
+            con.execute(sql)
+        return counted, closed, added
+
+    def _publish_versions(self, source: str, staged: int) -> Written:
+        counted, _, added = self._run(self._versions(self.columns).changes(source))
+        # written: changes that made or closed a version; skipped: the same values again, a
+        # delete of a key not live, or older than the current version
+        return Written(counted, staged - counted, added)
+
+    def _apply_snapshot(self) -> int:
+        """The build into the history table; returns how many live keys it lacked (closed)."""
+        columns = self.final_columns
+        if columns is None:  # no history table yet, or one the build replaces: start it
+            self.dest.con.execute(f"DROP TABLE IF EXISTS {self._final}")
+            self._create(self._final, [*self._incoming(), *history_columns()])
+            columns = self.columns
+        steps = self._versions(columns).snapshot(self.fq, "?")
+        _, closed, _ = self._run(steps, dt.datetime.now(dt.UTC))
+        self.dest.con.execute(f"DROP TABLE {self.fq}")
+        return closed[-1]
+
     def _write_quarantine(self) -> None:
         if not self.bad:
             return
@@ -341,12 +408,16 @@ class DuckDBLoader(StreamLoader):
                 if refused is not None:
                     self._refuse(state)
                     raise refused
-                final = f"{self.qi(self.target.data_schema)}.{self.qi(self.target.table)}"
-                if self.target.write == "merge" and self.target.primary_key:
-                    self.soft_deleted = self._keep_missing(final)
-                con.execute(f"DROP TABLE IF EXISTS {final}")
-                failpoint("in_swap")
-                con.execute(f"ALTER TABLE {self.fq} RENAME TO {self.qi(self.target.table)}")
+                final = self._final
+                if self.snapshot:
+                    self.soft_deleted = self._apply_snapshot()
+                    failpoint("in_swap")
+                else:
+                    if self.keyed:
+                        self.soft_deleted = self._keep_missing(final)
+                    con.execute(f"DROP TABLE IF EXISTS {final}")
+                    failpoint("in_swap")
+                    con.execute(f"ALTER TABLE {self.fq} RENAME TO {self.qi(self.target.table)}")
             self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
             con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -386,6 +457,8 @@ class DuckDBLoader(StreamLoader):
 
     def _count(self, table: str, live: bool = False) -> int:
         where = f" WHERE {DELETED} IS NOT TRUE" if live else ""
+        if live and self.final_columns is not None:  # versions: the current ones are live
+            where = f" WHERE {IS_CURRENT}"
         return int(self.dest.con.execute(f"SELECT count(*) FROM {table}{where}").fetchall()[0][0])
 
     def _check_build(self) -> ShrinkRefused | None:

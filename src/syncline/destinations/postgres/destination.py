@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from syncline.destinations.base import (
     DELETED,
     FENCE_TABLE,
+    IS_CURRENT,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     STATE_TABLE,
@@ -277,8 +278,11 @@ class PostgresDestination(Destination):
                       for c in (latest[1], SYNCED_AT) if c]
             distinct = sql.SQL("DISTINCT ON ({}) ").format(key)
             order = sql.SQL(" ORDER BY {}, {}").format(key, sql.SQL(", ").join(newest))
-        query = sql.SQL("SELECT {}{} FROM {} WHERE {} IS NOT TRUE{}").format(
-            distinct, exprs, sql.Identifier(schema, table), sql.Identifier(DELETED), order)
+        live: sql.Composable = sql.SQL("{} IS NOT TRUE").format(sql.Identifier(DELETED))
+        if IS_CURRENT in types:  # a history table: its current versions are its live rows
+            live = sql.Identifier(IS_CURRENT)
+        query = sql.SQL("SELECT {}{} FROM {} WHERE {}{}").format(
+            distinct, exprs, sql.Identifier(schema, table), live, order)
         with self.con.transaction(), self.con.cursor(name=f"syncline_scan_{secrets.token_hex(4)}") as cur:
             cur.execute(query)
             while rows := cur.fetchmany(batch_size):

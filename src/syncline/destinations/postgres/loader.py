@@ -86,6 +86,10 @@ class PostgresLoader(StreamLoader):
         self.spilled = False
         self.stage = f"_syncline_stage_{next(_STAGES)}"
         self.table = target.table + BUILDING_SUFFIX if target.build_beside else target.table
+        if target.write == "history":
+            raise ConfigurationError(
+                "write: history is not available on a PostgreSQL destination yet",
+                fix="use a DuckDB destination for this stream, or write: merge", **self.where)
         self.merge = target.write == "merge" and bool(target.primary_key)
         # the soft-delete flag is staged with the rows: a cdc source sends its tombstones in it
         self.names = [*(c.name for c in target.stream.columns), DELETED]
