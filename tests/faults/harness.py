@@ -28,12 +28,21 @@ import duckdb
 import pytest
 import yaml
 
-from faults.oracle import Counts, Expected, SourceTable, SqliteTable, compare, destination_rows
+from faults.oracle import (
+    Counts,
+    Expected,
+    SourceTable,
+    SqliteTable,
+    compare,
+    destination_rows,
+    history_breaks,
+)
 from services import skip_or_fail
 
 MERGE: dict[str, Any] = {"mode": "incremental", "write": "merge", "cursor": "updated_at"}
 APPEND: dict[str, Any] = {"mode": "incremental", "write": "append", "cursor": "updated_at"}
 REPLACE: dict[str, Any] = {"mode": "full_refresh", "write": "replace"}
+HISTORY: dict[str, Any] = {"mode": "incremental", "write": "history", "cursor": "updated_at"}
 
 
 @dataclass(frozen=True)
@@ -184,8 +193,8 @@ class Pipeline:
 
     @property
     def observes_deletes(self) -> bool:
-        """Only a full re-read with replace sees hard deletes; a cursor never does."""
-        return self.stream_config["mode"] == "full_refresh" and self.write_mode == "replace"
+        """Only a full re-read (replace, or history) sees hard deletes; a cursor never does."""
+        return self.stream_config["mode"] == "full_refresh" and self.write_mode in ("replace", "history")
 
     def write(self, **connection: Any) -> None:
         """(Re)write syncline.yaml; ``connection`` adds or overrides connection keys."""
@@ -302,8 +311,12 @@ class Pipeline:
 
     def check(self, expected: Expected | None = None, *, observe_deletes: bool | None = None) -> Counts:
         """The oracle: the destination now against ``expected`` (default: the source now)."""
-        return compare(expected or self.source.expected(), self.rows(), write=self.write_mode,
-                       observe_deletes=self.observes_deletes if observe_deletes is None else observe_deletes)
+        counts = compare(expected or self.source.expected(), self.rows(), write=self.write_mode,
+                         observe_deletes=self.observes_deletes if observe_deletes is None
+                         else observe_deletes)
+        if self.write_mode == "history":
+            counts = counts + Counts(broken=history_breaks(self.duckdb_path, self.schema, self.table))
+        return counts
 
     def duplicates_now(self) -> int:
         """Duplicate keys (merge/replace) or duplicate (key, version)s (append) right now."""

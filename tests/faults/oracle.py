@@ -9,9 +9,12 @@ cursor ``updated_at`` forward, a delete is a real ``DELETE`` whose key is rememb
 - ``duplicate``    one key (one ``(key, version)`` in append mode) held by more than one row;
 - ``stale``        the destination's newest version is older than the source's;
 - ``unexpected``   a key the source never had, or a version newer than the source's;
-- ``resurrected``  deleted at the source, present and not soft-deleted in the destination.
+- ``resurrected``  deleted at the source, present and not soft-deleted in the destination;
+- ``broken``       (``write: history``) a version repeated, out of order, or not meeting the
+                   next one end to start.
 
-Rows soft-deleted in the destination (``_syncline_deleted``) count as absent.
+Rows soft-deleted in the destination (``_syncline_deleted``) count as absent, and so do the
+versions of a history table that are not current.
 Incremental (cursor) reads cannot see hard deletes: a deleted row simply stops
 changing, so for them ``observe_deletes=False`` and deleted keys are not counted at
 all. Only a mode that re-reads the whole source (full refresh with replace) or a log
@@ -45,6 +48,7 @@ class Counts:
     stale: int = 0
     unexpected: int = 0
     resurrected: int = 0
+    broken: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -109,10 +113,43 @@ def destination_rows(duckdb_path: Path, schema: str, table: str
         ).fetchall()[0][0]
         if not exists:
             return None
-        rows = con.execute(f'SELECT id, version, _syncline_deleted FROM "{schema}"."{table}"').fetchall()
+        live = "_syncline_deleted"
+        if _has_column(con, schema, table, "_syncline_is_current"):  # versions: current ones live
+            live = "NOT _syncline_is_current"
+        rows = con.execute(f'SELECT id, version, {live} FROM "{schema}"."{table}"').fetchall()
         return [(int(r[0]), int(r[1]), r[2]) for r in rows]
     finally:
         con.close()
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "AND column_name = ?", [schema, table, column]).fetchall()[0][0])
+
+
+def history_breaks(duckdb_path: Path, schema: str, table: str) -> int:
+    """Keys of a history table whose versions repeat a source version, go back, or do not meet
+    end to start (a version closed by a delete may be followed after a gap)."""
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        rows = con.execute(
+            f'SELECT id, version, _syncline_valid_from, _syncline_valid_to, _syncline_is_current, '
+            f'_syncline_deleted FROM "{schema}"."{table}" '
+            "ORDER BY id, _syncline_valid_from, _syncline_is_current, version").fetchall()
+    finally:
+        con.close()
+    keys: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        keys.setdefault(row[0], []).append(row[1:])
+    broken = 0
+    for versions in keys.values():
+        bad = sum(1 for v in versions if v[3]) > 1 or versions[-1][3] != (versions[-1][2] is None)
+        for older, newer in zip(versions, versions[1:], strict=False):
+            bad |= newer[0] <= older[0] or older[3]  # a source version twice, or going back
+            bad |= older[2] is None or (newer[1] < older[2] if older[4] else newer[1] != older[2])
+        broken += bad
+    return broken
 
 
 def count(source: SourceTable, duckdb_path: Path, schema: str, table: str = "events", *,

@@ -23,6 +23,7 @@ import pytest
 
 from faults.harness import (
     APPEND,
+    HISTORY,
     MERGE,
     REPLACE,
     Outcome,
@@ -42,7 +43,7 @@ from faults.proxy import FaultProxy
 from services import HOST, mariadb_reader, postgres_reader, postgres_schema, require_mariadb
 from syncfixtures import holding_lock
 
-MODES = {"merge": MERGE, "append": APPEND}
+MODES = {"merge": MERGE, "append": APPEND, "history": HISTORY}
 INCREMENTAL_POINTS = ["source_read", "after_read", "after_staging", "in_commit", "after_commit",
                       "after_record"]
 REFRESH_POINTS = ["source_read", "after_read", "after_staging", "in_commit", "after_commit", "in_swap"]
@@ -61,7 +62,7 @@ def no_traceback(out: Outcome) -> None:
 # -- crashes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["merge", "append"])
+@pytest.mark.parametrize("mode", ["merge", "append", "history"])
 @pytest.mark.parametrize(("size", "seed"), matrix([1], [2, 3, 4]))
 def test_kill_at_every_failpoint(scenario: Scenario, tmp_path: Path, mode: str, size: Size,
                                  seed: int) -> None:
@@ -89,15 +90,18 @@ def _random_kill(p: Pipeline, rng: random.Random, points: list[str], size: Size)
     return p.sync(kill_after_s=rng.uniform(0.0, 0.4)).killed
 
 
-@pytest.mark.parametrize(("kills", "size", "seed"), [
-    pytest.param(6, Size(30_000, 3_000), 1, id="6kills-seed1"),
-    *[pytest.param(30, Size(60_000, 3_000), s, id=f"full-30kills-seed{s}", marks=pytest.mark.faults_full)
-      for s in (2, 3, 4)],
+@pytest.mark.parametrize(("kills", "size", "seed", "mode"), [
+    pytest.param(6, Size(30_000, 3_000), 1, "merge", id="6kills-seed1"),
+    *[pytest.param(30, Size(60_000, 3_000), s, "merge", id=f"full-30kills-seed{s}",
+                   marks=pytest.mark.faults_full) for s in (2, 3, 4)],
+    pytest.param(30, Size(60_000, 3_000), 5, "history", id="full-30kills-history-seed5",
+                 marks=pytest.mark.faults_full),
 ])
-def test_bounce_loop(scenario: Scenario, tmp_path: Path, kills: int, size: Size, seed: int) -> None:
+def test_bounce_loop(scenario: Scenario, tmp_path: Path, kills: int, size: Size, seed: int,
+                     mode: str) -> None:
     """Random kills in a row, the source changing under them, then one clean run."""
     rng = random.Random(seed)
-    p = sqlite_pipeline(scenario, tmp_path, MERGE, size, rng)
+    p = sqlite_pipeline(scenario, tmp_path, MODES[mode], size, rng)
     landed = 0
     for _ in range(kills):
         churn(p, rng, size)
@@ -123,12 +127,13 @@ def _old_table_until_the_swap(p: Pipeline, old: list[tuple[Any, ...]], old_sourc
     return False
 
 
+@pytest.mark.parametrize("write", ["replace", "history"])
 @pytest.mark.parametrize(("size", "seed"), matrix([1], [2, 3, 4]))
 def test_kill_during_full_refresh_keeps_the_old_table(scenario: Scenario, tmp_path: Path, size: Size,
-                                                      seed: int) -> None:
+                                                      seed: int, write: str) -> None:
     """Until the swap commits, readers see yesterday's complete table, whatever was killed."""
     rng = random.Random(seed)
-    p = sqlite_pipeline(scenario, tmp_path, REPLACE, size, rng)
+    p = sqlite_pipeline(scenario, tmp_path, {**REPLACE, "write": write}, size, rng)
     p.clean_sync()
     for _ in range(1 if size.rows <= 30_000 else 3):  # refresh rounds, each ending in a swap
         old, old_source = p.snapshot(), p.source.expected()
@@ -517,6 +522,33 @@ def test_oracle_counts_each_kind_of_damage(tmp_path: Path) -> None:
     counts = p.check()
     assert (counts.missing, counts.duplicate, counts.stale, counts.unexpected, counts.resurrected) == \
         (2, 1, 3, 2, 0), counts.describe()
+
+
+def test_oracle_sees_a_broken_history(tmp_path: Path) -> None:
+    """Versions repeated, overlapping or two current: each is a broken key."""
+    from faults.harness import Totals
+
+    rng = random.Random(7)
+    p = sqlite_pipeline(Scenario("oracle-history-check", Totals()), tmp_path, HISTORY, Size(100, 40), rng)
+    p.clean_sync()
+    p.source.mutate(rng, updates=30)
+    p.clean_sync()
+    assert p.check().clean
+    con = duckdb.connect(str(p.duckdb_path))
+    try:
+        changed = [i for (i,) in con.execute(
+            "SELECT id FROM dst.events GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 3").fetchall()]
+        assert len(changed) == 3
+        con.execute("INSERT INTO dst.events SELECT * FROM dst.events WHERE id = ? AND "
+                    "_syncline_is_current", [changed[0]])  # the current version twice
+        con.execute("UPDATE dst.events SET _syncline_valid_to = _syncline_valid_to + INTERVAL 1 "
+                    "SECOND WHERE id = ? AND NOT _syncline_is_current", [changed[1]])  # overlap
+        con.execute("UPDATE dst.events SET version = 0 WHERE id = ? AND _syncline_is_current",
+                    [changed[2]])  # goes back
+    finally:
+        con.close()
+    counts = p.check()
+    assert counts.broken == 3 and counts.duplicate == 1, counts.describe()
 
 
 def test_lock_holder_really_blocks_the_destination(tmp_path: Path) -> None:

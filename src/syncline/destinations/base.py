@@ -19,6 +19,8 @@ from syncline.stream import BadRecord, Write
 SYNCED_AT = "_syncline_synced_at"
 DELETED = "_syncline_deleted"
 SYSTEM_COLUMNS = (SYNCED_AT, DELETED)
+#: a cdc source's commit time of each change: staged to date versions, never stored
+CHANGED_AT = "_syncline_changed_at"
 #: ``write: history``: when a version became current, when it stopped being (NULL: it is),
 #: whether it is, and the hash of its values (system columns excluded) that tells a change
 VALID_FROM = "_syncline_valid_from"

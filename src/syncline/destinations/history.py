@@ -17,8 +17,9 @@ Two ways in, each run inside the caller's transaction:
   A changed or new row becomes the current version; a current version whose key the snapshot
   lacks is closed as deleted.
 
-A version's time is the source's: a date-time cursor's value (at most the time it was read),
-else the time it was read; never before the version it replaces.
+A version's time is the source's: a cdc change's commit time, or a date-time cursor's value
+(at most the time it was read), else the time it was read; never before the version it
+replaces.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class HistorySQL:
     text: str
     #: the staged order column
     seq: str
+    #: the staged column of a cdc source's commit times (NULL when it has none)
+    changed_at: str
+    #: when staged rows were read, where the stage has no `_syncline_synced_at` (``now()``)
+    read_at: str | None = None
 
     def _cast(self, alias: str, name: str, t: DataType) -> str:
         return f"CAST({alias}.{self.quote(name)} AS {self.type_of(t)})"
@@ -97,14 +102,20 @@ class HistorySQL:
     def hashed(self) -> list[tuple[str, DataType]]:
         return [(n, t) for n, t in self.columns if not n.startswith("_syncline_")]
 
-    def _time(self, alias: str) -> str:
-        """When the version began, as the source says (never after it was read)."""
-        synced = f"{alias}.{SYNCED_AT}"
+    def _synced(self, alias: str, staged: bool) -> str:
+        return self.read_at if staged and self.read_at else f"{alias}.{SYNCED_AT}"
+
+    def _time(self, alias: str, staged: bool) -> str:
+        """When the version began, as the source says (never after it was read): the commit
+        time a cdc source staged, or a date-time cursor's value."""
+        synced = self._synced(alias, staged)
         dated = dict(self.columns).get(self.cursor or "")
-        if self.cursor is None or dated is None or dated.kind not in DATED:
+        times = [f"{alias}.{self.quote(self.changed_at)}"] if staged else []
+        if self.cursor is not None and dated is not None and dated.kind in DATED:
+            times.append(f"CAST({alias}.{self.quote(self.cursor)} AS {self.type_of(TIMESTAMPTZ)})")
+        if not times:
             return synced
-        cursor = f"CAST({alias}.{self.quote(self.cursor)} AS {self.type_of(TIMESTAMPTZ)})"
-        return f"coalesce(least({cursor}, {synced}), {synced})"
+        return f"least(coalesce({', '.join(times)}, {synced}), {synced})"
 
     def _current(self) -> str:
         keys = ", ".join(self.quote(k) for k in self.keys)
@@ -134,12 +145,12 @@ class HistorySQL:
         if self.cursor and not self.source_wins:
             c = self.quote(self.cursor)
             older = f" WHERE NOT coalesce(c.__cc > s.{c}, false)"
-        t = self._time("s")
+        t, synced = self._time("s", staged=True), self._synced("s", staged=True)
         events = (
-            f"CREATE TEMP TABLE {EVENTS} AS SELECT {casts}, s.{SYNCED_AT}, "
+            f"CREATE TEMP TABLE {EVENTS} AS SELECT {casts}, {synced} AS {SYNCED_AT}, "
             f"coalesce(s.{DELETED}, false) AS {DELETED}, s.{self.seq} AS __seq, "
             f"CASE WHEN s.{DELETED} THEN NULL ELSE {self._hash('s')} END AS __h, "
-            f"CASE WHEN c.__cvf IS NULL OR {t} > c.__cvf THEN {t} ELSE s.{SYNCED_AT} END AS __t, "
+            f"CASE WHEN c.__cvf IS NULL OR {t} > c.__cvf THEN {t} ELSE {synced} END AS __t, "
             f"c.__ch, c.__cvf, coalesce(c.__has, false) AS __has "
             f"FROM {source} s LEFT JOIN {self._current()} c ON {self._on('s', 'c')}{older}"
         )
@@ -177,7 +188,7 @@ class HistorySQL:
         """Statements applying a full snapshot in ``build``; the last of ``close`` closes the
         keys the snapshot lacks (``placeholder``: the time of the delete)."""
         casts = ", ".join(f"{self._cast('b', n, t)} AS {self.quote(n)}" for n, t in self.columns)
-        t = self._time("b")
+        t = self._time("b", staged=False)
         changed = (
             f"CREATE TEMP TABLE {CHANGED} AS SELECT {casts}, b.{SYNCED_AT}, {self._hash('b')} AS __h, "
             f"CASE WHEN c.__cvf IS NULL OR {t} > c.__cvf THEN {t} "

@@ -146,10 +146,12 @@ def source_config(server: Server, db: str, **extra: Any) -> dict[str, Any]:
 
 
 def write_ws(root: Path, server: Server, db: str, tables: list[str], *, mode: str = "cdc",
-             **extra: Any) -> Path:
+             write: str | None = None, **extra: Any) -> Path:
     root.mkdir(exist_ok=True)
     streams = {f"{db}.{t}": {"mode": mode} if mode == "cdc" else {"mode": mode, "write": "replace"}
                for t in tables}
+    if write:
+        streams = {name: {**cfg, "write": write} for name, cfg in streams.items()}
     doc = {
         "version": 1,
         "sources": {"src": source_config(server, db, tables=tables, **extra)},
@@ -629,3 +631,24 @@ def test_statements_on_the_table_are_recognised(query: str, verb: str | None) ->
 def test_default_server_ids_differ_per_stream_and_stay_above_replica_ids() -> None:
     ids = {default_server_id("src", f"db.t{i}") for i in range(50)}
     assert len(ids) == 50 and all(2**30 <= i < 2**31 for i in ids)
+
+
+def test_history_dates_each_change_by_the_binlog(server: Server, db: str, tmp_path: Path) -> None:
+    make_items(server, db)
+    root = write_ws(tmp_path, server, db, ["items"], write="history")
+    assert run_sync(root).status == "succeeded"
+    time.sleep(1.1)  # the binlog dates events to the second
+    server.sql("UPDATE items SET name = 'first' WHERE id = 2", db=db)
+    [(logged,)] = server.sql("SELECT UTC_TIMESTAMP()", db=db)
+    time.sleep(1.1)
+    server.sql("UPDATE items SET name = 'second' WHERE id = 2", db=db)
+    server.sql("DELETE FROM items WHERE id = 4", db=db)
+    run = run_sync(root)
+    assert run.status == "succeeded", run.error
+    got = dest_query(root, "SELECT name, _syncline_valid_from, _syncline_valid_to, _syncline_is_current "
+                           "FROM dst.items WHERE id = 2 ORDER BY _syncline_valid_from")
+    assert [g[0] for g in got] == ["n2", "first", "second"]
+    assert got[1][1].replace(tzinfo=None) <= logged < got[2][1].replace(tzinfo=None)
+    assert got[0][2] == got[1][1] and got[1][2] == got[2][1] and got[2][3]
+    assert dest_query(root, "SELECT name, _syncline_is_current, _syncline_deleted FROM dst.items "
+                            "WHERE id = 4") == [("n4", False, True)]

@@ -152,12 +152,36 @@ def test_snapshot_then_inserts_updates_deletes(server: tuple[str, int], schema: 
     assert lsn_int(confirmed) == cp["lsn"]
 
 
+@pytest.mark.parametrize("destination", ["duckdb", "postgres"])
 def test_history_keeps_every_change_and_closes_deleted_keys(server: tuple[str, int], schema: str,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, destination: str) -> None:
     make_table(server, schema)
-    root = write_ws(tmp_path, server, schema, ["items"], write="history")
+    dsn = f"host={HOST} port=5432 user=postgres dbname=test"
+    if destination == "postgres":
+        require_postgres()
+    dest = {"type": "postgres", "dsn": dsn} if destination == "postgres" else None
+    root = write_ws(tmp_path, server, schema, ["items"], dest, write="history")
+
+    def query(text: str) -> list[tuple[Any, ...]]:
+        if dest is None:
+            return dest_query(root, text)
+        with psycopg.connect(dsn) as con:
+            return con.execute(text.replace("dst.", f"{schema}.")).fetchall()  # type: ignore[arg-type]
+
+    try:
+        _history_changes(server, schema, root, query)
+    finally:
+        if dest is not None:
+            with psycopg.connect(dsn, autocommit=True) as con:
+                con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # type: ignore[arg-type]
+
+
+def _history_changes(server: tuple[str, int], schema: str, root: Path,
+                     query: Any) -> None:
     assert run_sync(root).status == "succeeded"
+    [(before,)] = pg(server, "SELECT clock_timestamp()")
     pg(server, f"UPDATE {schema}.items SET name = 'first' WHERE id = 2")
+    [(between,)] = pg(server, "SELECT clock_timestamp()")
     pg(server, f"UPDATE {schema}.items SET name = 'second' WHERE id = 2")
     pg(server, f"UPDATE {schema}.items SET name = name WHERE id = 1")  # the same values again
     pg(server, f"DELETE FROM {schema}.items WHERE id = 3")
@@ -165,13 +189,15 @@ def test_history_keeps_every_change_and_closes_deleted_keys(server: tuple[str, i
     pg(server, f"DELETE FROM {schema}.items WHERE id = 5")
     run = run_sync(root)
     assert run.status == "succeeded", run.error
-    got = dest_query(root, "SELECT id, name, _syncline_valid_from, _syncline_valid_to, "
-                           "_syncline_is_current, _syncline_deleted FROM dst.items "
-                           "ORDER BY id, _syncline_valid_from, _syncline_is_current")
+    got = query("SELECT id, name, _syncline_valid_from, _syncline_valid_to, "
+                "_syncline_is_current, _syncline_deleted FROM dst.items "
+                "ORDER BY id, _syncline_valid_from, _syncline_is_current")
     by_key: dict[int, list[tuple[Any, ...]]] = {}
     for row in got:
         by_key.setdefault(row[0], []).append(row[1:])
     assert [v[0] for v in by_key[2]] == ["n2", "first", "second"]
+    # each version starts when its change committed at the source, not when it was read
+    assert before < by_key[2][1][1] < between < by_key[2][2][1] == by_key[2][1][2]
     assert [v[0] for v in by_key[1]] == ["n1"]  # an update to the same values adds nothing
     assert [(v[0], v[3], v[4]) for v in by_key[3]] == [("n3", False, True), ("back", True, False)]
     assert [(v[0], v[3], v[4]) for v in by_key[5]] == [("n5", False, True)]  # gone: none current

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from syncline.destinations.base import (
+    CHANGED_AT,
     DELETED,
     IS_CURRENT,
     LOADS_TABLE,
@@ -68,6 +69,7 @@ class LoaderHost(Protocol):
 BUILDING_SUFFIX = "__syncline_building"
 SPILL_BYTES = 64 * 1024 * 1024
 SEQ = "__syncline_seq"
+CHANGED_TYPE = pa.timestamp("us", tz="UTC")
 
 
 class DuckDBLoader(StreamLoader):
@@ -88,11 +90,12 @@ class DuckDBLoader(StreamLoader):
         # beside that the end of a full refresh applies to the versions (a snapshot)
         self.history = target.write == "history"
         self.snapshot = self.history and target.build_beside
+        #: the staged rows become versions of the table directly
+        self.versions = self.history and not target.build_beside
         self.keyed = bool(target.primary_key) and (target.write == "merge" or self.snapshot)
         self.changes = self._prepare()
         # a first load into an empty table whose keys each come once: inserts, not merges
-        self.insert_only = target.keys_once and not (self.history and not self.snapshot) \
-            and self._empty_table()
+        self.insert_only = target.keys_once and not self.versions and self._empty_table()
         self.json_columns = [i for i, c in enumerate(target.stream.columns) if c.type.kind == "json"]
         # rows the table built beside holds, as the commits counted them
         self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
@@ -111,14 +114,13 @@ class DuckDBLoader(StreamLoader):
         if self.target.build_beside and self.target.restart_build:
             con.execute(f"DROP TABLE IF EXISTS {self.fq}")
         existing = self.dest.table_columns(self.target.data_schema, self.table)
-        direct_history = self.history and not self.target.build_beside
         if existing is None:
-            incoming = [*self._incoming(), *(history_columns() if direct_history else [])]
+            incoming = [*self._incoming(), *(history_columns() if self.versions else [])]
             self._create(self.fq, incoming)
             self.columns = {c.name: c.type for c in self._incoming()}
             changes: list[ColumnChange] = []
         else:
-            if direct_history and VALID_FROM not in existing:
+            if self.versions and VALID_FROM not in existing:
                 raise not_history(self.target)
             self.columns, changes = self._evolve(self.fq, existing)
         self.final_columns: dict[str, DataType] | None = None
@@ -173,6 +175,11 @@ class DuckDBLoader(StreamLoader):
         now = pa.scalar(dt.datetime.now(dt.UTC), type=pa.timestamp("us", tz="UTC"))
         n = batch.num_rows
         deleted: pa.Array = pa.repeat(pa.scalar(False), n)
+        changed: pa.Array = pa.nulls(n, CHANGED_TYPE)
+        if CHANGED_AT in batch.schema.names:  # a cdc source's commit times: they date versions
+            i = batch.schema.get_field_index(CHANGED_AT)
+            changed = batch.column(i).cast(CHANGED_TYPE)
+            batch = batch.remove_column(i)
         if DELETED in batch.schema.names:  # a cdc source marks deletes itself: keep its tombstones
             i = batch.schema.get_field_index(DELETED)
             deleted = pc.fill_null(batch.column(i), False)
@@ -184,6 +191,8 @@ class DuckDBLoader(StreamLoader):
         batch = batch.append_column(SYNCED_AT, pa.repeat(now, n)) \
             .append_column(DELETED, deleted) \
             .append_column(SEQ, sequence(self.seq, n))
+        if self.versions:
+            batch = batch.append_column(CHANGED_AT, changed)
         self.seq += n
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes
@@ -286,6 +295,8 @@ class DuckDBLoader(StreamLoader):
 
     def _empty(self) -> pa.Table:
         fields = [c.arrow_field() for c in self._incoming()] + [pa.field(SEQ, pa.int64())]
+        if self.versions:
+            fields.append(pa.field(CHANGED_AT, CHANGED_TYPE))
         return pa.Table.from_batches([], schema=pa.schema(fields))
 
     def _select_list(self, alias: str) -> tuple[str, str]:
@@ -302,7 +313,7 @@ class DuckDBLoader(StreamLoader):
 
     def _publish(self, source: str, staged: int) -> Written:
         con = self.dest.con
-        if self.history and not self.snapshot:
+        if self.versions:
             return self._publish_versions(source, staged)
         cols, exprs = self._select_list("s")
         if not self.keyed or self.insert_only:
@@ -350,7 +361,7 @@ class DuckDBLoader(StreamLoader):
             table=self._final, columns=[(c.name, columns[c.name]) for c in self.target.stream.columns],
             keys=self.target.primary_key, cursor=self.target.cursor,
             source_wins=self.target.source_wins, quote=self.qi, type_of=duckdb_type, text="VARCHAR",
-            seq=SEQ)
+            seq=SEQ, changed_at=CHANGED_AT)
 
     def _run(self, steps: Steps, *params: Any) -> tuple[int, list[int], int]:
         """(changes that count, versions closed by each close statement, versions added)."""

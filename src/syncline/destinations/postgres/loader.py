@@ -13,27 +13,33 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from syncline.destinations.base import (
+    CHANGED_AT,
     DELETED,
+    IS_CURRENT,
     LOADS_TABLE,
     QUARANTINE_TABLE,
     SYNCED_AT,
+    VALID_FROM,
     CommitResult,
     LoadTarget,
     StreamLoader,
     Written,
     build_mismatch,
     carried_columns,
+    incompatible,
+    not_history,
     sequence,
     shrink_refused,
     with_built_rows,
 )
+from syncline.destinations.history import HistorySQL
+from syncline.destinations.postgres import history
 from syncline.destinations.postgres.build import keep_missing
 from syncline.destinations.postgres.copy import csv_bytes, set_apart
 from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
     ConcurrencyError,
     ConfigurationError,
-    ContractError,
     IntegrityError,
     ShrinkRefused,
     SynclineError,
@@ -45,6 +51,7 @@ from syncline.stream import BadRecord
 BUILDING_SUFFIX = "__syncline_building"
 SPILL_BYTES = 64 * 1024 * 1024
 SEQ = "__syncline_seq"
+CHANGED_TYPE = pa.timestamp("us", tz="UTC")
 MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
 _STAGES = itertools.count(1)
 
@@ -86,11 +93,13 @@ class PostgresLoader(StreamLoader):
         self.spilled = False
         self.stage = f"_syncline_stage_{next(_STAGES)}"
         self.table = target.table + BUILDING_SUFFIX if target.build_beside else target.table
-        if target.write == "history":
-            raise ConfigurationError(
-                "write: history is not available on a PostgreSQL destination yet",
-                fix="use a DuckDB destination for this stream, or write: merge", **self.where)
-        self.merge = target.write == "merge" and bool(target.primary_key)
+        # write: history straight into its table (incremental, cdc), or through a build
+        # beside (merged) that the end of a full refresh applies to the versions
+        self.history = target.write == "history"
+        self.snapshot = self.history and target.build_beside
+        self.versions = self.history and not target.build_beside
+        self.merge = bool(target.primary_key) and (target.write == "merge" or self.snapshot)
+        self.final_columns: dict[str, DataType] | None = None
         # the soft-delete flag is staged with the rows: a cdc source sends its tombstones in it
         self.names = [*(c.name for c in target.stream.columns), DELETED]
         self._check_names()
@@ -99,6 +108,7 @@ class PostgresLoader(StreamLoader):
         self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
         try:
             self.changes = self._prepare()
+            self.changes = self._prepare_versions() or self.changes
             self._create_stage()
         except psycopg.Error as exc:
             raise self._classify(exc, f"preparing table {self.target.data_schema}.{self.table}") from None
@@ -134,6 +144,11 @@ class PostgresLoader(StreamLoader):
             if self.target.build_beside and self.target.restart_build:
                 con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.fq))
             existing = self.dest.table_columns(self.target.data_schema, self.table)
+            if existing is None and self.versions:
+                history.create(con, self.target.data_schema, self.table, self._incoming(),
+                               self.target.primary_key)
+                self.columns = {c.name: c.type for c in self._incoming()}
+                return []
             if existing is None:
                 cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), pg_type(c.type))
                         for c in self._incoming()]
@@ -145,15 +160,14 @@ class PostgresLoader(StreamLoader):
                         sql.SQL(", ").join(map(sql.Identifier, self.target.primary_key))))
                 con.execute(sql.SQL("CREATE TABLE {} ({})").format(self.fq, sql.SQL(", ").join(cols)))
                 self.upsert = self.merge
+                self.columns = {c.name: c.type for c in self._incoming()}
                 return []
+            if self.versions and VALID_FROM not in existing:
+                raise not_history(self.target)
             changes = diff_columns(existing, self._incoming())
             bad = [c for c in changes if c.action == "incompatible"]
             if bad:
-                raise ContractError(
-                    "; ".join(c.describe() for c in bad) + f" (table {self.target.data_schema}.{self.target.table})",
-                    fix="run `syncline sync --full-refresh` for this stream to rebuild the table, or "
-                    "restore the source column's type", **self.where,
-                )
+                raise incompatible(bad, self.target)
             if not self.merge and self.dest.has_primary_key(self.target.data_schema, self.table):
                 raise ConfigurationError(
                     f"table {self.target.data_schema}.{self.table} has a primary key (made for write: merge) "
@@ -161,20 +175,47 @@ class PostgresLoader(StreamLoader):
                     fix="keep write: merge, or run `syncline sync --full-refresh` to rebuild the table "
                     "without the key", **self.where,
                 )
-            for c in changes:
-                assert c.result is not None
-                if c.action == "add":
-                    con.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                        self.fq, sql.Identifier(c.column), pg_type(c.result)))
-                elif c.action == "widen":
-                    assert c.old is not None
-                    con.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
-                        self.fq, sql.Identifier(c.column), pg_type(c.result),
-                        widen_using(sql.Identifier(c.column), c.old, c.result)))
+            self.columns = self._evolve(self.fq, existing, changes)
             self.dest.set_system_defaults(self.target.data_schema, self.table)
             self.upsert = self.merge and self.dest.key_is_unique(
                 self.target.data_schema, self.table, self.target.primary_key)
         return changes
+
+    def _prepare_versions(self) -> list[ColumnChange] | None:
+        """A full refresh under write: history evolves the history table its build is applied
+        to (None: there is none to keep)."""
+        if not self.snapshot or self.target.history_restart:
+            return None
+        with self.dest.con.transaction():
+            final = self.dest.table_columns(self.target.data_schema, self.target.table)
+            if final is None or VALID_FROM not in final:
+                return None
+            changes = diff_columns(final, self._incoming())
+            bad = [c for c in changes if c.action == "incompatible"]
+            if bad:
+                raise incompatible(bad, self.target)
+            self.final_columns = self._evolve(self._final, final, changes)
+        return changes
+
+    @property
+    def _final(self) -> sql.Identifier:
+        return sql.Identifier(self.target.data_schema, self.target.table)
+
+    def _evolve(self, table: sql.Identifier, existing: dict[str, DataType],
+                changes: list[ColumnChange]) -> dict[str, DataType]:
+        """Add and widen columns of ``table``; returns its column types after."""
+        con = self.dest.con
+        for c in changes:
+            assert c.result is not None
+            if c.action == "add":
+                con.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    table, sql.Identifier(c.column), pg_type(c.result)))
+            elif c.action == "widen":
+                assert c.old is not None
+                con.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
+                    table, sql.Identifier(c.column), pg_type(c.result),
+                    widen_using(sql.Identifier(c.column), c.old, c.result)))
+        return dict(existing) | {c.column: c.result for c in changes if c.result is not None}
 
     def _create_stage(self) -> None:
         # the stage takes the target's real column types, so COPY parses each value straight
@@ -183,6 +224,9 @@ class PostgresLoader(StreamLoader):
         con.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(sql.Identifier(self.stage)))
         con.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
             sql.Identifier(self.stage), self._cols(), self.fq))
+        if self.versions:  # a cdc source's commit times date the versions
+            con.execute(sql.SQL("ALTER TABLE pg_temp.{} ADD COLUMN {} TIMESTAMPTZ").format(
+                sql.Identifier(self.stage), sql.Identifier(CHANGED_AT)))
         con.execute(sql.SQL("ALTER TABLE pg_temp.{} ADD COLUMN {} BIGINT").format(
             sql.Identifier(self.stage), sql.Identifier(SEQ)))
 
@@ -194,11 +238,18 @@ class PostgresLoader(StreamLoader):
         if n == 0:
             return
         deleted: pa.Array = pa.array([False] * n, type=pa.bool_())
+        changed: pa.Array = pa.nulls(n, CHANGED_TYPE)
+        if CHANGED_AT in batch.schema.names:
+            i = batch.schema.get_field_index(CHANGED_AT)
+            changed = batch.column(i).cast(CHANGED_TYPE)
+            batch = batch.remove_column(i)
         if DELETED in batch.schema.names:  # a cdc source marks deletes itself: keep its tombstones
             i = batch.schema.get_field_index(DELETED)
             deleted = pc.fill_null(batch.column(i), False)
             batch = batch.remove_column(i)
         batch = batch.append_column(DELETED, deleted)  # last, like in self.names: COPY is positional
+        if self.versions:  # then the commit times, as the stage has them
+            batch = batch.append_column(CHANGED_AT, changed)
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes
         if self.pending_bytes > SPILL_BYTES:
@@ -211,7 +262,7 @@ class PostgresLoader(StreamLoader):
     def _set_apart(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Rows PostgreSQL cannot store go to quarantine instead of failing every retry."""
         kept, bad = set_apart(batch, self.target.stream.columns,
-                              self.target.primary_key if self.merge else ())
+                              self.target.primary_key if self.merge or self.versions else ())
         self.bad.extend(bad)
         return kept
 
@@ -220,8 +271,10 @@ class PostgresLoader(StreamLoader):
         if not self.pending:
             return 0
         if to_stage:
+            extra = [sql.Identifier(CHANGED_AT)] if self.versions else []
             into = sql.SQL("pg_temp.{} ({}, {})").format(
-                sql.Identifier(self.stage), self._cols(), sql.Identifier(SEQ))
+                sql.Identifier(self.stage), self._cols(),
+                sql.SQL(", ").join([*extra, sql.Identifier(SEQ)]))
         else:
             into = sql.SQL("{} ({})").format(self.fq, self._cols())
         statement = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(into)
@@ -249,7 +302,7 @@ class PostgresLoader(StreamLoader):
         try:
             with con.transaction():
                 self._check_fence()
-                if self.merge or self.spilled:
+                if self.merge or self.spilled or self.versions:
                     self._copy_pending(to_stage=True)
                     row = con.execute(sql.SQL("SELECT count(*) FROM pg_temp.{}").format(stage)).fetchone()
                     written = self._publish(int(row[0]) if row else 0)
@@ -308,6 +361,13 @@ class PostgresLoader(StreamLoader):
 
     def _publish(self, staged: int) -> Written:
         con = self.dest.con
+        if self.versions:
+            steps = self._statements(self.fq, self.columns).changes(
+                sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage)).as_string(con))
+            counted, _, added = history.run(con, steps)
+            # skipped: the same values again, a delete of a key not live, or older than the
+            # current version
+            return Written(counted, staged - counted, added)
         if not self.merge:
             stage = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))
             inserted = con.execute(self._insert_from(stage)).rowcount
@@ -356,6 +416,23 @@ class PostgresLoader(StreamLoader):
             self._newer("excluded"))).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def _statements(self, table: sql.Identifier, columns: dict[str, DataType]) -> HistorySQL:
+        return history.statements(self.dest.con, table, self.target, columns, SEQ, CHANGED_AT)
+
+    def _apply_snapshot(self) -> int:
+        """The build into the history table; returns how many live keys it lacked (closed)."""
+        columns = self.final_columns
+        con = self.dest.con
+        if columns is None:  # no history table yet, or one the build replaces: start it
+            con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._final))
+            history.create(con, self.target.data_schema, self.target.table, self._incoming(),
+                           self.target.primary_key)
+            columns = self.columns
+        steps = self._statements(self._final, columns).snapshot(self.fq.as_string(con), "%s")
+        _, closed, _ = history.run(con, steps, dt.datetime.now(dt.UTC))
+        con.execute(sql.SQL("DROP TABLE {}").format(self.fq))
+        return closed[-1]
+
     def _write_quarantine(self) -> None:
         if not self.bad:
             return
@@ -381,9 +458,12 @@ class PostgresLoader(StreamLoader):
                 if refused is not None:  # keep the old table; the next run starts the refresh over
                     con.execute(sql.SQL("DROP TABLE {}").format(self.fq))
                     state = {**state, "phase": "refused", "source": None}
+                elif self.snapshot:
+                    self.soft_deleted = self._apply_snapshot()
+                    failpoint("in_swap")
                 elif self.target.build_beside:
-                    final = sql.Identifier(self.target.data_schema, self.target.table)
-                    if self.target.write == "merge" and self.target.primary_key:
+                    final = self._final
+                    if self.merge:
                         self.soft_deleted = self._keep_missing(final)
                     con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(final))
                     failpoint("in_swap")
@@ -410,6 +490,8 @@ class PostgresLoader(StreamLoader):
 
     def _count(self, table: sql.Composable, live: bool = False) -> int:
         where = sql.SQL(" WHERE {} IS NOT TRUE").format(sql.Identifier(DELETED)) if live else sql.SQL("")
+        if live and self.final_columns is not None:  # versions: the current ones are live
+            where = sql.SQL(" WHERE {}").format(sql.Identifier(IS_CURRENT))
         row = self.dest.con.execute(sql.SQL("SELECT count(*) FROM {}{}").format(table, where)).fetchone()
         return int(row[0]) if row else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import zlib
@@ -17,7 +18,7 @@ from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, RotateEvent, 
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from syncline.errors import ConfigurationError, SourceError, SynclineError
-from syncline.schema import BOOLEAN, INT64, Column, StreamSchema
+from syncline.schema import BOOLEAN, INT64, TIMESTAMPTZ, Column, StreamSchema
 from syncline.sources.mysql.binlog_values import binlog_column, binlog_text
 from syncline.sources.mysql.read import TableReader, close_quietly
 from syncline.sources.mysql.types import text_to_batch
@@ -66,6 +67,8 @@ class CdcHost(Protocol):
 #: ``binlog_lsn`` of the change; snapshot rows carry the snapshot's binlog position.
 LSN_COLUMN = "_syncline_lsn"
 DELETED = "_syncline_deleted"  # the destinations' soft-delete column; sources do not import them
+#: when the change was logged (to the second); a destination keeping history dates versions by it
+CHANGED_AT = "_syncline_changed_at"
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 # server variables checked before every read, and the value mode: cdc needs
 SETTINGS = (("log_bin", "ON"), ("binlog_format", "ROW"), ("binlog_row_image", "FULL"),
@@ -347,9 +350,11 @@ class _Rows:
         # nullability as discovered: a zero date in a NOT NULL column is quarantined, as in the
         # snapshot (Arrow fields are nullable anyway, so tombstones fit)
         self.stream = dataclasses.replace(
-            base, columns=(*base.columns, Column(LSN_COLUMN, INT64), Column(DELETED, BOOLEAN)))
+            base, columns=(*base.columns, Column(LSN_COLUMN, INT64), Column(DELETED, BOOLEAN),
+                           Column(CHANGED_AT, TIMESTAMPTZ)))
         self.values: list[list[Any]] = []
         self.pending = 0  # rows since the last checkpoint, flushed or not
+        self.at = ""  # when the event being added was logged
 
     def __len__(self) -> int:
         return len(self.values)
@@ -361,6 +366,7 @@ class _Rows:
         below the event's end: positions grow strictly along the binlog.
         """
         lsn = binlog_lsn(file, event.packet.log_pos - event.packet.event_size) + 1
+        self.at = dt.datetime.fromtimestamp(event.timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         lib = {c.name: c for c in event.columns}
         missing = [c.name for c in self.cols if c.name not in lib]
         if missing:
@@ -385,7 +391,7 @@ class _Rows:
              deleted: bool) -> None:
         row = [binlog_text(c, values[c.name], why.get(c.name), lib[c.name])
                if not deleted or c.name in self.keys else None for c in self.cols]
-        self.values.append([*row, str(lsn), "1" if deleted else "0"])
+        self.values.append([*row, str(lsn), "1" if deleted else "0", self.at])
         self.pending += 1
 
     def flush(self) -> Iterator[StreamItem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import hashlib
 import re
 import struct
@@ -15,7 +16,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from syncline.errors import ConfigurationError, SourceError
-from syncline.schema import BOOLEAN, INT64, Column, StreamSchema
+from syncline.schema import BOOLEAN, INT64, TIMESTAMPTZ, Column, StreamSchema
 from syncline.sources.postgres.privileges import quoted
 from syncline.sources.postgres.types import text_to_batch
 from syncline.stream import Checkpoint, ReadRequest, StreamItem
@@ -50,6 +51,10 @@ class CdcHost(Protocol):
 #: start LSN for snapshot rows). Kept equal to ``syncline.engine.plan.CDC_CURSOR``.
 LSN_COLUMN = "_syncline_lsn"
 DELETED = "_syncline_deleted"  # the destinations' soft-delete column; sources do not import them
+#: when the change committed at the source; a destination keeping history dates versions by it
+CHANGED_AT = "_syncline_changed_at"
+#: pgoutput's commit timestamps count microseconds from 2000-01-01 UTC
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MISSING = object()  # an unchanged TOASTed value: pgoutput does not send it
 
 
@@ -276,7 +281,7 @@ class CdcReader:
                         yield Checkpoint({"phase": "stream", "lsn": last, "lag_bytes": lag})
                     continue
                 for deleted, values in event:
-                    rows.add(values, decoder.commit_lsn, deleted)
+                    rows.add(values, decoder.commit_lsn, deleted, decoder.commit_at)
                 if len(rows) >= 4 * self.req.batch_size:  # a huge transaction: stage, commit later
                     yield from rows.flush()
         self.conn.execute("COMMIT")
@@ -298,15 +303,16 @@ class _Rows:
         # tombstones carry only the key: every other column may be NULL
         cols = [c if c.name in keys else dataclasses.replace(c, nullable=True) for c in reader.base.columns]
         self.stream = dataclasses.replace(
-            reader.base, columns=(*cols, Column(LSN_COLUMN, INT64), Column(DELETED, BOOLEAN)))
+            reader.base, columns=(*cols, Column(LSN_COLUMN, INT64), Column(DELETED, BOOLEAN),
+                                  Column(CHANGED_AT, TIMESTAMPTZ)))
         self.names = [c.name for c in reader.base.columns]
         self.values: list[list[Any]] = []
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def add(self, row: dict[str, Any], lsn: int, deleted: bool) -> None:
-        self.values.append([*(row.get(n) for n in self.names), str(lsn), "t" if deleted else "f"])
+    def add(self, row: dict[str, Any], lsn: int, deleted: bool, at: str) -> None:
+        self.values.append([*(row.get(n) for n in self.names), str(lsn), "t" if deleted else "f", at])
 
     def flush(self) -> Iterator[StreamItem]:
         if not self.values:
@@ -363,12 +369,15 @@ class _Decoder:
         self.schema, self.table, self.stream = schema, table, stream
         self.relations: dict[int, tuple[str, str, list[str], list[bool]]] = {}
         self.commit_lsn = 0
+        #: the transaction's commit time, as text
+        self.commit_at = ""
 
     def feed(self, data: bytes) -> Any:
         """None, "commit", or [(deleted, {column: text}), ...] for the stream's table."""
         tag = data[:1]
         if tag == b"B":
-            self.commit_lsn = struct.unpack_from(">Q", data, 1)[0]
+            self.commit_lsn, micros = struct.unpack_from(">Qq", data, 1)
+            self.commit_at = (PG_EPOCH + dt.timedelta(microseconds=micros)).isoformat()
             return None
         if tag == b"C":
             return "commit"
