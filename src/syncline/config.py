@@ -84,6 +84,13 @@ class StreamConfig(_Model):
         None, description="incremental: re-read this window (e.g. 5m, 2h; 0s for none) below the "
         "last date or time cursor value on every run, for writers that stamp rows with their own "
         "clock; default: the source's `lookback:` (PostgreSQL, MySQL, SQLite). Needs write: merge.")
+    deletes: Literal["ignore", "reconcile"] = Field(
+        "ignore", description="incremental: `reconcile` finds the keys gone from the source every "
+        "`reconcile_every` runs (by comparing key buckets) and marks them _syncline_deleted; a "
+        "cursor read never sees a delete. PostgreSQL, MySQL and SQLite sources; write: merge or "
+        "history.")
+    reconcile_every: int = Field(
+        10, ge=1, description="With `deletes: reconcile`: every how many runs of the stream.")
 
     _types = field_validator("fields")(declared_types)
 

@@ -114,6 +114,11 @@ KINDS: dict[str, Kind] = {
                                "to resolve it.", _INCIDENT),
     "incident.resolved": Kind("info", "A person resolved an incident, with a note.", _INCIDENT),
     "incident.reopened": Kind("warning", "A resolved incident was opened again.", _INCIDENT),
+    "checkpoint.moved": Kind("warning", "Someone moved a stream's checkpoint (`state --set`, to a "
+                             "cursor value) or reset it (`state --reset`); the next run reads from "
+                             "there.", _object({"action": {"enum": ["set", "reset"]},
+                                                "from": {"type": ["string", "number", "null"]},
+                                                "to": _MAYBE_TEXT}, {"at": _TIME})),
     "config.applied": Kind("info", "A new config revision was applied to the store.",
                            _object({"revision": _INT, "origin": _TEXT})),
     "config.invalid": Kind("error", "An edit of syncline.yaml was refused; the last good revision "

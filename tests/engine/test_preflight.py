@@ -102,6 +102,13 @@ SQLITE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
                                     "`table: analytics.` is not a table name"),
     "empty folder never loaded": ({}, {"type": "files", "path": "empty/*.csv"},
                                   "no file matches 'empty/*.csv', and the stream was never loaded"),
+    "reconcile outside SQL": ({"streams": {"src": {"deletes": "reconcile"}}}, FILES,
+                              "deletes: reconcile reads every key of the source"),
+    "reconcile of a full refresh": ({"streams": {"plain": {"deletes": "reconcile"}}}, None,
+                                    "deletes: reconcile is for incremental streams"),
+    "reconcile under append": ({"streams": {"items": {"cursor": "updated_at", "write": "append",
+                                                      "deletes": "reconcile"}}}, None,
+                               "deletes: reconcile marks rows deleted by key"),
     "fields outside SQL": ({"streams": {"src": {"fields": {"id": "string"}}}}, FILES,
                            "`fields:` of a connection's stream is read by PostgreSQL, MySQL and SQLite"),
 }

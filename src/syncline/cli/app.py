@@ -50,6 +50,7 @@ from syncline.cli.runs import runs_app
 from syncline.cli.schema_file import schema_file
 from syncline.cli.service import cancel, pause, queue, resume, trigger, workers
 from syncline.cli.silences import silence_app
+from syncline.cli.state import state
 from syncline.cli.store import store_app
 from syncline.cli.up import scheduler, up, worker
 from syncline.config import Workspace, find_workspace, load_workspace
@@ -82,6 +83,7 @@ app.command()(logs)
 app.command()(failures)
 app.command()(digest)
 app.command()(runbook)
+app.command()(state)
 app.command()(oncall)
 for command in (trigger, pause, resume, cancel, queue, workers):
     app.command()(command)
@@ -184,7 +186,8 @@ def _with_refusal(streams: list[StreamSchema], refused: tuple[str, str] | None) 
 
 
 def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_refresh: bool,
-             trigger: str = "manual", allow_empty: bool = False, as_json: bool = False) -> int:
+             trigger: str = "manual", allow_empty: bool = False, as_json: bool = False,
+             since: str | None = None) -> int:
     """Run a connection: progress bars and a summary, or (with `as_json`) the run record as
     `runs show --json` prints it. Returns the exit code."""
     from syncline.cli.progress import RichObserver
@@ -211,7 +214,7 @@ def run_sync(ws: Workspace, connection: str, streams: list[str] | None, full_ref
                 result = Runner(ws, store, held.observer(observer), revision=revision.number,
                                 stop=stop.event).sync(
                     connection, streams=streams, full_refresh=full_refresh, trigger=trigger,
-                    allow_empty=allow_empty,
+                    allow_empty=allow_empty, since=since,
                 )
                 held.note = f"run {result.run_id} {result.status}"
             record = views.run_data(store, result.run_id) if as_json else None
@@ -249,6 +252,11 @@ FULL_REFRESH_HELP = (
     "write: replace removes them; under write: history the re-read is applied to the versions "
     "(changed rows get a new one, missing keys are closed as deleted)."
 )
+SINCE_HELP = (
+    "Re-read the one --stream from this cursor value (rows with cursor >= VALUE), without a full "
+    "refresh; the merge makes rows already loaded harmless. Incremental streams of PostgreSQL, "
+    "MySQL and SQLite sources under write: merge or history."
+)
 ALLOW_EMPTY_HELP = (
     "Let a full refresh replace a table with 0 rows, or with fewer than (1 - max_shrink) of its "
     "rows; without it such a refresh fails and keeps the table."
@@ -262,13 +270,17 @@ def sync(
     stream: Annotated[list[str] | None, typer.Option("--stream", "-s", metavar="STREAM", help="Only this stream (repeatable).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
+    since: Annotated[str | None, typer.Option("--since", metavar="VALUE", help=SINCE_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON, no progress "
                                           "(errors too).", callback=json_mode)] = False,
 ) -> None:
     """Run a connection now, with a live progress bar per stream; exit 1 when the run fails."""
+    if since is not None and (len(stream or []) != 1 or full_refresh):
+        refuse("--since re-reads one stream from a cursor value",
+               "name exactly one stream with --stream, and leave out --full-refresh")
     ws = guarded(lambda: load_workspace(workspace_path(workspace)))
     code = guarded(lambda: run_sync(ws, connection, stream or None, full_refresh,
-                                    allow_empty=allow_empty, as_json=as_json))
+                                    allow_empty=allow_empty, as_json=as_json, since=since))
     raise typer.Exit(code)
 
 
@@ -290,50 +302,6 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         console.print(views.status_table(rows, now))
     if any(r["health"] in ("failing", "late") for r in rows):
         raise typer.Exit(1)
-
-
-@app.command()
-def state(
-    connection: Annotated[str, typer.Argument(help="Name of a connection in the workspace.")],
-    workspace: WorkspaceOpt = None,
-    reset: Annotated[str | None, typer.Option("--reset", help="Forget this stream's checkpoint.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show the checkpoints of a connection (as committed in the destination), or reset one."""
-    from syncline.engine.endpoints import open_destination
-    from syncline.engine.plan import destination_schema
-
-    ws = guarded(lambda: load_workspace(workspace_path(workspace)))
-    conn = guarded(lambda: ws.connection(connection))
-    dest = guarded(lambda: open_destination(ws, conn.destination))
-    try:
-        schema = guarded(lambda: destination_schema(connection, conn, dest))
-        if reset is not None:
-            existed = guarded(lambda: dest.reset_state(schema, reset))
-            if not existed:
-                known = ", ".join(sorted(guarded(lambda: dest.all_states(schema)))) or "(none yet)"
-                refuse(f"no checkpoint for stream '{reset}' of {connection}", f"reset one of: {known}")
-            store = store_of(ws)
-            store.mirror_checkpoint(connection, reset, None)
-            store.close()
-            if as_json:
-                print_json({"connection": connection, "stream": reset, "reset": True})
-            else:
-                console.print(f"[green]reset[/] {connection}/{reset}: the next sync reads it from the start")
-            return
-        states = guarded(lambda: dest.all_states(schema))
-    finally:
-        dest.close()
-    if as_json:
-        print_json(states)
-        return
-    t = Table(title=f"checkpoints of {connection} (in {conn.destination}.{schema})")
-    for col in ("stream", "mode", "phase", "position", "updated"):
-        t.add_column(col, overflow="fold")  # a position is shown whole, never cut
-    for stream_name, st in sorted(states.items()):
-        t.add_row(stream_name, str(st.get("mode", "?")), str(st.get("phase", "corrupt")),
-                  escape(json.dumps(st.get("source"), default=str)), str(st.get("updated_at", ""))[:19])
-    console.print(t)
 
 
 @app.command()

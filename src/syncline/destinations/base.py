@@ -216,6 +216,12 @@ class StreamLoader(ABC):
         ``state`` in phase ``refused``, so the next run starts the full refresh over."""
 
     @abstractmethod
+    def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
+        """In ONE transaction: mark the live rows of ``keys`` (the key columns, as the table
+        types them) deleted, keeping their last values (under history: close their current
+        version), and write ``state``. Returns how many rows it marked."""
+
+    @abstractmethod
     def abort(self) -> None:
         """Drop what was staged and not committed."""
 
@@ -260,6 +266,10 @@ class Destination(ABC):
     @abstractmethod
     def reset_state(self, schema: str, stream: str) -> bool:
         """Forget a stream's state so the next run starts over; True if there was one."""
+
+    @abstractmethod
+    def put_state(self, schema: str, stream: str, state: dict[str, Any]) -> None:
+        """Replace a stream's committed state row (`state --set`), in a transaction of its own."""
 
     @abstractmethod
     def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:

@@ -28,6 +28,8 @@ class StreamProgress:
     expected: int | None = None
     schema_changes: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    #: what the run did because it was asked to (`--since`): said with the stream, no warning
+    remarks: list[str] = field(default_factory=list)
 
 
 class RunObserver:

@@ -36,6 +36,8 @@ class StreamPlan:
     #: the schema of `table` when a dotted `table:` names another than the connection's
     #: (its state, loads and quarantine stay in the connection's schema)
     table_schema: str | None = None
+    #: `deletes: reconcile`: every how many runs the keys gone from the source are marked
+    reconcile_every: int | None = None
 
     @property
     def qualified_table(self) -> str:
@@ -410,6 +412,8 @@ def _plan_stream(
                        "use write: merge (it reads the rows whose cursor is NULL on every run)")
         if abilities.late_commits_refusal and cursor_col and cursor_col.type.kind in TEMPORAL:
             raise fail(*abilities.late_commits_refusal)
+    if cfg.deletes == "reconcile":
+        _check_reconcile(fail, abilities, mode, write)
     if mode == "cdc":
         if write not in KEYED_WRITES or not pk:
             raise fail("mode: cdc needs write: merge (or history) and a primary key (deletes and "
@@ -421,7 +425,24 @@ def _plan_stream(
                           primary_key=pk, table=table)
     return StreamPlan(stream=stream, mode=mode, write=write,
                       cursor=cursor if mode == "incremental" else None, primary_key=pk, table=table,
-                      lookback_s=lookback_seconds(lookback) if mode == "incremental" else 0)
+                      lookback_s=lookback_seconds(lookback) if mode == "incremental" else 0,
+                      reconcile_every=cfg.reconcile_every if cfg.deletes == "reconcile" else None)
+
+
+def _check_reconcile(fail: Callable[[str, str], ConfigurationError], abilities: SourceAbilities,
+                     mode: Mode, write: Write) -> None:
+    """`deletes: reconcile` compares the keys of an incremental stream read by a cursor column."""
+    if not abilities.sql_cursor:
+        raise fail("deletes: reconcile reads every key of the source: PostgreSQL, MySQL and SQLite "
+                   "sources", "remove `deletes: reconcile`; a full refresh under merge marks "
+                   "deletes for other sources")
+    if mode != "incremental":
+        raise fail(f"deletes: reconcile is for incremental streams (this one is {mode}, which "
+                   + ("sees deletes in the log)" if mode == "cdc" else "sees deletes by reading "
+                      "everything)"), "remove `deletes: reconcile` from this stream")
+    if write not in KEYED_WRITES:
+        raise fail(f"deletes: reconcile marks rows deleted by key, and write: {write} keeps no "
+                   "single row per key", "use write: merge (or history) with a primary key")
 
 
 def _check_incremental(fail: Callable[[str, str], ConfigurationError], abilities: SourceAbilities,

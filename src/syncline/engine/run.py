@@ -75,6 +75,8 @@ class Flags:
     full_refresh: bool = False
     #: a full refresh may empty or shrink a table as far as the source did
     allow_empty: bool = False
+    #: `--since VALUE`: the one stream of the run is re-read from this cursor value
+    since: str | None = None
 
 
 def _max_shrink(conn: ConnectionConfig, stream: str, flags: Flags) -> float | None:
@@ -141,6 +143,7 @@ class Runner:
         full_refresh: bool = False,
         trigger: str = "manual",
         allow_empty: bool = False,
+        since: str | None = None,
     ) -> RunResult:
         self.ws.connection(connection)  # an unknown name is a configuration error, before any lease
         check_selected(self.ws, connection, streams)
@@ -164,7 +167,7 @@ class Runner:
                          f", revision {self.revision}" if self.revision else "",
                          ", full refresh" if full_refresh else "")
                 result = self._run(connection, run_id, Lease(leases, grant), streams,
-                                   Flags(full_refresh, allow_empty))
+                                   Flags(full_refresh, allow_empty, since))
                 tracing.note(traced, status=result.status, rows_read=result.rows_read,
                              rows_committed=result.rows_committed, attempts=result.attempts)
                 log.log(logging.INFO if result.status in ("succeeded", "warning") else logging.ERROR,
@@ -442,7 +445,7 @@ class Runner:
                 source_timeout_s=conn.source_timeout_s, zero_rows=_zero_rows(conn, flags),
                 zero_rows_threshold=conn.zero_rows_threshold,
                 recent_rows=recent_rows, max_shrink=_max_shrink(conn, plan.stream.name, flags),
-                max_skew_s=_max_skew_s(conn, plan.stream.name),
+                max_skew_s=_max_skew_s(conn, plan.stream.name), since=flags.since,
             )
             progress, duration = load_stream(
                 connection=connection, schema=schema, plan=plan, source=source,
@@ -467,7 +470,7 @@ class Runner:
             rows_quarantined=progress.rows_quarantined, bytes=progress.bytes, duration_s=duration,
             started_at=started, ended_at=dt.datetime.now(dt.UTC),
             schema_changes=[*dropped, *progress.schema_changes],
-            message="; ".join(progress.notices) or None,
+            message="; ".join([*progress.notices, *progress.remarks]) or None,
             requests=source.request_figures(plan.stream.name),
         ))
         self.tell.stream_finished(connection, run_id, plan, progress, duration, dropped,

@@ -10,13 +10,26 @@ from typing import Any
 
 import pyarrow as pa
 
-from syncline.destinations.base import QUARANTINE_TABLE, Destination, LoadTarget, StreamLoader
+from syncline.destinations.base import (
+    QUARANTINE_TABLE,
+    Destination,
+    LoadTarget,
+    StreamLoader,
+)
 from syncline.engine import tracing
+from syncline.engine.backfill import since_checkpoint
 from syncline.engine.observer import RunObserver, StreamProgress
 from syncline.engine.plan import StreamPlan
+from syncline.engine.reconcile import gone_keys
 from syncline.engine.table_shape import check_shape, continues_history
 from syncline.engine.watch import StopRequest, watched
-from syncline.errors import ConfigurationError, DataError, IntegrityError, InternalError
+from syncline.errors import (
+    ConfigurationError,
+    DataError,
+    IntegrityError,
+    InternalError,
+    ShrinkRefused,
+)
 from syncline.failpoints import failpoint
 from syncline.schema import StreamSchema
 from syncline.sources.base import Source
@@ -107,6 +120,8 @@ class LoadOptions:
     max_shrink: float | None = 0.9
     #: incremental: how far past the source's clock a checkpoint may go (`max_cursor_skew`)
     max_skew_s: int = 86400
+    #: `sync --since VALUE`: re-read the stream from this cursor value
+    since: str | None = None
 
 
 def load_stream(
@@ -131,6 +146,9 @@ def load_stream(
         observer.warning(f"{plan.stream.name}: {rebuild}, so the table is rebuilt by a full refresh")
     checkpoint, build_beside, restart = state_checkpoint(state, plan, full_refresh, connection,
                                                          rebuild is not None)
+    since = None
+    if options.since is not None:
+        checkpoint, since = _since(plan, source, connection, checkpoint, build_beside, options.since)
     existing = destination.table_columns(plan.table_schema or schema, plan.table)
     if existing:  # a loaded table keeps its text, and until rebuilt its booleans
         plan = replace(plan, stream=plan.stream.keeping_loaded(
@@ -174,12 +192,22 @@ def load_stream(
         progress.notices.append(f"{rebuild}: the table was rebuilt by a full refresh")
     if over is not None:
         progress.notices.append(over)
+    if since is not None:
+        progress.remarks.append(since)
+    by_hand = (state or {}).get("moved")
+    if isinstance(by_hand, dict) and checkpoint is not None:
+        progress.remarks.append(f"read from the checkpoint `state --set` moved from "
+                                f"{by_hand.get('from')} to {by_hand.get('to')} at {by_hand.get('at')}")
     if backfill is not None:  # under append a gap the user should know of: the run is a warning
         (progress.schema_changes if plan.write in KEYED_WRITES else progress.notices).append(backfill)
     observer.stream_started(plan, progress)
 
+    # runs since the last key reconciliation (`deletes: reconcile`), this one not counted yet
+    since_reconcile = int((state or {}).get("since_reconcile") or 0) if checkpoint else 0
+
     def new_state(source_state: dict[str, Any] | None, phase: str) -> dict[str, Any]:
-        return ({"table_schema": plan.table_schema} if plan.table_schema else {}) | {
+        return ({"table_schema": plan.table_schema} if plan.table_schema else {}) | (
+            {"since_reconcile": since_reconcile} if plan.reconcile_every else {}) | {
             "version": STATE_VERSION, "mode": plan.mode, "write": plan.write,
             "cursor_field": plan.cursor, "primary_key": list(plan.primary_key), "table": plan.table,
             "phase": phase, "beside": build_beside,
@@ -238,8 +266,15 @@ def load_stream(
         _check_counts(progress, connection)  # before the swap: a mismatch keeps the old table
         final_phase = "complete"
         final_source = last_source_state if plan.mode in ("incremental", "cdc") else None
+        if plan.reconcile_every and not build_beside:
+            since_reconcile += 1
+            if since_reconcile >= plan.reconcile_every:
+                since_reconcile = 0
+                progress.rows_deleted += _reconcile(
+                    loader, target, source, destination, schema, plan, batch_size, connection,
+                    new_state(final_source, final_phase))
         loader.finish(new_state(final_source, final_phase))
-        progress.rows_deleted = loader.soft_deleted
+        progress.rows_deleted += loader.soft_deleted
         if on_commit:
             on_commit(new_state(final_source, final_phase), final=True)
     except BaseException:
@@ -256,6 +291,46 @@ def load_stream(
         observer.warning(f"{plan.stream.name}: {progress.notices[-1]}")
     observer.stream_progress(progress)
     return progress, time.monotonic() - started
+
+
+def _reconcile(loader: StreamLoader, target: LoadTarget, source: Source, destination: Destination,
+               schema: str, plan: StreamPlan, batch_size: int, connection: str,
+               state: dict[str, Any]) -> int:
+    """`deletes: reconcile`: mark the keys gone from the source, unless that would remove more
+    of the table than `max_shrink` allows (a source read wrong is not a mass delete)."""
+    with tracing.span("reconcile"):
+        gone, live = gone_keys(source, destination, schema, plan, batch_size, connection)
+        if not gone.num_rows:
+            return 0
+        share = gone.num_rows / live
+        if target.max_shrink is not None and (share > target.max_shrink or gone.num_rows == live):
+            raise ShrinkRefused(
+                f"the source no longer has {gone.num_rows:,} of the {live:,} keys the table holds "
+                f"({share:.0%}, more than max_shrink {target.max_shrink:.0%}), so none is marked "
+                "deleted", connection=connection, stream=plan.stream.name,
+                fix="check the source (emptied table, wrong credentials or filter); if it really "
+                f"lost those rows, run `syncline sync {connection} --stream {plan.stream.name} "
+                "--allow-empty` on a run that reconciles, or raise `max_shrink` of the stream")
+        return loader.delete_keys(gone, state)
+
+
+def _since(plan: StreamPlan, source: Source, connection: str, checkpoint: dict[str, Any] | None,
+           build_beside: bool, value: str) -> tuple[dict[str, Any] | None, str]:
+    """`sync --since VALUE`: the checkpoint the read starts from, and what to say of it."""
+    if build_beside:
+        raise ConfigurationError(
+            "the stream's table is being rebuilt (an interrupted full refresh), so there is no "
+            "checkpoint to re-read from", connection=connection, stream=plan.stream.name,
+            fix=f"run `syncline sync {connection} --stream {plan.stream.name}` to finish the "
+            "rebuild first")
+    column = plan.stream.column(plan.cursor) if plan.cursor else None
+    moved = since_checkpoint(
+        connection=connection, stream=plan.stream.name, mode=plan.mode, write=plan.write,
+        cursor=plan.cursor, cursor_type=column.type if column else None,
+        sql_cursor=source.sql_cursor, checkpoint=checkpoint, value=value)
+    if moved is None:
+        return None, "--since: the stream was never read, so it is read from the start"
+    return moved, f"re-read from {plan.cursor} >= {value} (--since)"
 
 
 def _new_columns(plan: StreamPlan, existing: dict[str, Any] | None, checkpoint: dict[str, Any] | None,

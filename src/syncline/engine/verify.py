@@ -1,10 +1,8 @@
 """`syncline verify`: reconcile a source and its destination by keys and content hashes.
 
-Both sides are streamed as Arrow batches in bounded memory and hashed by one
-in-memory DuckDB engine (so equal values always hash equally): each row gets a key
-hash and a content hash; rows are grouped into buckets by key hash, and only the
-buckets whose (count, content sum) differ are read a second time to list the
-missing, extra, different and duplicated keys.
+Both sides are streamed as Arrow batches in bounded memory and hashed into key buckets
+(engine/buckets.py); only the buckets whose (count, content sum) differ are read a second
+time to list the missing, extra, different and duplicated keys.
 """
 
 from __future__ import annotations
@@ -15,12 +13,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from syncline.config import Workspace
 from syncline.destinations.base import Destination
-from syncline.destinations.duckdb.types import qi  # the verifier hashes in DuckDB too
+from syncline.engine.buckets import Hasher, bucket_totals, collect
 from syncline.engine.plan import StreamPlan, destination_schema, plan_streams
 from syncline.engine.stream_load import batch_rows
 from syncline.errors import DataError, InternalError, SynclineError
@@ -28,7 +25,6 @@ from syncline.schema import Column, DataType, from_arrow
 from syncline.sources.base import OWN_TABLE_PREFIX, Source
 from syncline.stream import BadRecord, ReadRequest
 
-BUCKETS = 1024
 SAMPLE = 5
 
 
@@ -67,43 +63,6 @@ class StreamVerdict:
         }
 
 
-class _Hasher:
-    """Key and content hashes of Arrow batches, computed by one DuckDB engine."""
-
-    def __init__(self, key: list[str], columns: list[str]) -> None:
-        self.con = duckdb.connect()
-        self.key = key or columns  # without a key, a row is its own key
-        self.columns = columns
-
-    def hashes(self, batch: pa.RecordBatch) -> pa.Table:
-        self.con.register("_b", pa.Table.from_batches([batch]))
-        try:
-            keys = ", ".join(qi(k) for k in self.key)
-            cols = ", ".join(qi(c) for c in self.columns)
-            key_list = ", ".join(f"{qi(k)}::VARCHAR" for k in self.key)
-            table: pa.Table = self.con.sql(
-                f"SELECT hash({keys}) AS kh, hash({cols}) AS rh, [{key_list}] AS k FROM _b"
-            ).to_arrow_table()
-            return table
-        finally:
-            self.con.unregister("_b")
-
-    def buckets(self, batch: pa.RecordBatch) -> list[tuple[int, int, int]]:
-        """(bucket, rows, content sum) of a batch, aggregated inside DuckDB."""
-        self.con.register("_h", self.hashes(batch))
-        try:
-            rows: list[tuple[int, int, int]] = self.con.execute(
-                f"SELECT kh % {BUCKETS}, count(*), sum(rh::HUGEINT) % 18446744073709551616 "
-                "FROM _h GROUP BY ALL"
-            ).fetchall()
-            return rows
-        finally:
-            self.con.unregister("_h")
-
-    def close(self) -> None:
-        self.con.close()
-
-
 def _source_batches(source: Source, plan: StreamPlan, batch_size: int, verdict: StreamVerdict
                     ) -> Iterator[pa.RecordBatch]:
     request = ReadRequest(stream=plan.stream, mode="full_refresh", primary_key=plan.primary_key,
@@ -139,7 +98,7 @@ def verify_stream(
     latest = (plan.primary_key, plan.cursor) if plan.write == "append" and plan.primary_key else None
     if latest:
         verdict.note = "append stream: the latest version of each key is compared"
-    hasher = _Hasher(list(plan.primary_key), columns)
+    hasher = Hasher(list(plan.primary_key), columns)
 
     def src() -> Iterator[pa.RecordBatch]:
         for b in _source_batches(source, plan, batch_size, verdict):
@@ -150,8 +109,8 @@ def verify_stream(
             yield _conform(b, target, json_cols)
 
     try:
-        s_buckets, verdict.source_rows = _buckets(hasher, src())
-        d_buckets, verdict.destination_rows = _buckets(hasher, dst())
+        s_buckets, verdict.source_rows = bucket_totals(hasher, src())
+        d_buckets, verdict.destination_rows = bucket_totals(hasher, dst())
         bad = {b for b in set(s_buckets) | set(d_buckets) if s_buckets.get(b) != d_buckets.get(b)}
         if bad:
             _explain(hasher, src(), dst(), bad, verdict)
@@ -254,33 +213,10 @@ def _fits(value: object, kind: pa.DataType, target: pa.DataType) -> bool:
     return True
 
 
-def _buckets(hasher: _Hasher, batches: Iterator[pa.RecordBatch]) -> tuple[dict[int, tuple[int, int]], int]:
-    totals: dict[int, tuple[int, int]] = {}
-    rows = 0
-    for batch in batches:
-        rows += batch.num_rows
-        for b, n, s in hasher.buckets(batch):
-            old_n, old_s = totals.get(b, (0, 0))
-            totals[b] = (old_n + n, (old_s + int(s)) % 2**64)
-    return totals, rows
-
-
-def _collect(hasher: _Hasher, batches: Iterator[pa.RecordBatch], bad: set[int]
-             ) -> dict[tuple[str, ...], list[int]]:
-    out: dict[tuple[str, ...], list[int]] = {}
-    for batch in batches:
-        h = hasher.hashes(batch)
-        for kh, rh, k in zip(h.column("kh").to_pylist(), h.column("rh").to_pylist(),
-                             h.column("k").to_pylist()):
-            if kh % BUCKETS in bad:
-                out.setdefault(tuple(k), []).append(rh)
-    return out
-
-
-def _explain(hasher: _Hasher, src: Iterator[pa.RecordBatch], dst: Iterator[pa.RecordBatch],
+def _explain(hasher: Hasher, src: Iterator[pa.RecordBatch], dst: Iterator[pa.RecordBatch],
              bad: set[int], verdict: StreamVerdict) -> None:
-    s = _collect(hasher, src, bad)
-    d = _collect(hasher, dst, bad)
+    s = collect(hasher, src, bad)
+    d = collect(hasher, dst, bad)
     missing = [k for k in s if k not in d]
     extra = [k for k in d if k not in s]
     # a key the source holds several times (a declared key that is not unique) is duplicated,

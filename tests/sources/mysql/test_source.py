@@ -293,6 +293,20 @@ def test_incremental_merge_brings_a_row_updated_twice_at_its_latest_version(
     assert run_sync(tmp_path).rows_read == 0
 
 
+def test_reconciled_deletes_mark_the_rows_a_cursor_read_cannot_see_go(db: Db, tmp_path: Path) -> None:
+    make_orders(db, "orders_gone", 60)
+    stream = f"{db.name}.orders_gone"
+    write_ws(tmp_path, db.config(tables=["orders_gone"]), {stream: {
+        "mode": "incremental", "cursor": "updated_at", "deletes": "reconcile", "reconcile_every": 1}},
+        batch_size=25)
+    assert run_sync(tmp_path).status == "succeeded"
+    db.run("DELETE FROM orders_gone WHERE id IN (5, 41)")
+    run = run_sync(tmp_path)
+    assert run.status == "succeeded", run.error
+    assert dest_query(tmp_path, "SELECT id, note FROM dst.orders_gone WHERE _syncline_deleted "
+                                "ORDER BY id") == [(5, "order 5 v0 ✓"), (41, "order 41 v0 ✓")]
+
+
 def test_rows_sharing_a_cursor_value_across_a_batch_boundary_all_arrive(
     db: Db, tmp_path: Path
 ) -> None:

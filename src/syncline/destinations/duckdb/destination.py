@@ -220,6 +220,15 @@ class DuckDBDestination(Destination):
         ).fetchall()[0][0]
         return bool(n)
 
+    def put_state(self, schema: str, stream: str, state: dict[str, Any]) -> None:
+        self.con.execute("BEGIN")
+        try:
+            self.write_state(schema, stream, state, int(state.get("run_id") or 0))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:
         rows = self.con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "

@@ -18,6 +18,7 @@ from syncline.destinations.base import (
     QUARANTINE_TABLE,
     SYNCED_AT,
     VALID_FROM,
+    VALID_TO,
     CommitResult,
     LoadTarget,
     StreamLoader,
@@ -489,6 +490,32 @@ class DuckDBLoader(StreamLoader):
         self.dest.write_state(self.target.schema, self.target.stream.name,
                               {**state, "phase": "refused", "source": None}, self.target.run_id)
         self.dest.con.execute("COMMIT")
+
+    def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
+        con = self.dest.con
+        on = " AND ".join(f"t.{self.qi(k)} = g.{self.qi(k)}" for k in self.target.primary_key)
+        if self.history:
+            mark = (f"UPDATE {self._final} AS t SET {VALID_TO} = ?, {IS_CURRENT} = false, {DELETED} = "
+                    f"true FROM _syncline_gone g WHERE t.{IS_CURRENT} AND {on}")
+        else:
+            mark = (f"UPDATE {self._final} AS t SET {DELETED} = true, {SYNCED_AT} = ? "
+                    f"FROM _syncline_gone g WHERE t.{DELETED} IS NOT TRUE AND {on}")
+        con.register("_syncline_gone", keys)
+        try:
+            con.execute("BEGIN")
+            self._check_fence()
+            marked = int(con.execute(mark, [dt.datetime.now(dt.UTC)]).fetchall()[0][0])
+            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._rollback()
+            raise _classify(exc, self.target) from None
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            con.unregister("_syncline_gone")
+        return marked
 
     def abort(self) -> None:
         self._clear()

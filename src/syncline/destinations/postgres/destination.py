@@ -362,6 +362,13 @@ class PostgresDestination(Destination):
             raise self.classify(exc, "resetting a checkpoint", schema=schema) from None
         return cur.rowcount > 0
 
+    def put_state(self, schema: str, stream: str, state: dict[str, Any]) -> None:
+        try:
+            with self.con.transaction():
+                self.write_state(schema, stream, state, int(state.get("run_id") or 0))
+        except psycopg.Error as exc:
+            raise self.classify(exc, "moving a checkpoint", schema=schema) from None
+
     def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:
         try:
             rows = self.con.execute(

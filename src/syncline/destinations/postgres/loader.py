@@ -20,6 +20,7 @@ from syncline.destinations.base import (
     QUARANTINE_TABLE,
     SYNCED_AT,
     VALID_FROM,
+    VALID_TO,
     CommitResult,
     LoadTarget,
     StreamLoader,
@@ -505,6 +506,37 @@ class PostgresLoader(StreamLoader):
             return None
         final = sql.Identifier(self.target.data_schema, self.target.table)
         return shrink_refused(self.target, self._count(final, live=True), rows, "replacing the table")
+
+    def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
+        con = self.dest.con
+        pk = self.target.primary_key
+        gone = sql.Identifier("_syncline_gone")
+        on = sql.SQL(" AND ").join(sql.SQL("t.{0} = g.{0}").format(sql.Identifier(k)) for k in pk)
+        if self.history:
+            mark = sql.SQL("UPDATE {} AS t SET {} = %s, {} = false, {} = true FROM pg_temp.{} g "
+                           "WHERE t.{} AND {}").format(
+                self.fq, sql.Identifier(VALID_TO), sql.Identifier(IS_CURRENT), sql.Identifier(DELETED),
+                gone, sql.Identifier(IS_CURRENT), on)
+        else:
+            mark = sql.SQL("UPDATE {} AS t SET {} = true, {} = %s FROM pg_temp.{} g "
+                           "WHERE t.{} IS NOT TRUE AND {}").format(
+                self.fq, sql.Identifier(DELETED), sql.Identifier(SYNCED_AT), gone,
+                sql.Identifier(DELETED), on)
+        try:
+            with con.transaction():
+                self._check_fence()
+                con.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                    gone, sql.SQL(", ").join(sql.SQL("{} {}").format(
+                        sql.Identifier(k), pg_type(self.columns[k])) for k in pk)))
+                with con.cursor() as cur, cur.copy(sql.SQL("COPY pg_temp.{} FROM STDIN").format(gone)) as copy:
+                    for row in keys.to_pylist():
+                        copy.write_row(tuple(row[k] for k in pk))
+                marked = con.execute(mark, [dt.datetime.now(dt.UTC)]).rowcount
+                self.dest.write_state(self.target.schema, self.target.stream.name, state,
+                                      self.target.run_id)
+        except psycopg.Error as exc:
+            raise self._classify(exc, f"marking deletes in {self.target.data_schema}.{self.table}") from None
+        return marked
 
     def abort(self) -> None:
         self.pending, self.pending_bytes, self.bad = [], 0, []
