@@ -18,7 +18,6 @@ from syncline.destinations.base import (
     QUARANTINE_TABLE,
     SYNCED_AT,
     VALID_FROM,
-    VALID_TO,
     CommitResult,
     LoadTarget,
     StreamLoader,
@@ -31,14 +30,16 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
+from syncline.destinations.deletes import mark_gone
+from syncline.destinations.duckdb import versions
+from syncline.destinations.duckdb.errors import classify
 from syncline.destinations.duckdb.types import duckdb_type, qi
-from syncline.destinations.history import HistorySQL, Steps, history_columns
+from syncline.destinations.history import HistorySQL, history_columns
 from syncline.errors import (
     ConcurrencyError,
     DestinationError,
     IntegrityError,
     ShrinkRefused,
-    TransientError,
 )
 from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
@@ -253,7 +254,7 @@ class DuckDBLoader(StreamLoader):
             self.built = built
         except duckdb.Error as exc:
             self._rollback()
-            raise _classify(exc, self.target) from None
+            raise classify(exc, self.target) from None
         except BaseException:
             self._rollback()
             raise
@@ -364,21 +365,8 @@ class DuckDBLoader(StreamLoader):
             source_wins=self.target.source_wins, quote=self.qi, type_of=duckdb_type, text="VARCHAR",
             seq=SEQ, changed_at=CHANGED_AT)
 
-    def _run(self, steps: Steps, *params: Any) -> tuple[int, list[int], int]:
-        """(changes that count, versions closed by each close statement, versions added)."""
-        con = self.dest.con
-        for sql in steps.prepare:
-            con.execute(sql)
-        counted = int(con.execute(steps.counted).fetchall()[0][0])
-        closed = [int(con.execute(sql, list(params) if "?" in sql else []).fetchall()[0][0])
-                  for sql in steps.close]
-        added = int(con.execute(steps.insert).fetchall()[0][0])
-        for sql in steps.cleanup:
-            con.execute(sql)
-        return counted, closed, added
-
     def _publish_versions(self, source: str, staged: int) -> Written:
-        counted, _, added = self._run(self._versions(self.columns).changes(source))
+        counted, _, added = versions.run(self.dest.con, self._versions(self.columns).changes(source))
         # written: changes that made or closed a version; skipped: the same values again, a
         # delete of a key not live, or older than the current version
         return Written(counted, staged - counted, added)
@@ -391,7 +379,7 @@ class DuckDBLoader(StreamLoader):
             self._create(self._final, [*self._incoming(), *history_columns()])
             columns = self.columns
         steps = self._versions(columns).snapshot(self.fq, "?")
-        _, closed, _ = self._run(steps, dt.datetime.now(dt.UTC))
+        _, closed, _ = versions.run(self.dest.con, steps, dt.datetime.now(dt.UTC))
         self.dest.con.execute(f"DROP TABLE {self.fq}")
         return closed[-1]
 
@@ -434,7 +422,7 @@ class DuckDBLoader(StreamLoader):
             con.execute("COMMIT")
         except duckdb.Error as exc:
             self._rollback()
-            raise _classify(exc, self.target) from None
+            raise classify(exc, self.target) from None
         except ShrinkRefused:
             raise
         except BaseException:
@@ -493,13 +481,8 @@ class DuckDBLoader(StreamLoader):
 
     def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
         con = self.dest.con
-        on = " AND ".join(f"t.{self.qi(k)} = g.{self.qi(k)}" for k in self.target.primary_key)
-        if self.history:
-            mark = (f"UPDATE {self._final} AS t SET {VALID_TO} = ?, {IS_CURRENT} = false, {DELETED} = "
-                    f"true FROM _syncline_gone g WHERE t.{IS_CURRENT} AND {on}")
-        else:
-            mark = (f"UPDATE {self._final} AS t SET {DELETED} = true, {SYNCED_AT} = ? "
-                    f"FROM _syncline_gone g WHERE t.{DELETED} IS NOT TRUE AND {on}")
+        mark = mark_gone(self._final, "_syncline_gone", self.target.primary_key, self.qi, "?",
+                         self.history)
         con.register("_syncline_gone", keys)
         try:
             con.execute("BEGIN")
@@ -509,7 +492,7 @@ class DuckDBLoader(StreamLoader):
             con.execute("COMMIT")
         except duckdb.Error as exc:
             self._rollback()
-            raise _classify(exc, self.target) from None
+            raise classify(exc, self.target) from None
         except BaseException:
             self._rollback()
             raise
@@ -519,19 +502,6 @@ class DuckDBLoader(StreamLoader):
 
     def abort(self) -> None:
         self._clear()
-
-
-def _classify(exc: duckdb.Error, target: LoadTarget) -> Exception:
-    text = str(exc)
-    where: dict[str, Any] = {"connection": target.connection, "stream": target.stream.name}
-    if (isinstance(exc, duckdb.TransactionException) or "conflict" in text.lower()) and "No space left" not in text:
-        return TransientError(f"DuckDB transaction conflict: {text}", **where)
-    if isinstance(exc, duckdb.IOException) or "No space left" in text:
-        return DestinationError(f"DuckDB I/O failure: {text}",
-                                fix="check free disk space and permissions of the database file", **where)
-    if isinstance(exc, (duckdb.ConversionException, duckdb.InvalidInputException)):
-        return DestinationError(f"a value does not fit its destination column: {text}", **where)
-    return DestinationError(f"DuckDB failed: {text}", **where)
 
 
 __all__ = ["BUILDING_SUFFIX", "DataType", "DuckDBLoader"]

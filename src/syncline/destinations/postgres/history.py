@@ -1,4 +1,5 @@
-"""`write: history` on PostgreSQL: the history table, and running the shared statements."""
+"""`write: history` on PostgreSQL: the history table, running the shared statements, and the
+keys a reconciliation marks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from syncline.destinations.base import DELETED, IS_CURRENT, SYNCED_AT, LoadTarget
@@ -57,3 +59,15 @@ def create(con: psycopg.Connection[Any], schema: str, name: str, columns: Sequen
     con.execute(sql.SQL("CREATE UNIQUE INDEX {} ON {} ({}) WHERE {}").format(
         sql.Identifier(index), table, sql.SQL(", ").join(map(sql.Identifier, primary_key)),
         sql.Identifier(IS_CURRENT)))
+
+
+def stage_keys(con: psycopg.Connection[Any], name: str, keys: pa.Table,
+               types: dict[str, DataType]) -> None:
+    """``keys`` into a temporary table ``name`` dropped at the commit."""
+    con.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+        sql.Identifier(name), sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(k), pg_type(t)) for k, t in types.items())))
+    with con.cursor() as cur, cur.copy(sql.SQL("COPY pg_temp.{} FROM STDIN").format(
+            sql.Identifier(name))) as copy:
+        for row in keys.to_pylist():
+            copy.write_row(tuple(row[k] for k in types))

@@ -20,7 +20,6 @@ from syncline.destinations.base import (
     QUARANTINE_TABLE,
     SYNCED_AT,
     VALID_FROM,
-    VALID_TO,
     CommitResult,
     LoadTarget,
     StreamLoader,
@@ -33,6 +32,7 @@ from syncline.destinations.base import (
     shrink_refused,
     with_built_rows,
 )
+from syncline.destinations.deletes import mark_gone
 from syncline.destinations.history import HistorySQL
 from syncline.destinations.postgres import history
 from syncline.destinations.postgres.build import keep_missing
@@ -509,28 +509,13 @@ class PostgresLoader(StreamLoader):
 
     def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
         con = self.dest.con
-        pk = self.target.primary_key
-        gone = sql.Identifier("_syncline_gone")
-        on = sql.SQL(" AND ").join(sql.SQL("t.{0} = g.{0}").format(sql.Identifier(k)) for k in pk)
-        if self.history:
-            mark = sql.SQL("UPDATE {} AS t SET {} = %s, {} = false, {} = true FROM pg_temp.{} g "
-                           "WHERE t.{} AND {}").format(
-                self.fq, sql.Identifier(VALID_TO), sql.Identifier(IS_CURRENT), sql.Identifier(DELETED),
-                gone, sql.Identifier(IS_CURRENT), on)
-        else:
-            mark = sql.SQL("UPDATE {} AS t SET {} = true, {} = %s FROM pg_temp.{} g "
-                           "WHERE t.{} IS NOT TRUE AND {}").format(
-                self.fq, sql.Identifier(DELETED), sql.Identifier(SYNCED_AT), gone,
-                sql.Identifier(DELETED), on)
+        mark = sql.SQL(mark_gone(self.fq.as_string(con), "pg_temp._syncline_gone",
+                                 self.target.primary_key, history.quoted, "%s", self.history))
         try:
             with con.transaction():
                 self._check_fence()
-                con.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-                    gone, sql.SQL(", ").join(sql.SQL("{} {}").format(
-                        sql.Identifier(k), pg_type(self.columns[k])) for k in pk)))
-                with con.cursor() as cur, cur.copy(sql.SQL("COPY pg_temp.{} FROM STDIN").format(gone)) as copy:
-                    for row in keys.to_pylist():
-                        copy.write_row(tuple(row[k] for k in pk))
+                history.stage_keys(con, "_syncline_gone", keys,
+                                   {k: self.columns[k] for k in self.target.primary_key})
                 marked = con.execute(mark, [dt.datetime.now(dt.UTC)]).rowcount
                 self.dest.write_state(self.target.schema, self.target.stream.name, state,
                                       self.target.run_id)
