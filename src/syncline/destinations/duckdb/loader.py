@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import duckdb
@@ -235,29 +237,9 @@ class DuckDBLoader(StreamLoader):
         if merging:
             con.execute(f"SET memory_limit = '{self.dest.config.merge_memory_limit}'")
         try:
-            con.execute("BEGIN")
-            self._check_fence()
-            staged = (con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0] if self.spilled
-                      else sum(b.num_rows for b in self.pending))
-            written = self._publish(source, staged)
-            self._write_quarantine()
-            failpoint("in_commit")
-            built = None if self.built is None else self.built + written.added
-            self.dest.write_state(self.target.schema, self.target.stream.name,
-                                  with_built_rows(state, self.target, built), self.target.run_id)
-            con.execute(
-                f"INSERT INTO {self.qi(self.target.schema)}.{LOADS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                [self.target.run_id, self.target.stream.name, self.table, written.rows, len(self.bad),
-                 dt.datetime.now(dt.UTC)],
-            )
-            con.execute("COMMIT")
+            with self._transaction():
+                written, built = self._commit_now(source, state)
             self.built = built
-        except duckdb.Error as exc:
-            self._rollback()
-            raise classify(exc, self.target) from None
-        except BaseException:
-            self._rollback()
-            raise
         finally:
             if not self.spilled:
                 con.unregister(source)
@@ -268,6 +250,39 @@ class DuckDBLoader(StreamLoader):
                               added=written.added)
         self._clear()
         return result
+
+    def _commit_now(self, source: str, state: dict[str, Any]) -> tuple[Written, int | None]:
+        """Inside the commit's transaction: rows, quarantine, state row and load record."""
+        con = self.dest.con
+        self._check_fence()
+        staged = (con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0] if self.spilled
+                  else sum(b.num_rows for b in self.pending))
+        written = self._publish(source, staged)
+        self._write_quarantine()
+        failpoint("in_commit")
+        built = None if self.built is None else self.built + written.added
+        self.dest.write_state(self.target.schema, self.target.stream.name,
+                              with_built_rows(state, self.target, built), self.target.run_id)
+        con.execute(
+            f"INSERT INTO {self.qi(self.target.schema)}.{LOADS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+            [self.target.run_id, self.target.stream.name, self.table, written.rows, len(self.bad),
+             dt.datetime.now(dt.UTC)],
+        )
+        return written, built
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One destination transaction: committed at the end, rolled back on any error."""
+        self.dest.con.execute("BEGIN")
+        try:
+            yield
+            self.dest.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._rollback()
+            raise classify(exc, self.target) from None
+        except BaseException:
+            self._rollback()
+            raise
 
     def _check_fence(self) -> None:
         """A paused or zombie run must never commit after its lease was taken over."""
@@ -400,34 +415,28 @@ class DuckDBLoader(StreamLoader):
 
     def finish(self, state: dict[str, Any]) -> None:
         con = self.dest.con
-        try:
-            con.execute("BEGIN")
+        refused = None
+        with self._transaction():
             self._check_fence()
             if self.target.build_beside:
                 refused = self._check_build()
-                if refused is not None:
-                    self._refuse(state)
-                    raise refused
-                final = self._final
+            if refused is not None:
+                self._refuse(state)
+            elif self.target.build_beside:
                 if self.snapshot:
                     self.soft_deleted = self._apply_snapshot()
                     failpoint("in_swap")
                 else:
                     if self.keyed:
-                        self.soft_deleted = self._keep_missing(final)
-                    con.execute(f"DROP TABLE IF EXISTS {final}")
+                        self.soft_deleted = self._keep_missing(self._final)
+                    con.execute(f"DROP TABLE IF EXISTS {self._final}")
                     failpoint("in_swap")
                     con.execute(f"ALTER TABLE {self.fq} RENAME TO {self.qi(self.target.table)}")
-            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self._rollback()
-            raise classify(exc, self.target) from None
-        except ShrinkRefused:
-            raise
-        except BaseException:
-            self._rollback()
-            raise
+            if refused is None:
+                self.dest.write_state(self.target.schema, self.target.stream.name, state,
+                                      self.target.run_id)
+        if refused is not None:
+            raise refused
 
     def _keep_missing(self, final: str) -> int:
         """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
@@ -477,7 +486,6 @@ class DuckDBLoader(StreamLoader):
         self.dest.con.execute(f"DROP TABLE {self.fq}")
         self.dest.write_state(self.target.schema, self.target.stream.name,
                               {**state, "phase": "refused", "source": None}, self.target.run_id)
-        self.dest.con.execute("COMMIT")
 
     def delete_keys(self, keys: pa.Table, state: dict[str, Any]) -> int:
         con = self.dest.con
@@ -485,17 +493,11 @@ class DuckDBLoader(StreamLoader):
                          self.history)
         con.register("_syncline_gone", keys)
         try:
-            con.execute("BEGIN")
-            self._check_fence()
-            marked = int(con.execute(mark, [dt.datetime.now(dt.UTC)]).fetchall()[0][0])
-            self.dest.write_state(self.target.schema, self.target.stream.name, state, self.target.run_id)
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self._rollback()
-            raise classify(exc, self.target) from None
-        except BaseException:
-            self._rollback()
-            raise
+            with self._transaction():
+                self._check_fence()
+                marked = int(con.execute(mark, [dt.datetime.now(dt.UTC)]).fetchall()[0][0])
+                self.dest.write_state(self.target.schema, self.target.stream.name, state,
+                                      self.target.run_id)
         finally:
             con.unregister("_syncline_gone")
         return marked
