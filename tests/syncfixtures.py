@@ -94,13 +94,6 @@ def rebuild_t(db: Path, ddl: str, keep: str, new_rows: str) -> None:
                       f"DROP TABLE old; INSERT INTO t VALUES {new_rows};")
 
 
-#: A source table `t` whose `seen` column is a timestamp, then a boolean: no destination
-#: column can follow that change.
-SEEN_AS_TIMESTAMP = ("CREATE TABLE t (id INTEGER PRIMARY KEY, seen TIMESTAMP, updated_at TIMESTAMP); "
-                     "INSERT INTO t VALUES (1, '2026-01-01 00:00:00', '2026-01-01 00:00:00');")
-SEEN_AS_BOOLEAN = ("DROP TABLE t; CREATE TABLE t (id INTEGER PRIMARY KEY, seen BOOLEAN, updated_at TIMESTAMP); "
-                   "INSERT INTO t VALUES (2, 1, '2026-01-02 00:00:00');")
-
 
 def run_sync(root: Path, **kwargs: Any) -> RunResult:
     ws = load_workspace(root)

@@ -40,15 +40,11 @@ from syncline.store.store import MetadataStore
 
 from services import require_postgres
 from syncfixtures import (
-    SEEN_AS_BOOLEAN,
-    SEEN_AS_TIMESTAMP,
     expected_items,
     failpoints_on,
     item_row,
     make_items,
-    rebuild_t,
     run_sync,
-    sqlite_script,
 )
 
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -218,44 +214,6 @@ def test_failed_full_refresh_keeps_yesterdays_table_then_resumes(
     assert resumed.status == "succeeded", resumed.error
     assert resumed.rows_read < 200  # resumed from the committed key position
     assert pg_items(schema) == list(expected_items(db).values())
-
-
-def test_columns_are_added_and_widened_in_place(tmp_path: Path, schema: str) -> None:
-    db = tmp_path / "src.db"
-    sqlite_script(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code INTEGER, amount INTEGER, seen TIMESTAMP, "
-                      "updated_at TIMESTAMP); INSERT INTO t VALUES (1, 10, 7, '2026-01-01 10:00:00', "
-                      "'2026-01-01 00:00:00');")
-    write_ws(tmp_path, schema, {"t": {"mode": "incremental", "cursor": "updated_at"}})
-    assert run_sync(tmp_path).status == "succeeded"
-    rebuild_t(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, amount DECIMAL(6,2), seen TIMESTAMPTZ, "
-                  "extra DECIMAL(6,2), updated_at TIMESTAMP)", "id, code, amount, seen, NULL, updated_at",
-              "(2, 'B-20', 2.5, '2026-01-02 10:00:00+02:00', 1.5, '2026-01-02 00:00:00')")
-    result = run_sync(tmp_path)
-    assert result.status == "succeeded", result.error
-    assert pg(sql.SQL("SELECT id, code, amount, seen, extra FROM {} ORDER BY id").format(
-        sql.Identifier(schema, "t"))) == [
-        (1, "10", Decimal("7.00"), dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC), None),
-        (2, "B-20", Decimal("2.50"), dt.datetime(2026, 1, 2, 8, tzinfo=dt.UTC), Decimal("1.50")),
-    ]
-    types = dict(pg("SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = %s AND table_name = 't'", [schema]))
-    assert (types["code"], types["amount"], types["seen"]) == ("text", "numeric",
-                                                               "timestamp with time zone")
-    assert any("widened" in c for c in result.streams[0].schema_changes)
-
-
-def test_incompatible_type_change_fails_with_contract_error_naming_column(
-        tmp_path: Path, schema: str) -> None:
-    db = tmp_path / "src.db"
-    sqlite_script(db, SEEN_AS_TIMESTAMP)
-    write_ws(tmp_path, schema, {"t": {"mode": "incremental", "cursor": "updated_at"}})
-    assert run_sync(tmp_path).status == "succeeded"
-    sqlite_script(db, SEEN_AS_BOOLEAN)
-    result = run_sync(tmp_path)
-    assert result.status == "failed" and result.error is not None
-    assert result.error.failure_class == "contract"
-    assert "column seen changed timestamp -> boolean" in str(result.error)
-    assert pg(sql.SQL("SELECT id FROM {}").format(sql.Identifier(schema, "t"))) == [(1,)]
 
 
 def test_bad_values_are_quarantined_and_counted(tmp_path: Path, schema: str) -> None:

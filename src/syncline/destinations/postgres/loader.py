@@ -407,9 +407,13 @@ class PostgresLoader(StreamLoader):
         return Written(written, staged - written, added)
 
     def _upsert(self, source: sql.Composable, pk: list[sql.Identifier]) -> tuple[int, int]:
-        """INSERT ... ON CONFLICT: (rows inserted or updated, rows inserted)."""
-        sets = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n))
-                                  for n in [*self.names, SYNCED_AT])
+        """INSERT ... ON CONFLICT: (rows inserted or updated, rows inserted). A column the
+        source no longer has is NULL in the updated row, as in a new one (and as DuckDB's
+        merge leaves it)."""
+        dropped = [n for n in self.columns if n not in (*self.names, SYNCED_AT)]
+        sets = sql.SQL(", ").join([
+            *(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in [*self.names, SYNCED_AT]),
+            *(sql.SQL("{} = NULL").format(sql.Identifier(n)) for n in dropped)])
         row = self.dest.con.execute(sql.SQL(
             "WITH w AS ({} ON CONFLICT ({}) DO UPDATE SET {} WHERE NOT {} RETURNING (xmax = 0) AS fresh) "
             "SELECT count(*), count(*) FILTER (WHERE fresh) FROM w").format(
