@@ -208,6 +208,6 @@ def test_rate_budget_is_shared_by_all_streams_of_a_source(small_api: ApiServer) 
     assert len(read(src, "a").ids) == len(read(src, "b").ids) == 300
     elapsed = time.monotonic() - started
     sent = len(small_api.requests_to("/items"))
-    assert sent >= 14
+    assert sent >= 13  # 7 pages of a (the last empty), 6 of b; page 1 of each sampled once
     # one budget of 4 requests per 0.4 s for both streams: all but the first 4 wait 0.1 s each
     assert elapsed >= (sent - 4) * 0.1 * 0.9

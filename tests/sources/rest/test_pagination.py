@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from syncline.errors import SourceError
 from syncline.sources.rest.paginate import next_link
-from syncline.stream import Notice
+from syncline.stream import Notice, ReadRequest
 
 from api_server import ApiServer
 from rest_helpers import read, source
@@ -35,11 +38,11 @@ REQUESTS = {"page_number": 31, "page_number_until_empty": 31, "offset": 31, "cur
 def test_each_style_reads_every_record_once_and_resumes_from_a_page(api: ApiServer, style: str) -> None:
     streams = {"items": {**STYLES[style], "primary_key": ["id"]}}
     src = source(api.url, streams)
-    full = read(src, "items")
+    full = read(src, "items", batch_size=100)
     assert full.ids == list(range(1, 3001))
     path = STYLES[style]["path"]
-    assert len(api.requests_to(path)) == REQUESTS[style] + 1  # + discovery's sample page
-    assert len(full.checkpoints) == REQUESTS[style]  # one per page, the last one complete
+    assert len(api.requests_to(path)) == REQUESTS[style]  # discovery's sample page is page 1
+    assert len(full.checkpoints) == REQUESTS[style]  # one per batch of 100: a page each
     assert full.checkpoints[-1]["done"] is True and full.checkpoints[-1]["page"] is None
     if style == "none":
         return
@@ -78,7 +81,39 @@ def test_a_short_page_is_the_last_one_without_asking_for_another() -> None:
     src = source("http://api.test", {"s": {"path": "/s", "pagination": {"type": "page_number", "size": 10}}},
                  handler=handler)
     assert read(src, "s").ids == list(range(1, 26))
-    assert seen == ["1", "1", "2", "3"]  # discovery's sample, then three pages and no fourth
+    assert seen == ["1", "2", "3"]  # discovery's sample is page 1; then two more and no fourth
+
+
+def test_one_commit_covers_the_pages_of_a_batch(api: ApiServer) -> None:
+    streams = {"items": {**STYLES["cursor"], "primary_key": ["id"]}}
+    full = read(source(api.url, streams), "items", batch_size=1000)
+    assert len(full.checkpoints) == 3  # 3,000 records in pages of 100: a checkpoint per 10 pages
+    resumed = read(source(api.url, streams), "items", checkpoint=full.checkpoints[0], batch_size=1000)
+    assert resumed.ids == list(range(1001, 3001))
+
+
+def test_the_next_page_is_fetched_while_the_last_one_is_loaded() -> None:
+    fetched: list[int] = []
+    waiting = threading.Event()  # never set: a bounded wait for the thread ahead
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", 1))
+        fetched.append(page)
+        return httpx.Response(200, json={"data": [{"id": i} for i in range(page * 10 - 9, page * 10 + 1)]
+                                         if page <= 3 else []})
+
+    src = source("http://api.test", {"s": {"path": "/s", "pagination": {"type": "page_number"}}},
+                 handler=handler)
+    schema = next(s for s in src.discover() if s.name == "s")
+    items = src.read(ReadRequest(stream=schema, mode="full_refresh", batch_size=10))
+    first = next(i for i in items if isinstance(i, pa.RecordBatch))
+    assert first.column("id").to_pylist()[0] == 1
+    deadline = time.monotonic() + 5
+    while 2 not in fetched and time.monotonic() < deadline:  # while page 1 is still being loaded
+        waiting.wait(0.01)
+    assert 2 in fetched  # page 2 was asked for before the reader wanted it
+    assert [r for i in items if isinstance(i, pa.RecordBatch) for r in i.column("id").to_pylist()] \
+        == list(range(11, 31))
 
 
 def test_a_next_url_on_another_host_is_not_followed() -> None:
@@ -159,11 +194,11 @@ def test_a_resumed_incremental_read_keeps_the_filter_it_started_with(api: ApiSer
                          "pagination": {"type": "page_number", "size_param": "per_page", "size": 100}}}
     first = read(source(api.url, streams), "items")
     api.update_items(list(range(1, 601)), version=1)
-    second = read(source(api.url, streams), "items", checkpoint=first.checkpoints[-1])
+    second = read(source(api.url, streams), "items", checkpoint=first.checkpoints[-1], batch_size=100)
     assert second.ids == [*range(1, 601), 3000]
     crashed_after = second.checkpoints[1]  # two pages committed; the cursor already went past them
     assert crashed_after["cursor"] > crashed_after["since"]
-    resumed = read(source(api.url, streams), "items", checkpoint=crashed_after)
+    resumed = read(source(api.url, streams), "items", checkpoint=crashed_after, batch_size=100)
     assert resumed.ids == [*range(201, 601), 3000]  # a moved filter would shift pages and skip some
 
 

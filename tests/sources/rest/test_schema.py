@@ -24,15 +24,16 @@ SAMPLE = [
 
 
 def fixed(*pages: list[Any]) -> Any:
-    """A handler answering the sample request with pages[0], then each later page in turn."""
-    calls = [0]
-
+    """A handler answering page N (`?page=N`, from 1) with pages[N - 1], and [] past them:
+    discovery samples page 1, which the read takes again without asking."""
     def handler(request: httpx.Request) -> httpx.Response:
-        body = pages[min(calls[0], len(pages) - 1)]
-        calls[0] += 1
-        return httpx.Response(200, json=body)
+        number = int(request.url.params.get("page", 1))
+        return httpx.Response(200, json=pages[number - 1] if number <= len(pages) else [])
 
     return handler
+
+
+PAGED = {"type": "page_number"}
 
 
 def types(src: Any) -> dict[str, str]:
@@ -65,9 +66,10 @@ def test_a_value_that_does_not_fit_is_a_bad_record_and_the_rest_of_the_page_load
              {"id": 4, "price": 4.0, "at": "yesterday"},
              "not an object",
              {"id": 5, "price": 5.5, "at": "2026-01-05T00:00:00Z"}]
-    src = source("http://api.test", {"s": {"path": "/s"}}, handler=fixed(SAMPLE, later))
+    src = source("http://api.test", {"s": {"path": "/s", "pagination": PAGED}},
+                 handler=fixed(SAMPLE, later))
     got = read(src, "s")
-    assert got.ids == [5]
+    assert got.ids == [1, 2, 5]
     reasons = [b.error for b in got.bad]
     assert len(reasons) == 3
     assert "not an object" in reasons[0]
@@ -77,9 +79,10 @@ def test_a_value_that_does_not_fit_is_a_bad_record_and_the_rest_of_the_page_load
 def test_shape_changes_become_contract_events_and_new_fields_are_loaded() -> None:
     later = [{"id": 3, "name": 7, "price": "9.99", "active": True, "at": "2026-01-03T00:00:00Z",
               "local": "x", "tags": [], "meta": {}, "extra": "new"}]
-    src = source("http://api.test", {"s": {"path": "/s"}}, handler=fixed(SAMPLE, later))
+    src = source("http://api.test", {"s": {"path": "/s", "pagination": PAGED}},
+                 handler=fixed(SAMPLE, later))
     got = read(src, "s")
-    assert got.rows[0]["extra"] == "new" and got.rows[0]["name"] == "7"
+    assert got.rows[-1]["extra"] == "new" and got.rows[-1]["name"] == "7"
     events = {(e["change"], e["field"]): (e["known_type"], e["seen_type"])
               for e in src.contract_events()}
     assert events == {
@@ -93,10 +96,10 @@ def test_shape_changes_become_contract_events_and_new_fields_are_loaded() -> Non
     assert len(notices) == 2 and all("holds" in n for n in notices)
     grown, vanished = got.schema_changes
     assert grown.stream is not None and grown.stream.column_names[-1] == "extra"
-    assert grown.changes == ("new column extra string: the field first came on page 1, outside "
+    assert grown.changes == ("new column extra string: the field first came on page 2, outside "
                              "the discovered schema",)
     assert vanished.stream is None
-    assert vanished.changes[0].startswith("vanished field note string: in no record of this read")
+    assert vanished.changes[0].startswith("vanished field note string: in no record after page 1")
 
 
 def test_primary_key_missing_from_the_sample_is_a_configuration_error() -> None:

@@ -23,14 +23,15 @@ from syncfixtures import dest_query, failpoints_on, run_sync
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
-# Pages of 250: 12 commits per 3,000 records keep the suite fast; test_pagination covers small pages.
+# Pages of 250 keep the suite fast; test_pagination covers small pages.
 PAGES = {"type": "page_number", "size_param": "per_page", "size": 250}
 RETRY = {"max_attempts": 6, "backoff_base_s": 0.01, "max_backoff_s": 0.05, "max_retry_after_s": 0.05}
 
 
 def write_ws(root: Path, api: ApiServer, streams: dict[str, Any], *,
              selected: dict[str, Any] | None = None, max_attempts: int = 1,
-             destination: dict[str, Any] | None = None, schema: str = "dst", **source: Any) -> None:
+             destination: dict[str, Any] | None = None, schema: str = "dst",
+             batch_size: int | None = None, **source: Any) -> None:
     doc = {
         "version": 1,
         "sources": {"api": {"type": "rest", "base_url": api.url, "retry": RETRY, "timeout_s": 2,
@@ -38,6 +39,7 @@ def write_ws(root: Path, api: ApiServer, streams: dict[str, Any], *,
         "destinations": {"wh": destination or {"type": "duckdb", "path": "wh.duckdb"}},
         "connections": {"c": {"source": "api", "destination": "wh", "destination_schema": schema,
                               "max_attempts": max_attempts,
+                              **({"batch_size": batch_size} if batch_size else {}),
                               "streams": selected or {name: {"write": "merge"} for name in streams}}},
     }
     (root / "syncline.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
@@ -127,7 +129,9 @@ def test_a_failed_run_resumes_at_the_last_committed_page(tmp_path: Path, api: Ap
                   "parent": {"stream": "orgs", "key": "id", "as": "org_id"},
                   "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}},
     }
-    write_ws(tmp_path, api, streams, selected={stream: {"write": "merge"}}, max_attempts=1)
+    # a commit per page (one commit may cover several pages of a batch)
+    write_ws(tmp_path, api, streams, selected={stream: {"write": "merge"}}, max_attempts=1,
+             batch_size=250 if stream == "items" else 10)
     with failpoints_on("after_commit:4=raise"):
         failed = run_sync(tmp_path)
     assert failed.status == "failed" and failed.error is not None

@@ -22,13 +22,14 @@ from syncline.errors import ConfigurationError
 from syncline.records import rows_to_batch
 from syncline.schema import STRING, StreamSchema
 from syncline.sources.base import Source, SourceContext
+from syncline.sources.rest.ahead import ahead
 from syncline.sources.rest.client import RestClient, Sleep
 from syncline.sources.rest.config import RestConfig, RestStream
 from syncline.sources.rest.extract import flatten, format_cursor, later, prepare
 from syncline.sources.rest.infer import ShapeTracker, build_schema, kind_of
 from syncline.sources.rest.paginate import start
 from syncline.sources.rest.walk import Walker
-from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, StreamItem
+from syncline.stream import BadRecord, Checkpoint, Notice, ReadRequest, SchemaChange, StreamItem
 
 
 class RestSource(Source):
@@ -139,24 +140,36 @@ class RestSource(Source):
         tracker = ShapeTracker(self.name, request.stream, ignore)
         self._trackers.append(tracker)
         number = 0
+        # records since the last checkpoint: one commit covers pages up to a batch
+        pending = 0
         for key, path in self.walker.paths(name):
             if key is not None and json.dumps(key) in done:
                 continue
             resume_here = resuming and old.get("parent") == key and old.get("page") is not None
             position = old["page"] if resume_here else start(spec.pagination)
-            for page in self.walker.pages(name, path, position, since):
+            for page in ahead(self.walker.pages(name, path, position, since)):
                 number += 1
-                yield from self._emit(request, spec, page.records, key, state, tracker, number)
+                for item in self._emit(request, spec, page.records, key, state, tracker, number):
+                    if isinstance(item, SchemaChange) and item.stream is not None and pending:
+                        # the pages before grew under the old schema: committed first
+                        yield Checkpoint(_copy(state))
+                        pending = 0
+                    yield item
+                pending += len(page.records) or 1
                 if page.warning:
                     yield Notice(page.warning)
                 state.update(page=page.next, parent=None if page.next is None else key)
                 if page.next is None and key is not None:
                     state["parents_done"].append(key)
                 state["done"] = page.next is None and spec.parent is None
-                yield Checkpoint(_copy(state))
+                if pending >= request.batch_size or state["done"]:
+                    yield Checkpoint(_copy(state))
+                    pending = 0
         yield from tracker.finish()
         if not state["done"]:
             state.update(page=None, parent=None, parents_done=[], done=True)
+            pending = 1
+        if pending:
             yield Checkpoint(_copy(state))
 
     def _emit(self, request: ReadRequest, spec: RestStream, page: list[Any], key: Any,

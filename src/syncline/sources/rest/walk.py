@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ class Walker:
         self.source = source
         self.config = config
         self.client = client
+        #: first pages fetched by `sample`, given once more to the read that asks for them
+        self._first: dict[tuple[str, str, str], Page] = {}
 
     def spec(self, stream: str) -> RestStream:
         return self.config.streams[stream]
@@ -62,36 +65,45 @@ class Walker:
         return query
 
     def pages(self, stream: str, path: str, position: Position, since: Any) -> Iterator[Page]:
-        """The pages of one endpoint from ``position`` on; each record list is a whole page."""
-        spec = self.spec(stream)
+        """The pages of one endpoint from ``position`` on; each record list is a whole page.
+        The first page `sample` fetched with the same query is not asked for again."""
         params = self.params(stream, since)
+        first = self._first.pop(_query_key(stream, path, params), None) \
+            if position == start(self.spec(stream).pagination) else None
         while True:
-            req = page_request(spec.pagination, path, params, position)
-            url = self.client.url(req.url)
-            if not same_origin(url, self.config.base_url):
-                raise SourceError(
-                    f"source '{self.source}': the API sent the next page to {url}, outside "
-                    f"{self.config.base_url}; not following it with the source's credentials",
-                    stream=stream, fix="check base_url (scheme, host and port) against the API's links")
-            fetched = self.client.get(url, req.params, stream=stream)
-            try:
-                records = find_records(fetched.body, spec.records)
-            except ValueError as exc:
-                shown = self.client.safe_url(fetched.url)
-                raise SourceError(
-                    f"source '{self.source}': cannot find the records of {shown}: {exc}",
-                    stream=stream,
-                    fix=f"set sources.{self.source}.streams.{stream}.records to the JSONPath of "
-                        "the records in that body, e.g. \"$.data[*]\"") from None
-            nxt = next_position(spec.pagination, position, fetched, len(records))
-            if nxt is not None and nxt == position:
-                raise SourceError(
-                    f"source '{self.source}': pagination did not advance past {nxt!r}",
-                    stream=stream, fix=f"check `pagination:` of sources.{self.source}.streams.{stream}")
-            yield Page(records, nxt, self._cut_short(stream, fetched, len(records), nxt))
-            if nxt is None:
+            page = first if first is not None else self._fetch(stream, path, params, position)
+            first = None
+            yield page
+            if page.next is None:
                 return
-            position = nxt
+            position = page.next
+
+    def _fetch(self, stream: str, path: str, params: dict[str, Any], position: Position) -> Page:
+        """One page of an endpoint, at ``position``."""
+        spec = self.spec(stream)
+        req = page_request(spec.pagination, path, params, position)
+        url = self.client.url(req.url)
+        if not same_origin(url, self.config.base_url):
+            raise SourceError(
+                f"source '{self.source}': the API sent the next page to {url}, outside "
+                f"{self.config.base_url}; not following it with the source's credentials",
+                stream=stream, fix="check base_url (scheme, host and port) against the API's links")
+        fetched = self.client.get(url, req.params, stream=stream)
+        try:
+            records = find_records(fetched.body, spec.records)
+        except ValueError as exc:
+            shown = self.client.safe_url(fetched.url)
+            raise SourceError(
+                f"source '{self.source}': cannot find the records of {shown}: {exc}",
+                stream=stream,
+                fix=f"set sources.{self.source}.streams.{stream}.records to the JSONPath of "
+                    "the records in that body, e.g. \"$.data[*]\"") from None
+        nxt = next_position(spec.pagination, position, fetched, len(records))
+        if nxt is not None and nxt == position:
+            raise SourceError(
+                f"source '{self.source}': pagination did not advance past {nxt!r}",
+                stream=stream, fix=f"check `pagination:` of sources.{self.source}.streams.{stream}")
+        return Page(records, nxt, self._cut_short(stream, fetched, len(records), nxt))
 
     def _cut_short(self, stream: str, fetched: Fetched, count: int, nxt: Position) -> str | None:
         why = None if nxt is not None else cut_short(self.spec(stream).pagination, fetched, count)
@@ -130,8 +142,14 @@ class Walker:
         spec = self.spec(stream)
         out: list[tuple[Any, list[Any]]] = []
         for key, path in self.paths(stream):
-            page = next(self.pages(stream, path, start(spec.pagination), None))
+            params = self.params(stream, None)
+            page = self._fetch(stream, path, params, start(spec.pagination))
+            self._first[_query_key(stream, path, params)] = page
             out.append((key, page.records))
             if page.records or len(out) >= SAMPLE_PARENTS:
                 break
         return out
+
+
+def _query_key(stream: str, path: str, params: dict[str, Any]) -> tuple[str, str, str]:
+    return stream, path, json.dumps(params, sort_keys=True, default=str)
