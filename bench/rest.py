@@ -56,7 +56,7 @@ def serve(port: int, total: int, page: int, latency_s: float, ready: Any) -> Non
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             after = int(query.get("after", ["0"])[0])
             body = pages.get(after) or _page(after, page, total)
