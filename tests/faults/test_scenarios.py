@@ -127,7 +127,7 @@ def _old_table_until_the_swap(p: Pipeline, old: list[tuple[Any, ...]], old_sourc
     return False
 
 
-@pytest.mark.parametrize("write", ["replace", "history"])
+@pytest.mark.parametrize("write", ["replace", pytest.param("history", marks=pytest.mark.faults_full)])
 @pytest.mark.parametrize(("size", "seed"), matrix([1], [2, 3, 4]))
 def test_kill_during_full_refresh_keeps_the_old_table(scenario: Scenario, tmp_path: Path, size: Size,
                                                       seed: int, write: str) -> None:

@@ -518,6 +518,35 @@ def test_sigkilled_syncs_then_a_clean_run_land_every_row_exactly_once(
 
 
 @pytest.mark.slow
+def test_sigkilled_history_syncs_keep_each_version_once(tmp_path: Path, schema: str) -> None:
+    source = tmp_path / "src.db"
+    _make_events(source)
+    write_ws(tmp_path, schema, {"events": {"mode": "incremental", "write": "history",
+                                           "cursor": "updated_at"}}, batch_size=BATCH)
+    table = sql.Identifier(schema, "events")
+    assert _sync_process(tmp_path, None) == 0  # every row's first version
+    for n, point in enumerate(["in_commit:1=kill", "after_commit:1=kill"], start=1):
+        con = sqlite3.connect(source)  # the source moves on before each killed run
+        con.execute("UPDATE events SET version = ?, updated_at = ? WHERE id BETWEEN ? AND ?",
+                    [n, f"2026-02-0{n} 00:00:00", n * 50_000, n * 50_000 + 9_999])
+        con.commit()
+        con.close()
+        assert _sync_process(tmp_path, point) == -signal.SIGKILL, point
+    _sync_process(tmp_path, None)
+    # every version once: the 200,000 first ones and the 20,000 updates, none twice
+    assert pg(sql.SQL("SELECT count(*), count(DISTINCT (id, version)) FROM {}").format(table)) == [
+        (ROWS + 20_000, ROWS + 20_000)]
+    current = dict(pg(sql.SQL("SELECT id, version FROM {} WHERE _syncline_is_current").format(table)))
+    con = sqlite3.connect(source)
+    assert current == dict(con.execute("SELECT id, version FROM events"))
+    con.close()
+    gaps = pg(sql.SQL("SELECT count(*) FROM (SELECT _syncline_valid_to, lead(_syncline_valid_from) "
+                      "OVER (PARTITION BY id ORDER BY _syncline_valid_from) AS nxt FROM {}) v "
+                      "WHERE nxt IS NOT NULL AND nxt <> _syncline_valid_to").format(table))
+    assert gaps == [(0,)]
+
+
+@pytest.mark.slow
 def test_sigkilled_full_refresh_keeps_the_old_table_until_the_swap(
         tmp_path: Path, schema: str) -> None:
     source = tmp_path / "src.db"
