@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import queue
 import signal
 import threading
@@ -12,9 +11,9 @@ from types import FrameType
 from typing import Any
 
 from syncline.errors import Interrupted, TransientError
+from syncline.prefetch import DONE, Prefetch
 from syncline.stream import StreamItem
 
-_DONE = object()
 #: Longest wait for the reader thread to finish its current item once the consumer stops.
 JOIN_TIMEOUT_S = 30.0
 
@@ -75,43 +74,16 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
     early (a failure, a stop), a reader still inside the source after a moment is handed to
     ``abandon`` (`Source.abandon`), which unblocks one waiting on another process.
     """
-    q: queue.Queue[Any] = queue.Queue(maxsize=2)
-    cancelled = threading.Event()
-
-    def offer(value: Any) -> bool:
-        """Hand ``value`` to the consumer unless it has stopped listening."""
-        while not cancelled.is_set():
-            try:
-                q.put(value, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not offer(item):
-                    close = getattr(items, "close", None)
-                    if close is not None:
-                        close()  # run the source's own cleanup (connections, files)
-                    return
-            offer(_DONE)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            offer(exc)
-
-    # the source's lines belong to the run reading it (engine/run_log.py)
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
-                              name="syncline-source", daemon=True)
-    thread.start()
+    ahead = Prefetch(items, 2, "syncline-source")
+    thread = ahead.thread
     try:
         while True:
             try:
-                item = q.get(timeout=min(timeout_s, 0.5) if stop else timeout_s)
+                item = ahead.get(timeout=min(timeout_s, 0.5) if stop else timeout_s)
             except queue.Empty:
                 if stop is not None:
                     stop.check()
-                waited = _waited(q, timeout_s, stop)
+                waited = _waited(ahead, timeout_s, stop)
                 if waited is None:
                     raise TransientError(
                         f"the source sent nothing for {timeout_s:g}s",
@@ -119,7 +91,7 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
                         "legitimately this slow",
                     ) from None
                 item = waited
-            if item is _DONE:
+            if item is DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -127,7 +99,7 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
             if stop is not None:
                 stop.check()
     finally:
-        cancelled.set()
+        ahead.cancel()
         if abandon is not None and thread.is_alive():
             thread.join(timeout=0.5)  # a reader between two items ends by itself
             if thread.is_alive():
@@ -138,7 +110,7 @@ def watched(items: Iterator[StreamItem], timeout_s: float, stop: StopRequest | N
         thread.join(timeout=min(timeout_s, JOIN_TIMEOUT_S))
 
 
-def _waited(q: queue.Queue[Any], timeout_s: float, stop: StopRequest | None) -> Any:
+def _waited(ahead: Prefetch, timeout_s: float, stop: StopRequest | None) -> Any:
     """Keep waiting until ``timeout_s`` in total, checking for a stop request."""
     deadline = time.monotonic() + timeout_s - min(timeout_s, 0.5)
     while True:
@@ -146,7 +118,7 @@ def _waited(q: queue.Queue[Any], timeout_s: float, stop: StopRequest | None) -> 
         if remaining <= 0:
             return None
         try:
-            return q.get(timeout=min(remaining, 0.5))
+            return ahead.get(timeout=min(remaining, 0.5))
         except queue.Empty:
             if stop is not None:
                 stop.check()
