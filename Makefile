@@ -23,7 +23,7 @@ $(TAP_STAMP):
 	touch $(TAP_STAMP)
 
 test: $(STAMP) $(TAP_STAMP)
-	SYNCLINE_TEST_TAPS=$(CURDIR)/$(TAPS) $(BIN)/pytest -q -p no:cacheprovider
+	SYNCLINE_TEST_TAPS=$(CURDIR)/$(TAPS) $(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
