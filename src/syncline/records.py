@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -140,6 +142,43 @@ def _to_time(v: Any) -> Any:
     return dt.time.fromisoformat(str(v).strip())
 
 
+def _to_uuid(v: Any) -> Any:
+    """A uuid in its canonical text: lowercase, hyphenated."""
+    if v is None:
+        return None
+    return str(v if isinstance(v, uuid.UUID) else uuid.UUID(str(v).strip()))
+
+
+# ISO 8601 with designators, as PostgreSQL writes intervals under IntervalStyle iso_8601:
+# every part may carry its own sign (P-1Y2M, PT-1H-2M-3.5S)
+_ISO_INTERVAL = re.compile(
+    r"P(?:(?P<y>[-+]?\d+)Y)?(?:(?P<mo>[-+]?\d+)M)?(?:(?P<w>[-+]?\d+)W)?(?:(?P<d>[-+]?\d+)D)?"
+    r"(?:T(?:(?P<h>[-+]?\d+)H)?(?:(?P<mi>[-+]?\d+)M)?(?:(?P<s>[-+]?\d+(?:\.\d+)?)S)?)?")
+_NANOS = 2**63
+
+
+def parse_interval(text: str) -> pa.MonthDayNano:
+    """ISO 8601 duration text to (months, days, nanoseconds), each part kept apart."""
+    m = _ISO_INTERVAL.fullmatch(text.strip())
+    if m is None or text.strip() in ("P", "PT"):
+        raise ValueError(f"{text!r} is not an ISO 8601 interval")
+    part = {k: int(v) for k, v in m.groupdict().items() if v is not None and k != "s"}
+    seconds = decimal.Decimal(m.group("s") or 0)
+    nanos = ((part.get("h", 0) * 60 + part.get("mi", 0)) * 60 + seconds) * 1_000_000_000
+    if nanos != nanos.to_integral_value() or not -_NANOS <= nanos < _NANOS:
+        raise ValueError(f"{text!r} does not fit an interval of nanoseconds")
+    return pa.MonthDayNano([part.get("y", 0) * 12 + part.get("mo", 0),
+                            part.get("w", 0) * 7 + part.get("d", 0), int(nanos)])
+
+
+def _to_interval(v: Any) -> Any:
+    if v is None or isinstance(v, pa.MonthDayNano):
+        return v
+    if isinstance(v, dt.timedelta):  # days and the time of day, never months
+        return pa.MonthDayNano([0, v.days, (v.seconds * 1_000_000 + v.microseconds) * 1000])
+    return parse_interval(str(v))
+
+
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -177,6 +216,8 @@ _CONVERTERS: dict[str, Converter] = {
     "binary": _to_bytes,
     "date": _to_date,
     "time": _to_time,
+    "uuid": _to_uuid,
+    "interval": _to_interval,
 }
 
 
@@ -235,6 +276,11 @@ def fast_array(t: DataType, values: Sequence[Any], arrow_type: pa.DataType) -> p
         if not _json_valid(text):
             raise ValueError("invalid JSON")
         return text
+    if t.kind == "uuid":
+        text = pa.array(values, type=pa.string())
+        if pc.all(pc.match_substring_regex(text.drop_null(), UUID_TEXT)).as_py() is False:
+            raise ValueError("a uuid not in canonical text")
+        return text
     inferred = pa.array(values)
     if pa.types.is_floating(inferred.type) and t.kind == "decimal":
         inferred = inferred.cast(pa.string())
@@ -243,6 +289,7 @@ def fast_array(t: DataType, values: Sequence[Any], arrow_type: pa.DataType) -> p
     return inferred.cast(arrow_type)
 
 
+UUID_TEXT = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _ZERO_ONE = pa.array([0, 1], type=pa.int64())
 
 

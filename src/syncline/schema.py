@@ -9,7 +9,11 @@ The widening lattice (a destination column may only ever move up):
     boolean
     int32 ─► int64 ─► decimal(p, s) ─► float64 ─► string
     date ─► timestamp ─► timestamptz
-    time, binary, json ─► string
+    time, binary, json, uuid ─► string
+    interval
+
+A uuid travels as its canonical text (lowercase, hyphenated) and an interval as Arrow's
+month-day-nanosecond interval, so a month stays a month and a day a day.
 
 Two types that share no upper bound here cannot be reconciled: that is a
 contract error naming the column.
@@ -35,10 +39,13 @@ TypeKind = Literal[
     "timestamp",
     "timestamptz",
     "json",
+    "uuid",
+    "interval",
 ]
 
 MAX_DECIMAL_PRECISION = 38
 JSON_METADATA = {b"syncline.type": b"json"}
+UUID_METADATA = {b"syncline.type": b"uuid"}
 
 
 @dataclass(frozen=True, order=True)
@@ -82,7 +89,7 @@ class DataType:
 
 _KINDS = {
     "boolean", "int32", "int64", "decimal", "float64", "string",
-    "binary", "date", "time", "timestamp", "timestamptz", "json",
+    "binary", "date", "time", "timestamp", "timestamptz", "json", "uuid", "interval",
 }
 
 _TO_ARROW: dict[str, pa.DataType] = {
@@ -97,6 +104,8 @@ _TO_ARROW: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us"),
     "timestamptz": pa.timestamp("us", tz="UTC"),
     "json": pa.string(),
+    "uuid": pa.string(),
+    "interval": pa.month_day_nano_interval(),
 }
 
 BOOLEAN = DataType("boolean")
@@ -110,12 +119,15 @@ TIME = DataType("time")
 TIMESTAMP = DataType("timestamp")
 TIMESTAMPTZ = DataType("timestamptz")
 JSON = DataType("json")
+UUID = DataType("uuid")
+INTERVAL = DataType("interval")
 
 
 def from_arrow(arrow_type: pa.DataType, metadata: dict[bytes, bytes] | None = None) -> DataType:
     """The canonical type of an Arrow type (as produced by files and SDK sources)."""
-    if metadata and metadata.get(b"syncline.type") == b"json":
-        return JSON
+    tagged = (metadata or {}).get(b"syncline.type")
+    if tagged in (b"json", b"uuid"):
+        return JSON if tagged == b"json" else UUID
     t = arrow_type
     if pa.types.is_boolean(t):
         return BOOLEAN
@@ -141,6 +153,8 @@ def from_arrow(arrow_type: pa.DataType, metadata: dict[bytes, bytes] | None = No
         return TIME
     if pa.types.is_timestamp(t):
         return TIMESTAMPTZ if t.tz else TIMESTAMP
+    if pa.types.is_interval(t):
+        return INTERVAL
     if pa.types.is_dictionary(t):
         return from_arrow(t.value_type)
     if pa.types.is_null(t):
@@ -185,7 +199,7 @@ def widen(a: DataType, b: DataType) -> DataType | None:
 
 # Types whose values have one faithful text form; boolean, date and timestamps do not
 # silently become text: that change is almost always a source bug worth a contract error.
-_TO_TEXT = {"int32", "int64", "decimal", "float64", "string", "json", "time", "binary"}
+_TO_TEXT = {"int32", "int64", "decimal", "float64", "string", "json", "time", "binary", "uuid"}
 
 
 def _widen_numeric(a: DataType, b: DataType) -> DataType:
@@ -220,9 +234,12 @@ class Column:
     type: DataType
     nullable: bool = True
     native_type: str | None = None
+    #: The type older versions of the source's mapping gave this column (a PostgreSQL uuid was
+    #: text): a table holding it keeps it until a rebuild, which takes ``type``.
+    formerly: DataType | None = field(default=None, compare=False)
 
     def arrow_field(self) -> pa.Field:
-        meta = JSON_METADATA if self.type.kind == "json" else None
+        meta = {"json": JSON_METADATA, "uuid": UUID_METADATA}.get(self.type.kind)
         return pa.field(self.name, self.type.to_arrow(), nullable=True, metadata=meta)
 
 
@@ -254,18 +271,19 @@ class StreamSchema:
         return pa.schema([c.arrow_field() for c in self.columns])
 
     def keeping_loaded(self, existing: dict[str, DataType], but: tuple[str, ...] = (),
-                       booleans: bool = True) -> StreamSchema:
+                       booleans: bool = True, rebuild: bool = False) -> StreamSchema:
         """This schema as a destination that already holds `existing` columns takes it.
 
         Text stays text: a column held as text is read as text, so the source's own text goes
         in verbatim (`66.00` stays `66.00`), never a number turned back into text. With
         `booleans`, an integer column held as boolean (loaded under an older mapping) is read
         as boolean, so a value other than 0 and 1 is quarantined instead of becoming true.
-        The columns in `but` keep their type.
+        A `rebuild` gives a column held as its `formerly` type its own type (`upgrades` says
+        which). The columns in `but` keep their type.
         """
         def kept(c: Column) -> DataType:
             held = existing.get(c.name)
-            if c.name in but or held is None:
+            if c.name in but or held is None or (rebuild and held == c.formerly):
                 return c.type
             if held == STRING and c.type.kind not in ("string", "json"):
                 return STRING
@@ -275,6 +293,12 @@ class StreamSchema:
 
         columns = tuple(replace(c, type=kept(c)) for c in self.columns)
         return self if columns == self.columns else replace(self, columns=columns)
+
+    def upgrades(self, existing: dict[str, DataType]) -> list[str]:
+        """The columns a rebuild gives a type other than the `formerly` one the table holds."""
+        return [f"column {c.name} rebuilt as {c.type} (it was {c.formerly}, as older versions loaded "
+                f"{c.native_type or 'it'})" for c in self.columns
+                if c.formerly is not None and existing.get(c.name) == c.formerly != c.type]
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -5,12 +5,7 @@ table, a dropped column kept, and a history table evolving with its versions."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
-
-from typer.testing import CliRunner
-
-import syncline.cli.app as cli
 
 from syncfixtures import rebuild_t
 from warehouse import Warehouse
@@ -20,19 +15,6 @@ WIDENED = {
     "duckdb": {"code": "VARCHAR", "amount": "DECIMAL(", "seen": "TIMESTAMP WITH TIME ZONE"},
     "postgres": {"code": "text", "amount": "numeric", "seen": "timestamp with time zone"},
 }
-
-
-def column_types(wh: Warehouse, table: str = "t") -> dict[str, str]:
-    schema = wh.schema
-    return dict(wh.query("SELECT column_name, data_type FROM information_schema.columns "
-                         f"WHERE table_schema = '{schema}' AND table_name = '{table}'"))
-
-
-def last_changes(wh: Warehouse) -> list[str]:
-    result = CliRunner().invoke(cli.app, ["runs", "c", "--limit", "1", "--json", "--workspace",
-                                          str(wh.root)])
-    [stream] = json.loads(result.stdout)[0]["streams"]
-    return list(stream["schema_changes"])
 
 
 def test_columns_are_added_and_widened_in_place(wh: Warehouse) -> None:
@@ -51,10 +33,10 @@ def test_columns_are_added_and_widened_in_place(wh: Warehouse) -> None:
         (1, "10", Decimal("7.00"), dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC), None),
         (2, "B-20", Decimal("2.50"), dt.datetime(2026, 1, 2, 8, tzinfo=dt.UTC), Decimal("1.50")),
     ]
-    types = column_types(wh)
+    types = wh.column_types()
     for column, wanted in WIDENED[wh.kind].items():
         assert types[column].startswith(wanted), (column, types[column])
-    changes = last_changes(wh)
+    changes = wh.last_changes()
     assert any("widened" in c for c in changes) and any("extra" in c for c in changes), changes
 
 
@@ -86,7 +68,7 @@ def test_a_dropped_column_is_kept_and_null_in_rows_read_after(wh: Warehouse) -> 
     assert code == 0, out
     # row 2 sits at the checkpoint's cursor value, so it is read again: as the source has it now
     assert wh.query("SELECT id, b FROM {s}.t ORDER BY id") == [(1, "kept"), (2, None), (3, None)]
-    assert "dropped column b (kept in table t, NULL in new rows)" in last_changes(wh)
+    assert "dropped column b (kept in table t, NULL in new rows)" in wh.last_changes()
 
 
 def test_a_history_table_gains_a_column_without_a_version_per_row(wh: Warehouse) -> None:
@@ -100,4 +82,4 @@ def test_a_history_table_gains_a_column_without_a_version_per_row(wh: Warehouse)
     assert code == 0, out
     assert wh.query("SELECT id, note, _syncline_is_current FROM {s}.t ORDER BY id") == [
         (1, None, True), (2, None, True), (3, "new", True)]
-    assert any("note" in c for c in last_changes(wh))
+    assert any("note" in c for c in wh.last_changes())

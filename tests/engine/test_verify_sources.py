@@ -97,7 +97,7 @@ CREATE TABLE {s}.rich (
   mood {s}.mood
 );
 SET TIME ZONE 'Asia/Kolkata';
-INSERT INTO {s}.rich SELECT i, (i - 150)::bigint * 1000000007, (i - 150) * 1.01, (i - 150) / 7.0,
+INSERT INTO {s}.rich SELECT i, (i - 150)::bigint * 1000000007, (i - 150) * 1.01, (i - 150) / 8.0,
   (i - 150) / 3.0, i % 2 = 0, 'row ' || i || ' Zoë 東京 🎉', 'l' || i, DATE '1999-12-31' + (i - 150) * 40,
   TIME '00:00:00.000001' + i * interval '1.000001 s', TIMESTAMP '2025-01-01' + i * interval '1.000001 s',
   TIMESTAMPTZ '2025-06-01 00:00:00.000001' + i * interval '1 min 0.000001 s',
@@ -108,8 +108,8 @@ FROM generate_series(1, {rows}) i;
 UPDATE {s}.rich SET big = NULL, price = NULL, loose = NULL, ratio = NULL, flag = NULL, label = NULL,
   born = NULL, clock = NULL, seen = NULL, changed = NULL, span = NULL, uid = NULL, doc = NULL,
   docb = NULL, ints = NULL, raw = NULL, mood = NULL WHERE id % 13 = 0;
-UPDATE {s}.rich SET ratio = 'NaN', loose = 'NaN', docb = '[]', ints = '{{}}' WHERE id = 3;
-UPDATE {s}.rich SET ratio = '-Infinity', loose = '-0.000000000000000000001', label = '' WHERE id = 4;
+UPDATE {s}.rich SET ratio = 'NaN', loose = 12345678901234567890123456789.123456789, docb = '[]', ints = '{{}}' WHERE id = 3;
+UPDATE {s}.rich SET ratio = '-Infinity', loose = '-0.000000001', label = '' WHERE id = 4;
 """
 
 

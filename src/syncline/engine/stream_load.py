@@ -150,9 +150,13 @@ def load_stream(
     if options.since is not None:
         checkpoint, since = _since(plan, source, connection, checkpoint, build_beside, options.since)
     existing = destination.table_columns(plan.table_schema or schema, plan.table)
-    if existing:  # a loaded table keeps its text, and until rebuilt its booleans
+    upgrades: list[str] = []
+    if existing:  # a loaded table keeps its text, and until rebuilt its booleans and older types
+        rebuilt = build_beside and plan.write != "history"  # a history table is never rebuilt
+        upgrades = plan.stream.upgrades(existing) if rebuilt else []
         plan = replace(plan, stream=plan.stream.keeping_loaded(
-            existing, but=tuple(c for c in (plan.cursor,) if c), booleans=not build_beside))
+            existing, but=tuple(c for c in (plan.cursor,) if c), booleans=not build_beside,
+            rebuild=rebuilt))
     checkpoint, backfill = _new_columns(plan, existing, checkpoint, build_beside, source)
     if backfill is not None:
         observer.warning(f"{plan.stream.name}: {backfill}")
@@ -186,7 +190,7 @@ def load_stream(
     progress = StreamProgress(
         stream=plan.stream.name, table=plan.table, mode=plan.mode, write=plan.write,
         expected=source.estimate(plan.stream) if plan.mode == "full_refresh" or checkpoint is None else None,
-        schema_changes=[c.describe() for c in loader.changes],
+        schema_changes=[*upgrades, *(c.describe() for c in loader.changes)],
     )
     if rebuild is not None:
         progress.notices.append(f"{rebuild}: the table was rebuilt by a full refresh")

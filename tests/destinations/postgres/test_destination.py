@@ -365,7 +365,7 @@ def test_columns_of_tables_syncline_did_not_make_map_to_canonical_types(schema: 
         assert columns is not None
         assert {k: str(v) for k, v in columns.items()} == {
             "a": "int32", "b": "float64", "c": "string", "d": "float64", "e": "decimal(12,3)",
-            "f": "string", "g": "time", "h": "json", "i": "binary", "j": "int32"}
+            "f": "uuid", "g": "time", "h": "json", "i": "binary", "j": "int32"}
         assert dest.table_columns(schema, "missing") is None
     finally:
         dest.close()

@@ -110,7 +110,8 @@ def test_values_and_bad_records_are_exactly_those_of_postgresql_text(schema: str
                           "column born: 'infinity' has no date form (Invalid isoformat string: 'infinity')")
     first = got_rows[0]
     assert first["approx"] == 0.1 and first["code"] == "ab " and first["addr"] == "10.0.0.1"
-    assert first["span"] == "P1DT2H" and json.loads(first["tags"]) == ["x", None, "y,z"]
+    assert first["span"] == pa.MonthDayNano([0, 1, 7_200_000_000_000]) and first["uid"] == \
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" and json.loads(first["tags"]) == ["x", None, "y,z"]
     assert [r["id"] for r in got_rows] == [1, 8]
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,29 @@ def test_unchanged_toasted_values_are_kept(server: tuple[str, int], schema: str,
     source = sorted(pg(server, f"SELECT id, body, n FROM {schema}.docs"))
     assert dest_query(root, "SELECT id, body, n FROM dst.docs ORDER BY id") == source
     assert len(source[0][1]) == 12800
+
+
+def test_changes_keep_uuid_interval_and_numeric_exact(server: tuple[str, int], schema: str,
+                                                      tmp_path: Path) -> None:
+    """pgoutput's text of each type, decoded as the snapshot's binary read: the same values."""
+    pg(server, f"CREATE TABLE {schema}.kinds (id int PRIMARY KEY, uid uuid, span interval, total numeric)")
+    pg(server, f"INSERT INTO {schema}.kinds VALUES (1, gen_random_uuid(), '1 mon -2 days 03:00:00.25', 1.5)")
+    root = write_ws(tmp_path, server, schema, ["kinds"])
+    assert run_sync(root).status == "succeeded"
+    pg(server, f"INSERT INTO {schema}.kinds VALUES (2, gen_random_uuid(), '-1 year 00:00:00.000001', "
+               f"12345678901234567890123456789.123456789), (3, NULL, '1 day', 1 / 3.0)")
+    pg(server, f"UPDATE {schema}.kinds SET span = span + interval '1 mon' WHERE id = 1")
+    result = run_sync(root)
+    assert result.status == "warning" and result.rows_quarantined == 1  # 1/3: 20 decimal places
+    parts = ("date_part('year', span), date_part('month', span), date_part('day', span), "
+             "date_part('hour', span), extract(microseconds from span), total")
+    got = dest_query(root, f"SELECT id, uid::text, {parts} FROM dst.kinds ORDER BY id")
+    want = pg(server, f"SELECT id, uid::text, {parts} FROM {schema}.kinds WHERE id < 3 ORDER BY id")
+    assert [tuple(float(v) if isinstance(v, (int, float, Decimal)) and i in (2, 3, 4, 5, 6) else v
+                  for i, v in enumerate(r)) for r in got] == \
+        [tuple(float(v) if isinstance(v, (int, float, Decimal)) and i in (2, 3, 4, 5, 6) else v
+               for i, v in enumerate(r)) for r in want]
+    assert got[0][3:6] == (2, -2, 3) and got[1][7] == Decimal("12345678901234567890123456789.123456789")
 
 
 def test_helpers() -> None:

@@ -10,6 +10,7 @@ _TO_DUCKDB = {
     "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
     "string": "VARCHAR", "binary": "BLOB", "date": "DATE", "time": "TIME",
     "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSON",
+    "uuid": "UUID", "interval": "INTERVAL",
 }
 _FROM_DUCKDB = {v: k for k, v in _TO_DUCKDB.items()} | {
     "TIMESTAMPTZ": "timestamptz", "TEXT": "string", "INT": "int32", "TINYINT": "int32",

@@ -45,12 +45,22 @@ def set_apart(batch: pa.RecordBatch, columns: Sequence[Column], keys: Sequence[s
     return batch.filter(pc.invert(mask)), bad
 
 
+def iso_interval(v: pa.MonthDayNano) -> str:
+    """An interval as ISO 8601 text PostgreSQL reads part by part (P14M3DT4.5S)."""
+    whole, nanos = divmod(abs(v.nanoseconds), 1_000_000_000)
+    seconds = f"{'-' if v.nanoseconds < 0 else ''}{whole}.{nanos:09d}".rstrip("0").rstrip(".")
+    return f"P{v.months}M{v.days}DT{seconds}S"
+
+
 def csv_bytes(batch: pa.RecordBatch) -> bytes:
     """A batch as CSV for COPY: NULL unquoted-empty, '' quoted, bytea as \\x hex."""
     columns = []
     for field, values in zip(batch.schema, batch.columns):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             values = pa.array([None if v is None else "\\x" + v.hex() for v in values.to_pylist()],
+                              type=pa.string())
+        elif pa.types.is_interval(field.type):
+            values = pa.array([None if v is None else iso_interval(v) for v in values.to_pylist()],
                               type=pa.string())
         elif pa.types.is_timestamp(field.type) and field.type.tz is not None:
             # Arrow formats zoned timestamps through the time zone database, 15x slower;

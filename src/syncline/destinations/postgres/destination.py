@@ -37,7 +37,10 @@ from syncline.errors import (
     SynclineError,
     TransientError,
 )
+from syncline.records import parse_interval
 from syncline.schema import DataType
+
+_AS_TEXT = ("json", "uuid", "interval")  # kinds `scan` reads as their text
 
 PgConnection = psycopg.Connection[TupleRow]
 
@@ -135,6 +138,7 @@ class PostgresDestination(Destination):
             # the program's time is UTC, and bytea::text must not depend on server settings
             con.execute("SET TIME ZONE 'UTC'")
             con.execute("SET bytea_output = 'hex'")
+            con.execute("SET IntervalStyle = 'iso_8601'")  # the text `scan` parses
             # a batch's temp stage outgrows the 8MB default and would page through disk;
             # the memory is only taken as the stage fills
             con.execute("SET temp_buffers = '64MB'")
@@ -265,11 +269,13 @@ class PostgresDestination(Destination):
              latest: tuple[tuple[str, ...], str | None] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
         types = self.table_columns(schema, table) or {}
         fields = [pa.field(c, types[c].to_arrow()) for c in columns]
-        # cast to the canonical type's column type, so foreign types arrive as Arrow expects
+        # cast to the canonical type's column type, so foreign types arrive as Arrow expects;
+        # json, uuid and interval as their text
         exprs = sql.SQL(", ").join(
             sql.SQL("{0}::{1} AS {0}").format(
-                sql.Identifier(c), sql.SQL("TEXT") if types[c].kind == "json" else pg_type(types[c]))
+                sql.Identifier(c), sql.SQL("TEXT") if types[c].kind in _AS_TEXT else pg_type(types[c]))
             for c in columns)
+        intervals = [i for i, c in enumerate(columns) if types[c].kind == "interval"]
         distinct: sql.Composable = sql.SQL("")
         order: sql.Composable = sql.SQL("")
         if latest is not None:  # the newest version of each key: cursor, then load time
@@ -286,8 +292,11 @@ class PostgresDestination(Destination):
         with self.con.transaction(), self.con.cursor(name=f"syncline_scan_{secrets.token_hex(4)}") as cur:
             cur.execute(query)
             while rows := cur.fetchmany(batch_size):
+                columns_of = [list(values) for values in zip(*rows)]
+                for i in intervals:
+                    columns_of[i] = [None if v is None else parse_interval(v) for v in columns_of[i]]
                 yield pa.RecordBatch.from_arrays(
-                    [pa.array(list(values), type=f.type) for values, f in zip(zip(*rows), fields)],
+                    [pa.array(values, type=f.type) for values, f in zip(columns_of, fields)],
                     schema=pa.schema(fields))
 
     # -- catalog ---------------------------------------------------------------------------

@@ -13,17 +13,17 @@ PgConnection = psycopg.Connection[TupleRow]
 _TO_PG = {
     "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE PRECISION",
     "string": "TEXT", "binary": "BYTEA", "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ", "json": "JSONB",
+    "timestamptz": "TIMESTAMPTZ", "json": "JSONB", "uuid": "UUID", "interval": "INTERVAL",
 }
-# information_schema.columns.data_type spellings; anything unlisted (uuid, arrays, enums,
-# intervals...) is carried as text, which is what COPY's text input accepts for it.
+# information_schema.columns.data_type spellings; anything unlisted (arrays, enums...) is
+# carried as text, which is what COPY's text input accepts for it.
 _FROM_PG = {
     "boolean": "boolean", "smallint": "int32", "integer": "int32", "bigint": "int64",
     "real": "float64", "double precision": "float64", "text": "string",
     "character varying": "string", "character": "string", "bytea": "binary", "date": "date",
     "time without time zone": "time", "time with time zone": "time",
     "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
-    "json": "json", "jsonb": "json",
+    "json": "json", "jsonb": "json", "uuid": "uuid", "interval": "interval",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncline.schema import Column, StreamSchema
-from syncline.sources.postgres.types import PgType, cursor_candidates, map_pg_type
+from syncline.sources.postgres.types import PgType, cursor_candidates, formerly, map_pg_type
 
 SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 # Syncline's own tables, and every table of the workspace's destination schemas (a parameter),
@@ -24,7 +24,8 @@ def describe(name: str, columns: list[tuple[Any, ...]], pk: list[str]) -> Stream
         dtype, note = map_pg_type(PgType(typname, typtype, category, typmod), declared)
         if note:
             notes.append(f"{attname}: {note}")
-        cols.append(Column(attname, dtype, nullable=not notnull, native_type=declared))
+        cols.append(Column(attname, dtype, nullable=not notnull, native_type=declared,
+                           formerly=formerly(dtype)))
         if is_serial:
             serial.add(attname)
     return StreamSchema(name=name, columns=tuple(cols), primary_key=tuple(pk),

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from syncline.records import converter_for
+from syncline.records import converter_for, parse_interval
 from syncline.schema import (
     BINARY,
     BOOLEAN,
@@ -20,12 +20,14 @@ from syncline.schema import (
     FLOAT64,
     INT32,
     INT64,
+    INTERVAL,
     JSON,
     MAX_DECIMAL_PRECISION,
     STRING,
     TIME,
     TIMESTAMP,
     TIMESTAMPTZ,
+    UUID,
     Column,
     DataType,
     StreamSchema,
@@ -40,15 +42,24 @@ _BY_NAME: dict[str, DataType] = {
     "float4": FLOAT64, "float8": FLOAT64,
     "bool": BOOLEAN,
     "text": STRING, "varchar": STRING, "bpchar": STRING, "char": STRING, "name": STRING,
-    "citext": STRING, "uuid": STRING,
+    "citext": STRING, "uuid": UUID, "interval": INTERVAL,
     "date": DATE, "time": TIME, "timestamp": TIMESTAMP, "timestamptz": TIMESTAMPTZ,
     "json": JSON, "jsonb": JSON,
     "bytea": BINARY,
 }
 _AS_TEXT_NOTES = {
     "timetz": "time with time zone: carried as text (no canonical type keeps its offset)",
-    "interval": "interval: carried as ISO 8601 text (e.g. P1DT2H)",
 }
+#: numeric without precision and scale (a view's sum()): 29 digits before the point and 9
+#: after; a value with more is quarantined, never rounded
+UNBOUNDED_NUMERIC = DataType("decimal", MAX_DECIMAL_PRECISION, 9)
+#: what earlier versions carried as text: a table holding them so keeps them until rebuilt
+_WAS_TEXT = frozenset({UUID, INTERVAL, UNBOUNDED_NUMERIC})
+
+
+def formerly(dtype: DataType) -> DataType | None:
+    """The type earlier versions gave a column now mapped to `dtype`, when it differs."""
+    return STRING if dtype in _WAS_TEXT else None
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,8 @@ def map_pg_type(t: PgType, declared: str) -> tuple[DataType, str | None]:
 
 def _numeric(typmod: int, declared: str) -> tuple[DataType, str | None]:
     if typmod < 4:
-        return STRING, f"{declared} without precision and scale: carried as text (its scale is unknown)"
+        return UNBOUNDED_NUMERIC, (f"{declared} without precision and scale: loaded as "
+                                   f"{UNBOUNDED_NUMERIC}; a value with more digits is quarantined")
     precision = ((typmod - 4) >> 16) & 0xFFFF
     scale = (((typmod - 4) & 0x7FF) ^ 1024) - 1024  # an 11-bit signed field since PostgreSQL 15
     if scale < 0:  # numeric(5,-2) holds integers with up to 7 digits
@@ -260,8 +272,8 @@ _BOOL_TEXT = pa.array(["t", "f"])
 
 def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[int, Any]) -> pa.Array:
     kind = col.type.kind
-    if kind in ("string", "json"):
-        return values  # json/jsonb text is valid JSON already: the server checked it on input
+    if kind in ("string", "json", "uuid"):
+        return values  # uuid's output is canonical; json/jsonb text is valid JSON already: the server checked it on input
     if kind == "boolean" and pc.all(pc.is_in(values.drop_null(), value_set=_BOOL_TEXT)).as_py() is not False:
         return pc.equal(values, "t")  # PostgreSQL's own boolean text; else (a declared type) 0/1
     if kind not in ("binary", "time", "boolean"):
@@ -289,5 +301,6 @@ def _hex(v: str) -> bytes:
 _PER_VALUE: dict[str, Callable[[str], Any]] = {
     "binary": _hex,
     "time": dt.time.fromisoformat,  # 24:00:00 is valid in PostgreSQL only: a bad record
+    "interval": parse_interval,  # IntervalStyle iso_8601 (the session's), kept part by part
     "date": dt.date.fromisoformat,  # the whole text: '2000-01-01 BC' must not pass as AD
 }
