@@ -108,6 +108,13 @@ def _to_bytes(v: Any) -> Any:
     return bytes(v)
 
 
+def bytea_hex(v: str) -> bytes:
+    """PostgreSQL's bytea text in hex output format (\\x00ff) to its bytes."""
+    if not v.startswith("\\x"):
+        raise ValueError("bytea not in hex output format")
+    return bytes.fromhex(v[2:])
+
+
 def parse_timestamp(v: Any, *, aware: bool) -> dt.datetime | None:
     """ISO text, a datetime, or epoch seconds to a datetime; aware ones in UTC."""
     if v is None:
@@ -194,7 +201,35 @@ def _to_int_of(t: DataType) -> Converter:
     return convert
 
 
+def list_converter(t: DataType, element: Converter | None = None) -> Converter:
+    """A list from a sequence or its JSON text (numbers kept exact), element by element through
+    ``element`` (default: the element type's converter). A nested array is refused: a list is
+    one-dimensional."""
+    assert t.element is not None
+    nested_ok = t.element.kind == "json"
+    convert = element or converter_for(t.element)
+
+    def one(x: Any) -> Any:
+        if isinstance(x, (list, tuple, dict)) and not nested_ok:
+            raise ValueError(f"a nested array has no {t} form (declare the column json)")
+        return None if x is None else convert(x)
+
+    def to_list(v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, (str, bytes)):
+            # exact numbers for the elements; a json element keeps JSON's own numbers
+            v = json.loads(v) if nested_ok else json.loads(v, parse_float=decimal.Decimal)
+        if not isinstance(v, (list, tuple)):
+            raise ValueError(f"{v!r} is not an array")
+        return [one(x) for x in v]
+
+    return to_list
+
+
 def converter_for(t: DataType) -> Converter:
+    if t.kind == "list":
+        return list_converter(t)
     if t.kind == "decimal":
         return _to_decimal(t)
     if t.kind in _INT_RANGE:
@@ -276,6 +311,8 @@ def fast_array(t: DataType, values: Sequence[Any], arrow_type: pa.DataType) -> p
         if not _json_valid(text):
             raise ValueError("invalid JSON")
         return text
+    if t.kind == "list":
+        raise ValueError("lists are converted element by element")
     if t.kind == "uuid":
         text = pa.array(values, type=pa.string())
         if pc.all(pc.match_substring_regex(text.drop_null(), UUID_TEXT)).as_py() is False:

@@ -10,7 +10,7 @@ The widening lattice (a destination column may only ever move up):
     int32 ─► int64 ─► decimal(p, s) ─► float64 ─► string
     date ─► timestamp ─► timestamptz
     time, binary, json, uuid ─► string
-    interval
+    interval, list<T> (a one-dimensional array of any other type)
 
 A uuid travels as its canonical text (lowercase, hyphenated) and an interval as Arrow's
 month-day-nanosecond interval, so a month stays a month and a day a day.
@@ -41,22 +41,29 @@ TypeKind = Literal[
     "json",
     "uuid",
     "interval",
+    "list",
 ]
 
 MAX_DECIMAL_PRECISION = 38
 JSON_METADATA = {b"syncline.type": b"json"}
 UUID_METADATA = {b"syncline.type": b"uuid"}
+LIST_METADATA = {b"syncline.type": b"list"}
 
 
 @dataclass(frozen=True, order=True)
 class DataType:
-    """A canonical type; ``precision``/``scale`` only for decimals."""
+    """A canonical type; ``precision``/``scale`` only for decimals, ``element`` only for lists."""
 
     kind: TypeKind
     precision: int | None = None
     scale: int | None = None
+    element: DataType | None = None
 
     def __post_init__(self) -> None:
+        if (self.kind == "list") != (self.element is not None):
+            raise ValueError("a list, and only a list, has an element type")
+        if self.element is not None and self.element.kind == "list":
+            raise ValueError("a list of lists has no canonical type (use json)")
         if self.kind == "decimal":
             if self.precision is None or self.scale is None:
                 raise ValueError("a decimal needs precision and scale")
@@ -68,11 +75,15 @@ class DataType:
     def __str__(self) -> str:
         if self.kind == "decimal":
             return f"decimal({self.precision},{self.scale})"
+        if self.element is not None:
+            return f"list<{self.element}>"
         return self.kind
 
     @staticmethod
     def parse(text: str) -> DataType:
         text = text.strip().lower()
+        if text.startswith("list<") and text.endswith(">"):
+            return DataType("list", element=DataType.parse(text[len("list<"):-1]))
         if text.startswith("decimal(") and text.endswith(")"):
             p, s = text[len("decimal(") : -1].split(",")
             return DataType("decimal", int(p), int(s))
@@ -81,6 +92,8 @@ class DataType:
         return DataType(text)  # type: ignore[arg-type]
 
     def to_arrow(self) -> pa.DataType:
+        if self.element is not None:
+            return pa.list_(Column("item", self.element).arrow_field())
         if self.kind == "decimal":
             assert self.precision is not None and self.scale is not None
             return pa.decimal128(self.precision, self.scale)
@@ -90,7 +103,7 @@ class DataType:
 _KINDS = {
     "boolean", "int32", "int64", "decimal", "float64", "string",
     "binary", "date", "time", "timestamp", "timestamptz", "json", "uuid", "interval",
-}
+}  # and list<T>, parsed apart
 
 _TO_ARROW: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
@@ -128,6 +141,9 @@ def from_arrow(arrow_type: pa.DataType, metadata: dict[bytes, bytes] | None = No
     tagged = (metadata or {}).get(b"syncline.type")
     if tagged in (b"json", b"uuid"):
         return JSON if tagged == b"json" else UUID
+    if tagged == b"list":  # lists from elsewhere (a Parquet file's) stay json
+        item = arrow_type.value_field
+        return DataType("list", element=from_arrow(item.type, item.metadata))
     t = arrow_type
     if pa.types.is_boolean(t):
         return BOOLEAN
@@ -239,7 +255,7 @@ class Column:
     formerly: DataType | None = field(default=None, compare=False)
 
     def arrow_field(self) -> pa.Field:
-        meta = {"json": JSON_METADATA, "uuid": UUID_METADATA}.get(self.type.kind)
+        meta = {"json": JSON_METADATA, "uuid": UUID_METADATA, "list": LIST_METADATA}.get(self.type.kind)
         return pa.field(self.name, self.type.to_arrow(), nullable=True, metadata=meta)
 
 
@@ -285,8 +301,8 @@ class StreamSchema:
             held = existing.get(c.name)
             if c.name in but or held is None or (rebuild and held == c.formerly):
                 return c.type
-            if held == STRING and c.type.kind not in ("string", "json"):
-                return STRING
+            if held == c.formerly or (held == STRING and c.type.kind not in ("string", "json")):
+                return held
             if booleans and held == BOOLEAN and c.type.kind in ("int32", "int64"):
                 return BOOLEAN
             return c.type

@@ -178,7 +178,7 @@ def load_stream(
                  and bool(plan.primary_key) and tuple(plan.primary_key) == tuple(plan.stream.primary_key))
     target = LoadTarget(
         connection=connection, schema=schema, table=plan.table, table_schema=plan.table_schema,
-        stream=plan.stream,
+        stream=_tombstones_fit(plan),
         write=plan.write, primary_key=plan.primary_key, cursor=plan.cursor,
         build_beside=build_beside, run_id=run_id, restart_build=restart, fence_token=fence_token,
         keys_once=keys_once, max_shrink=options.max_shrink,
@@ -316,6 +316,16 @@ def _reconcile(loader: StreamLoader, target: LoadTarget, source: Source, destina
                 f"lost those rows, run `syncline sync {connection} --stream {plan.stream.name} "
                 "--allow-empty` on a run that reconciles, or raise `max_shrink` of the stream")
         return loader.delete_keys(gone, state)
+
+
+def _tombstones_fit(plan: StreamPlan) -> StreamSchema:
+    """The stream as its table must take it: a cdc delete arrives as its key alone, so every
+    other column takes NULL (a destination keeping the source's NOT NULL must not)."""
+    if plan.mode != "cdc":
+        return plan.stream
+    keys = set(plan.primary_key)
+    return replace(plan.stream, columns=tuple(
+        c if c.name in keys else replace(c, nullable=True) for c in plan.stream.columns))
 
 
 def _since(plan: StreamPlan, source: Source, connection: str, checkpoint: dict[str, Any] | None,

@@ -96,7 +96,7 @@ EVERY_TYPE = {
     "approx": "float64", "flag": "boolean", "name": "string", "code": "string", "label": "string",
     "nm": "string", "born": "date", "clock": "time", "clock_tz": "string", "seen": "timestamp",
     "changed": "timestamptz", "span": "interval", "uid": "uuid", "doc": "json", "docb": "json",
-    "ints": "json", "grid": "json", "raw": "binary", "mood": "string", "amount": "decimal(10,2)",
+    "ints": "list<int32>", "grid": "json", "raw": "binary", "mood": "string", "amount": "decimal(10,2)",
     "addr": "string", "updated_at": "timestamptz",
 }
 COLUMNS = ", ".join(EVERY_TYPE)
@@ -185,7 +185,7 @@ DUCKDB_COLUMNS = COLUMNS.replace("span,", "CASE WHEN span IS NOT NULL THEN to_js
 
 def _json_columns(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """JSON text parsed, NaN made comparable (NaN != NaN would fail any row equality)."""
-    return [json.loads(v) if i in (19, 21, 22, 23, 24) and v is not None and v[:1] in "[{n"
+    return [json.loads(v) if i in (19, 21, 22, 23, 24) and isinstance(v, str) and v[:1] in "[{n"
             else "NaN" if isinstance(v, float) and v != v else v for i, v in enumerate(row)]
 
 
@@ -229,10 +229,10 @@ def test_full_refresh_into_duckdb_equals_the_source_row_by_row(
     types = dict(dest_query(tmp_path, "SELECT column_name, data_type FROM information_schema.columns "
                                       "WHERE table_schema = 'dst' AND table_name = 'every_type'"))
     assert {k: types[k] for k in ("id", "big", "price", "seen", "changed", "doc", "raw", "clock",
-                                  "loose", "span", "uid")} == {
+                                  "loose", "span", "uid", "ints", "grid")} == {
         "id": "INTEGER", "big": "BIGINT", "price": "DECIMAL(12,2)", "seen": "TIMESTAMP",
         "changed": "TIMESTAMP WITH TIME ZONE", "doc": "JSON", "raw": "BLOB", "clock": "TIME",
-        "loose": "DECIMAL(38,9)", "span": "INTERVAL", "uid": "UUID"}
+        "loose": "DECIMAL(38,9)", "span": "INTERVAL", "uid": "UUID", "ints": "INTEGER[]", "grid": "JSON"}
 
 
 # -- incremental -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from syncline.schema import DataType
+from syncline.schema import JSON, DataType
 
 _TO_DUCKDB = {
     "boolean": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
@@ -22,6 +22,8 @@ _DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
 def duckdb_type(t: DataType) -> str:
+    if t.element is not None:
+        return duckdb_type(t.element) + "[]"
     if t.kind == "decimal":
         return f"DECIMAL({t.precision},{t.scale})"
     return _TO_DUCKDB[t.kind]
@@ -29,6 +31,9 @@ def duckdb_type(t: DataType) -> str:
 
 def canonical_from_duckdb(text: str) -> DataType:
     t = text.upper().strip()
+    if t.endswith("[]"):
+        element = canonical_from_duckdb(t[:-2])
+        return JSON if element.kind == "list" else DataType("list", element=element)
     m = _DEC.fullmatch(t)
     if m:
         return DataType("decimal", int(m.group(1)), int(m.group(2)))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,10 +27,18 @@ def set_apart(batch: pa.RecordBatch, columns: Sequence[Column], keys: Sequence[s
     reasons: list[tuple[pa.Array, str]] = []
     for col in columns:
         values = batch.column(col.name)
-        if col.type.kind in ("string", "json"):
+        kind = col.type.kind
+        if col.type.element is not None and col.type.element.kind in ("string", "json"):
+            # the rows of the elements that hold a NUL
+            parents = pc.list_parent_indices(values)
+            hits = pc.fill_null(pc.match_substring(pc.list_flatten(values), "\x00"), False)
+            rows = pc.unique(pc.filter(parents, hits))
+            reasons.append((pc.is_in(pa.array(range(len(values)), pa.int64()), value_set=rows.cast(pa.int64())),
+                            f"column {col.name}: PostgreSQL text cannot hold the NUL character"))
+        if kind in ("string", "json"):
             reasons.append((pc.match_substring(values, "\x00"),
                             f"column {col.name}: PostgreSQL text cannot hold the NUL character"))
-        if col.type.kind == "json":
+        if kind == "json":
             reasons.append((pc.match_substring_regex(values, _JSON_NUL),
                             f"column {col.name}: PostgreSQL jsonb cannot hold \\u0000"))
     for key in keys:
@@ -52,12 +64,38 @@ def iso_interval(v: pa.MonthDayNano) -> str:
     return f"P{v.months}M{v.days}DT{seconds}S"
 
 
+def array_text(values: list[Any]) -> str:
+    """A list as PostgreSQL's array input text: {1,NULL,"a \\"b\\""}."""
+    return "{" + ",".join("NULL" if v is None else _element(v) for v in values) + "}"
+
+
+def _element(v: Any) -> str:
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, (int, decimal.Decimal)):
+        return str(v)
+    if isinstance(v, float):
+        return "NaN" if math.isnan(v) else repr(v).replace("inf", "Infinity")
+    if isinstance(v, pa.MonthDayNano):
+        text = iso_interval(v)
+    elif isinstance(v, bytes):
+        text = "\\x" + v.hex()
+    elif isinstance(v, (dt.date, dt.time)):
+        text = v.isoformat()
+    else:
+        text = str(v)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def csv_bytes(batch: pa.RecordBatch) -> bytes:
     """A batch as CSV for COPY: NULL unquoted-empty, '' quoted, bytea as \\x hex."""
     columns = []
     for field, values in zip(batch.schema, batch.columns):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             values = pa.array([None if v is None else "\\x" + v.hex() for v in values.to_pylist()],
+                              type=pa.string())
+        elif pa.types.is_list(field.type):
+            values = pa.array([None if v is None else array_text(v) for v in values.to_pylist()],
                               type=pa.string())
         elif pa.types.is_interval(field.type):
             values = pa.array([None if v is None else iso_interval(v) for v in values.to_pylist()],

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import psycopg
@@ -37,10 +37,17 @@ from syncline.errors import (
     SynclineError,
     TransientError,
 )
-from syncline.records import parse_interval
+from syncline.records import bytea_hex, list_converter, parse_interval
 from syncline.schema import DataType
 
 _AS_TEXT = ("json", "uuid", "interval")  # kinds `scan` reads as their text
+
+
+def _from_text(t: DataType) -> Callable[[Any], Any]:
+    """A value of `scan`'s text (a list's: its to_json() text) to its canonical value."""
+    if t.element is not None:
+        return list_converter(t, bytea_hex if t.element.kind == "binary" else None)
+    return parse_interval
 
 PgConnection = psycopg.Connection[TupleRow]
 
@@ -270,12 +277,13 @@ class PostgresDestination(Destination):
         types = self.table_columns(schema, table) or {}
         fields = [pa.field(c, types[c].to_arrow()) for c in columns]
         # cast to the canonical type's column type, so foreign types arrive as Arrow expects;
-        # json, uuid and interval as their text
+        # json, uuid, interval and arrays as their text, converted here
         exprs = sql.SQL(", ").join(
-            sql.SQL("{0}::{1} AS {0}").format(
+            sql.SQL("to_json({0})::text AS {0}" if types[c].kind == "list" else "{0}::{1} AS {0}").format(
                 sql.Identifier(c), sql.SQL("TEXT") if types[c].kind in _AS_TEXT else pg_type(types[c]))
             for c in columns)
-        intervals = [i for i, c in enumerate(columns) if types[c].kind == "interval"]
+        converters = {i: _from_text(types[c]) for i, c in enumerate(columns)
+                      if types[c].kind in ("interval", "list")}
         distinct: sql.Composable = sql.SQL("")
         order: sql.Composable = sql.SQL("")
         if latest is not None:  # the newest version of each key: cursor, then load time
@@ -293,8 +301,8 @@ class PostgresDestination(Destination):
             cur.execute(query)
             while rows := cur.fetchmany(batch_size):
                 columns_of = [list(values) for values in zip(*rows)]
-                for i in intervals:
-                    columns_of[i] = [None if v is None else parse_interval(v) for v in columns_of[i]]
+                for i, convert in converters.items():
+                    columns_of[i] = [None if v is None else convert(v) for v in columns_of[i]]
                 yield pa.RecordBatch.from_arrays(
                     [pa.array(values, type=f.type) for values, f in zip(columns_of, fields)],
                     schema=pa.schema(fields))
@@ -305,6 +313,23 @@ class PostgresDestination(Destination):
         return bool(self.con.execute(
             "SELECT 1 FROM pg_catalog.pg_constraint WHERE contype = 'p' AND conrelid = "
             "to_regclass(format('%%I.%%I', %s::text, %s::text))", [schema, table]).fetchall())
+
+    def not_null_columns(self, schema: str, table: str) -> set[str]:
+        """The NOT NULL columns of ``table`` outside its primary key."""
+        rows = self.con.execute(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass("
+            "format('%%I.%%I', %s::text, %s::text)) AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND a.attnotnull AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE "
+            "k.conrelid = a.attrelid AND k.contype = 'p' AND a.attnum = ANY(k.conkey))",
+            [schema, table]).fetchall()
+        return {str(name) for (name,) in rows}
+
+    def relax_not_null(self, schema: str, table: str, keep: set[str]) -> None:
+        """Drop NOT NULL from the columns of ``table`` outside ``keep`` and its primary key:
+        a column the source made nullable, or dropped (NULL in rows written since)."""
+        for name in sorted(self.not_null_columns(schema, table) - keep):
+            self.con.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                sql.Identifier(schema, table), sql.Identifier(name)))
 
     def key_is_unique(self, schema: str, table: str, key: tuple[str, ...]) -> bool:
         """Whether a unique index on exactly ``key`` lets merges use ON CONFLICT."""
@@ -381,7 +406,10 @@ class PostgresDestination(Destination):
     def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None:
         try:
             rows = self.con.execute(
-                "SELECT column_name, data_type, numeric_precision, numeric_scale "
+                "SELECT column_name, data_type, numeric_precision, numeric_scale, CASE WHEN "
+                "data_type = 'ARRAY' THEN (SELECT format_type(a.atttypid, a.atttypmod) FROM "
+                "pg_attribute a WHERE a.attrelid = format('%%I.%%I', table_schema, table_name)::regclass "
+                "AND a.attname = column_name) END "
                 "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
                 "ORDER BY ordinal_position",
                 [schema, table],
@@ -390,7 +418,7 @@ class PostgresDestination(Destination):
             raise self.classify(exc, f"reading the columns of {schema}.{table}", schema=schema) from None
         if not rows:
             return None
-        return {name: canonical_from_pg(t, p, s) for name, t, p, s in rows}
+        return {name: canonical_from_pg(t, p, s, a) for name, t, p, s, a in rows}
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self.con.execute(sql.encode(), params or None)

@@ -57,7 +57,6 @@ MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
 _STAGES = itertools.count(1)
 
 
-
 class LoaderHost(Protocol):
     """What a loader needs of the PostgreSQL destination that made it (no import back)."""
 
@@ -74,6 +73,10 @@ class LoaderHost(Protocol):
     def key_is_unique(self, schema: str, table: str, key: tuple[str, ...]) -> bool: ...
 
     def set_system_defaults(self, schema: str, table: str) -> None: ...
+
+    def not_null_columns(self, schema: str, table: str) -> set[str]: ...
+
+    def relax_not_null(self, schema: str, table: str, keep: set[str]) -> None: ...
 
     def rename_primary_key(self, schema: str, table: str) -> None: ...
 
@@ -150,8 +153,9 @@ class PostgresLoader(StreamLoader):
                                self.target.primary_key)
                 self.columns = {c.name: c.type for c in self._incoming()}
                 return []
-            if existing is None:
-                cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), pg_type(c.type))
+            if existing is None:  # the source's NOT NULL columns are NOT NULL here too
+                cols = [sql.SQL("{} {}{}").format(sql.Identifier(c.name), pg_type(c.type),
+                                                  sql.SQL("" if c.nullable else " NOT NULL"))
                         for c in self._incoming()]
                 cols[-2:] = [sql.SQL("{} TIMESTAMPTZ DEFAULT now()").format(sql.Identifier(SYNCED_AT)),
                              sql.SQL("{} BOOLEAN DEFAULT false").format(sql.Identifier(DELETED))]
@@ -177,6 +181,7 @@ class PostgresLoader(StreamLoader):
                     "without the key", **self.where,
                 )
             self.columns = self._evolve(self.fq, existing, changes)
+            self.dest.relax_not_null(self.target.data_schema, self.table, self._not_null())
             self.dest.set_system_defaults(self.target.data_schema, self.table)
             self.upsert = self.merge and self.dest.key_is_unique(
                 self.target.data_schema, self.table, self.target.primary_key)
@@ -487,10 +492,17 @@ class PostgresLoader(StreamLoader):
         if refused is not None:
             raise refused
 
+    def _not_null(self) -> set[str]:
+        return {c.name for c in self.target.stream.columns if not c.nullable}
+
     def _keep_missing(self, final: sql.Identifier) -> int:
         names = carried_columns(self.dest, self.target, self.table)
         if names is None:
             return 0
+        # a kept row is NULL where its column changed type, and may be NULL where the old
+        # table allowed it: such columns of the build take NULL
+        was = self.dest.not_null_columns(self.target.data_schema, self.target.table)
+        self.dest.relax_not_null(self.target.data_schema, self.table, self._not_null() & set(names) & was)
         return keep_missing(self.dest.con, self.fq, final, names, self.target.primary_key)
 
     def _count(self, table: sql.Composable, live: bool = False) -> int:

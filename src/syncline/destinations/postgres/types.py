@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from syncline.schema import FLOAT64, STRING, DataType
+from syncline.schema import FLOAT64, JSON, STRING, DataType
 
 PgConnection = psycopg.Connection[TupleRow]
 
@@ -29,12 +31,19 @@ _FROM_PG = {
 
 def pg_type(t: DataType) -> sql.Composable:
     """The column type Syncline creates for a canonical type."""
+    if t.element is not None:
+        return pg_type(t.element) + sql.SQL("[]")
     if t.kind == "decimal":
         return sql.SQL("NUMERIC({}, {})").format(sql.Literal(t.precision), sql.Literal(t.scale))
     return sql.SQL(_TO_PG[t.kind])
 
 
-def canonical_from_pg(data_type: str, precision: int | None, scale: int | None) -> DataType:
+def canonical_from_pg(data_type: str, precision: int | None, scale: int | None,
+                      array: str | None = None) -> DataType:
+    """The canonical type of an `information_schema.columns` row; an ARRAY's by its
+    `format_type` text (`numeric(10,2)[]`)."""
+    if data_type == "ARRAY" and array is not None:
+        return _canonical_array(array)
     if data_type == "numeric":
         if precision is None or precision > 38:
             # unconstrained numeric holds any number: above every decimal, like float64
@@ -42,6 +51,19 @@ def canonical_from_pg(data_type: str, precision: int | None, scale: int | None) 
         return DataType("decimal", precision, scale or 0)
     kind = _FROM_PG.get(data_type)
     return DataType.parse(kind) if kind else STRING
+
+
+_NUMERIC = re.compile(r"numeric\((\d+),(\d+)\)")
+
+
+def _canonical_array(text: str) -> DataType:
+    element = text[:-2]
+    if element.endswith("]"):
+        return JSON  # more than one dimension declared
+    m = _NUMERIC.fullmatch(element)
+    if m:
+        return DataType("list", element=canonical_from_pg("numeric", int(m[1]), int(m[2])))
+    return DataType("list", element=canonical_from_pg(re.sub(r"\(\d+\)", "", element), None, None))
 
 
 def widen_using(col: sql.Identifier, old: DataType, new: DataType) -> sql.Composable:

@@ -20,8 +20,10 @@ NOT_OURS = ("NOT EXISTS (SELECT 1 FROM pg_class s WHERE s.relnamespace = n.oid "
 def describe(name: str, columns: list[tuple[Any, ...]], pk: list[str]) -> StreamSchema:
     """A relation's stream schema from its rows of `COLUMNS_SQL` and its primary key."""
     cols, notes, serial = [], [], set()
-    for attname, notnull, declared, typname, typtype, category, typmod, is_serial in columns:
-        dtype, note = map_pg_type(PgType(typname, typtype, category, typmod), declared)
+    for (attname, notnull, declared, typname, typtype, category, typmod, is_serial,
+         elem_name, elem_typtype, elem_category, dims) in columns:
+        element = PgType(elem_name, elem_typtype, elem_category, typmod) if elem_name else None
+        dtype, note = map_pg_type(PgType(typname, typtype, category, typmod, element, dims), declared)
         if note:
             notes.append(f"{attname}: {note}")
         cols.append(Column(attname, dtype, nullable=not notnull, native_type=declared,
@@ -45,10 +47,12 @@ WITH RECURSIVE chain(start, oid, typmod) AS (
 SELECT a.attrelid, a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod),
        b.typname, b.typtype, b.typcategory,
        CASE WHEN a.atttypmod <> -1 THEN a.atttypmod ELSE ch.typmod END,
-       (a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%', false))
+       (a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%', false)),
+       e.typname, e.typtype, e.typcategory, a.attndims
 FROM pg_attribute a
 JOIN chain ch ON ch.start = a.atttypid
 JOIN pg_type b ON b.oid = ch.oid AND b.typtype <> 'd'
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum

@@ -321,7 +321,7 @@ class _Rows:
         self._fill_unchanged(rows)
         columns = [list(c) for c in zip(*rows)]
         for i, col in enumerate(self.reader.base.columns):
-            if col.type.kind == "json" and (col.native_type or "").endswith("]"):
+            if col.type.kind in ("json", "list") and (col.native_type or "").endswith("]"):
                 columns[i] = self._to_json(columns[i], col)
         text = pa.table({f"c{i}": pa.array(c, type=pa.string()) for i, c in enumerate(columns)})
         batch, bad = text_to_batch(text, self.stream)

@@ -101,8 +101,9 @@ def plan_columns(stream: StreamSchema, oids: list[int]) -> Columns:
 
 
 def _text(col: Column, oid: int) -> sql.Composable:
-    if col.type.kind == "json":
-        # arrays become JSON arrays; json and jsonb pass through to_json unchanged
+    if col.type.kind in ("json", "list"):
+        # arrays become JSON arrays (numbers exact, timestamps ISO 8601 in UTC); json and jsonb
+        # pass through to_json unchanged
         return sql.SQL("to_json({})::text").format(_ref(col.name))
     if oid in TEXT_CAST_DIFFERS or oid >= FIRST_USER_OID:
         # format() writes the output function's text; NULL must stay NULL, not ''

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from syncline.records import converter_for, parse_interval
+from syncline.records import bytea_hex, converter_for, list_converter, parse_interval
 from syncline.schema import (
     BINARY,
     BOOLEAN,
@@ -58,7 +58,10 @@ _WAS_TEXT = frozenset({UUID, INTERVAL, UNBOUNDED_NUMERIC})
 
 
 def formerly(dtype: DataType) -> DataType | None:
-    """The type earlier versions gave a column now mapped to `dtype`, when it differs."""
+    """The type earlier versions gave a column now mapped to `dtype`, when it differs: arrays
+    were json."""
+    if dtype.kind == "list":
+        return JSON
     return STRING if dtype in _WAS_TEXT else None
 
 
@@ -70,12 +73,17 @@ class PgType:
     typtype: str  # b base, e enum, c composite, r range, m multirange, p pseudo
     category: str  # pg_type.typcategory; 'A' for arrays
     typmod: int  # the modifier of the column or of the innermost domain that sets one
+    element: PgType | None = None  # an array's element type
+    dims: int = 0  # an array's declared dimensions (0 where the catalog does not say: views)
 
 
 def map_pg_type(t: PgType, declared: str) -> tuple[DataType, str | None]:
     """Canonical type of a PostgreSQL type, and a note when values are carried differently."""
-    if t.category == "A":
-        return JSON, None  # exported with to_json(): nested JSON arrays of the element values
+    if t.category == "A":  # read with to_json(): a JSON array of the element values
+        if t.element is None or t.dims > 1:
+            return JSON, None  # declared with more dimensions than a list has: nested JSON arrays
+        element, note = map_pg_type(t.element, declared.removesuffix("[]"))
+        return DataType("list", element=element), note and f"elements: {note}"
     if t.typtype == "e":
         return STRING, None
     if t.name == "numeric":
@@ -222,7 +230,7 @@ def _out_of_range(values: pa.Array, col: Column, bad_rows: dict[int, str | Colum
 
 
 def _no_form(col: Column, text: Any) -> str:
-    convert = _PER_VALUE.get(col.type.kind) or converter_for(col.type)
+    convert = per_value(col.type)
     try:
         convert(text)
     except (ValueError, TypeError, ArithmeticError) as exc:
@@ -281,7 +289,7 @@ def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[
             return values.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    convert = _PER_VALUE.get(kind) or converter_for(col.type)
+    convert = per_value(col.type)
     out: list[Any] = []
     for i, v in enumerate(values.to_pylist()):
         try:
@@ -292,15 +300,16 @@ def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[
     return pa.array(out, type=target)
 
 
-def _hex(v: str) -> bytes:
-    if not v.startswith("\\x"):
-        raise ValueError("bytea not in hex output format")
-    return bytes.fromhex(v[2:])
-
-
 _PER_VALUE: dict[str, Callable[[str], Any]] = {
-    "binary": _hex,
+    "binary": bytea_hex,
     "time": dt.time.fromisoformat,  # 24:00:00 is valid in PostgreSQL only: a bad record
     "interval": parse_interval,  # IntervalStyle iso_8601 (the session's), kept part by part
     "date": dt.date.fromisoformat,  # the whole text: '2000-01-01 BC' must not pass as AD
 }
+
+
+def per_value(t: DataType) -> Callable[[Any], Any]:
+    """The conversion of one value of PostgreSQL's text (a list's: its to_json() text)."""
+    if t.element is not None:
+        return list_converter(t, per_value(t.element))
+    return _PER_VALUE.get(t.kind) or converter_for(t)
