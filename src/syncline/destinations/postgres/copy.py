@@ -1,17 +1,21 @@
-"""What a PostgreSQL table can hold, and how a batch travels to it by COPY (CSV)."""
+"""What a PostgreSQL table can hold, and how a batch (CSV) and bad records travel to it by COPY."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from psycopg import sql
 
+from syncline.destinations.base import QUARANTINE_TABLE, LoadTarget
 from syncline.schema import Column
 from syncline.stream import BadRecord
 
@@ -109,3 +113,17 @@ def csv_bytes(batch: pa.RecordBatch) -> bytes:
     pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=batch.schema.names), out,
                     write_options=_CSV)
     return bytes(out.getvalue().to_pybytes())
+
+
+def copy_quarantine(con: psycopg.Connection[Any], target: LoadTarget, bad: list[BadRecord]) -> None:
+    """The stream's bad records into the quarantine table, by COPY."""
+    if not bad:
+        return
+    now = dt.datetime.now(dt.UTC)
+    statement = sql.SQL("COPY {} (run_id, stream, record, error, quarantined_at) FROM STDIN").format(
+        sql.Identifier(target.schema, QUARANTINE_TABLE))
+    with con.cursor() as cur, cur.copy(statement) as copy:
+        for b in bad:
+            copy.write_row((target.run_id, target.stream.name,
+                            json.dumps(b.record, default=str, ensure_ascii=False),
+                            b.error.replace("\x00", "\\x00"), now))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 from typing import Any, Protocol
 
 import psycopg
@@ -17,7 +16,6 @@ from syncline.destinations.base import (
     DELETED,
     IS_CURRENT,
     LOADS_TABLE,
-    QUARANTINE_TABLE,
     SYNCED_AT,
     VALID_FROM,
     CommitResult,
@@ -36,7 +34,8 @@ from syncline.destinations.deletes import mark_gone
 from syncline.destinations.history import HistorySQL
 from syncline.destinations.postgres import history
 from syncline.destinations.postgres.build import keep_missing
-from syncline.destinations.postgres.copy import csv_bytes, set_apart
+from syncline.destinations.postgres.copy import copy_quarantine, csv_bytes, set_apart
+from syncline.destinations.postgres.merge import Merge
 from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
     ConcurrencyError,
@@ -354,16 +353,8 @@ class PostgresLoader(StreamLoader):
                 **self.where,
             )
 
-    def _insert_from(self, source: sql.Composable) -> sql.Composed:
-        return sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} s").format(
-            self.fq, self._cols(), self._cols("s"), source)
-
-    def _newer(self, incoming: str) -> sql.Composable:
-        """True where the destination's row is newer than the incoming one: it is kept."""
-        if not self.target.cursor or self.target.source_wins:
-            return sql.SQL("false")
-        return sql.SQL("coalesce(t.{0} > {1}.{0}, false)").format(
-            sql.Identifier(self.target.cursor), sql.SQL(incoming))
+    def _merge(self) -> Merge:
+        return Merge(self.dest.con, self.fq, self.target, self.names, self.columns, self.where)
 
     def _publish(self, staged: int) -> Written:
         con = self.dest.con
@@ -375,56 +366,8 @@ class PostgresLoader(StreamLoader):
             # current version
             return Written(counted, staged - counted, added)
         if not self.merge:
-            stage = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))
-            inserted = con.execute(self._insert_from(stage)).rowcount
-            if inserted != staged:
-                raise IntegrityError(f"staged {staged} rows but inserted {inserted}", **self.where)
-            return Written(inserted, 0, inserted)
-        pk = [sql.Identifier(k) for k in self.target.primary_key]
-        on = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(k) for k in pk)
-        latest = sql.Identifier("_syncline_latest")
-        unique = con.execute(sql.SQL(
-            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT ON ({}) * FROM pg_temp.{} "
-            "ORDER BY {}, {} DESC").format(latest, sql.SQL(", ").join(pk), sql.Identifier(self.stage),
-                                           sql.SQL(", ").join(pk), sql.Identifier(SEQ))).rowcount
-        source = sql.SQL("pg_temp.{}").format(latest)
-        if self.upsert:
-            written, added = self._upsert(source, pk)
-            kept = 0
-            if written != unique:  # the join costs a scan of the table: only when rows were skipped
-                row = con.execute(sql.SQL("SELECT count(*) FROM {} s JOIN {} t ON {} WHERE {}").format(
-                    source, self.fq, on, self._newer("s"))).fetchone()
-                kept = int(row[0]) if row else 0
-        else:  # no unique index on the key: delete what is replaced, insert what is missing
-            deleted = con.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {} AND NOT {}").format(
-                self.fq, source, on, self._newer("s"))).rowcount
-            row = con.execute(sql.SQL("SELECT count(*) FROM {} s JOIN {} t ON {}").format(
-                source, self.fq, on)).fetchone()
-            kept = int(row[0]) if row else 0
-            written = con.execute(sql.SQL("{} WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
-                self._insert_from(source), self.fq, on)).rowcount
-            added = written - deleted
-        if written + kept != unique:
-            raise IntegrityError(f"merge of {unique} keys wrote {written} and kept {kept} newer rows",
-                                 **self.where)
-        # skipped: superseded within the batch by a later version of their key, or older than
-        # the row the destination already has
-        return Written(written, staged - written, added)
-
-    def _upsert(self, source: sql.Composable, pk: list[sql.Identifier]) -> tuple[int, int]:
-        """INSERT ... ON CONFLICT: (rows inserted or updated, rows inserted). A column the
-        source no longer has is NULL in the updated row, as in a new one (and as DuckDB's
-        merge leaves it)."""
-        dropped = [n for n in self.columns if n not in (*self.names, SYNCED_AT)]
-        sets = sql.SQL(", ").join([
-            *(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in [*self.names, SYNCED_AT]),
-            *(sql.SQL("{} = NULL").format(sql.Identifier(n)) for n in dropped)])
-        row = self.dest.con.execute(sql.SQL(
-            "WITH w AS ({} ON CONFLICT ({}) DO UPDATE SET {} WHERE NOT {} RETURNING (xmax = 0) AS fresh) "
-            "SELECT count(*), count(*) FILTER (WHERE fresh) FROM w").format(
-            self._insert_from(source), sql.SQL(", ").join(pk), sets,
-            self._newer("excluded"))).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+            return self._merge().append(sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage)), staged)
+        return self._merge().merge(self.stage, SEQ, staged, self.upsert)
 
     def _statements(self, table: sql.Identifier, columns: dict[str, DataType]) -> HistorySQL:
         return history.statements(self.dest.con, table, self.target, columns, SEQ, CHANGED_AT)
@@ -444,16 +387,7 @@ class PostgresLoader(StreamLoader):
         return closed[-1]
 
     def _write_quarantine(self) -> None:
-        if not self.bad:
-            return
-        now = dt.datetime.now(dt.UTC)
-        statement = sql.SQL("COPY {} (run_id, stream, record, error, quarantined_at) FROM STDIN").format(
-            sql.Identifier(self.target.schema, QUARANTINE_TABLE))
-        with self.dest.con.cursor() as cur, cur.copy(statement) as copy:
-            for b in self.bad:
-                copy.write_row((self.target.run_id, self.target.stream.name,
-                                json.dumps(b.record, default=str, ensure_ascii=False),
-                                b.error.replace("\x00", "\\x00"), now))
+        copy_quarantine(self.dest.con, self.target, self.bad)
 
     # -- end of stream -------------------------------------------------------------------
 
