@@ -173,6 +173,54 @@ def test_a_postgres_read_in_ctid_order_fingerprints_the_rows_before_each_checkpo
         assert table.source.changed_since(table.stream(), began) is moved
 
 
+def _mysql_read(table: Table, checkpoint: dict[str, Any] | None = None) -> Iterator[Any]:
+    return table.source.read(ReadRequest(stream=table.stream(), mode="full_refresh", primary_key=("id",),
+                                         batch_size=50, checkpoint=checkpoint))
+
+
+@pytest.mark.parametrize(("change", "moved"), [
+    ("INSERT INTO t SELECT seq, 'new' FROM seq_1001_to_1010", False),  # after the checkpoint
+    ("UPDATE t SET v = 'changed' WHERE id = 200", False),
+    ("UPDATE t SET v = 'changed' WHERE id = 20", True),  # rows the checkpoint stands for
+    ("UPDATE t SET v = NULL WHERE id = 20", True),
+    ("DELETE FROM t WHERE id = 30", True),
+    ("INSERT INTO t VALUES (0, 'early')", True),
+    ("TRUNCATE t", True),
+])
+def test_a_mysql_read_by_key_fingerprints_the_rows_before_each_checkpoint_as_it_reads_them(
+    change: str, moved: bool
+) -> None:
+    for table in _mysql():
+        table.run("INSERT INTO t SELECT seq, 'v' FROM seq_4_to_200")
+        items = _mysql_read(table)
+        try:
+            cp = next(item.value for item in items if isinstance(item, Checkpoint))
+        finally:
+            items.close()  # type: ignore[attr-defined]
+        began = str(cp["fingerprint"])
+        assert began.startswith("prefix:50:") and cp["after"] == [50]  # no pass of its own
+        assert not table.source.changed_since(table.stream(), began)
+        table.run(change)
+        assert table.source.changed_since(table.stream(), began) is moved
+
+
+def test_a_resumed_mysql_read_checks_the_rows_before_its_checkpoint_in_its_own_snapshot() -> None:
+    for table in _mysql():
+        table.run("INSERT INTO t SELECT seq, 'v' FROM seq_4_to_200")
+        first = _mysql_read(table)
+        cp = next(item.value for item in first if isinstance(item, Checkpoint))
+        first.close()  # type: ignore[attr-defined]
+        cp = {k: v for k, v in cp.items() if k != "fingerprint"}  # as the engine stores it
+        rest = [item for item in _mysql_read(table, cp) if isinstance(item, (pa.RecordBatch, Checkpoint))]
+        assert sum(b.num_rows for b in rest if isinstance(b, pa.RecordBatch)) == 150
+        last = rest[-1]
+        assert isinstance(last, Checkpoint) and last.value["fingerprint"].startswith("prefix:200:")
+        assert not table.source.changed_since(table.stream(), last.value["fingerprint"])
+        table.run("UPDATE t SET v = 'changed' WHERE id = 10")
+        with pytest.raises(TransientError, match="changed just before this resumed read"):
+            list(_mysql_read(table, cp))
+
+
 def _offset(ctid: str) -> tuple[int, int]:
     block, offset = ctid.strip("()").split(",")
     return int(block), int(offset)

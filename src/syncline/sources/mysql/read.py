@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,10 @@ from pymysql.connections import Connection
 from syncline.errors import (
     ConfigurationError,
     RepeatedKeys,
+    TransientError,
 )
 from syncline.failpoints import failpoint
+from syncline.schema import StreamSchema
 from syncline.sources.cursor_position import Position
 from syncline.sources.late_commits import TEMPORAL, future_notice
 from syncline.sources.mysql.types import (
@@ -23,6 +26,7 @@ from syncline.sources.mysql.types import (
     encode_position,
     position_expr,
     q,
+    row_checksum,
     select_expr,
     text_to_batch,
 )
@@ -42,6 +46,47 @@ def close_quietly(con: Connection) -> None:
     result = getattr(con, "_result", None)
     if result is not None and getattr(result, "unbuffered_active", False):
         result.unbuffered_active = False
+
+
+@dataclass
+class Prefix:
+    """The rows of a full refresh read so far: how many, and the sum of their checksums."""
+
+    rows: int = 0
+    total: int = 0
+
+    @staticmethod
+    def of(checkpoint: dict[str, Any] | None) -> Prefix | None:
+        """From the start, or from a checkpoint that carries the prefix (None: one that does not)."""
+        if not checkpoint:
+            return Prefix()
+        if "prefix_rows" not in checkpoint:
+            return None
+        return Prefix(int(checkpoint["prefix_rows"]), int(checkpoint["prefix_sum"]))
+
+    def add(self, rows: int, total: int) -> None:
+        self.rows += rows
+        self.total += total
+
+    def fingerprint(self, keys: list[str], after: list[Any]) -> str:
+        return f"prefix:{self.rows}:{self.total}:{json.dumps([keys, after])}"
+
+
+def prefix_changed(con: Connection, table: str, stream: StreamSchema, fingerprint: str) -> bool:
+    """Whether the rows up to a `Prefix` fingerprint's position differ now (in count or
+    checksum) from those the read had read there."""
+    _, _, rest = fingerprint.partition(":")
+    rows, total, position = rest.split(":", 2)
+    keys, values = json.loads(position)
+    cols = [stream.column(k) for k in keys]
+    bound = [decode_position(v, c.native_type if c else None) for v, c in zip(values, cols)]
+    key_cols = ", ".join(q(k) for k in keys)
+    marks = ", ".join(["%s"] * len(keys))
+    with con.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*), COALESCE(SUM({row_checksum(stream)}), 0) FROM {table} "
+                    f"WHERE {q(keys[0])} <= %s AND ({key_cols}) <= ({marks})", [bound[0], *bound])
+        row = cur.fetchone()
+    return row is None or (int(row[0]), int(row[1])) != (int(rows), int(total))
 
 
 @dataclass
@@ -97,11 +142,13 @@ class TableReader:
         col = self.req.stream.column(column)
         return col.native_type if col else None
 
-    def _select(self, positions: list[str]) -> str:
+    def _select(self, positions: list[str], checksum: bool = False) -> str:
         exprs = [select_expr(c) for c in self.req.stream.columns]
         for name in positions:
             col = self.req.stream.column(name)
             exprs.append(position_expr(col) if col else q(name))
+        if checksum:
+            exprs.append(row_checksum(self.req.stream))
         return f"SELECT {', '.join(exprs)} FROM {self.table}"
 
     def _bind(self, column: str, value: Any) -> Any:
@@ -119,11 +166,27 @@ class TableReader:
             # the leading `k >= ` lets MariaDB range-scan: it does not for row constructors
             where = f"WHERE {q(keys[0])} >= %s AND ({key_cols}) > ({', '.join(['%s'] * len(keys))})"
             params = [params[0], *params]
-        sql = f"{self._select(keys)} {where} ORDER BY {key_cols}"
+        # the rows read so far, counted and checksummed in the read's snapshot: a resumed
+        # build goes on only while the rows up to its position are still these (`Prefix`)
+        prefix = Prefix.of(checkpoint)
+        if prefix is not None and after is not None and prefix_changed(
+                self.con, self.table, self.req.stream, prefix.fingerprint(keys, after)):
+            # the engine checked before this read; a write may have landed since: in this
+            # read's own snapshot, the rows before its position must still be those read
+            raise TransientError(
+                f"{self.req.stream.name} changed just before this resumed read began",
+                stream=self.req.stream.name, fix="nothing to do: the next attempt sees the "
+                "change and starts the build over")
+        sql = f"{self._select(keys, checksum=prefix is not None)} {where} ORDER BY {key_cols}"
         self._check_key(where, params)
-        for _first, last, items in self._batches(sql, params):
+        for _first, last, items in self._batches(sql, params, prefix):
             yield from items
-            yield Checkpoint({"after": self._encode(keys, last), "columns": keys})
+            after = self._encode(keys, last)
+            value: dict[str, Any] = {"after": after, "columns": keys}
+            if prefix is not None:
+                value |= {"prefix_rows": prefix.rows, "prefix_sum": prefix.total,
+                          "fingerprint": prefix.fingerprint(keys, after)}
+            yield Checkpoint(value)
 
     def _incremental(self, cursor: str, keys: list[str], checkpoint: dict[str, Any] | None
                      ) -> Iterator[StreamItem]:
@@ -225,10 +288,12 @@ class TableReader:
         raise RepeatedKeys(tuple(self.req.primary_key), int(row[0]), int(row[1]), samples,
                            stream=self.req.stream.name)
 
-    def _batches(self, sql: str, params: list[Any]
+    def _batches(self, sql: str, params: list[Any], prefix: Prefix | None = None
                  ) -> Iterator[tuple[Sequence[Any], Sequence[Any], list[StreamItem]]]:
-        """Per fetched batch: position columns of its first and last row, and its items."""
+        """Per fetched batch: position columns of its first and last row, and its items. With
+        `prefix`, each row's last column is its checksum, added to the prefix."""
         width = len(self.req.stream.columns)
+        end = -1 if prefix is not None else None
         cur = self.con.cursor(pymysql.cursors.SSCursor)
         cur.execute(sql, params)
         while True:
@@ -237,4 +302,6 @@ class TableReader:
                 break
             failpoint("source_read")
             batch, bad = text_to_batch(rows, self.req.stream)
-            yield rows[0][width:], rows[-1][width:], [*bad, batch]
+            if prefix is not None:
+                prefix.add(len(rows), sum(int(r[-1]) for r in rows))
+            yield rows[0][width:end], rows[-1][width:end], [*bad, batch]

@@ -24,7 +24,7 @@ from syncline.sources.cursor_position import with_null_rows
 from syncline.sources.late_commits import TEMPORAL
 from syncline.sources.mysql import horizon
 from syncline.sources.mysql.errors import classify
-from syncline.sources.mysql.read import TableReader, close_quietly
+from syncline.sources.mysql.read import TableReader, close_quietly, prefix_changed
 from syncline.sources.mysql.types import (
     discover_tables,
     q,
@@ -137,6 +137,7 @@ class MysqlSource(Source):
     modes = frozenset({"full_refresh", "incremental", "cdc"})
     sql_cursor = True
     incremental_needs_key = True
+    fingerprint_in_read = True  # the rows read so far, checksummed as they are read
 
     def lookback(self) -> str | None:
         return self.config.lookback
@@ -256,8 +257,11 @@ class MysqlSource(Source):
     def fingerprint(self, stream: StreamSchema) -> str | None:
         """`CHECKSUM TABLE`: a server-side scan of every row's content (SELECT suffices).
 
-        Content-based: a table changed and changed back during an interrupted refresh
-        would look unchanged, the one case it cannot tell.
+        Only for a build whose state has no fingerprint of its own: a full refresh by key
+        checksums the rows as it reads them, in its snapshot (`read.Prefix`), and a resume
+        checks only those rows (`changed_since`). Content-based: a table changed and
+        changed back during an interrupted refresh would look unchanged, the one case it
+        cannot tell.
         """
         con = self._connect()
         try:
@@ -265,6 +269,19 @@ class MysqlSource(Source):
                 cur.execute(f"CHECKSUM TABLE {self.table(stream)}", [])
                 row = cur.fetchone()
             return None if not row or row[1] is None else str(row[1])
+        except pymysql.MySQLError as exc:
+            raise self._error(exc, f"checksumming {stream.name}", stream=stream.name) from None
+        finally:
+            close_quietly(con)
+
+    def changed_since(self, stream: StreamSchema, fingerprint: str) -> bool:
+        """Whether the rows a resumed full refresh has read (up to its position) changed; for
+        a `CHECKSUM TABLE` fingerprint, whether the table's checksum did."""
+        if not fingerprint.startswith("prefix:"):
+            return self.fingerprint(stream) != fingerprint
+        con = self._connect(text=True)
+        try:
+            return prefix_changed(con, self.table(stream), stream, fingerprint)
         except pymysql.MySQLError as exc:
             raise self._error(exc, f"checksumming {stream.name}", stream=stream.name) from None
         finally:

@@ -140,6 +140,14 @@ def select_expr(col: Column) -> str:
     return c
 
 
+def row_checksum(stream: StreamSchema) -> str:
+    """A row's CRC32 over every column's text and which of them are NULL (CONCAT_WS skips
+    NULLs): summed over rows, a change to any row changes the sum (but for 1 in 2^32)."""
+    cols = [q(c.name) for c in stream.columns]
+    nulls = ", ".join(f"ISNULL({c})" for c in cols)
+    return f"CRC32(CONCAT_WS(CHAR(31), {', '.join(cols)}, CONCAT({nulls})))"
+
+
 def position_expr(col: Column) -> str:
     """How a cursor or key column is selected: as itself, to be bound back as itself."""
     return f"CAST({q(col.name)} AS UNSIGNED)" if native_base(col.native_type) == "bit" else q(col.name)
