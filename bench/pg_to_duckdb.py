@@ -19,10 +19,7 @@ creates it); never in the project's venv. Without it the peer rows are skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
 import textwrap
 import time
@@ -30,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from peers import HERE, PEER_PY, PEERS, REPORT, fresh_dir, measure, peers_ready
 
-HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "pg"
-PEERS = HERE / ".venv-peers"
-PEER_PY = PEERS / "bin" / "python"
 PEER_PACKAGES = ["dlt[duckdb,sql_database]", "connectorx", "pyarrow", "sqlalchemy", "psycopg2-binary"]
 HOST, PORT, USER, DB, SCHEMA = "127.0.0.1", 5432, "postgres", "test", "bench_pg"
 CONNINFO = f"host={HOST} port={PORT} user={USER} dbname={DB}"
@@ -98,19 +93,7 @@ def update_one_percent(rows: int) -> int:
 
 # -- measurements: each one a fresh process printing one JSON line ----------------------------
 
-# peak RSS of this process; with children (psql, dlt workers) the larger of the two. CPU
-# seconds (user + system, children included) are printed too: on a shared machine they
-# vary less than wall time. The PostgreSQL server's own CPU is in neither.
-_REPORT = """
-def report(rows, wall):
-    import json, resource
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    print(json.dumps({"rows": rows, "wall": wall, "cpu": cpu,
-                      "rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024}))
-"""
-
-RAW_PSQL = _REPORT + textwrap.dedent(f"""
+RAW_PSQL = REPORT + textwrap.dedent(f"""
     import subprocess, sys, time
     t0 = time.perf_counter()
     with open("/dev/null", "wb") as null:
@@ -119,7 +102,7 @@ RAW_PSQL = _REPORT + textwrap.dedent(f"""
     report(int(sys.argv[1]), time.perf_counter() - t0)
 """)
 
-RAW_PSYCOPG = _REPORT + textwrap.dedent(f"""
+RAW_PSYCOPG = REPORT + textwrap.dedent(f"""
     import sys, time, psycopg
     t0 = time.perf_counter()
     n = 0
@@ -130,7 +113,7 @@ RAW_PSYCOPG = _REPORT + textwrap.dedent(f"""
     report(int(sys.argv[1]), time.perf_counter() - t0)
 """)
 
-SYNCLINE_RUN = _REPORT + textwrap.dedent("""
+SYNCLINE_RUN = REPORT + textwrap.dedent("""
     import sys, time
     from syncline.config import load_workspace
     from syncline.engine.run import Runner
@@ -144,7 +127,7 @@ SYNCLINE_RUN = _REPORT + textwrap.dedent("""
     report(result.rows_committed, wall)
 """)
 
-DLT_RUN = _REPORT + textwrap.dedent(f"""
+DLT_RUN = REPORT + textwrap.dedent(f"""
     import sys, time
     t0 = time.perf_counter()
     import dlt
@@ -169,18 +152,8 @@ DLT_RUN = _REPORT + textwrap.dedent(f"""
 """)
 
 
-def measure(python: str, code: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run([python, "-c", code, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        tail = (out.stderr or out.stdout).strip().splitlines()[-12:]
-        raise RuntimeError("measurement failed:\n  " + "\n  ".join(tail))
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def syncline_ws(root: Path, mode: str, memory_limit: str) -> Path:
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    fresh_dir(root)
     stream = ("{mode: full_refresh, write: replace}" if mode == "full"
               else "{mode: incremental, cursor: updated_at, write: merge}")
     (root / "syncline.yaml").write_text(textwrap.dedent(f"""
@@ -199,18 +172,7 @@ def syncline_ws(root: Path, mode: str, memory_limit: str) -> Path:
 
 
 def dlt_dir(name: str) -> Path:
-    root = WORK / name
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    return root
-
-
-def install_peers() -> None:
-    if not PEER_PY.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-    subprocess.run([str(PEER_PY), "-m", "pip", "install", "--upgrade", "pip"], check=True)
-    subprocess.run([str(PEER_PY), "-m", "pip", "install", *PEER_PACKAGES], check=True)
+    return fresh_dir(WORK / name)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -225,12 +187,7 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit of Syncline's destination")
     parser.add_argument("--only", nargs="*", help="measure only these rows (names as printed)")
     args = parser.parse_args()
-    if args.install_peers:
-        install_peers()
-    peers = not args.skip_peers and PEER_PY.exists()
-    if not args.skip_peers and not peers:
-        print(f"dlt rows skipped: no {PEERS}; create it with `python bench/pg_to_duckdb.py --install-peers` "
-              f"(pip install {' '.join(PEER_PACKAGES)} into a separate venv)", file=sys.stderr)
+    peers = peers_ready(PEER_PACKAGES, args.install_peers, args.skip_peers, "pg_to_duckdb.py")
     WORK.mkdir(parents=True, exist_ok=True)
     prepare(args.rows, args.rebuild)
     n, py, peer = args.rows, sys.executable, str(PEER_PY)
