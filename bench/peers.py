@@ -28,6 +28,22 @@ def report(rows, wall):
 """
 
 
+#: Syncline's `sync` of connection `bench` of the workspace in argv[1], timed around the run
+SYNCLINE_RUN = REPORT + """
+import sys, time
+from syncline.config import load_workspace
+from syncline.engine.run import Runner
+from syncline.store.store import MetadataStore
+ws = load_workspace(sys.argv[1])
+store = MetadataStore(ws.metadata_url())
+t0 = time.perf_counter()
+result = Runner(ws, store).sync("bench")
+wall = time.perf_counter() - t0
+assert result.status == "succeeded", result.error
+report(result.rows_committed, wall)
+"""
+
+
 def measure(python: str, code: str, *args: str) -> dict[str, Any]:
     """Run `code` (which ends by calling `report`) in a fresh interpreter; its figures."""
     out = subprocess.run([python, "-c", code, *args], capture_output=True, text=True)

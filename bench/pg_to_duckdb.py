@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from peers import HERE, PEER_PY, PEERS, REPORT, fresh_dir, measure, peers_ready
+from peers import HERE, PEER_PY, PEERS, REPORT, SYNCLINE_RUN, fresh_dir, measure, peers_ready
 
 WORK = HERE / ".work" / "pg"
 PEER_PACKAGES = ["dlt[duckdb,sql_database]", "connectorx", "pyarrow", "sqlalchemy", "psycopg2-binary"]
@@ -113,19 +113,6 @@ RAW_PSYCOPG = REPORT + textwrap.dedent(f"""
     report(int(sys.argv[1]), time.perf_counter() - t0)
 """)
 
-SYNCLINE_RUN = REPORT + textwrap.dedent("""
-    import sys, time
-    from syncline.config import load_workspace
-    from syncline.engine.run import Runner
-    from syncline.store.store import MetadataStore
-    ws = load_workspace(sys.argv[1])
-    store = MetadataStore(ws.metadata_url())
-    t0 = time.perf_counter()
-    result = Runner(ws, store).sync("bench")
-    wall = time.perf_counter() - t0
-    assert result.status == "succeeded", result.error
-    report(result.rows_committed, wall)
-""")
 
 DLT_RUN = REPORT + textwrap.dedent(f"""
     import sys, time

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from peers import HERE, PEER_PY, REPORT, fresh_dir, measure, peers_ready, print_results
+from peers import (
+    HERE,
+    PEER_PY,
+    REPORT,
+    SYNCLINE_RUN,
+    fresh_dir,
+    measure,
+    peers_ready,
+    print_results,
+)
 from pg_to_duckdb import CONNINFO, DB, HOST, PORT, SCHEMA, URL, USER, prepare, update_one_percent
 
 WORK = HERE / ".work" / "pg_to_pg"
@@ -46,19 +55,6 @@ RAW_PIPE = REPORT + textwrap.dedent(f"""
     report(int(sys.argv[1]), time.perf_counter() - t0)
 """)
 
-SYNCLINE_RUN = REPORT + textwrap.dedent("""
-    import sys, time
-    from syncline.config import load_workspace
-    from syncline.engine.run import Runner
-    from syncline.store.store import MetadataStore
-    ws = load_workspace(sys.argv[1])
-    store = MetadataStore(ws.metadata_url())
-    t0 = time.perf_counter()
-    result = Runner(ws, store).sync("bench")
-    wall = time.perf_counter() - t0
-    assert result.status == "succeeded", result.error
-    report(result.rows_read, wall)
-""")
 
 DLT_RUN = REPORT + textwrap.dedent(f"""
     import sys, time
