@@ -34,6 +34,7 @@ from syncline.destinations.base import (
 )
 from syncline.destinations.deletes import mark_gone
 from syncline.destinations.duckdb import versions
+from syncline.destinations.duckdb.build import keep_missing
 from syncline.destinations.duckdb.errors import classify
 from syncline.destinations.duckdb.types import duckdb_type, qi
 from syncline.destinations.history import HistorySQL, history_columns
@@ -439,30 +440,10 @@ class DuckDBLoader(StreamLoader):
             raise refused
 
     def _keep_missing(self, final: str) -> int:
-        """Rows of the old table whose key the snapshot lacks: into the build, soft-deleted.
-        Returns how many keys were live until now."""
         names = carried_columns(self.dest, self.target, self.table)
         if names is None:
             return 0
-        values = [
-            "true" if n == DELETED
-            else f"CASE WHEN t.{DELETED} THEN t.{SYNCED_AT} ELSE now() END" if n == SYNCED_AT
-            else f"t.{self.qi(n)}"
-            for n in names
-        ]
-        pk = [self.qi(k) for k in self.target.primary_key]
-        on = " AND ".join(f"b.{k} = t.{k}" for k in pk)
-        missing = f"FROM {final} t WHERE NOT EXISTS (SELECT 1 FROM {self.fq} b WHERE {on})"
-        newly = self.dest.con.execute(
-            f"SELECT count(DISTINCT ({', '.join('t.' + k for k in pk)})) {missing} "
-            f"AND t.{DELETED} IS NOT TRUE").fetchall()[0][0]
-        # an old append table may hold several versions of a key: keep its newest
-        self.dest.con.execute(
-            f"INSERT INTO {self.fq} ({', '.join(self.qi(n) for n in names)}) "
-            f"SELECT {', '.join(values)} {missing} "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join('t.' + k for k in pk)} "
-            f"ORDER BY t.{SYNCED_AT} DESC) = 1")
-        return int(newly)
+        return keep_missing(self.dest.con, self.fq, final, names, self.target.primary_key)
 
     def _count(self, table: str, live: bool = False) -> int:
         where = f" WHERE {DELETED} IS NOT TRUE" if live else ""
