@@ -24,7 +24,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pymysql
 from peers import (
@@ -32,8 +31,8 @@ from peers import (
     PEER_PY,
     REPORT,
     SYNCLINE_RUN,
+    Measurements,
     fresh_dir,
-    measure,
     peers_ready,
     print_results,
 )
@@ -169,18 +168,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     prepare(args.rows, args.rebuild)
     n, py, peer = args.rows, sys.executable, str(PEER_PY)
-    rounds: dict[str, list[dict[str, Any]]] = {}
-
-    def run(name: str, python: str, code: str, *argv: str) -> None:
-        print(f"  {name} ...", file=sys.stderr, flush=True)
-        try:
-            r = measure(python, code, *argv)
-        except RuntimeError as exc:
-            print(f"  {name}: {exc}", file=sys.stderr)
-            return
-        rounds.setdefault(name, []).append(r)
-        print(f"  {name}: {r['wall']:.2f}s, {r['rows']:,} rows, {r['rss_mb']:.0f} MB, cpu {r['cpu']:.1f}s",
-              file=sys.stderr)
+    taken = Measurements()
+    run, wall = taken.run, taken.wall
 
     for _ in range(args.runs):  # interleaved: a busy spell of the machine hits every row alike
         run("raw (mariadb --quick)", py, RAW_CLIENT, str(n))
@@ -189,14 +178,9 @@ def main() -> None:
         if peers:
             run("dlt pyarrow full", peer, DLT_RUN, "pyarrow", str(fresh_dir(WORK / "dlt_pyarrow")))
             run("dlt connectorx full", peer, DLT_RUN, "connectorx", str(fresh_dir(WORK / "dlt_cx")))
-    results = {name: sorted(rs, key=lambda r: r["wall"])[len(rs) // 2] for name, rs in rounds.items()}
-    print_results(f"MariaDB -> DuckDB, {n:,} rows, median of {args.runs}", results)
+    print_results(f"MariaDB -> DuckDB, {n:,} rows, median of {args.runs}", taken.results())
     if not peers:
         print("(dlt rows skipped)")
-
-    def wall(name: str) -> float | None:
-        return results[name]["wall"] if name in results else None
-
     syn, raw, checksum = wall("syncline full"), wall("raw (mariadb --quick)"), wall("CHECKSUM TABLE pass")
     print()
     if syn and raw:

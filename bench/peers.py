@@ -53,6 +53,35 @@ def measure(python: str, code: str, *args: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+class Measurements:
+    """Named measurements, each possibly taken several times; the median run stands for it."""
+
+    def __init__(self, only: list[str] | None = None) -> None:
+        self.only = only
+        self.rounds: dict[str, list[dict[str, Any]]] = {}
+
+    def run(self, name: str, python: str, code: str, *argv: str) -> None:
+        """Measure `code` in a fresh `python` (a failure is told and leaves no figure)."""
+        if self.only and name not in self.only:
+            return
+        print(f"  {name} ...", file=sys.stderr, flush=True)
+        try:
+            r = measure(python, code, *argv)
+        except RuntimeError as exc:
+            print(f"  {name}: {exc}", file=sys.stderr)
+            return
+        self.rounds.setdefault(name, []).append(r)
+        print(f"  {name}: {r['wall']:.2f}s, {r['rows']:,} rows, {r['rss_mb']:.0f} MB, cpu {r['cpu']:.1f}s",
+              file=sys.stderr)
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {name: sorted(rs, key=lambda r: r["wall"])[len(rs) // 2] for name, rs in self.rounds.items()}
+
+    def wall(self, name: str) -> float | None:
+        result = self.results().get(name)
+        return None if result is None else float(result["wall"])
+
+
 def fresh_dir(root: Path) -> Path:
     if root.exists():
         shutil.rmtree(root)

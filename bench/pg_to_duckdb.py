@@ -19,15 +19,23 @@ creates it); never in the project's venv. Without it the peer rows are skipped.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from peers import HERE, PEER_PY, PEERS, REPORT, SYNCLINE_RUN, fresh_dir, measure, peers_ready
+from peers import (
+    HERE,
+    PEER_PY,
+    PEERS,
+    REPORT,
+    SYNCLINE_RUN,
+    Measurements,
+    fresh_dir,
+    peers_ready,
+    print_results,
+)
 
 WORK = HERE / ".work" / "pg"
 PEER_PACKAGES = ["dlt[duckdb,sql_database]", "connectorx", "pyarrow", "sqlalchemy", "psycopg2-binary"]
@@ -178,20 +186,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     prepare(args.rows, args.rebuild)
     n, py, peer = args.rows, sys.executable, str(PEER_PY)
-    results: dict[str, dict[str, Any]] = {}
-
-    def run(name: str, python: str, code: str, *argv: str) -> None:
-        if args.only and name not in args.only:
-            return
-        print(f"  {name} ...", file=sys.stderr, flush=True)
-        try:
-            results[name] = measure(python, code, *argv)
-        except RuntimeError as exc:
-            print(f"  {name}: {exc}", file=sys.stderr)
-            return
-        r = results[name]
-        print(f"  {name}: {r['wall']:.2f}s, {r['rows']:,} rows, {r['rss_mb']:.0f} MB, cpu {r['cpu']:.1f}s",
-              file=sys.stderr)
+    taken = Measurements(args.only)
+    run = taken.run
 
     run("raw COPY (psql)", py, RAW_PSQL, str(n))
     run("raw COPY (psycopg)", py, RAW_PSYCOPG, str(n))
@@ -209,20 +205,14 @@ def main() -> None:
     run("syncline incr. 1%", py, SYNCLINE_RUN, str(syn_inc))
     if peers:
         run("dlt cx incr. 1%", peer, DLT_RUN, "connectorx", "incremental", str(dlt_inc))
-    print_table(n, results, peers)
+    print_table(n, taken, peers)
 
 
-def print_table(n: int, results: dict[str, dict[str, Any]], peers: bool) -> None:
-    print(f"\nPostgreSQL -> DuckDB, {n:,} rows ({os.cpu_count()} cores; figures vary by machine)")
-    print(f"{'measurement':<24} {'rows':>10} {'wall s':>8} {'rows/s':>11} {'peak MB':>8} {'cpu s':>7}")
-    for name, r in results.items():
-        print(f"{name:<24} {r['rows']:>10,} {r['wall']:>8.2f} {r['rows'] / r['wall']:>11,.0f} "
-              f"{r['rss_mb']:>8.0f} {r['cpu']:>7.2f}")
+def print_table(n: int, taken: Measurements, peers: bool) -> None:
+    print_results(f"PostgreSQL -> DuckDB, {n:,} rows", taken.results())
     if not peers:
         print("(dlt rows skipped)")
-
-    def wall(name: str) -> float | None:
-        return results[name]["wall"] if name in results else None
+    wall = taken.wall
 
     syn, raw = wall("syncline full"), wall("raw COPY (psql)")
     print()

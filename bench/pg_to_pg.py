@@ -24,7 +24,6 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from peers import (
@@ -32,8 +31,8 @@ from peers import (
     PEER_PY,
     REPORT,
     SYNCLINE_RUN,
+    Measurements,
     fresh_dir,
-    measure,
     peers_ready,
     print_results,
 )
@@ -122,17 +121,8 @@ def main() -> None:
     prepare(args.rows, args.rebuild)
     drop_destinations()
     n, py, peer = args.rows, sys.executable, str(PEER_PY)
-    results: dict[str, dict[str, Any]] = {}
-
-    def run(name: str, python: str, code: str, *argv: str) -> None:
-        print(f"  {name} ...", file=sys.stderr, flush=True)
-        try:
-            results[name] = measure(python, code, *argv)
-        except RuntimeError as exc:
-            print(f"  {name}: {exc}", file=sys.stderr)
-            return
-        r = results[name]
-        print(f"  {name}: {r['wall']:.2f}s, {r['rows']:,} rows, {r['rss_mb']:.0f} MB", file=sys.stderr)
+    taken = Measurements()
+    run, wall = taken.run, taken.wall
 
     run("raw COPY pipe (psql)", py, RAW_PIPE, str(n))
     run("syncline full", py, SYNCLINE_RUN, str(syncline_ws(WORK / "syn_full", "full")))
@@ -150,13 +140,9 @@ def main() -> None:
     run("syncline incr. 1%", py, SYNCLINE_RUN, str(syn_inc))
     if peers:
         run("dlt csv incr. 1%", peer, DLT_RUN, "csv", "incremental", str(dlt_inc), "dlt_merge")
-    print_results(f"PostgreSQL -> PostgreSQL, {n:,} rows", results)
+    print_results(f"PostgreSQL -> PostgreSQL, {n:,} rows", taken.results())
     if not peers:
         print("(dlt rows skipped)")
-
-    def wall(name: str) -> float | None:
-        return results[name]["wall"] if name in results else None
-
     syn, pipe = wall("syncline full"), wall("raw COPY pipe (psql)")
     print()
     if syn and pipe:
