@@ -50,6 +50,7 @@ from syncline.stream import BadRecord
 
 BUILDING_SUFFIX = "__syncline_building"
 SPILL_BYTES = 64 * 1024 * 1024
+COPY_PIECE_ROWS = 16_384  # rows formatted as CSV and sent at a time
 SEQ = "__syncline_seq"
 CHANGED_TYPE = pa.timestamp("us", tz="UTC")
 MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
@@ -284,6 +285,7 @@ class PostgresLoader(StreamLoader):
             into = sql.SQL("{} ({})").format(self.fq, self._cols())
         statement = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(into)
         with self.dest.con.cursor() as cur:
+            # CSV a piece at a time: never a whole batch's text in memory at once
             with cur.copy(statement) as copy:
                 for batch in self.pending:
                     if to_stage:
@@ -291,7 +293,8 @@ class PostgresLoader(StreamLoader):
                         batch = batch.append_column(
                             SEQ, sequence(self.seq, n))
                         self.seq += n
-                    copy.write(csv_bytes(batch))
+                    for start in range(0, batch.num_rows, COPY_PIECE_ROWS):
+                        copy.write(csv_bytes(batch.slice(start, COPY_PIECE_ROWS)))
             copied = cur.rowcount
         self.pending, self.pending_bytes = [], 0
         return copied
