@@ -11,14 +11,14 @@ peak RSS belongs to that run alone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from peers import SYNCLINE_RUN, measure
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -60,21 +60,6 @@ def make_source(path: Path, rows: int) -> None:
     con.close()
     tmp.rename(path)
 
-
-SYNCLINE_RUN = textwrap.dedent("""
-    import json, resource, sys, time
-    from syncline.config import load_workspace
-    from syncline.engine.run import Runner
-    from syncline.store.store import MetadataStore
-    ws = load_workspace(sys.argv[1])
-    store = MetadataStore(ws.metadata_url())
-    t0 = time.perf_counter()
-    result = Runner(ws, store).sync("bench")
-    wall = time.perf_counter() - t0
-    assert result.status == "succeeded", result.error
-    print(json.dumps({"rows": result.rows_committed, "wall": wall,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-""")
 
 BASELINE_RUN = textwrap.dedent("""
     import json, resource, sqlite3, sys, time
@@ -119,11 +104,6 @@ def workspace(root: Path, source: Path, memory_limit: str) -> Path:
     return root
 
 
-def measure(code: str, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -139,9 +119,9 @@ def main() -> None:
         base_db = WORK / "baseline.duckdb"
         base_db.unlink(missing_ok=True)
         base = {"wall": float("nan"), "rss_mb": float("nan")} if args.skip_baseline else \
-            measure(BASELINE_RUN, str(source), str(base_db), args.memory_limit)
+            measure(sys.executable, BASELINE_RUN, str(source), str(base_db), args.memory_limit)
         ws = workspace(WORK / f"ws_{rows}", source, args.memory_limit)
-        syn = measure(SYNCLINE_RUN, str(ws))
+        syn = measure(sys.executable, SYNCLINE_RUN, str(ws))
         results.append((rows, syn, base))
     print(f"\nSQLite -> DuckDB, full refresh ({os.cpu_count()} cores; figures vary by machine)")
     print(f"{'rows':>10} | {'syncline s':>10} {'rows/s':>10} {'peak MB':>8} | "
