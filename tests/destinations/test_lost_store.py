@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import duckdb
+import psycopg
 from typer.testing import CliRunner
 
 import syncline.cli.app as cli
 
-from warehouse import Warehouse
+from warehouse import DSN, Warehouse
 
 ITEMS = ("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT, updated_at TEXT NOT NULL);"
          "INSERT INTO items VALUES " + ", ".join(f"({i}, 'v{i}', '2026-01-01 00:00:{i:02d}')"
@@ -21,6 +23,16 @@ def runs(wh: Warehouse) -> list[dict[str, object]]:
     done = CliRunner().invoke(cli.app, ["runs", "c", "--workspace", str(wh.root), "--json"])
     listed: list[dict[str, object]] = json.loads(done.stdout)
     return listed
+
+
+def drop(wh: Warehouse, table: str) -> None:
+    sql = f'DROP TABLE "{wh.schema}".{table}'
+    if wh.kind == "duckdb":
+        with duckdb.connect(str(wh.root / "wh.duckdb")) as con:
+            con.execute(sql)
+    else:
+        with psycopg.connect(DSN, autocommit=True) as pg:
+            pg.execute(sql)  # type: ignore[arg-type]
 
 
 def test_a_deleted_store_takes_over_above_the_destinations_runs(wh: Warehouse) -> None:
@@ -52,3 +64,17 @@ def test_a_new_metadata_store_url_takes_over_too(wh: Warehouse) -> None:
     code, out = wh.sync()
     assert code == 0, out
     assert [r["id"] for r in runs(wh)] == [2]
+
+
+def test_a_run_killed_while_creating_the_system_tables_leaves_a_destination_the_next_run_completes(
+        wh: Warehouse) -> None:
+    wh.source(ITEMS)
+    wh.streams({"items": {"mode": "incremental", "cursor": "updated_at"}})
+    assert wh.sync()[0] == 0
+    # what a kill between two of the first run's CREATE TABLEs left behind: no fencing table
+    drop(wh, "_syncline_fence")
+    wh.source("INSERT INTO items VALUES (21, 'v21', '2026-01-01 00:01:00');")
+    code, out = wh.sync()
+    assert code == 0, out
+    assert wh.query("SELECT count(*), count(DISTINCT id) FROM {s}.items") == [(21, 21)]
+    assert wh.query("SELECT count(*) FROM {s}._syncline_fence") == [(1,)]

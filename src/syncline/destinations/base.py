@@ -324,7 +324,9 @@ class Destination(ABC):
             return 0, 0
         rows = self.query(f"SELECT max(run_id) FROM {_quoted(schema)}.{LOADS_TABLE}")
         run = int(rows[0][0]) if rows and rows[0][0] is not None else 0
-        return (self.fence_token(schema, connection) or 0) if self.supports_fencing else 0, run
+        # a run killed while it created the system tables may have left no fencing table
+        fenced = self.supports_fencing and self.table_columns(schema, FENCE_TABLE) is not None
+        return (self.fence_token(schema, connection) or 0) if fenced else 0, run
 
     def close(self) -> None:
         """Release connections."""

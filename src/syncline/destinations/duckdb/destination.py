@@ -142,24 +142,33 @@ class DuckDBDestination(Destination):
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
 
     def ensure_system_tables(self, schema: str) -> None:
+        """The schema and its system tables, all created in one transaction: a kill between
+        two CREATEs leaves none of them rather than some."""
         s = qi(schema)
-        self.ensure_schema(schema)
-        self.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {s}.{STATE_TABLE} (stream VARCHAR NOT NULL, state VARCHAR "
-            "NOT NULL, run_id BIGINT, updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
-        )
-        self.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {s}.{LOADS_TABLE} (run_id BIGINT, stream VARCHAR, "
-            "table_name VARCHAR, rows BIGINT, quarantined BIGINT, committed_at TIMESTAMP WITH TIME ZONE)"
-        )
-        self.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {s}.{QUARANTINE_TABLE} (run_id BIGINT, stream VARCHAR, "
-            "record VARCHAR, error VARCHAR, quarantined_at TIMESTAMP WITH TIME ZONE)"
-        )
-        self.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {s}.{FENCE_TABLE} (connection VARCHAR NOT NULL, "
-            "token BIGINT NOT NULL, fenced_at TIMESTAMP WITH TIME ZONE)"
-        )
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {s}.{STATE_TABLE} (stream VARCHAR NOT NULL, state VARCHAR "
+                "NOT NULL, run_id BIGINT, updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {s}.{LOADS_TABLE} (run_id BIGINT, stream VARCHAR, table_name "
+                "VARCHAR, rows BIGINT, quarantined BIGINT, committed_at TIMESTAMP WITH TIME ZONE)"
+            )
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {s}.{QUARANTINE_TABLE} (run_id BIGINT, stream VARCHAR, "
+                "record VARCHAR, error VARCHAR, quarantined_at TIMESTAMP WITH TIME ZONE)"
+            )
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {s}.{FENCE_TABLE} (connection VARCHAR NOT NULL, "
+                "token BIGINT NOT NULL, fenced_at TIMESTAMP WITH TIME ZONE)"
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def fence(self, schema: str, connection: str, token: int) -> None:
         self.ensure_system_tables(schema)
