@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -16,9 +16,11 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from syncline.destinations.base import QUARANTINE_TABLE, LoadTarget
+from syncline.destinations.postgres.binary import SIGNATURE, TRAILER, row_encoder
 from syncline.schema import Column
 from syncline.stream import BadRecord
 
+COPY_PIECE_ROWS = 16_384  # rows encoded and sent at a time
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 # jsonb refuses the \u0000 escape (an escaped backslash before "u0000" is fine)
 _JSON_NUL = r"(^|[^\\])(\\\\)*\\u0000"
@@ -113,6 +115,37 @@ def csv_bytes(batch: pa.RecordBatch) -> bytes:
     pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=batch.schema.names), out,
                     write_options=_CSV)
     return bytes(out.getvalue().to_pybytes())
+
+
+def copy_batches(con: psycopg.Connection[Any], table: sql.Composable, names: Sequence[str],
+                 schema: pa.Schema | None, batches: Iterable[pa.RecordBatch]) -> int:
+    """COPY ``batches`` (each of ``schema``, if given) into columns ``names`` of ``table``, a
+    piece at a time: in the binary format where each column has an exact encoding for its type,
+    as CSV otherwise. Returns how many rows the server took."""
+    encode = schema and row_encoder(schema, server_types(con, table, names))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL("binary" if encode else "csv"))
+    with con.cursor() as cur:
+        with cur.copy(statement) as copy:
+            if encode:
+                copy.write(SIGNATURE)
+            for batch in batches:
+                for start in range(0, batch.num_rows, COPY_PIECE_ROWS):
+                    piece = batch.slice(start, COPY_PIECE_ROWS)
+                    copy.write(encode(piece) if encode else csv_bytes(piece))
+            if encode:
+                copy.write(TRAILER)
+        return cur.rowcount
+
+
+def server_types(con: psycopg.Connection[Any], table: sql.Composable, names: Sequence[str]) -> list[str]:
+    """The type of each of ``names`` in ``table`` as `format_type` spells it without modifiers
+    (`numeric`, `timestamp with time zone`); '' for a column not found."""
+    rows = con.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_catalog.pg_attribute "
+                       "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                       [table.as_string(con)]).fetchall()
+    found = dict(rows)
+    return [found.get(n, "") for n in names]
 
 
 def copy_quarantine(con: psycopg.Connection[Any], target: LoadTarget, bad: list[BadRecord]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import psycopg
@@ -34,7 +35,7 @@ from syncline.destinations.deletes import mark_gone
 from syncline.destinations.history import HistorySQL
 from syncline.destinations.postgres import history
 from syncline.destinations.postgres.build import keep_missing
-from syncline.destinations.postgres.copy import copy_quarantine, csv_bytes, set_apart
+from syncline.destinations.postgres.copy import copy_batches, copy_quarantine, set_apart
 from syncline.destinations.postgres.merge import Merge
 from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
@@ -50,7 +51,6 @@ from syncline.stream import BadRecord
 
 BUILDING_SUFFIX = "__syncline_building"
 SPILL_BYTES = 64 * 1024 * 1024
-COPY_PIECE_ROWS = 16_384  # rows formatted as CSV and sent at a time
 SEQ = "__syncline_seq"
 CHANGED_TYPE = pa.timestamp("us", tz="UTC")
 MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
@@ -276,26 +276,25 @@ class PostgresLoader(StreamLoader):
         """COPY the buffered batches into the stage (numbered, for merges) or the target."""
         if not self.pending:
             return 0
+        table: sql.Composable = self.fq
+        names = self.names
+        schema: pa.Schema | None = self.pending[0].schema
+        if any(not b.schema.equals(schema) for b in self.pending):
+            schema = None  # batches of several types: as text, which the server parses into each
         if to_stage:
-            extra = [sql.Identifier(CHANGED_AT)] if self.versions else []
-            into = sql.SQL("pg_temp.{} ({}, {})").format(
-                sql.Identifier(self.stage), self._cols(),
-                sql.SQL(", ").join([*extra, sql.Identifier(SEQ)]))
-        else:
-            into = sql.SQL("{} ({})").format(self.fq, self._cols())
-        statement = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(into)
-        with self.dest.con.cursor() as cur:
-            # CSV a piece at a time: never a whole batch's text in memory at once
-            with cur.copy(statement) as copy:
-                for batch in self.pending:
-                    if to_stage:
-                        n = batch.num_rows
-                        batch = batch.append_column(
-                            SEQ, sequence(self.seq, n))
-                        self.seq += n
-                    for start in range(0, batch.num_rows, COPY_PIECE_ROWS):
-                        copy.write(csv_bytes(batch.slice(start, COPY_PIECE_ROWS)))
-            copied = cur.rowcount
+            table = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))
+            names = [*self.names, *([CHANGED_AT] if self.versions else []), SEQ]
+            schema = schema and schema.append(pa.field(SEQ, pa.int64()))
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in self.pending:
+                if to_stage:  # numbered, so a merge keeps each key's last row
+                    n = batch.num_rows
+                    batch = batch.append_column(SEQ, sequence(self.seq, n))
+                    self.seq += n
+                yield batch
+
+        copied = copy_batches(self.dest.con, table, names, schema, batches())
         self.pending, self.pending_bytes = [], 0
         return copied
 
