@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,17 @@ def measure(python: str, code: str, *args: str) -> dict[str, Any]:
 class Measurements:
     """Named measurements, each possibly taken several times; the median run stands for it."""
 
-    def __init__(self, only: list[str] | None = None) -> None:
+    def __init__(self, only: list[str] | None = None, settle: Callable[[], None] | None = None) -> None:
         self.only = only
+        self.settle = settle  # run before each measurement: a server quiet after the last one
         self.rounds: dict[str, list[dict[str, Any]]] = {}
 
     def run(self, name: str, python: str, code: str, *argv: str) -> None:
         """Measure `code` in a fresh `python` (a failure is told and leaves no figure)."""
         if self.only and name not in self.only:
             return
+        if self.settle:
+            self.settle()
         print(f"  {name} ...", file=sys.stderr, flush=True)
         try:
             r = measure(python, code, *argv)

@@ -1,7 +1,7 @@
 """Where a PostgreSQL → DuckDB full load's memory goes: its resident memory over time, and what
 the run was doing at its peak.
 
-Usage: python bench/pg_to_duckdb_memory.py [--memory-limit 256MB 64MB]
+Usage: python bench/pg_to_duckdb_memory.py [--memory-limit 256MB 64MB] [--reader]
 
 Runs Syncline's full load of ``bench_pg.events`` (made by ``pg_to_duckdb.py``) in a child
 process per setting. This process reads the child's resident memory every 5 ms from /proc
@@ -56,6 +56,29 @@ CHILD = textwrap.dedent("""
 """)
 
 
+# the same read with nowhere to go: the source's batches (as many rows each as the engine asks
+# for) counted and dropped, to split the load's memory between the read and DuckDB
+READER = textwrap.dedent("""
+    import json, sys, time
+    import pyarrow as pa
+    from syncline.config import load_workspace
+    from syncline.sources.registry import build_source
+    from syncline.stream import ReadRequest
+
+    ws = load_workspace(sys.argv[1])
+    source = build_source("src", ws.sources["src"], str(ws.root))
+    [stream] = [s for s in source.discover() if s.name == "bench_pg.events"]
+    group = 122_880  # DuckDB's row group, as the engine rounds to it
+    rows = max(1, round((source.batch_rows(stream) or 50_000) / group)) * group
+    began, n, steps = time.time(), 0, []
+    for item in source.read(ReadRequest(stream=stream, mode="full_refresh", batch_size=rows)):
+        if isinstance(item, pa.RecordBatch):
+            n += item.num_rows
+            steps.append(("read", time.time(), time.time(), pa.total_allocated_bytes(), 0))
+    print(json.dumps({"rows": n, "began": began, "ended": time.time(), "steps": steps}))
+""")
+
+
 def workspace(memory_limit: str) -> str:
     root = fresh_dir(WORK / f"ws_{memory_limit}")
     (root / "syncline.yaml").write_text(textwrap.dedent(f"""
@@ -73,8 +96,8 @@ def workspace(memory_limit: str) -> str:
     return str(root)
 
 
-def probe(memory_limit: str) -> dict[str, object]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, workspace(memory_limit)],
+def probe(memory_limit: str, code: str = CHILD) -> dict[str, object]:
+    child = subprocess.Popen([sys.executable, "-c", code, workspace(memory_limit)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples: list[tuple[float, int]] = []
     statm = f"/proc/{child.pid}/statm"
@@ -106,6 +129,7 @@ def probe(memory_limit: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--memory-limit", nargs="+", default=["256MB", "64MB"])
+    parser.add_argument("--reader", action="store_true", help="also the read alone, its batches dropped")
     args = parser.parse_args()
     print(f"{'memory_limit':>12} {'peak RSS MB':>11} {'at s':>6} {'of s':>6}  {'in step':<14} "
           f"{'Arrow max MB':>12} {'DuckDB max MB':>13}")
@@ -113,6 +137,11 @@ def main() -> None:
         r = probe(limit)
         print(f"{limit:>12} {r['peak_mb']:>11.0f} {r['at_s']:>6.1f} {r['run_s']:>6.1f}  {r['step']:<14} "
               f"{r['arrow_max_mb']:>12.0f} {r['duckdb_max_mb']:>13.0f}", flush=True)
+    if args.reader:
+        r = probe(args.memory_limit[0], READER)
+        print(f"{'read alone':>12} {r['peak_mb']:>11.0f} {r['at_s']:>6.1f} {r['run_s']:>6.1f}  "
+              f"{'(no DuckDB)':<14} {r['arrow_max_mb']:>12.0f} {'-':>13}",
+              flush=True)
 
 
 if __name__ == "__main__":

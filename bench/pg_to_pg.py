@@ -2,6 +2,7 @@
 COPY pipe and dlt's two PostgreSQL loaders.
 
 Usage: python bench/pg_to_pg.py [--rows 5000000] [--rebuild] [--skip-peers] [--install-peers]
+                                [--rounds 1]
 
 The source is ``bench_pg.events`` of ``pg_to_duckdb.py`` (made and kept the same way); the
 destination is schema ``bench_pg_dst`` of the same server (database test). In one run, each
@@ -15,7 +16,8 @@ in a fresh process:
   default loader (``insert_values``) and with its COPY loader (``csv``), replace; and the
   merge of the 1% with the faster of the two.
 
-dlt lives in ``bench/.venv-peers`` (``--install-peers``), never in the project's venv.
+Before each measurement the server is settled (VACUUM ANALYZE, CHECKPOINT): no autovacuum
+of one load runs beside the next. dlt lives in ``bench/.venv-peers`` (``--install-peers``), never in the project's venv.
 """
 
 from __future__ import annotations
@@ -36,7 +38,18 @@ from peers import (
     peers_ready,
     print_results,
 )
-from pg_to_duckdb import CONNINFO, DB, HOST, PORT, SCHEMA, URL, USER, prepare, update_one_percent
+from pg_to_duckdb import (
+    CONNINFO,
+    DB,
+    HOST,
+    PORT,
+    SCHEMA,
+    URL,
+    USER,
+    prepare,
+    settle,
+    update_one_percent,
+)
 
 WORK = HERE / ".work" / "pg_to_pg"
 DEST = "bench_pg_dst"
@@ -113,6 +126,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--rebuild", action="store_true", help=f"recreate {SCHEMA}.events")
     parser.add_argument("--skip-peers", action="store_true", help="no dlt rows")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved runs of the raw pipe and "
+                        "Syncline's full load (their medians are reported)")
     parser.add_argument("--install-peers", action="store_true", help="add dlt's PostgreSQL "
                         "destination to bench/.venv-peers, then run")
     args = parser.parse_args()
@@ -121,11 +136,12 @@ def main() -> None:
     prepare(args.rows, args.rebuild)
     drop_destinations()
     n, py, peer = args.rows, sys.executable, str(PEER_PY)
-    taken = Measurements()
+    taken = Measurements(settle=settle)
     run, wall = taken.run, taken.wall
 
-    run("raw COPY pipe (psql)", py, RAW_PIPE, str(n))
-    run("syncline full", py, SYNCLINE_RUN, str(syncline_ws(WORK / "syn_full", "full")))
+    for _ in range(args.rounds):
+        run("raw COPY pipe (psql)", py, RAW_PIPE, str(n))
+        run("syncline full", py, SYNCLINE_RUN, str(syncline_ws(WORK / "syn_full", "full")))
     if peers:
         run("dlt insert_values full", peer, DLT_RUN, "insert_values", "full",
             str(fresh_dir(WORK / "dlt_iv")), "dlt_insert_values")

@@ -403,6 +403,32 @@ def test_an_incremental_stream_read_again_from_the_start_merges_into_the_rows_it
     assert dest_items(tmp_path, "again") == source_items(schema, "again")  # 50 rows, none twice
 
 
+def test_a_first_load_into_a_postgres_destination_inserts_and_a_second_read_merges(
+    tmp_path: Path, schema: str
+) -> None:
+    # into an empty table the first read's rows go straight in; read again, they are merged
+    stream = make_items(schema, "into_pg", 50)
+    write_ws(tmp_path, schema, {stream: {"mode": "incremental", "cursor": "updated_at"}}, batch_size=20)
+    doc = yaml.safe_load((tmp_path / "syncline.yaml").read_text())
+    doc["destinations"]["wh"] = {"type": "postgres", "host": HOST, "port": 5432, "user": "postgres",
+                                 "database": "test"}
+    doc["connections"]["c"]["destination_schema"] = dst = f"{schema}_dst"
+    (tmp_path / "syncline.yaml").write_text(yaml.safe_dump(doc))
+    loaded = f"SELECT id, name, price, updated_at FROM {dst}.into_pg ORDER BY id"
+    try:
+        first = run_sync(tmp_path)
+        assert first.status == "succeeded" and first.rows_committed == 50, first.error
+        assert pg(loaded) == source_items(schema, "into_pg")
+        pg(f"UPDATE {stream} SET name = 'changed' WHERE id <= 5")
+        pg(f"DELETE FROM {dst}._syncline_state")  # as `syncline state c --reset` does
+        again = run_sync(tmp_path)
+        assert again.status == "succeeded", again.error
+        assert again.rows_read == 50
+        assert pg(loaded) == source_items(schema, "into_pg")  # 50 rows, none twice
+    finally:
+        pg(f'DROP SCHEMA IF EXISTS "{dst}" CASCADE')
+
+
 def refresh_in_batches_of_20(root: Path, schema: str, table: str, **make: Any) -> str:
     """A 200-row table `table` and a workspace that rebuilds it in batches of 20."""
     stream = make_items(schema, table, 200, **make)

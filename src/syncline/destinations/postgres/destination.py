@@ -314,6 +314,10 @@ class PostgresDestination(Destination):
             "SELECT 1 FROM pg_catalog.pg_constraint WHERE contype = 'p' AND conrelid = "
             "to_regclass(format('%%I.%%I', %s::text, %s::text))", [schema, table]).fetchall())
 
+    def table_is_empty(self, schema: str, table: str) -> bool:
+        return not self.con.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+            sql.Identifier(schema, table))).fetchall()[0][0]
+
     def not_null_columns(self, schema: str, table: str) -> set[str]:
         """The NOT NULL columns of ``table`` outside its primary key."""
         rows = self.con.execute(

@@ -70,6 +70,8 @@ class LoaderHost(Protocol):
 
     def has_primary_key(self, schema: str, table: str) -> bool: ...
 
+    def table_is_empty(self, schema: str, table: str) -> bool: ...
+
     def key_is_unique(self, schema: str, table: str, key: tuple[str, ...]) -> bool: ...
 
     def set_system_defaults(self, schema: str, table: str) -> None: ...
@@ -113,6 +115,10 @@ class PostgresLoader(StreamLoader):
         try:
             self.changes = self._prepare()
             self.changes = self._prepare_versions() or self.changes
+            # one read of one snapshot by the table's own key into an empty table: no key comes
+            # twice, so the rows go straight in (the key constraint still refuses a duplicate)
+            self.insert_only = (self.merge and target.keys_once and not self.history
+                                and self.dest.table_is_empty(self.target.data_schema, self.table))
             self._create_stage()
         except psycopg.Error as exc:
             raise self._classify(exc, f"preparing table {self.target.data_schema}.{self.table}") from None
@@ -309,7 +315,7 @@ class PostgresLoader(StreamLoader):
         try:
             with con.transaction():
                 self._check_fence()
-                if self.merge or self.spilled or self.versions:
+                if (self.merge and not self.insert_only) or self.spilled or self.versions:
                     self._copy_pending(to_stage=True)
                     row = con.execute(sql.SQL("SELECT count(*) FROM pg_temp.{}").format(stage)).fetchone()
                     written = self._publish(int(row[0]) if row else 0)
@@ -367,7 +373,7 @@ class PostgresLoader(StreamLoader):
             # skipped: the same values again, a delete of a key not live, or older than the
             # current version
             return Written(counted, staged - counted, added)
-        if not self.merge:
+        if not self.merge or self.insert_only:
             return self._merge().append(sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage)), staged)
         return self._merge().merge(self.stage, SEQ, staged, self.upsert)
 
