@@ -33,6 +33,7 @@ from syncline.schema import (
     StreamSchema,
 )
 from syncline.sources.base import CURSOR_NAMES
+from syncline.sources.postgres.json_lists import parsed_lists
 from syncline.stream import BadRecord
 
 _ORDERABLE = {"timestamp", "timestamptz", "date", "int32", "int64", "decimal"}
@@ -284,6 +285,10 @@ def _convert(values: pa.Array, col: Column, target: pa.DataType, bad_rows: dict[
         return values  # uuid's output is canonical; json/jsonb text is valid JSON already: the server checked it on input
     if kind == "boolean" and pc.all(pc.is_in(values.drop_null(), value_set=_BOOL_TEXT)).as_py() is not False:
         return pc.equal(values, "t")  # PostgreSQL's own boolean text; else (a declared type) 0/1
+    if col.type.element is not None:
+        parsed = parsed_lists(values, col.type, target)
+        if parsed is not None:
+            return parsed
     if kind not in ("binary", "time", "boolean"):
         try:
             return values.cast(target)
