@@ -159,7 +159,7 @@ def field_encoder(arrow: pa.DataType, column: str) -> Encode | None:
     if pa.types.is_date32(arrow) and column == "date":
         return _date
     if pa.types.is_time64(arrow) and arrow.unit == "us" and column == "time without time zone":
-        return lambda values: _fixed(_numbers(values.view(pa.int64()), ">i8"), _valid(values))
+        return lambda values: _number(">i8")(values.view(pa.int64()))
     return None
 
 

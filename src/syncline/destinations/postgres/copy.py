@@ -118,11 +118,13 @@ def csv_bytes(batch: pa.RecordBatch) -> bytes:
 
 
 def copy_batches(con: psycopg.Connection[Any], table: sql.Composable, names: Sequence[str],
-                 schema: pa.Schema | None, batches: Iterable[pa.RecordBatch]) -> int:
+                 schema: pa.Schema | None, batches: Iterable[pa.RecordBatch],
+                 types: Sequence[str] | None = None) -> int:
     """COPY ``batches`` (each of ``schema``, if given) into columns ``names`` of ``table``, a
-    piece at a time: in the binary format where each column has an exact encoding for its type,
-    as CSV otherwise. Returns how many rows the server took."""
-    encode = schema and row_encoder(schema, server_types(con, table, names))
+    piece at a time: in the binary format where each column has an exact encoding for its type
+    (``types``, as `server_types` gives them; read from the catalog if not given), as CSV
+    otherwise. Returns how many rows the server took."""
+    encode = schema and row_encoder(schema, types if types is not None else server_types(con, table, names))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
         table, sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL("binary" if encode else "csv"))
     with con.cursor() as cur:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -35,7 +35,13 @@ from syncline.destinations.deletes import mark_gone
 from syncline.destinations.history import HistorySQL
 from syncline.destinations.postgres import history
 from syncline.destinations.postgres.build import keep_missing
-from syncline.destinations.postgres.copy import copy_batches, copy_quarantine, set_apart
+from syncline.destinations.postgres.copy import (
+    copy_batches,
+    copy_quarantine,
+    server_types,
+    set_apart,
+)
+from syncline.destinations.postgres.host import LoaderHost
 from syncline.destinations.postgres.merge import Merge
 from syncline.destinations.postgres.types import pg_type, widen_using
 from syncline.errors import (
@@ -43,7 +49,6 @@ from syncline.errors import (
     ConfigurationError,
     IntegrityError,
     ShrinkRefused,
-    SynclineError,
 )
 from syncline.failpoints import failpoint
 from syncline.schema import BOOLEAN, TIMESTAMPTZ, Column, ColumnChange, DataType, diff_columns
@@ -55,36 +60,6 @@ SEQ = "__syncline_seq"
 CHANGED_TYPE = pa.timestamp("us", tz="UTC")
 MAX_NAME_BYTES = 63  # PostgreSQL silently truncates longer identifiers
 _STAGES = itertools.count(1)
-
-
-class LoaderHost(Protocol):
-    """What a loader needs of the PostgreSQL destination that made it (no import back)."""
-
-    @property
-    def con(self) -> psycopg.Connection[Any]: ...
-
-    def classify(self, exc: psycopg.Error, doing: str, *, connection: str | None = None,
-                 stream: str | None = None, schema: str | None = None) -> SynclineError: ...
-
-    def fence_token(self, schema: str, connection: str, *, lock: bool = False) -> int | None: ...
-
-    def has_primary_key(self, schema: str, table: str) -> bool: ...
-
-    def table_is_empty(self, schema: str, table: str) -> bool: ...
-
-    def key_is_unique(self, schema: str, table: str, key: tuple[str, ...]) -> bool: ...
-
-    def set_system_defaults(self, schema: str, table: str) -> None: ...
-
-    def not_null_columns(self, schema: str, table: str) -> set[str]: ...
-
-    def relax_not_null(self, schema: str, table: str, keep: set[str]) -> None: ...
-
-    def rename_primary_key(self, schema: str, table: str) -> None: ...
-
-    def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None: ...
-
-    def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None: ...
 
 
 class PostgresLoader(StreamLoader):
@@ -110,6 +85,7 @@ class PostgresLoader(StreamLoader):
         self.names = [*(c.name for c in target.stream.columns), DELETED]
         self._check_names()
         self.upsert = False
+        self.server_types: dict[bool, list[str]] = {}  # of the stage (True) and the table's columns
         # rows the table built beside holds, as the commits counted them
         self.built = (0 if target.restart_build else target.built_rows) if target.build_beside else None
         try:
@@ -295,12 +271,13 @@ class PostgresLoader(StreamLoader):
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in self.pending:
                 if to_stage:  # numbered, so a merge keeps each key's last row
-                    n = batch.num_rows
-                    batch = batch.append_column(SEQ, sequence(self.seq, n))
-                    self.seq += n
+                    batch = batch.append_column(SEQ, sequence(self.seq, batch.num_rows))
+                    self.seq += batch.num_rows
                 yield batch
 
-        copied = copy_batches(self.dest.con, table, names, schema, batches())
+        if to_stage not in self.server_types:  # the tables keep their types while this loader lives
+            self.server_types[to_stage] = server_types(self.dest.con, table, names)
+        copied = copy_batches(self.dest.con, table, names, schema, batches(), self.server_types[to_stage])
         self.pending, self.pending_bytes = [], 0
         return copied
 
