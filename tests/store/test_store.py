@@ -16,11 +16,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from syncline.errors import ConfigurationError
-from syncline.store.db import head_revision
+from syncline.store.db import alembic_config, head_revision
 from syncline.store.models import Base
 from syncline.store.store import CRASH_MESSAGE, MetadataStore, StreamStats
 
@@ -92,6 +93,31 @@ def test_open_twice_is_idempotent_and_at_head(tmp_path: Path, monkeypatch: Any) 
                 "config_revisions", "run_queue", "leaders", "schedule_state", "workers", "pauses", "budgets",
                 "events", "run_logs", "run_totals", "outbox", "alert_states", "alert_cursors", "silences", "incidents", "incident_timeline", "tickets"}
     assert tables == expected | {"alembic_version"}
+
+
+def test_the_head_revision_is_the_newest_migration() -> None:
+    # a new migration must move HEAD too, or stores would open without it
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_store_at_head_opens_without_loading_the_migrations(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    MetadataStore(url).close()
+    opened = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom syncline.store.store import MetadataStore\n"
+         f"MetadataStore({url!r}).close()\nprint(sorted(m for m in sys.modules if m.startswith('alembic')))"],
+        capture_output=True, text=True, check=True)
+    assert opened.stdout.strip() == "[]"
+    fresh = tmp_path / "fresh"
+    made = subprocess.run(
+        [sys.executable, "-c", "from syncline.store.store import MetadataStore\n"
+         f"MetadataStore({sqlite_url(fresh)!r}).close()"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    db = sqlite3.connect(make_url(sqlite_url(fresh)).database or "")
+    try:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
+    finally:
+        db.close()
 
 
 def test_migration_matches_models(store: MetadataStore) -> None:
