@@ -16,6 +16,7 @@ from syncline.baselines import WINDOW
 from syncline.config import ConnectionConfig, Workspace
 from syncline.destinations.base import Destination
 from syncline.engine import run_log, tracing
+from syncline.engine.buffers import use_returning_pool
 from syncline.engine.endpoints import check_selected, open_destination, open_source
 from syncline.engine.narrate import Anomalies, Logged, Narrator
 from syncline.engine.observer import RunObserver, StreamProgress
@@ -124,6 +125,7 @@ class Runner:
         self.tell = Narrator(store, ws)  # the run's events and log lines
         self.stop = StopRequest(stop)  # set it to stop the run cleanly; no signal is touched
         self._dropped: dict[tuple[int, str], list[str]] = {}  # per run and stream, across attempts
+        use_returning_pool()
 
     def _recent_rows(self, connection: str) -> dict[str, tuple[int, ...]]:
         """Rows read per stream in recent successful runs, newest first (one store query)."""

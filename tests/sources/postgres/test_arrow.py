@@ -129,14 +129,18 @@ def test_checkpoints_over_many_driver_batches_are_the_servers_text_of_each_batch
     bs = 997
 
     def batches_and_marks(mode: str, cursor: str | None) -> tuple[list[int], list[list[Any]], list[int]]:
-        sizes, marks, order = [], [], []
+        # sizes: the rows each checkpoint covers (the batches before it may be several pieces)
+        sizes, marks, order, since = [], [], [], 0
         for item in read_all(src, mode=mode, cursor=cursor, primary_key=("b", "a"), batch_size=bs):
             if isinstance(item, pa.RecordBatch):
-                sizes.append(item.num_rows)
+                since += item.num_rows
                 order += item.column("a").to_pylist()
             elif isinstance(item, Checkpoint):
                 v = item.value
                 marks.append(v["after"] if mode == "full_refresh" else [v["cursor"], *v["key"]])
+                sizes.append(since)
+                since = 0
+        assert since == 0  # no row after the last checkpoint
         return sizes, marks, order
 
     sizes, marks, order = batches_and_marks("incremental", "at")

@@ -230,10 +230,7 @@ class DuckDBLoader(StreamLoader):
             source = self.stage
         else:
             source = "_syncline_pending"
-            if self.pending:
-                con.register(source, pa.Table.from_batches(self.pending))
-            else:
-                con.register(source, self._empty())
+            con.register(source, self._pending_rows())
         merging = self.keyed or self.history
         if merging:
             con.execute(f"SET memory_limit = '{self.dest.config.merge_memory_limit}'")
@@ -310,6 +307,16 @@ class DuckDBLoader(StreamLoader):
         if self.spilled:
             self.dest.con.execute(f"DROP TABLE IF EXISTS {self.stage}")
             self.spilled = False
+
+    def _pending_rows(self) -> pa.Table:
+        """The staged batches as one: a source may pass on small pieces, and DuckDB inserts a
+        table of many pieces more slowly under a tight `memory_limit`. The pieces are let go
+        once copied, so the commit holds its rows once."""
+        if len(self.pending) <= 1:
+            return pa.Table.from_batches(self.pending) if self.pending else self._empty()
+        table = pa.Table.from_batches(self.pending).combine_chunks()
+        self.pending = table.to_batches()
+        return table
 
     def _empty(self) -> pa.Table:
         fields = [c.arrow_field() for c in self._incoming()] + [pa.field(SEQ, pa.int64())]

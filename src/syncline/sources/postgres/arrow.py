@@ -2,8 +2,8 @@
 
 The driver runs ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` and decodes the rows into
 Arrow record batches in C. This module opens its connection inside the snapshot of the
-psycopg transaction that read the upper bound, cuts the driver's batches into batches of
-the requested size, and marks a checkpoint after each.
+psycopg transaction that read the upper bound, passes the driver's batches on as they come,
+and marks a checkpoint after every batch size's worth of rows.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def connect(info: str) -> Any:
 
 
 def hint_bytes(batch_size: int) -> int:
-    """The driver's batch size: large enough to amortise, small enough to keep memory flat."""
-    return min(16 << 20, max(1 << 20, batch_size * 256))
+    """The driver's batch size: large enough to amortise, small enough to keep memory flat.
+    The read holds two of them (the one in hand and the next); 4 MiB loads as fast as 16."""
+    return min(4 << 20, max(1 << 20, batch_size * 256))
 
 
 @contextmanager
@@ -131,12 +132,17 @@ def _ordered(tids: pa.ChunkedArray, physical: Physical, stream: str) -> None:
 
 def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Columns,
                physical: Physical | None = None) -> Iterator[StreamItem]:
-    """Batches of ``req.batch_size`` rows, each followed by its checkpoint."""
+    """The driver's batches as they arrive, with a checkpoint after every ``req.batch_size`` rows.
+
+    A batch is passed on as soon as it is decoded, never gathered into a larger one first:
+    what the read holds is the driver's batch in hand and the one after it.
+    """
     types = [req.stream.column(p) for p in positions]
     at = columns.positions_at(req.stream, positions)
     keyless_incremental = req.mode == "incremental" and not req.primary_key
     row_text = columns.row_text_at(req.stream, positions)
-    for rows, lookahead in _slices(reader, req.batch_size):
+    for piece, ends, lookahead in _pieces(reader, req.batch_size):
+        rows = pa.Table.from_batches([piece])
         texts: Callable[[list[int]], list[str | None]] | None = None
         if physical is not None:
             tids = rows.column(at[0])
@@ -150,6 +156,9 @@ def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Col
         yield batch
         if physical is not None:
             physical.rows += rows.num_rows
+        if not ends:
+            continue
+        if physical is not None:
             last_tid = tid_text(physical.last)
             yield Checkpoint({"after": [last_tid], "columns": positions, "rows": physical.rows,
                               "snapshot": physical.snapshot, "filenode": physical.filenode,
@@ -182,29 +191,31 @@ def _by_ctid(tids: pa.ChunkedArray, physical: Physical) -> Callable[[list[int]],
     return texts
 
 
-def _slices(reader: Any, size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
-    """Tables of ``size`` rows (the last may be shorter), each with the row after it, if any.
+def _pieces(reader: Any, size: int) -> Iterator[tuple[pa.RecordBatch, bool, pa.RecordBatch | None]]:
+    """The driver's batches, cut where every ``size`` rows end: (piece, ends, the row after).
 
-    The driver's batches are cut by bytes; at most one of them beyond ``size`` rows is held.
+    ``ends`` is true for the piece that completes ``size`` rows and for the last piece; the
+    row after it (None at the end) is known by then, since one driver batch is read ahead.
     """
-    held: list[pa.RecordBatch] = []
+    batches = (b for b in reader if b.num_rows)
     count = 0
-    for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        held.append(batch)
-        count += batch.num_rows
-        if count <= size:
-            continue
-        table = pa.Table.from_batches(held)
+    current = next(batches, None)
+    while current is not None:
+        following = next(batches, None)
         start = 0
-        while count - start > size:
-            yield table.slice(start, size), table.slice(start + size, 1)
-            start += size
-        rest = table.slice(start)
-        held, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(held), None
+        while start < current.num_rows:
+            take = min(size - count, current.num_rows - start)
+            piece = current.slice(start, take)
+            start += take
+            count += take
+            if count == size:
+                count = 0
+                after = (current.slice(start, 1) if start < current.num_rows
+                         else following.slice(0, 1) if following is not None else None)
+                yield piece, True, after
+            else:
+                yield piece, start == current.num_rows and following is None, None
+        current = following
 
 
 def _json_safe(col: Column | None, value: str | int | None) -> Any:
