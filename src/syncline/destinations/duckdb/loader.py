@@ -69,6 +69,8 @@ class LoaderHost(Protocol):
 
     def table_columns(self, schema: str, table: str) -> dict[str, DataType] | None: ...
 
+    def let_go_of_written_blocks(self) -> None: ...
+
     def write_state(self, schema: str, stream: str, state: dict[str, Any], run_id: int) -> None: ...
 
 BUILDING_SUFFIX = "__syncline_building"
@@ -243,6 +245,8 @@ class DuckDBLoader(StreamLoader):
                 con.unregister(source)
             if merging:
                 con.execute(f"SET memory_limit = '{self.dest.config.memory_limit}'")
+        if not merging or self.insert_only:  # a merge reads the table again: it keeps them
+            self.dest.let_go_of_written_blocks()
         failpoint("after_commit")
         result = CommitResult(rows=written.rows, quarantined=len(self.bad), skipped=written.skipped,
                               added=written.added)
