@@ -62,9 +62,11 @@ READER = textwrap.dedent("""
     import json, sys, time
     import pyarrow as pa
     from syncline.config import load_workspace
+    from syncline.engine.buffers import use_returning_pool
     from syncline.sources.registry import build_source
     from syncline.stream import ReadRequest
 
+    use_returning_pool()  # Arrow's pool as a run has it
     ws = load_workspace(sys.argv[1])
     source = build_source("src", ws.sources["src"], str(ws.root))
     [stream] = [s for s in source.discover() if s.name == "bench_pg.events"]
