@@ -16,7 +16,7 @@ def use_returning_pool() -> str:
     A load allocates batches in the source's thread and frees them in the loader's. Arrow's
     usual pool (mimalloc) kept the pages of those freed batches: in a 5M-row PostgreSQL →
     DuckDB load it held about 90 MB resident for 25 MB in use. jemalloc hands them back
-    after a second; the load's peak fell by about 45 MB, at the same speed.
+    after a second, at the same speed.
     """
     if os.environ.get(POOL_VARIABLE):
         return str(pa.default_memory_pool().backend_name)

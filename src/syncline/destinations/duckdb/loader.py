@@ -313,9 +313,9 @@ class DuckDBLoader(StreamLoader):
             self.spilled = False
 
     def _pending_rows(self) -> pa.Table:
-        """The staged batches as one: a source may pass on small pieces, and DuckDB inserts a
-        table of many pieces more slowly under a tight `memory_limit`. The pieces are let go
-        once copied, so the commit holds its rows once."""
+        """The staged batches as one: DuckDB inserts a table of many pieces in parallel, each
+        thread building row groups of its own (slower, and more memory). The pieces are let
+        go once copied, so the commit holds its rows once."""
         if len(self.pending) <= 1:
             return pa.Table.from_batches(self.pending) if self.pending else self._empty()
         table = pa.Table.from_batches(self.pending).combine_chunks()

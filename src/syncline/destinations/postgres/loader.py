@@ -263,7 +263,7 @@ class PostgresLoader(StreamLoader):
         schema: pa.Schema | None = self.pending[0].schema
         if any(not b.schema.equals(schema) for b in self.pending):
             schema = None  # batches of several types: as text, which the server parses into each
-        elif len(self.pending) > 1:  # a source's small pieces as one batch: fewer, longer COPY pieces
+        elif len(self.pending) > 1:  # several batches as one: fewer, longer COPY pieces
             self.pending = pa.Table.from_batches(self.pending).combine_chunks().to_batches()
         if to_stage:
             table = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))

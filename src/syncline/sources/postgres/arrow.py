@@ -2,8 +2,8 @@
 
 The driver runs ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` and decodes the rows into
 Arrow record batches in C. This module opens its connection inside the snapshot of the
-psycopg transaction that read the upper bound, passes the driver's batches on as they come,
-and marks a checkpoint after every batch size's worth of rows.
+psycopg transaction that read the upper bound, cuts the driver's batches into batches of
+the requested size, and marks a checkpoint after each.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def connect(info: str) -> Any:
 
 
 def hint_bytes(batch_size: int) -> int:
-    """The driver's batch size: large enough to amortise, small enough to keep memory flat.
-    The read holds two of them (the one in hand and the next); 4 MiB loads as fast as 16."""
+    """The driver's batch size: large enough to amortise, small enough to keep memory flat
+    (4 MiB loads as fast as 16 and holds less while a batch's rows are gathered)."""
     return min(4 << 20, max(1 << 20, batch_size * 256))
 
 
@@ -132,17 +132,12 @@ def _ordered(tids: pa.ChunkedArray, physical: Physical, stream: str) -> None:
 
 def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Columns,
                physical: Physical | None = None) -> Iterator[StreamItem]:
-    """The driver's batches as they arrive, with a checkpoint after every ``req.batch_size`` rows.
-
-    A batch is passed on as soon as it is decoded, never gathered into a larger one first:
-    what the read holds is the driver's batch in hand and the one after it.
-    """
+    """Batches of ``req.batch_size`` rows, each followed by its checkpoint."""
     types = [req.stream.column(p) for p in positions]
     at = columns.positions_at(req.stream, positions)
     keyless_incremental = req.mode == "incremental" and not req.primary_key
     row_text = columns.row_text_at(req.stream, positions)
-    for piece, ends, lookahead in _pieces(reader, req.batch_size):
-        rows = pa.Table.from_batches([piece])
+    for rows, lookahead in _slices(reader, req.batch_size):
         texts: Callable[[list[int]], list[str | None]] | None = None
         if physical is not None:
             tids = rows.column(at[0])
@@ -156,9 +151,6 @@ def read_items(reader: Any, req: ReadRequest, positions: list[str], columns: Col
         yield batch
         if physical is not None:
             physical.rows += rows.num_rows
-        if not ends:
-            continue
-        if physical is not None:
             last_tid = tid_text(physical.last)
             yield Checkpoint({"after": [last_tid], "columns": positions, "rows": physical.rows,
                               "snapshot": physical.snapshot, "filenode": physical.filenode,
@@ -191,31 +183,29 @@ def _by_ctid(tids: pa.ChunkedArray, physical: Physical) -> Callable[[list[int]],
     return texts
 
 
-def _pieces(reader: Any, size: int) -> Iterator[tuple[pa.RecordBatch, bool, pa.RecordBatch | None]]:
-    """The driver's batches, cut where every ``size`` rows end: (piece, ends, the row after).
+def _slices(reader: Any, size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+    """Tables of ``size`` rows (the last may be shorter), each with the row after it, if any.
 
-    ``ends`` is true for the piece that completes ``size`` rows and for the last piece; the
-    row after it (None at the end) is known by then, since one driver batch is read ahead.
+    The driver's batches are cut by bytes; at most one of them beyond ``size`` rows is held.
     """
-    batches = (b for b in reader if b.num_rows)
+    held: list[pa.RecordBatch] = []
     count = 0
-    current = next(batches, None)
-    while current is not None:
-        following = next(batches, None)
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        held.append(batch)
+        count += batch.num_rows
+        if count <= size:
+            continue
+        table = pa.Table.from_batches(held)
         start = 0
-        while start < current.num_rows:
-            take = min(size - count, current.num_rows - start)
-            piece = current.slice(start, take)
-            start += take
-            count += take
-            if count == size:
-                count = 0
-                after = (current.slice(start, 1) if start < current.num_rows
-                         else following.slice(0, 1) if following is not None else None)
-                yield piece, True, after
-            else:
-                yield piece, start == current.num_rows and following is None, None
-        current = following
+        while count - start > size:
+            yield table.slice(start, size), table.slice(start + size, 1)
+            start += size
+        rest = table.slice(start)
+        held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held), None
 
 
 def _json_safe(col: Column | None, value: str | int | None) -> Any:
