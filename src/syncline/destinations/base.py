@@ -39,6 +39,16 @@ def sequence(start: int, n: int) -> pa.Array:
     return pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), start - 1)
 
 
+def joined(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """One commit's batches as one (as they are, if fewer than two): DuckDB inserts a table of
+    many pieces in parallel, each thread building row groups of its own, and COPY sends
+    longer pieces. Once copied, the pieces can be let go, so a commit holds its rows once."""
+    if len(batches) < 2:
+        return batches
+    one: list[pa.RecordBatch] = pa.Table.from_batches(batches).combine_chunks().to_batches()
+    return one
+
+
 @dataclass(frozen=True)
 class LoadTarget:
     """Where one stream of one run lands and how."""

@@ -27,6 +27,7 @@ from syncline.destinations.base import (
     build_mismatch,
     carried_columns,
     incompatible,
+    joined,
     not_history,
     sequence,
     shrink_refused,
@@ -313,14 +314,8 @@ class DuckDBLoader(StreamLoader):
             self.spilled = False
 
     def _pending_rows(self) -> pa.Table:
-        """The staged batches as one: DuckDB inserts a table of many pieces in parallel, each
-        thread building row groups of its own (slower, and more memory). The pieces are let
-        go once copied, so the commit holds its rows once."""
-        if len(self.pending) <= 1:
-            return pa.Table.from_batches(self.pending) if self.pending else self._empty()
-        table = pa.Table.from_batches(self.pending).combine_chunks()
-        self.pending = table.to_batches()
-        return table
+        self.pending = joined(self.pending)
+        return pa.Table.from_batches(self.pending) if self.pending else self._empty()
 
     def _empty(self) -> pa.Table:
         fields = [c.arrow_field() for c in self._incoming()] + [pa.field(SEQ, pa.int64())]

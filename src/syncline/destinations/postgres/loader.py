@@ -26,6 +26,7 @@ from syncline.destinations.base import (
     build_mismatch,
     carried_columns,
     incompatible,
+    joined,
     not_history,
     sequence,
     shrink_refused,
@@ -263,8 +264,8 @@ class PostgresLoader(StreamLoader):
         schema: pa.Schema | None = self.pending[0].schema
         if any(not b.schema.equals(schema) for b in self.pending):
             schema = None  # batches of several types: as text, which the server parses into each
-        elif len(self.pending) > 1:  # several batches as one: fewer, longer COPY pieces
-            self.pending = pa.Table.from_batches(self.pending).combine_chunks().to_batches()
+        else:
+            self.pending = joined(self.pending)
         if to_stage:
             table = sql.SQL("pg_temp.{}").format(sql.Identifier(self.stage))
             names = [*self.names, *([CHANGED_AT] if self.versions else []), SEQ]
